@@ -1,0 +1,191 @@
+package collector
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"marketetl/market"
+)
+
+// Spec is one collector's configuration, in the shape of the YAML file
+// (ETL_CONFIG) and of the admin API's JSON body.
+type Spec struct {
+	// Name identifies the collector; unique, [a-z0-9_-], at most 64 characters.
+	Name string `yaml:"name" json:"name"`
+	// Exchange is okx, binance or coinbase.
+	Exchange market.Exchange `yaml:"exchange" json:"exchange"`
+	// Symbols are normalised BASE-QUOTE symbols.
+	Symbols []market.Symbol `yaml:"symbols" json:"symbols"`
+	// DataTypes are among ticker, trade and candle.
+	DataTypes []market.DataType `yaml:"data_types" json:"data_types"`
+	// Timeframes are the candle timeframes, required when DataTypes has candle.
+	Timeframes []market.Timeframe `yaml:"timeframes,omitempty" json:"timeframes,omitempty"`
+	// AutoRestart lets the supervisor restart the collector when unhealthy.
+	// Nil means true.
+	AutoRestart *bool `yaml:"auto_restart,omitempty" json:"auto_restart,omitempty"`
+	// HealthCheckInterval overrides DEFAULT_HEALTH_CHECK_INTERVAL; 0 means the default.
+	HealthCheckInterval Duration `yaml:"health_check_interval,omitempty" json:"health_check_interval,omitempty"`
+	// MaxSilence overrides MAX_SILENCE_DURATION for the whole collector; 0 means the default.
+	MaxSilence Duration `yaml:"max_silence_duration,omitempty" json:"max_silence_duration,omitempty"`
+	// MaxSilenceByType overrides MaxSilence per data type (quiet markets are quiet).
+	MaxSilenceByType map[market.DataType]Duration `yaml:"max_silence_by_type,omitempty" json:"max_silence_by_type,omitempty"`
+	// Enabled is whether the collector should run. Nil means true.
+	Enabled *bool `yaml:"enabled,omitempty" json:"enabled,omitempty"`
+}
+
+// IsEnabled reports Enabled, defaulting to true.
+func (s *Spec) IsEnabled() bool { return s.Enabled == nil || *s.Enabled }
+
+// RestartsAutomatically reports AutoRestart, defaulting to true.
+func (s *Spec) RestartsAutomatically() bool { return s.AutoRestart == nil || *s.AutoRestart }
+
+// CollectedTypes are the data types a collector can be configured with today.
+var collectedTypes = map[market.DataType]bool{market.TypeTicker: true, market.TypeTrade: true, market.TypeCandle: true}
+
+// Validate reports every problem with s, joined, or nil. Each message says
+// which field is wrong and what is expected.
+func (s *Spec) Validate() error {
+	var errs []error
+	if !validName(s.Name) {
+		errs = append(errs, fmt.Errorf("name %q: want 1 to 64 characters of a-z, 0-9, '-' and '_'", s.Name))
+	}
+	if !s.Exchange.Known() {
+		errs = append(errs, fmt.Errorf("exchange %q: want one of %v", string(s.Exchange), market.Exchanges()))
+	}
+	if len(s.Symbols) == 0 {
+		errs = append(errs, errors.New("symbols: at least one is required"))
+	}
+	seen := map[market.Symbol]bool{}
+	for _, sym := range s.Symbols {
+		if err := sym.Check(); err != nil {
+			errs = append(errs, fmt.Errorf("symbols: %w", err))
+		}
+		if seen[sym] {
+			errs = append(errs, fmt.Errorf("symbols: %s is listed twice", sym))
+		}
+		seen[sym] = true
+	}
+	if len(s.DataTypes) == 0 {
+		errs = append(errs, errors.New("data_types: at least one of ticker, trade, candle is required"))
+	}
+	hasCandle := false
+	for _, t := range s.DataTypes {
+		if !collectedTypes[t] {
+			errs = append(errs, fmt.Errorf("data_types: %q is not collected; want ticker, trade or candle", string(t)))
+		}
+		if t == market.TypeCandle {
+			hasCandle = true
+		}
+	}
+	for _, tf := range s.Timeframes {
+		if !tf.Known() {
+			errs = append(errs, fmt.Errorf("timeframes: %q: want one of %v", string(tf), market.Timeframes()))
+		}
+	}
+	if hasCandle && len(s.Timeframes) == 0 {
+		errs = append(errs, errors.New("timeframes: data_types has candle, so at least one timeframe is required"))
+	}
+	if !hasCandle && len(s.Timeframes) > 0 {
+		errs = append(errs, errors.New("timeframes: set, but data_types has no candle"))
+	}
+	for t, d := range s.MaxSilenceByType {
+		if !collectedTypes[t] {
+			errs = append(errs, fmt.Errorf("max_silence_by_type: %q is not a collected data type", string(t)))
+		}
+		if d < 0 {
+			errs = append(errs, fmt.Errorf("max_silence_by_type: %s: negative duration", t))
+		}
+	}
+	if s.HealthCheckInterval < 0 {
+		errs = append(errs, errors.New("health_check_interval: negative duration"))
+	}
+	if s.MaxSilence < 0 {
+		errs = append(errs, errors.New("max_silence_duration: negative duration"))
+	}
+	return errors.Join(errs...)
+}
+
+func validName(n string) bool {
+	if n == "" || len(n) > 64 {
+		return false
+	}
+	for i := 0; i < len(n); i++ {
+		c := n[i]
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// Streams expands s into its streams, sorted by their String form.
+func (s *Spec) Streams() []market.Stream {
+	var out []market.Stream
+	for _, sym := range s.Symbols {
+		for _, t := range s.DataTypes {
+			if t == market.TypeCandle {
+				for _, tf := range s.Timeframes {
+					out = append(out, market.Stream{Exchange: s.Exchange, Symbol: sym, Type: t, Timeframe: tf})
+				}
+				continue
+			}
+			out = append(out, market.Stream{Exchange: s.Exchange, Symbol: sym, Type: t})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].String() < out[j].String() })
+	return out
+}
+
+// Duration is a time.Duration that reads, from YAML or JSON, either a Go
+// duration string ("30s", "5m") or a bare number of seconds (30), and writes
+// itself as a Go duration string.
+type Duration time.Duration
+
+// ParseDuration reads a Go duration ("5m") or a bare number of seconds ("300").
+func ParseDuration(s string) (time.Duration, error) {
+	s = strings.TrimSpace(s)
+	if d, err := time.ParseDuration(s); err == nil {
+		return d, nil
+	}
+	if secs, err := strconv.ParseFloat(s, 64); err == nil && !math.IsInf(secs, 0) && !math.IsNaN(secs) {
+		return time.Duration(secs * float64(time.Second)), nil
+	}
+	return 0, fmt.Errorf("duration %q: want a Go duration such as 30s or 5m, or a number of seconds", s)
+}
+
+// Std returns d as a time.Duration.
+func (d Duration) Std() time.Duration { return time.Duration(d) }
+
+// String returns d as a Go duration string.
+func (d Duration) String() string { return time.Duration(d).String() }
+
+// MarshalText writes d as a Go duration string.
+func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d).String()), nil }
+
+// UnmarshalText reads a Go duration or a bare number of seconds.
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := ParseDuration(string(b))
+	if err != nil {
+		return err
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// UnmarshalJSON reads a JSON string (Go duration or seconds) or a JSON number of seconds.
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	if len(b) > 0 && b[0] == '"' {
+		var s string
+		if err := json.Unmarshal(b, &s); err != nil {
+			return err
+		}
+		return d.UnmarshalText([]byte(s))
+	}
+	return d.UnmarshalText(b)
+}

@@ -1,0 +1,69 @@
+package collector
+
+import (
+	"time"
+
+	"marketetl/market"
+)
+
+// State is a collector's connection state, as reported in Status.
+type State string
+
+// The states of a collector. A collector is Connecting while it dials or
+// subscribes, Connected while all its connections are up, Reconnecting while
+// it waits to redial after a failure, and Stopped once Run has returned.
+const (
+	StateStarting     State = "starting"
+	StateConnecting   State = "connecting"
+	StateConnected    State = "connected"
+	StateReconnecting State = "reconnecting"
+	StateStopped      State = "stopped"
+)
+
+// Status is a snapshot of a collector's health and counters, safe to keep
+// and read after it was taken.
+type Status struct {
+	Name     string
+	Exchange market.Exchange
+	State    State
+	// Since is when State last changed.
+	Since time.Time
+	// ConnectedSince is when the collector last became Connected (zero when not connected).
+	ConnectedSince time.Time
+	// LastMessage is when any frame (data, ack, pong, heartbeat) was last
+	// read: the read loop's heartbeat.
+	LastMessage time.Time
+	// LastData is when a market record was last accepted from any stream.
+	LastData time.Time
+	// Streams holds per-stream data freshness, keyed by Stream.String().
+	Streams map[string]StreamStatus
+	// MessagesReceived counts frames read; MessagesProcessed counts frames
+	// decoded without error.
+	MessagesReceived  uint64
+	MessagesProcessed uint64
+	// Records counts records handed to the sink; Rejects counts frames or
+	// records refused by decoding.
+	Records uint64
+	Rejects uint64
+	// Errors counts connection, protocol and decode errors.
+	Errors uint64
+	// Reconnects counts redials after a connection was lost or failed.
+	Reconnects uint64
+	// LastError is the latest error's text (never containing secrets) and LastErrorTime its time.
+	LastError     string
+	LastErrorTime time.Time
+}
+
+// StreamStatus is one stream's freshness.
+type StreamStatus struct {
+	Stream market.Stream
+	// Subscribed is true once the exchange confirmed the subscription (or
+	// data arrived for it).
+	Subscribed bool
+	// LastData is when a record of this stream last arrived (zero if never).
+	LastData time.Time
+	// Records counts the stream's records handed to the sink.
+	Records uint64
+	// LastError is the exchange's latest refusal for this stream, if any.
+	LastError string
+}
