@@ -84,6 +84,9 @@ type KeepAlive struct {
 	// SubscribeWithin, when non-zero, is how soon after connecting the
 	// subscribe frame must be sent (Coinbase: 5 s). Informational.
 	SubscribeWithin time.Duration
+	// MaxSendPerSecond, when non-zero, bounds the frames the loop sends on
+	// one connection per second, pings and pongs included (Binance: 5).
+	MaxSendPerSecond float64
 }
 
 // Event is what Decode found in one frame.

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 
+	"gopkg.in/yaml.v3"
+
 	"marketetl/market"
 )
 
@@ -175,6 +177,15 @@ func (d *Duration) UnmarshalText(b []byte) error {
 		return err
 	}
 	*d = Duration(v)
+	return nil
+}
+
+// UnmarshalYAML reads a Go duration or a bare number of seconds, and names
+// the line of a bad value.
+func (d *Duration) UnmarshalYAML(value *yaml.Node) error {
+	if err := d.UnmarshalText([]byte(value.Value)); err != nil {
+		return fmt.Errorf("line %d: %w", value.Line, err)
+	}
 	return nil
 }
 

@@ -1,0 +1,18 @@
+# marketetl service image: a static etl binary on a small base.
+FROM golang:1.26-bookworm AS build
+WORKDIR /src
+COPY go.mod go.sum ./
+RUN go mod download
+COPY . .
+RUN CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o /out/etl ./cmd/etl
+
+FROM gcr.io/distroless/static-debian12:nonroot
+COPY --from=build /out/etl /usr/local/bin/etl
+COPY collectors.yaml /etc/marketetl/collectors.yaml
+ENV ETL_CONFIG=/etc/marketetl/collectors.yaml \
+    ETL_ADMIN_ADDR=0.0.0.0:8080 \
+    LOG_FORMAT=json
+EXPOSE 8080
+USER nonroot
+ENTRYPOINT ["/usr/local/bin/etl"]
+CMD ["run"]

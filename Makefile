@@ -1,0 +1,52 @@
+# marketetl — make targets. `make test` is what CI runs.
+GO        ?= go
+PKGS      ?= ./...
+FUZZTIME  ?= 30s
+BIN       ?= bin/etl
+
+.PHONY: all build test vet fmt-check demo run sim migrate fuzz bench clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN) ./cmd/etl
+
+## test: gofmt check, go vet and the race-enabled test suite (with every fuzz target's seed corpus)
+test: fmt-check vet
+	$(GO) test -race -count=1 -timeout 15m $(PKGS)
+
+vet:
+	$(GO) vet $(PKGS)
+
+fmt-check:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+
+## demo: the simulated exchange plus collectors for all three exchanges, into DATABASE_URL
+demo:
+	$(GO) run ./cmd/etl demo
+
+## run: the service with the collectors of ETL_CONFIG (default collectors.yaml)
+run:
+	$(GO) run ./cmd/etl run
+
+sim:
+	$(GO) run ./cmd/etl sim
+
+migrate:
+	$(GO) run ./cmd/etl migrate up
+
+## fuzz: run every fuzz target for FUZZTIME each
+fuzz:
+	@for pkg in $$($(GO) list ./...); do \
+	  for f in $$($(GO) test -list '^Fuzz' $$pkg 2>/dev/null | grep '^Fuzz'); do \
+	    echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+	  done; \
+	done
+
+## bench: Go micro-benchmarks
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
+
+clean:
+	rm -rf bin

@@ -1,0 +1,111 @@
+package collector
+
+import (
+	"fmt"
+	"sync"
+	"time"
+
+	"marketetl/aggregate"
+	"marketetl/market"
+)
+
+// aggregators builds the candles of the streams an exchange does not
+// stream, one aggregate.Builder per symbol. Safe for concurrent use.
+type aggregators struct {
+	mu       sync.Mutex // guards builders
+	builders map[market.Symbol]*aggregate.Builder
+	tfs      map[market.Symbol][]market.Timeframe
+}
+
+// newAggregators returns nil when no stream is aggregated.
+func newAggregators(streams []market.Stream) (*aggregators, error) {
+	if len(streams) == 0 {
+		return nil, nil
+	}
+	a := &aggregators{builders: map[market.Symbol]*aggregate.Builder{}, tfs: map[market.Symbol][]market.Timeframe{}}
+	for _, s := range streams {
+		if s.Type != market.TypeCandle {
+			return nil, fmt.Errorf("aggregated stream %s: only candles can be built from trades", s)
+		}
+		a.tfs[s.Symbol] = append(a.tfs[s.Symbol], s.Timeframe)
+	}
+	for sym, tfs := range a.tfs {
+		b, err := aggregate.New(streams[0].Exchange, sym, tfs, aggregate.Config{})
+		if err != nil {
+			return nil, fmt.Errorf("candle builder for %s: %w", sym, err)
+		}
+		a.builders[sym] = b
+	}
+	return a, nil
+}
+
+// replace returns next, carrying over the builders of old whose symbol and
+// timeframes did not change, so that a runtime change does not lose a
+// forming candle.
+func (old *aggregators) replace(next *aggregators) *aggregators {
+	if old == nil || next == nil {
+		return next
+	}
+	old.mu.Lock()
+	defer old.mu.Unlock()
+	for sym, tfs := range next.tfs {
+		if b, ok := old.builders[sym]; ok && sameTimeframes(old.tfs[sym], tfs) {
+			next.builders[sym] = b
+		}
+	}
+	return next
+}
+
+func sameTimeframes(a, b []market.Timeframe) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	seen := map[market.Timeframe]bool{}
+	for _, tf := range a {
+		seen[tf] = true
+	}
+	for _, tf := range b {
+		if !seen[tf] {
+			return false
+		}
+	}
+	return true
+}
+
+// add folds a trade into its symbol's builder and returns the candles it produced.
+func (a *aggregators) add(t *market.Trade) []market.Record {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	b := a.builders[t.Symbol]
+	if b == nil {
+		return nil
+	}
+	return toRecords(b.Add(t, nil))
+}
+
+// advance closes the candles of sym that ended by exchange time now,
+// stamping them as received at received.
+func (a *aggregators) advance(sym market.Symbol, now, received time.Time) []market.Record {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	b := a.builders[sym]
+	if b == nil {
+		return nil
+	}
+	cs := b.Advance(now, nil)
+	for _, c := range cs {
+		c.Received = received
+	}
+	return toRecords(cs)
+}
+
+func toRecords(cs []*market.Candle) []market.Record {
+	if len(cs) == 0 {
+		return nil
+	}
+	out := make([]market.Record, len(cs))
+	for i, c := range cs {
+		out[i] = c
+	}
+	return out
+}

@@ -1,0 +1,344 @@
+// Package collector is the generic collector loop shared by every exchange.
+//
+// A Collector owns the WebSocket connections of one configured collector:
+// it asks the exchange's Protocol for a connection plan, dials each
+// connection, subscribes, reads with a deadline and a frame-size limit,
+// keeps the connection alive the exchange's way, decodes frames into market
+// records and hands them to a Sink, and reconnects with exponential backoff
+// and jitter when a connection fails. Exchange adapters (collector/okx,
+// collector/binance, collector/coinbase) speak protocol only.
+//
+// Two retry layers are kept apart: the Collector reconnects its own
+// connections; restarting a whole collector is the supervisor's job.
+package collector
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"go.uber.org/zap"
+
+	"marketetl/market"
+)
+
+// Sink receives what a collector decoded. Accept and Reject may be called
+// from several connection goroutines at once.
+type Sink interface {
+	// Accept hands one decoded record on for validation, storage and
+	// publishing. It blocks while the pipeline is full and returns ctx.Err()
+	// when ctx ends; any other error is logged and counted by the collector,
+	// which carries on.
+	Accept(ctx context.Context, rec market.Record) error
+	// Reject keeps a frame or record that could not be used, with its
+	// reason. It blocks like Accept.
+	Reject(ctx context.Context, rej market.Reject) error
+}
+
+// Config configures a Collector. Zero values take the defaults documented
+// on each field.
+type Config struct {
+	// Name identifies the collector in logs and status.
+	Name string
+	// Streams are the streams to collect.
+	Streams []market.Stream
+	// HandshakeTimeout bounds the WebSocket opening handshake. Default 10s.
+	HandshakeTimeout time.Duration
+	// WriteTimeout bounds one frame write. Default 10s.
+	WriteTimeout time.Duration
+	// ReadLimit is the largest frame accepted, in bytes; a larger one is
+	// counted as an oversized_frame reject and the connection is redialled.
+	// Default 4 MiB.
+	ReadLimit int64
+	// ReadTimeout overrides the protocol's KeepAlive.ReadTimeout when set.
+	ReadTimeout time.Duration
+	// BackoffMin and BackoffMax bound the reconnect delay, which doubles
+	// after each consecutive failure and is jittered to [d/2, d].
+	// Defaults 1s and 60s.
+	BackoffMin time.Duration
+	BackoffMax time.Duration
+	// HealthyAfter is how long a connection must stay up for the backoff to
+	// start afresh. Default 60s.
+	HealthyAfter time.Duration
+	// RolloverMargin is how long before a protocol's MaxLifetime a
+	// replacement connection is dialled. Default 5m (or a tenth of
+	// MaxLifetime when that is shorter).
+	RolloverMargin time.Duration
+	// Dialer dials WebSockets; default a gorilla Dialer with TLS
+	// verification, the proxy from the environment and HandshakeTimeout.
+	Dialer *websocket.Dialer
+	// Log receives the collector's logs; default a no-op logger.
+	Log *zap.Logger
+	// Now returns the current time; default time.Now.
+	Now func() time.Time
+	// Rand returns a float in [0,1) for jitter; default math/rand/v2.
+	Rand func() float64
+}
+
+func (cfg *Config) applyDefaults() {
+	if cfg.HandshakeTimeout <= 0 {
+		cfg.HandshakeTimeout = 10 * time.Second
+	}
+	if cfg.WriteTimeout <= 0 {
+		cfg.WriteTimeout = 10 * time.Second
+	}
+	if cfg.ReadLimit <= 0 {
+		cfg.ReadLimit = 4 << 20
+	}
+	if cfg.BackoffMin <= 0 {
+		cfg.BackoffMin = time.Second
+	}
+	if cfg.BackoffMax <= 0 {
+		cfg.BackoffMax = time.Minute
+	}
+	if cfg.BackoffMax < cfg.BackoffMin {
+		cfg.BackoffMax = cfg.BackoffMin
+	}
+	if cfg.HealthyAfter <= 0 {
+		cfg.HealthyAfter = time.Minute
+	}
+	if cfg.RolloverMargin <= 0 {
+		cfg.RolloverMargin = 5 * time.Minute
+	}
+	if cfg.Dialer == nil {
+		cfg.Dialer = &websocket.Dialer{
+			Proxy:            http.ProxyFromEnvironment,
+			HandshakeTimeout: cfg.HandshakeTimeout,
+		}
+	}
+	if cfg.Log == nil {
+		cfg.Log = zap.NewNop()
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Rand == nil {
+		cfg.Rand = rand.Float64
+	}
+}
+
+// Collector runs one configured collector's connections. Create it with New
+// and run it with Run; Status and SetStreams may be called at any time from
+// any goroutine.
+type Collector struct {
+	cfg   Config
+	proto Protocol
+	sink  Sink
+	log   *zap.Logger
+	st    *tracker
+	dedup *dedup
+	agg   *aggregators
+
+	mu sync.Mutex // guards the fields below
+	// wanted are the streams to hand on, keyed by Stream.String().
+	wanted map[string]market.Stream
+	// plans is the latest connection plan by key.
+	plans map[string]ConnPlan
+	// changed is signalled (non-blocking) when SetStreams changed the plan.
+	changed chan struct{}
+}
+
+// New checks cfg and the protocol's plan for cfg.Streams and returns a
+// Collector ready to Run.
+func New(cfg Config, proto Protocol, sink Sink) (*Collector, error) {
+	if proto == nil || sink == nil {
+		return nil, errors.New("new collector: protocol and sink are required")
+	}
+	cfg.applyDefaults()
+	c := &Collector{
+		cfg:     cfg,
+		proto:   proto,
+		sink:    sink,
+		log:     cfg.Log.With(zap.String("collector", cfg.Name), zap.String("exchange", string(proto.Exchange()))),
+		st:      newTracker(cfg.Name, proto.Exchange(), cfg.Now),
+		dedup:   newDedup(),
+		changed: make(chan struct{}, 1),
+	}
+	if err := c.setStreams(cfg.Streams); err != nil {
+		return nil, fmt.Errorf("new collector %s: %w", cfg.Name, err)
+	}
+	return c, nil
+}
+
+// Status returns a snapshot of the collector's health and counters. It
+// never blocks on network I/O.
+func (c *Collector) Status() Status { return c.st.snapshot() }
+
+// Streams returns the streams the collector is configured to collect.
+func (c *Collector) Streams() []market.Stream {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make([]market.Stream, 0, len(c.wanted))
+	for _, s := range c.wanted {
+		out = append(out, s)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].String() < out[j].String() })
+	return out
+}
+
+// SetStreams replaces the set of streams at runtime. Connections that stay
+// are sent subscribe and unsubscribe frames for the difference, without a
+// reconnect; connections the new plan adds are dialled and those it drops
+// are closed. An error (a stream the exchange cannot serve) leaves the
+// current set unchanged.
+func (c *Collector) SetStreams(streams []market.Stream) error {
+	if err := c.setStreams(streams); err != nil {
+		return fmt.Errorf("set streams of collector %s: %w", c.cfg.Name, err)
+	}
+	select {
+	case c.changed <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
+func (c *Collector) setStreams(streams []market.Stream) error {
+	if len(streams) == 0 {
+		return errors.New("no streams")
+	}
+	wanted := make(map[string]market.Stream, len(streams))
+	for _, s := range streams {
+		if s.Exchange != c.proto.Exchange() {
+			return fmt.Errorf("stream %s: not an %s stream", s, c.proto.Exchange())
+		}
+		if err := s.Check(); err != nil {
+			return fmt.Errorf("stream %s: %w", s, err)
+		}
+		wanted[s.String()] = s
+	}
+	list := make([]market.Stream, 0, len(wanted))
+	for _, s := range wanted {
+		list = append(list, s)
+	}
+	sort.Slice(list, func(i, j int) bool { return list[i].String() < list[j].String() })
+	plans, err := c.proto.Plan(list)
+	if err != nil {
+		return fmt.Errorf("plan connections: %w", errors.Join(err, ErrPermanent))
+	}
+	byKey := make(map[string]ConnPlan, len(plans))
+	var aggregated []market.Stream
+	for _, p := range plans {
+		if _, dup := byKey[p.Key]; dup {
+			return fmt.Errorf("plan connections: key %q used twice", p.Key)
+		}
+		byKey[p.Key] = p
+		aggregated = append(aggregated, p.Aggregated...)
+	}
+	agg, err := newAggregators(aggregated)
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.wanted = wanted
+	c.plans = byKey
+	c.agg = c.agg.replace(agg)
+	c.st.setStreams(list)
+	return nil
+}
+
+// plan returns the latest plan for key and whether the key is still planned.
+func (c *Collector) plan(key string) (ConnPlan, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	p, ok := c.plans[key]
+	return p, ok
+}
+
+func (c *Collector) isWanted(s market.Stream) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	_, ok := c.wanted[s.String()]
+	return ok
+}
+
+func (c *Collector) aggregators() *aggregators {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.agg
+}
+
+// Run runs the collector's connections until ctx ends, then closes them and
+// returns nil once every goroutine it started has exited. It returns early
+// with an error only when every connection failed permanently.
+func (c *Collector) Run(ctx context.Context) error {
+	c.st.setState(StateConnecting)
+	defer c.st.setState(StateStopped)
+
+	type running struct {
+		cancel  context.CancelFunc
+		updates chan struct{}
+		done    chan struct{}
+	}
+	conns := map[string]*running{}
+	var wg sync.WaitGroup
+	permErrs := make(chan error, 64)
+	defer func() {
+		for _, r := range conns {
+			r.cancel()
+		}
+		wg.Wait()
+	}()
+
+	reconcile := func() {
+		c.mu.Lock()
+		keys := make([]string, 0, len(c.plans))
+		for k := range c.plans {
+			keys = append(keys, k)
+		}
+		c.mu.Unlock()
+		live := map[string]bool{}
+		for _, k := range keys {
+			live[k] = true
+			if r, ok := conns[k]; ok {
+				select {
+				case r.updates <- struct{}{}:
+				default:
+				}
+				continue
+			}
+			cctx, cancel := context.WithCancel(ctx)
+			r := &running{cancel: cancel, updates: make(chan struct{}, 1), done: make(chan struct{})}
+			conns[k] = r
+			c.st.connAdded(k)
+			wg.Add(1)
+			go func(key string) {
+				defer wg.Done()
+				defer close(r.done)
+				if err := c.connLoop(cctx, key, r.updates); err != nil {
+					permErrs <- err
+				}
+			}(k)
+		}
+		for k, r := range conns {
+			if !live[k] {
+				r.cancel()
+				<-r.done
+				delete(conns, k)
+				c.st.connRemoved(k)
+			}
+		}
+	}
+	reconcile()
+	failed := 0
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-c.changed:
+			reconcile()
+		case err := <-permErrs:
+			failed++
+			c.st.recordError(err, c.cfg.Now())
+			if failed >= len(conns) {
+				return fmt.Errorf("collector %s: %w", c.cfg.Name, err)
+			}
+		}
+	}
+}

@@ -1,0 +1,178 @@
+package collector
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// errRedial ends a session whose exchange announced a disconnect: the loop
+// redials at once, without backoff.
+var errRedial = errors.New("exchange asked to reconnect")
+
+// connLoop keeps the connection planned under key alive until ctx ends or
+// the key leaves the plan. It dials, runs a session, and after a failure
+// waits an exponentially growing, jittered delay before the next dial. When
+// the protocol declares a MaxLifetime, a replacement connection is dialled
+// before the exchange cuts the current one, and the current one is closed
+// once the replacement delivers (both are deduplicated meanwhile).
+// It returns an error only for a permanent failure.
+func (c *Collector) connLoop(ctx context.Context, key string, updates <-chan struct{}) error {
+	log := c.log.With(zap.String("conn", key))
+	attempt := 0
+	var lastLogged time.Time
+	for {
+		plan, ok := c.plan(key)
+		if !ok {
+			return nil
+		}
+		start := c.cfg.Now()
+		err := c.runWithRollover(ctx, key, plan, updates)
+		if ctx.Err() != nil {
+			return nil
+		}
+		c.st.connDown(key)
+		if errors.Is(err, ErrPermanent) {
+			log.Error("connection failed permanently; not redialling", zap.Error(err))
+			return err
+		}
+		c.st.recordError(err, c.cfg.Now())
+		if errors.Is(err, errRedial) {
+			log.Info("exchange announced a disconnect; redialling now")
+			attempt = 0
+			c.st.reconnect()
+			continue
+		}
+		if c.cfg.Now().Sub(start) >= c.cfg.HealthyAfter {
+			attempt = 0
+		}
+		delay := c.backoff(attempt)
+		attempt++
+		// Log the first failures, then at most once a minute: a closed
+		// endpoint must not flood the log.
+		if attempt <= 3 || c.cfg.Now().Sub(lastLogged) >= time.Minute {
+			log.Warn("connection lost; reconnecting", zap.Error(err), zap.Int("attempt", attempt), zap.Duration("backoff", delay))
+			lastLogged = c.cfg.Now()
+		}
+		c.st.setConnState(key, StateReconnecting)
+		t := time.NewTimer(delay)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil
+		case <-t.C:
+		}
+		c.st.reconnect()
+	}
+}
+
+// backoff returns the delay before redial number attempt (0-based): BackoffMin
+// doubled attempt times, capped at BackoffMax, jittered to [d/2, d].
+func (c *Collector) backoff(attempt int) time.Duration {
+	d := c.cfg.BackoffMin
+	for i := 0; i < attempt && d < c.cfg.BackoffMax; i++ {
+		d *= 2
+	}
+	if d > c.cfg.BackoffMax {
+		d = c.cfg.BackoffMax
+	}
+	half := d / 2
+	return half + time.Duration(c.cfg.Rand()*float64(d-half))
+}
+
+// runWithRollover runs one session and, when the protocol limits a
+// connection's lifetime, hands over to a replacement session before the
+// limit. It returns when the session in charge ends.
+func (c *Collector) runWithRollover(ctx context.Context, key string, plan ConnPlan, updates <-chan struct{}) error {
+	type run struct {
+		cancel   context.CancelFunc
+		done     chan error
+		rollover chan struct{}
+		ready    chan struct{}
+	}
+	start := func(p ConnPlan) *run {
+		sctx, cancel := context.WithCancel(ctx)
+		r := &run{cancel: cancel, done: make(chan error, 1), rollover: make(chan struct{}, 1), ready: make(chan struct{})}
+		go func() { r.done <- c.session(sctx, key, p, updates, r.rollover, r.ready) }()
+		return r
+	}
+	cur := start(plan)
+	var next *run
+	var retry *time.Timer // re-asks for a replacement after one failed
+	defer func() {
+		if retry != nil {
+			retry.Stop()
+		}
+		for _, r := range []*run{cur, next} {
+			if r != nil {
+				r.cancel()
+				<-r.done
+			}
+		}
+	}()
+	beginReplacement := func() {
+		if next != nil {
+			return
+		}
+		p, ok := c.plan(key)
+		if !ok {
+			p = plan
+		}
+		c.log.Info("connection nears the exchange's lifetime limit; dialling a replacement", zap.String("conn", key))
+		next = start(p)
+	}
+	for {
+		var nextDone <-chan error
+		var nextReady <-chan struct{}
+		var retryC <-chan time.Time
+		if next != nil {
+			nextDone, nextReady = next.done, next.ready
+		}
+		if retry != nil {
+			retryC = retry.C
+		}
+		select {
+		case err := <-cur.done:
+			cur.done <- err // keep it for the deferred drain
+			if next == nil {
+				return err
+			}
+			c.log.Info("connection ended during rollover; replacement takes over", zap.String("conn", key), zap.Error(err))
+			cur, next = next, nil
+		case <-cur.rollover:
+			beginReplacement()
+		case <-retryC:
+			retry = nil
+			beginReplacement()
+		case <-nextReady:
+			c.log.Info("replacement connection delivers; closing the old one", zap.String("conn", key))
+			cur.cancel()
+			<-cur.done
+			cur, next = next, nil
+		case err := <-nextDone:
+			c.log.Warn("replacement connection failed; keeping the current one", zap.String("conn", key), zap.Error(err))
+			next = nil
+			retry = time.NewTimer(c.backoff(1))
+		}
+	}
+}
+
+// redactURL strips credentials and query strings from u for logs and errors.
+func redactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(unparsable URL)"
+	}
+	u.User = nil
+	q := u.RawQuery
+	u.RawQuery = ""
+	s := u.String()
+	if q != "" {
+		s += fmt.Sprintf("?…(%d bytes)", len(q))
+	}
+	return s
+}

@@ -1,0 +1,423 @@
+package collector
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"sort"
+	"sync/atomic"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"go.uber.org/zap"
+	"golang.org/x/sync/errgroup"
+	"golang.org/x/time/rate"
+
+	"marketetl/market"
+)
+
+// defaultReadTimeout applies when neither the protocol nor the config sets one.
+const defaultReadTimeout = time.Minute
+
+// session is one WebSocket connection from dial to close. It owns three
+// goroutines besides the reader (the caller's): the writer (the only one
+// that writes data frames), the keep-alive timer and the closer, and
+// returns only after all of them have exited. It signals rollover once when
+// the connection nears the protocol's MaxLifetime, and closes ready when
+// the first frame arrives.
+func (c *Collector) session(ctx context.Context, key string, plan ConnPlan, updates <-chan struct{}, rollover chan<- struct{}, ready chan<- struct{}) error {
+	ka := c.proto.KeepAlive()
+	readTimeout := c.cfg.ReadTimeout
+	if readTimeout <= 0 {
+		readTimeout = ka.ReadTimeout
+	}
+	if readTimeout <= 0 {
+		readTimeout = defaultReadTimeout
+	}
+	c.st.setConnState(key, StateConnecting)
+	dctx, cancelDial := context.WithTimeout(ctx, c.cfg.HandshakeTimeout)
+	conn, resp, err := c.cfg.Dialer.DialContext(dctx, plan.URL, nil)
+	cancelDial()
+	if err != nil {
+		if resp != nil {
+			return fmt.Errorf("dial %s: HTTP %s: %w", redactURL(plan.URL), resp.Status, err)
+		}
+		return fmt.Errorf("dial %s: %w", redactURL(plan.URL), err)
+	}
+	conn.SetReadLimit(c.cfg.ReadLimit)
+	c.st.setConnState(key, StateConnected)
+
+	g, gctx := errgroup.WithContext(ctx)
+	w := &writer{
+		conn:    conn,
+		timeout: c.cfg.WriteTimeout,
+		frames:  make(chan []byte, 64),
+		now:     c.cfg.Now,
+	}
+	if ka.MaxSendPerSecond > 0 {
+		burst := int(ka.MaxSendPerSecond)
+		if burst < 1 {
+			burst = 1
+		}
+		w.limit = rate.NewLimiter(rate.Limit(ka.MaxSendPerSecond), burst)
+	}
+	var lastRead atomic.Int64 // unix nanos of the last frame read
+	lastRead.Store(c.cfg.Now().UnixNano())
+	touch := func() {
+		lastRead.Store(c.cfg.Now().UnixNano())
+		_ = conn.SetReadDeadline(time.Now().Add(readTimeout))
+	}
+
+	// Closer: closing the connection is what unblocks the reader.
+	g.Go(func() error {
+		<-gctx.Done()
+		_ = conn.WriteControl(websocket.CloseMessage,
+			websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""), time.Now().Add(time.Second))
+		return conn.Close()
+	})
+	// Writer.
+	g.Go(func() error { return w.run(gctx) })
+	// Keep-alive and rollover timer.
+	g.Go(func() error { return c.keepAlive(gctx, ka, w, &lastRead, rollover) })
+	// Subscriptions: at dial, then runtime changes.
+	g.Go(func() error { return c.subscriptions(gctx, key, plan, updates, w) })
+	// Reader.
+	g.Go(func() error {
+		conn.SetPingHandler(func(payload string) error {
+			touch()
+			c.st.message(c.cfg.Now())
+			err := conn.WriteControl(websocket.PongMessage, []byte(payload), time.Now().Add(c.cfg.WriteTimeout))
+			if err != nil && !errors.Is(err, websocket.ErrCloseSent) {
+				var ne net.Error
+				if errors.As(err, &ne) && ne.Timeout() {
+					return nil
+				}
+				return err
+			}
+			return nil
+		})
+		conn.SetPongHandler(func(string) error {
+			touch()
+			c.st.message(c.cfg.Now())
+			return nil
+		})
+		touch()
+		return c.read(gctx, key, conn, touch, ready)
+	})
+	err = g.Wait()
+	if ctx.Err() != nil {
+		return nil
+	}
+	return err
+}
+
+// read is the session's reader loop.
+func (c *Collector) read(ctx context.Context, key string, conn *websocket.Conn, touch func(), ready chan<- struct{}) error {
+	var ev Event
+	readySent := false
+	for {
+		mt, data, err := conn.ReadMessage()
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			if errors.Is(err, websocket.ErrReadLimit) {
+				c.rejectFrame(ctx, &DecodeError{Stream: marketStream(c.proto.Exchange()), Reason: ReasonOversizedFrame,
+					Err: fmt.Errorf("frame larger than %d bytes", c.cfg.ReadLimit)}, nil, c.cfg.Now().UTC())
+			}
+			return fmt.Errorf("read: %w", err)
+		}
+		received := c.cfg.Now().UTC()
+		touch()
+		c.st.message(received)
+		if !readySent {
+			close(ready)
+			readySent = true
+		}
+		if mt != websocket.TextMessage {
+			continue
+		}
+		ev.Reset()
+		derr := c.proto.Decode(data, received, &ev)
+		if derr != nil {
+			c.rejectFrame(ctx, derr, data, received)
+		} else {
+			c.st.processed()
+		}
+		if ev.Err != nil {
+			c.exchangeError(key, ev.Err)
+		}
+		if len(ev.Acked) > 0 {
+			c.st.subscribed(ev.Acked)
+		}
+		if ev.Heartbeat && !ev.HeartbeatTime.IsZero() {
+			if agg := c.aggregators(); agg != nil {
+				for _, cd := range agg.advance(ev.HeartbeatStream.Symbol, ev.HeartbeatTime, received) {
+					if err := c.emit(ctx, cd, received); err != nil {
+						return err
+					}
+				}
+			}
+		}
+		for _, rec := range ev.Records {
+			if err := c.handle(ctx, rec, received); err != nil {
+				return err
+			}
+		}
+		if ev.Reconnect {
+			return errRedial
+		}
+	}
+}
+
+// handle passes one decoded record on. Duplicates (seen again after a
+// reconnect or during a rollover) are dropped first, so that they are
+// neither stored twice nor folded twice into a candle; trades then feed the
+// candle aggregators; records of streams that are not wanted are dropped.
+func (c *Collector) handle(ctx context.Context, rec market.Record, received time.Time) error {
+	if c.dedup.seen(rec.Stream(), rec) {
+		c.st.duplicate()
+		return nil
+	}
+	if t, ok := rec.(*market.Trade); ok {
+		if agg := c.aggregators(); agg != nil {
+			for _, cd := range agg.add(t) {
+				if err := c.emit(ctx, cd, received); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return c.deliver(ctx, rec, received)
+}
+
+// emit delivers a record built here (an aggregated candle) unless it is a duplicate.
+func (c *Collector) emit(ctx context.Context, rec market.Record, received time.Time) error {
+	if c.dedup.seen(rec.Stream(), rec) {
+		c.st.duplicate()
+		return nil
+	}
+	return c.deliver(ctx, rec, received)
+}
+
+// deliver hands rec to the sink when its stream is wanted.
+func (c *Collector) deliver(ctx context.Context, rec market.Record, received time.Time) error {
+	s := rec.Stream()
+	if !c.isWanted(s) {
+		return nil
+	}
+	if err := c.sink.Accept(ctx, rec); err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		c.st.recordError(fmt.Errorf("hand on %s: %w", s, err), received)
+		return nil
+	}
+	c.st.record(s, received)
+	return nil
+}
+
+// rejectFrame counts, logs once per reason and keeps a frame that could not
+// be decoded.
+func (c *Collector) rejectFrame(ctx context.Context, derr error, raw []byte, received time.Time) {
+	rej := market.Reject{Received: received, Exchange: c.proto.Exchange(), Reason: "decode_error", Detail: derr.Error(), Raw: raw}
+	var de *DecodeError
+	if errors.As(derr, &de) {
+		rej.Reason = de.Reason
+		rej.Field = de.Field
+		rej.Symbol = de.Stream.Symbol
+		rej.Type = de.Stream.Type
+	}
+	c.st.reject(rej.Reason, received)
+	if c.st.firstOfReason(rej.Reason) {
+		c.log.Warn("frame rejected (logged once per reason; all are kept in rejects)",
+			zap.String("reason", rej.Reason), zap.String("field", rej.Field), zap.String("detail", truncate(rej.Detail, 200)))
+	} else {
+		c.log.Debug("frame rejected", zap.String("reason", rej.Reason), zap.String("detail", truncate(rej.Detail, 200)))
+	}
+	if err := c.sink.Reject(ctx, rej); err != nil && ctx.Err() == nil {
+		c.log.Warn("keep rejected frame", zap.Error(err))
+	}
+}
+
+func (c *Collector) exchangeError(key string, ee *ExchangeError) {
+	c.st.exchangeError(ee, c.cfg.Now())
+	c.log.Warn("exchange refused a request", zap.String("conn", key), zap.String("code", ee.Code),
+		zap.String("message", truncate(ee.Message, 300)), zap.String("stream", streamOrEmpty(ee.Stream)), zap.Bool("permanent", ee.Permanent))
+}
+
+// subscriptions sends the subscribe frames at dial (unless the URL carries
+// the streams) and then, on every plan update, the frames for the difference.
+func (c *Collector) subscriptions(ctx context.Context, key string, plan ConnPlan, updates <-chan struct{}, w *writer) error {
+	var id uint64
+	next := func() uint64 { id++; return id }
+	cur := map[string]market.Stream{}
+	for _, s := range plan.Streams {
+		cur[s.String()] = s
+	}
+	if !plan.URLCarriesStreams && len(plan.Streams) > 0 {
+		frames, err := c.proto.Subscribe(plan, plan.Streams, next())
+		if err != nil {
+			return fmt.Errorf("build subscribe frames: %w", errors.Join(err, ErrPermanent))
+		}
+		if err := w.send(ctx, frames...); err != nil {
+			return err
+		}
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-updates:
+		}
+		np, ok := c.plan(key)
+		if !ok {
+			continue
+		}
+		want := map[string]market.Stream{}
+		for _, s := range np.Streams {
+			want[s.String()] = s
+		}
+		var add, drop []market.Stream
+		for k, s := range want {
+			if _, ok := cur[k]; !ok {
+				add = append(add, s)
+			}
+		}
+		for k, s := range cur {
+			if _, ok := want[k]; !ok {
+				drop = append(drop, s)
+			}
+		}
+		sortStreams(add)
+		sortStreams(drop)
+		if len(drop) > 0 {
+			frames, err := c.proto.Unsubscribe(np, drop, next())
+			if err != nil {
+				return fmt.Errorf("build unsubscribe frames: %w", err)
+			}
+			if err := w.send(ctx, frames...); err != nil {
+				return err
+			}
+		}
+		if len(add) > 0 {
+			frames, err := c.proto.Subscribe(np, add, next())
+			if err != nil {
+				return fmt.Errorf("build subscribe frames: %w", err)
+			}
+			if err := w.send(ctx, frames...); err != nil {
+				return err
+			}
+		}
+		c.log.Info("subscriptions changed without reconnecting", zap.String("conn", key), zap.Int("added", len(add)), zap.Int("removed", len(drop)))
+		cur = want
+	}
+}
+
+// keepAlive sends the protocol's text ping when the connection has been
+// idle for PingAfter, and signals rollover once before MaxLifetime.
+func (c *Collector) keepAlive(ctx context.Context, ka KeepAlive, w *writer, lastRead *atomic.Int64, rollover chan<- struct{}) error {
+	var tick <-chan time.Time
+	if ka.PingText != "" && ka.PingAfter > 0 {
+		every := ka.PingAfter / 4
+		if every < 100*time.Millisecond {
+			every = 100 * time.Millisecond
+		}
+		t := time.NewTicker(every)
+		defer t.Stop()
+		tick = t.C
+	}
+	var life <-chan time.Time
+	if ka.MaxLifetime > 0 {
+		margin := c.cfg.RolloverMargin
+		if m := ka.MaxLifetime / 10; m < margin {
+			margin = m
+		}
+		t := time.NewTimer(ka.MaxLifetime - margin)
+		defer t.Stop()
+		life = t.C
+	}
+	var lastPing time.Time
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-life:
+			select {
+			case rollover <- struct{}{}:
+			default:
+			}
+		case <-tick:
+			now := c.cfg.Now()
+			idle := now.Sub(time.Unix(0, lastRead.Load()))
+			if idle >= ka.PingAfter && now.Sub(lastPing) >= ka.PingAfter {
+				lastPing = now
+				if err := w.send(ctx, []byte(ka.PingText)); err != nil {
+					return err
+				}
+			}
+		}
+	}
+}
+
+// writer is the one goroutine that writes data frames on a connection,
+// paced by an optional rate limit.
+type writer struct {
+	conn    *websocket.Conn
+	timeout time.Duration
+	frames  chan []byte
+	limit   *rate.Limiter
+	now     func() time.Time
+}
+
+// send queues frames for the writer; it blocks while the queue is full.
+func (w *writer) send(ctx context.Context, frames ...[]byte) error {
+	for _, f := range frames {
+		select {
+		case w.frames <- f:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return nil
+}
+
+func (w *writer) run(ctx context.Context) error {
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case f := <-w.frames:
+			if w.limit != nil {
+				if err := w.limit.Wait(ctx); err != nil {
+					return nil
+				}
+			}
+			_ = w.conn.SetWriteDeadline(time.Now().Add(w.timeout))
+			if err := w.conn.WriteMessage(websocket.TextMessage, f); err != nil {
+				return fmt.Errorf("write: %w", err)
+			}
+		}
+	}
+}
+
+func sortStreams(s []market.Stream) {
+	sort.Slice(s, func(i, j int) bool { return s[i].String() < s[j].String() })
+}
+
+func marketStream(e market.Exchange) market.Stream { return market.Stream{Exchange: e} }
+
+func streamOrEmpty(s market.Stream) string {
+	if s.Symbol == "" {
+		return ""
+	}
+	return s.String()
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}

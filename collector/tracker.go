@@ -1,0 +1,245 @@
+package collector
+
+import (
+	"sort"
+	"sync"
+	"time"
+
+	"marketetl/market"
+)
+
+// tracker keeps a collector's Status. Its methods are called by the
+// connection goroutines; snapshot is called by anyone. Every method holds
+// the lock only to update or copy a few fields.
+type tracker struct {
+	now func() time.Time
+
+	mu sync.Mutex // guards st, conns and logged
+	st Status
+	// conns holds each planned connection's state by key.
+	conns map[string]State
+	// logged records the reject reasons already logged at warn level.
+	logged map[string]bool
+	// duplicates counts records dropped as already handed on.
+	duplicates uint64
+}
+
+func newTracker(name string, ex market.Exchange, now func() time.Time) *tracker {
+	return &tracker{
+		now:    now,
+		st:     Status{Name: name, Exchange: ex, State: StateStarting, Since: now(), Streams: map[string]StreamStatus{}},
+		conns:  map[string]State{},
+		logged: map[string]bool{},
+	}
+}
+
+func (t *tracker) snapshot() Status {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	s := t.st
+	s.Streams = make(map[string]StreamStatus, len(t.st.Streams))
+	for k, v := range t.st.Streams {
+		s.Streams[k] = v
+	}
+	return s
+}
+
+// setStreams makes the status list exactly streams, keeping what it knew.
+func (t *tracker) setStreams(streams []market.Stream) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	next := make(map[string]StreamStatus, len(streams))
+	for _, s := range streams {
+		k := s.String()
+		if old, ok := t.st.Streams[k]; ok {
+			next[k] = old
+			continue
+		}
+		next[k] = StreamStatus{Stream: s}
+	}
+	t.st.Streams = next
+}
+
+func (t *tracker) setState(s State) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.setStateLocked(s)
+}
+
+func (t *tracker) setStateLocked(s State) {
+	if t.st.State == s {
+		return
+	}
+	now := t.now()
+	t.st.State = s
+	t.st.Since = now
+	if s == StateConnected {
+		t.st.ConnectedSince = now
+	} else {
+		t.st.ConnectedSince = time.Time{}
+	}
+}
+
+func (t *tracker) connAdded(key string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.conns[key] = StateConnecting
+	t.deriveLocked()
+}
+
+func (t *tracker) connRemoved(key string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	delete(t.conns, key)
+	t.deriveLocked()
+}
+
+func (t *tracker) connDown(key string) { t.setConnState(key, StateReconnecting) }
+
+func (t *tracker) setConnState(key string, s State) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if _, ok := t.conns[key]; !ok {
+		return
+	}
+	t.conns[key] = s
+	t.deriveLocked()
+}
+
+// deriveLocked sets the collector's state from its connections': connected
+// when all are, reconnecting when any waits to redial, else connecting.
+func (t *tracker) deriveLocked() {
+	if t.st.State == StateStopped || len(t.conns) == 0 {
+		return
+	}
+	all := true
+	anyWaiting := false
+	for _, s := range t.conns {
+		if s != StateConnected {
+			all = false
+		}
+		if s == StateReconnecting {
+			anyWaiting = true
+		}
+	}
+	switch {
+	case all:
+		t.setStateLocked(StateConnected)
+	case anyWaiting:
+		t.setStateLocked(StateReconnecting)
+	default:
+		t.setStateLocked(StateConnecting)
+	}
+}
+
+func (t *tracker) message(at time.Time) {
+	t.mu.Lock()
+	t.st.MessagesReceived++
+	t.st.LastMessage = at
+	t.mu.Unlock()
+}
+
+func (t *tracker) processed() {
+	t.mu.Lock()
+	t.st.MessagesProcessed++
+	t.mu.Unlock()
+}
+
+func (t *tracker) record(s market.Stream, at time.Time) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.st.Records++
+	t.st.LastData = at
+	k := s.String()
+	ss, ok := t.st.Streams[k]
+	if !ok {
+		ss.Stream = s
+	}
+	ss.Subscribed = true
+	ss.LastData = at
+	ss.Records++
+	t.st.Streams[k] = ss
+}
+
+func (t *tracker) duplicate() {
+	t.mu.Lock()
+	t.duplicates++
+	t.mu.Unlock()
+}
+
+func (t *tracker) subscribed(streams []market.Stream) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, s := range streams {
+		k := s.String()
+		if ss, ok := t.st.Streams[k]; ok {
+			ss.Subscribed = true
+			ss.LastError = ""
+			t.st.Streams[k] = ss
+		}
+	}
+}
+
+func (t *tracker) reject(reason string, at time.Time) {
+	t.mu.Lock()
+	t.st.Rejects++
+	t.st.Errors++
+	t.mu.Unlock()
+}
+
+// firstOfReason reports whether reason is seen for the first time.
+func (t *tracker) firstOfReason(reason string) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.logged[reason] {
+		return false
+	}
+	t.logged[reason] = true
+	return true
+}
+
+func (t *tracker) recordError(err error, at time.Time) {
+	if err == nil {
+		return
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.st.Errors++
+	t.st.LastError = err.Error()
+	t.st.LastErrorTime = at
+}
+
+func (t *tracker) exchangeError(ee *ExchangeError, at time.Time) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.st.Errors++
+	t.st.LastError = ee.Error()
+	t.st.LastErrorTime = at
+	if ee.Stream.Symbol == "" {
+		return
+	}
+	k := ee.Stream.String()
+	if ss, ok := t.st.Streams[k]; ok {
+		ss.LastError = ee.Error()
+		ss.Subscribed = false
+		t.st.Streams[k] = ss
+	}
+}
+
+func (t *tracker) reconnect() {
+	t.mu.Lock()
+	t.st.Reconnects++
+	t.mu.Unlock()
+}
+
+// streamKeys returns the tracked stream keys, sorted; for tests.
+func (t *tracker) streamKeys() []string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	out := make([]string, 0, len(t.st.Streams))
+	for k := range t.st.Streams {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}

@@ -1,0 +1,116 @@
+package config
+
+import (
+	"time"
+)
+
+// Config is the service's configuration from the environment. Each field
+// names its variable; Variables lists them with defaults and descriptions.
+type Config struct {
+	// DatabaseURL is DATABASE_URL.
+	DatabaseURL string
+	// DatabaseWait is DATABASE_WAIT: how long startup waits for an
+	// unreachable database before giving up.
+	DatabaseWait time.Duration
+	// Store settings.
+	StoreBatchSize       int
+	StoreFlushInterval   time.Duration
+	StoreQueueSize       int
+	StoreRejectsPerSec   int
+	StoreRawLimit        int
+	ValidateClockSkew    time.Duration
+	ShutdownTimeout      time.Duration
+	CollectorsConfigPath string
+
+	// Redis live feed.
+	RedisEnabled       bool
+	RedisURL           string
+	RedisChannelPrefix string
+	RedisStreamMaxLen  int
+	RedisBatchSize     int
+	RedisFlushInterval time.Duration
+	RedisQueueSize     int
+
+	// Exchange endpoints.
+	OKXPublicWS    string
+	OKXBusinessWS  string
+	OKXREST        string
+	BinanceWS      string
+	BinanceREST    string
+	CoinbaseWS     string
+	CoinbaseREST   string
+	ReadLimitBytes int
+
+	// Supervisor and admin API.
+	AdminAddr                 string
+	AdminToken                string
+	HealthCheckInterval       time.Duration
+	GlobalHealthCheckInterval time.Duration
+	MaxSilence                time.Duration
+	ReconnectDelay            time.Duration
+	ReconnectDelayMax         time.Duration
+	MaxReconnectAttempts      int
+	FailedRetryInterval       time.Duration
+	StopTimeout               time.Duration
+	StatusRetention           time.Duration
+
+	// Logging.
+	LogLevel    string
+	LogFormat   string
+	LogDir      string
+	LogMaxFiles int
+	LogCleanup  bool
+}
+
+func load(e *env) Config {
+	var c Config
+	c.DatabaseURL = e.urlVar("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/marketetl?sslmode=disable",
+		"PostgreSQL/TimescaleDB connection URL (libpq URL form; a password in it is never logged)", true, "postgres", "postgresql")
+	c.DatabaseWait = e.duration("DATABASE_WAIT", 60*time.Second, 0,
+		"how long startup retries an unreachable database before exiting with an error (0: fail at once)")
+	c.StoreBatchSize = e.integer("STORE_BATCH_SIZE", 5000, 1, 1_000_000, "rows per COPY batch: a table is flushed when its buffer reaches this many rows")
+	c.StoreFlushInterval = e.duration("STORE_FLUSH_INTERVAL", 100*time.Millisecond, time.Millisecond,
+		"a table's buffer is flushed when its oldest row is this old, even if the batch is not full")
+	c.StoreQueueSize = e.integer("STORE_QUEUE_SIZE", 50000, 1, 10_000_000, "records the writer's queue holds before producers block (backpressure)")
+	c.StoreRejectsPerSec = e.integer("STORE_REJECTS_PER_SECOND", 100, 1, 1_000_000, "rejects stored per second at most (with a burst of the same size); beyond, they are counted, not stored")
+	c.StoreRawLimit = e.integer("STORE_REJECT_RAW_BYTES", 4096, 0, 1<<20, "a rejected payload is kept truncated to this many bytes")
+	c.ValidateClockSkew = e.duration("VALIDATE_CLOCK_SKEW", 5*time.Second, 0, "how far in the future an exchange timestamp may be before a record is rejected")
+	c.ShutdownTimeout = e.duration("SHUTDOWN_TIMEOUT", 25*time.Second, time.Second, "deadline for a graceful stop on SIGINT/SIGTERM (below Kubernetes' 30 s)")
+	c.CollectorsConfigPath = e.str("ETL_CONFIG", "collectors.yaml", "path of the YAML file of collectors")
+
+	c.RedisEnabled = e.boolean("REDIS_ENABLED", true, "publish every accepted record on Redis")
+	c.RedisURL = e.urlVar("REDIS_URL", "redis://127.0.0.1:6379/0", "Redis URL (redis:// or rediss:// for TLS; a password in it is never logged)", true, "redis", "rediss", "unix")
+	c.RedisChannelPrefix = e.str("REDIS_CHANNEL_PREFIX", "md", "first part of every channel name: <prefix>:<exchange>:<type>:<symbol>")
+	c.RedisStreamMaxLen = e.integer("REDIS_STREAM_MAXLEN", 0, 0, 1<<30, "when > 0, also XADD each record to <prefix>:stream:<exchange>:<type>:<symbol>, trimmed to about this many entries")
+	c.RedisBatchSize = e.integer("REDIS_BATCH_SIZE", 500, 1, 100_000, "messages per Redis pipeline")
+	c.RedisFlushInterval = e.duration("REDIS_FLUSH_INTERVAL", 5*time.Millisecond, 100*time.Microsecond, "longest a message waits for its pipeline to fill")
+	c.RedisQueueSize = e.integer("REDIS_QUEUE_SIZE", 100000, 1, 10_000_000, "messages queued for Redis; when full (or Redis is down) messages are dropped and counted")
+
+	c.OKXPublicWS = e.urlVar("OKX_WS_PUBLIC_URL", "wss://ws.okx.com:8443/ws/v5/public", "OKX public WebSocket (full URL)", false, "ws", "wss")
+	c.OKXBusinessWS = e.urlVar("OKX_WS_BUSINESS_URL", "wss://ws.okx.com:8443/ws/v5/business", "OKX business WebSocket, for candles (full URL)", false, "ws", "wss")
+	c.OKXREST = e.urlVar("OKX_REST_URL", "https://www.okx.com", "OKX REST base URL", false, "http", "https")
+	c.BinanceWS = e.urlVar("BINANCE_WS_URL", "wss://stream.binance.com:9443", "Binance WebSocket base URL (/stream?streams=… is appended)", false, "ws", "wss")
+	c.BinanceREST = e.urlVar("BINANCE_REST_URL", "https://api.binance.com", "Binance REST base URL", false, "http", "https")
+	c.CoinbaseWS = e.urlVar("COINBASE_WS_URL", "wss://ws-feed.exchange.coinbase.com", "Coinbase Exchange WebSocket feed (full URL)", false, "ws", "wss")
+	c.CoinbaseREST = e.urlVar("COINBASE_REST_URL", "https://api.exchange.coinbase.com", "Coinbase Exchange REST base URL", false, "http", "https")
+	c.ReadLimitBytes = e.integer("WS_READ_LIMIT_BYTES", 4<<20, 1024, 1<<30, "largest WebSocket frame accepted; a larger one is rejected and the connection redialled")
+
+	c.AdminAddr = e.str("ETL_ADMIN_ADDR", "127.0.0.1:8080", "admin HTTP API listen address (empty: no admin API)")
+	c.AdminToken = e.secret("ETL_ADMIN_TOKEN", "bearer token required by the mutating admin endpoints; without it they are refused")
+	c.HealthCheckInterval = e.duration("DEFAULT_HEALTH_CHECK_INTERVAL", 30*time.Second, 100*time.Millisecond, "per-collector health check period (a collector's health_check_interval overrides it)")
+	c.GlobalHealthCheckInterval = e.duration("GLOBAL_HEALTH_CHECK_INTERVAL", 60*time.Second, 100*time.Millisecond, "period of the check across all collectors")
+	c.MaxSilence = e.duration("MAX_SILENCE_DURATION", 300*time.Second, time.Second, "a stream with no data for longer is stale (per collector and data type overridable)")
+	c.ReconnectDelay = e.duration("RECONNECT_DELAY", 5*time.Second, 10*time.Millisecond, "first delay of the supervisor's restart backoff (doubles, jittered)")
+	c.ReconnectDelayMax = e.duration("RECONNECT_DELAY_MAX", 5*time.Minute, 10*time.Millisecond, "cap of the restart backoff")
+	c.MaxReconnectAttempts = e.integer("MAX_RECONNECT_ATTEMPTS", 5, 1, 1000, "consecutive failed restarts before a collector is marked failed")
+	c.FailedRetryInterval = e.duration("FAILED_RETRY_INTERVAL", 10*time.Minute, time.Second, "how often a failed collector is tried again")
+	c.StopTimeout = e.duration("COLLECTOR_STOP_TIMEOUT", 10*time.Second, 100*time.Millisecond, "how long a stopping collector may take before it is reported as hung")
+	c.StatusRetention = e.duration("STATUS_RETENTION", 30*24*time.Hour, time.Hour, "collector_status rows older than this are deleted")
+
+	c.LogLevel = e.choice("LOG_LEVEL", "info", "debug, info, warn or error", "debug", "info", "warn", "error")
+	c.LogFormat = e.choice("LOG_FORMAT", "console", "console or json", "console", "json")
+	c.LogDir = e.str("LOG_DIR", "", "when set, logs are also written to rotating files etl.log in this directory")
+	c.LogMaxFiles = e.integer("LOG_MAX_FILES", 10, 1, 10000, "rotated log files kept in LOG_DIR")
+	c.LogCleanup = e.boolean("LOG_CLEANUP", true, "remove rotated log files beyond LOG_MAX_FILES")
+	return c
+}

@@ -1,0 +1,118 @@
+// Package pipeline is the path every decoded record takes: validation, then
+// the store and the live feed. It implements collector.Sink.
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+
+	"marketetl/collector"
+	"marketetl/market"
+	"marketetl/validate"
+)
+
+// Checker validates one record; nil means accepted. *validate.Validator
+// implements it.
+type Checker interface {
+	Check(rec market.Record) *validate.Rejection
+}
+
+// Store keeps accepted records and rejects. *store.Writer implements it.
+// Write and Reject block while the store's queue is full and return
+// ctx.Err() when ctx ends.
+type Store interface {
+	Write(ctx context.Context, rec market.Record) error
+	Reject(ctx context.Context, rej market.Reject) error
+}
+
+// Publisher publishes an accepted record on the live feed without
+// blocking. *pubsub.Publisher implements it.
+type Publisher interface {
+	Publish(rec market.Record)
+}
+
+// Config wires a Pipeline.
+type Config struct {
+	Checker Checker
+	Store   Store
+	// Publisher may be nil: no live feed.
+	Publisher Publisher
+	// Raw renders a rejected record for the rejects table; nil keeps no raw payload.
+	Raw func(rec market.Record) []byte
+}
+
+// Pipeline validates records and hands accepted ones to the store and the
+// publisher. It is safe for concurrent use.
+type Pipeline struct {
+	cfg      Config
+	accepted atomic.Uint64
+
+	mu       sync.Mutex // guards rejected
+	rejected map[string]uint64
+}
+
+var _ collector.Sink = (*Pipeline)(nil)
+
+// New checks cfg and returns a Pipeline.
+func New(cfg Config) (*Pipeline, error) {
+	if cfg.Checker == nil || cfg.Store == nil {
+		return nil, fmt.Errorf("new pipeline: a checker and a store are required")
+	}
+	return &Pipeline{cfg: cfg, rejected: map[string]uint64{}}, nil
+}
+
+// Accept validates rec; an accepted record is written to the store (which
+// may block under backpressure) and then published; a rejected one is kept
+// in the store's rejects with its reason.
+func (p *Pipeline) Accept(ctx context.Context, rec market.Record) error {
+	if rej := p.cfg.Checker.Check(rec); rej != nil {
+		h := rec.Header()
+		r := market.Reject{
+			Received: h.Received, Exchange: h.Exchange, Symbol: h.Symbol, Type: rec.DataType(),
+			Reason: string(rej.Reason), Field: rej.Field, Detail: rej.Detail,
+		}
+		if p.cfg.Raw != nil {
+			r.Raw = p.cfg.Raw(rec)
+		}
+		return p.Reject(ctx, r)
+	}
+	if err := p.cfg.Store.Write(ctx, rec); err != nil {
+		return fmt.Errorf("store %s: %w", rec.Stream(), err)
+	}
+	p.accepted.Add(1)
+	if p.cfg.Publisher != nil {
+		p.cfg.Publisher.Publish(rec)
+	}
+	return nil
+}
+
+// Reject keeps rej in the store's rejects and counts it by reason.
+func (p *Pipeline) Reject(ctx context.Context, rej market.Reject) error {
+	p.mu.Lock()
+	p.rejected[rej.Reason]++
+	p.mu.Unlock()
+	if err := p.cfg.Store.Reject(ctx, rej); err != nil {
+		return fmt.Errorf("keep reject %s: %w", rej.Reason, err)
+	}
+	return nil
+}
+
+// Counts is a snapshot of what passed through.
+type Counts struct {
+	Accepted uint64
+	// Rejected counts rejects (validation and decoding) by reason.
+	Rejected map[string]uint64
+}
+
+// Counts returns a snapshot of the counters.
+func (p *Pipeline) Counts() Counts {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	c := Counts{Accepted: p.accepted.Load(), Rejected: make(map[string]uint64, len(p.rejected))}
+	for k, v := range p.rejected {
+		c.Rejected[k] = v
+	}
+	return c
+}
