@@ -53,7 +53,11 @@ func TestCheck(t *testing.T) {
 	}{
 		{name: "good trade", rec: func() market.Record { return goodTrade() }},
 		{name: "good candle", rec: func() market.Record { return goodCandle() }},
-		{name: "good forming candle at now", rec: func() market.Record { c := goodCandle(); c.Time = time.Date(2026, 11, 24, 10, 0, 0, 0, time.UTC); return c }},
+		{name: "good forming candle at now", rec: func() market.Record {
+			c := goodCandle()
+			c.Time = time.Date(2026, 11, 24, 10, 0, 0, 0, time.UTC)
+			return c
+		}},
 		{name: "good ticker", rec: func() market.Record { return goodTicker() }},
 		{name: "ticker with only bid and ask", rec: func() market.Record {
 			return &market.Ticker{Meta: meta("BTC-USDT"), Bid: nd("1"), Ask: nd("1")}
@@ -69,9 +73,17 @@ func TestCheck(t *testing.T) {
 		{name: "balance asset must be an asset code", rec: func() market.Record { r := goodBalance(); r.Symbol = "BTC-USDT"; return r }, reason: BadSymbol, field: "symbol"},
 		{name: "missing exchange time", rec: func() market.Record { r := goodTrade(); r.Time = time.Time{}; return r }, reason: MissingTime, field: "ts"},
 		{name: "missing receipt time", rec: func() market.Record { r := goodTrade(); r.Received = time.Time{}; return r }, reason: MissingTime, field: "received_at"},
-		{name: "timestamp before 2009", rec: func() market.Record { r := goodTrade(); r.Time = time.Date(2008, 12, 31, 0, 0, 0, 0, time.UTC); return r }, reason: TimestampTooOld, field: "ts"},
+		{name: "timestamp before 2009", rec: func() market.Record {
+			r := goodTrade()
+			r.Time = time.Date(2008, 12, 31, 0, 0, 0, 0, time.UTC)
+			return r
+		}, reason: TimestampTooOld, field: "ts"},
 		{name: "timestamp beyond the skew allowance", rec: func() market.Record { r := goodTrade(); r.Time = now.Add(6 * time.Second); return r }, reason: TimestampInFuture, field: "ts"},
-		{name: "candle in the future", rec: func() market.Record { c := goodCandle(); c.Time = time.Date(2026, 11, 24, 10, 5, 0, 0, time.UTC); return c }, reason: TimestampInFuture, field: "ts"},
+		{name: "candle in the future", rec: func() market.Record {
+			c := goodCandle()
+			c.Time = time.Date(2026, 11, 24, 10, 5, 0, 0, time.UTC)
+			return c
+		}, reason: TimestampInFuture, field: "ts"},
 
 		// trades
 		{name: "trade zero price", rec: func() market.Record { r := goodTrade(); r.Price = d("0"); return r }, reason: NonPositivePrice, field: "price"},
@@ -84,7 +96,12 @@ func TestCheck(t *testing.T) {
 		// candles
 		{name: "candle unknown timeframe", rec: func() market.Record { c := goodCandle(); c.Timeframe = "7m"; return c }, reason: UnknownTimeframe, field: "timeframe"},
 		{name: "candle misaligned", rec: func() market.Record { c := goodCandle(); c.Time = c.Time.Add(time.Second); return c }, reason: MisalignedTimestamp, field: "ts"},
-		{name: "candle 1h misaligned on a minute", rec: func() market.Record { c := goodCandle(); c.Timeframe = market.TF1h; c.Time = c.Time.Add(-time.Minute); return c }, reason: MisalignedTimestamp, field: "ts"},
+		{name: "candle 1h misaligned on a minute", rec: func() market.Record {
+			c := goodCandle()
+			c.Timeframe = market.TF1h
+			c.Time = c.Time.Add(-time.Minute)
+			return c
+		}, reason: MisalignedTimestamp, field: "ts"},
 		{name: "candle zero open", rec: func() market.Record { c := goodCandle(); c.Open = d("0"); return c }, reason: NonPositivePrice, field: "open"},
 		{name: "candle absent close", rec: func() market.Record { c := goodCandle(); c.Close = decimal.Decimal{}; return c }, reason: NonPositivePrice, field: "close"},
 		{name: "candle negative low", rec: func() market.Record { c := goodCandle(); c.Low = d("-9"); return c }, reason: NonPositivePrice, field: "low"},
@@ -92,7 +109,11 @@ func TestCheck(t *testing.T) {
 		{name: "candle negative volume", rec: func() market.Record { c := goodCandle(); c.Volume = d("-1"); return c }, reason: NegativeVolume, field: "volume"},
 		{name: "candle zero volume accepted", rec: func() market.Record { c := goodCandle(); c.Volume = d("0"); return c }},
 		{name: "candle negative quote volume", rec: func() market.Record { c := goodCandle(); c.QuoteVolume = nd("-1"); return c }, reason: NegativeVolume, field: "quote_volume"},
-		{name: "candle high below low", rec: func() market.Record { c := goodCandle(); c.High, c.Low, c.Open, c.Close = d("8"), d("9"), d("8"), d("8"); return c }, reason: HighBelowLow, field: "high"},
+		{name: "candle high below low", rec: func() market.Record {
+			c := goodCandle()
+			c.High, c.Low, c.Open, c.Close = d("8"), d("9"), d("8"), d("8")
+			return c
+		}, reason: HighBelowLow, field: "high"},
 		{name: "candle high below close", rec: func() market.Record { c := goodCandle(); c.Close = d("13"); return c }, reason: HighBelowOpenClose, field: "high"},
 		{name: "candle high below open", rec: func() market.Record { c := goodCandle(); c.Open = d("12.5"); return c }, reason: HighBelowOpenClose, field: "high"},
 		{name: "candle low above open", rec: func() market.Record { c := goodCandle(); c.Open = d("8.5"); return c }, reason: LowAboveOpenClose, field: "low"},
