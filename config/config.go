@@ -50,6 +50,9 @@ type Config struct {
 	ReconnectDelay            time.Duration
 	ReconnectDelayMax         time.Duration
 	MaxReconnectAttempts      int
+	HeartbeatTimeout          time.Duration
+	MaxErrorsPerMinute        int
+	FailureDecay              time.Duration
 	FailedRetryInterval       time.Duration
 	StopTimeout               time.Duration
 	StatusRetention           time.Duration
@@ -103,6 +106,9 @@ func load(e *env) Config {
 	c.ReconnectDelay = e.duration("RECONNECT_DELAY", 5*time.Second, 10*time.Millisecond, "first delay of the supervisor's restart backoff (doubles, jittered)")
 	c.ReconnectDelayMax = e.duration("RECONNECT_DELAY_MAX", 5*time.Minute, 10*time.Millisecond, "cap of the restart backoff")
 	c.MaxReconnectAttempts = e.integer("MAX_RECONNECT_ATTEMPTS", 5, 1, 1000, "consecutive failed restarts before a collector is marked failed")
+	c.HeartbeatTimeout = e.duration("HEARTBEAT_TIMEOUT", 90*time.Second, 100*time.Millisecond, "a collector that reads no frame at all (data, pong, heartbeat) or stays disconnected this long is unhealthy")
+	c.MaxErrorsPerMinute = e.integer("MAX_ERRORS_PER_MINUTE", 60, 0, 1_000_000, "error rate above which a collector is reported unhealthy (not restarted)")
+	c.FailureDecay = e.duration("FAILURE_DECAY", 10*time.Minute, time.Second, "a collector that ran this long without failing starts its failure count afresh")
 	c.FailedRetryInterval = e.duration("FAILED_RETRY_INTERVAL", 10*time.Minute, time.Second, "how often a failed collector is tried again")
 	c.StopTimeout = e.duration("COLLECTOR_STOP_TIMEOUT", 10*time.Second, 100*time.Millisecond, "how long a stopping collector may take before it is reported as hung")
 	c.StatusRetention = e.duration("STATUS_RETENTION", 30*24*time.Hour, time.Hour, "collector_status rows older than this are deleted")

@@ -98,3 +98,19 @@ func TestEnvTemplateMatchesCode(t *testing.T) {
 		t.Log("regenerate it with: go run ./cmd/etl env > env.template")
 	}
 }
+
+// TestReadmeDocumentsEveryVariable keeps the README's configuration table
+// in step with the code.
+func TestReadmeDocumentsEveryVariable(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join(repoRoot(t), "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want strings.Builder
+	if err := WriteMarkdown(&want); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(data), want.String()) {
+		t.Error("README.md's configuration table differs from the code: regenerate it with: go run ./cmd/etl env --markdown")
+	}
+}

@@ -24,3 +24,18 @@ func WriteTemplate(w io.Writer) error {
 	_, err := io.WriteString(w, b.String())
 	return err
 }
+
+// WriteMarkdown writes the variables as a Markdown table for the README.
+func WriteMarkdown(w io.Writer) error {
+	var b strings.Builder
+	b.WriteString("| variable | default | meaning |\n|---|---|---|\n")
+	for _, v := range Variables() {
+		def := "`" + v.Default + "`"
+		if v.Default == "" {
+			def = "(empty)"
+		}
+		fmt.Fprintf(&b, "| `%s` | %s | %s |\n", v.Name, def, strings.ReplaceAll(v.Doc, "|", "\\|"))
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}

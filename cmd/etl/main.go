@@ -56,7 +56,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case "tail":
 		err = cmdTail(ctx, args[1:], stdout, stderr)
 	case "env":
-		err = cmdEnv(stdout)
+		err = cmdEnv(stdout, args[1:])
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0
