@@ -1,20 +1,6 @@
-// Package aggregate builds OHLCV candles from trades, for exchanges that do
-// not stream candles (Coinbase) and for any timeframe.
-//
-// A Builder is fed one symbol's trades in arrival order. A candle's open is
-// the price of its earliest trade by trade time and its close the price of
-// its latest (ties keep arrival order), high and low the extremes, volume
-// the exact sum of sizes, quote volume the exact sum of price × size. A
-// bucket without trades has no candle, as on Coinbase's REST API. A bucket
-// is closed when a trade of a later bucket arrives or when Advance is told
-// (from an exchange heartbeat's time) that its end has passed; a trade that
-// arrives for a bucket already closed is counted as late and ignored: the
-// REST reconciliation corrects such candles.
 package aggregate
 
 import (
-	"errors"
-	"fmt"
 	"time"
 
 	"github.com/shopspring/decimal"
@@ -22,119 +8,147 @@ import (
 	"marketetl/market"
 )
 
-// Config tunes a Builder.
-type Config struct {
-	// FormingEvery is the least exchange time between two forming updates
-	// of the same candle. Default 1s; a negative value emits one per trade.
-	FormingEvery time.Duration
-}
-
-// Builder builds the candles of several timeframes for one exchange and
-// symbol. It is not safe for concurrent use.
+// Builder builds the candles of several timeframes from the trades of one
+// exchange and symbol. It is not safe for concurrent use: one goroutine
+// owns it.
 type Builder struct {
 	exchange market.Exchange
 	symbol   market.Symbol
-	every    time.Duration
-	frames   []*frame
+	every    time.Duration // 0: every trade
+	skew     time.Duration
+	frames   []frame // shortest timeframe first
 	late     uint64
+	skipped  uint64
 }
 
-// frame is one timeframe's open candle.
+// frame is the state of one timeframe.
 type frame struct {
-	tf       market.Timeframe
-	open     bool // a candle is being built
-	c        market.Candle
-	firstTS  time.Time // trade time of the open price
-	lastTS   time.Time // trade time of the close price
-	lastEmit time.Time // exchange time of the last forming update
-	emitted  bool      // a forming update was emitted for this candle
-	closedTo time.Time // end of the last closed bucket
+	tf market.Timeframe
+	// floor is the open time of the earliest bucket still accepted: the
+	// bucket of the candle being built, or the first bucket that has not
+	// ended yet. A trade of an earlier bucket is late.
+	floor time.Time
+	// open reports whether c is a candle being built (of bucket floor).
+	open bool
+	c    market.Candle
+	// first and last are the exchange times of the trades that gave c its
+	// open and close prices.
+	first, last time.Time
+	// emitted reports whether a forming update of c was emitted, and
+	// emittedAt the time of c's latest trade then.
+	emitted   bool
+	emittedAt time.Time
 }
 
-// New returns a Builder for the timeframes tfs of exchange and sym.
-func New(exchange market.Exchange, sym market.Symbol, tfs []market.Timeframe, cfg Config) (*Builder, error) {
-	if len(tfs) == 0 {
-		return nil, errors.New("new candle builder: no timeframe")
-	}
-	if cfg.FormingEvery == 0 {
-		cfg.FormingEvery = time.Second
-	}
-	if cfg.FormingEvery < 0 {
-		cfg.FormingEvery = 0
-	}
-	b := &Builder{exchange: exchange, symbol: sym, every: cfg.FormingEvery}
-	seen := map[market.Timeframe]bool{}
-	for _, tf := range tfs {
-		if !tf.Known() {
-			return nil, fmt.Errorf("new candle builder: unknown timeframe %q", string(tf))
-		}
-		if seen[tf] {
-			continue
-		}
-		seen[tf] = true
-		b.frames = append(b.frames, &frame{tf: tf})
-	}
-	return b, nil
-}
-
-// Late returns how many trades arrived for a bucket that was already closed.
+// Late returns how many trades were late in at least one timeframe: their
+// bucket was already closed, had ended by an earlier Advance, or is older
+// than the candle being built. Such a trade is still folded into the
+// timeframes for which it is not late.
 func (b *Builder) Late() uint64 { return b.late }
 
-// Add folds trade t in. It appends to out the candles t closed (a trade of
-// a later bucket closes the open one) and, at most once per FormingEvery
-// of exchange time, a forming update of each candle t changed; it returns
-// out. Trades of another exchange or symbol are ignored.
+// Skipped returns how many trades were not folded in at all because the
+// candle cannot use them (see the package documentation).
+func (b *Builder) Skipped() uint64 { return b.skipped }
+
+// Add folds trade t in. For each timeframe, shortest first, it appends to
+// out the candle t closed, if t opens a later bucket, then a forming
+// update of t's bucket unless throttled by Config.FormingEvery; it
+// returns out. Trades must belong to the builder's exchange and symbol;
+// others are skipped.
 func (b *Builder) Add(t *market.Trade, out []*market.Candle) []*market.Candle {
-	if t.Exchange != b.exchange || t.Symbol != b.symbol {
+	if !b.usable(t) {
+		b.skipped++
 		return out
 	}
-	ts := t.Time.UTC()
-	countedLate := false
-	for _, f := range b.frames {
-		start := f.tf.Truncate(ts)
-		if !f.closedTo.IsZero() && start.Before(f.closedTo) {
-			if !countedLate {
-				b.late++
-				countedLate = true
-			}
+	late := false
+	for i := range b.frames {
+		f := &b.frames[i]
+		start := f.tf.Truncate(t.Time)
+		switch {
+		case start.Before(f.floor):
+			late = true
 			continue
-		}
-		if f.open && start.After(f.c.Time) {
-			out = append(out, b.close(f, t.Received))
+		case f.open && start.After(f.floor):
+			out = append(out, f.close(t.Received))
 		}
 		if !f.open {
-			f.open = true
-			f.emitted = false
-			f.c = market.Candle{
-				Meta:      market.Meta{Exchange: b.exchange, Symbol: b.symbol, Time: start},
-				Timeframe: f.tf,
-				Open:      t.Price, High: t.Price, Low: t.Price, Close: t.Price,
-				Volume:      decimal.Zero,
-				QuoteVolume: decimal.NullDecimal{Decimal: decimal.Zero, Valid: true},
-			}
-			f.firstTS, f.lastTS = ts, ts
+			f.start(b.exchange, b.symbol, start, t)
+		} else {
+			f.fold(t)
 		}
-		f.fold(t, ts)
-		if b.every == 0 || !f.emitted || ts.Sub(f.lastEmit) >= b.every {
-			f.lastEmit = ts
-			f.emitted = true
+		if b.every == 0 || !f.emitted || f.last.Sub(f.emittedAt) >= b.every {
+			f.emitted, f.emittedAt = true, f.last
 			c := f.c
 			c.Received = t.Received
 			out = append(out, &c)
 		}
 	}
+	if late {
+		b.late++
+	}
 	return out
 }
 
-func (f *frame) fold(t *market.Trade, ts time.Time) {
-	c := &f.c
-	if ts.Before(f.firstTS) {
-		c.Open = t.Price
-		f.firstTS = ts
+// Advance closes every candle whose bucket ended at or before exchange
+// time now (a heartbeat's time, say), appending them to out stamped as
+// received at now, and returns out. From then on, trades of buckets that
+// ended by now are late. A now earlier than a previous one changes nothing.
+func (b *Builder) Advance(now time.Time, out []*market.Candle) []*market.Candle {
+	for i := range b.frames {
+		f := &b.frames[i]
+		// The buckets before the one containing now have ended by now.
+		cut := f.tf.Truncate(now)
+		if !cut.After(f.floor) {
+			continue
+		}
+		if f.open {
+			out = append(out, f.close(now))
+		}
+		f.floor = cut
 	}
-	if !ts.Before(f.lastTS) {
-		c.Close = t.Price
-		f.lastTS = ts
+	return out
+}
+
+// earliest is the earliest trade time folded in, as in package validate.
+var earliest = time.Date(2009, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// usable reports whether t can be folded into a candle.
+func (b *Builder) usable(t *market.Trade) bool {
+	switch {
+	case t.Exchange != b.exchange || t.Symbol != b.symbol:
+		return false
+	case t.Price.Sign() <= 0 || t.Size.Sign() <= 0:
+		return false
+	case t.Time.Before(earliest):
+		return false
+	case t.Time.After(t.Received.Add(b.skew)): // also when Received is not set
+		return false
+	}
+	return true
+}
+
+// start begins the candle of bucket start with trade t.
+func (f *frame) start(exchange market.Exchange, sym market.Symbol, start time.Time, t *market.Trade) {
+	f.open, f.floor, f.emitted = true, start, false
+	f.first, f.last = t.Time, t.Time
+	f.c = market.Candle{
+		Meta:      market.Meta{Exchange: exchange, Symbol: sym, Time: start},
+		Timeframe: f.tf,
+		Open:      t.Price, High: t.Price, Low: t.Price, Close: t.Price,
+		Volume:      t.Size,
+		QuoteVolume: decimal.NullDecimal{Decimal: t.Price.Mul(t.Size), Valid: true},
+		Trades:      1,
+	}
+}
+
+// fold adds trade t to the open candle.
+func (f *frame) fold(t *market.Trade) {
+	c := &f.c
+	if t.Time.Before(f.first) {
+		c.Open, f.first = t.Price, t.Time
+	}
+	if !t.Time.Before(f.last) {
+		c.Close, f.last = t.Price, t.Time
 	}
 	if t.Price.GreaterThan(c.High) {
 		c.High = t.Price
@@ -144,29 +158,15 @@ func (f *frame) fold(t *market.Trade, ts time.Time) {
 	}
 	c.Volume = c.Volume.Add(t.Size)
 	c.QuoteVolume.Decimal = c.QuoteVolume.Decimal.Add(t.Price.Mul(t.Size))
-	if c.Trades < 0 {
-		c.Trades = 0
-	}
 	c.Trades++
 }
 
-// Advance closes every open candle whose bucket ended at or before exchange
-// time now, appending them to out, and returns out.
-func (b *Builder) Advance(now time.Time, out []*market.Candle) []*market.Candle {
-	for _, f := range b.frames {
-		if f.open && !f.c.Time.Add(f.tf.Duration()).After(now) {
-			out = append(out, b.close(f, now))
-		}
-	}
-	return out
-}
-
-// close finishes f's candle and returns it, stamped as received at received.
-func (b *Builder) close(f *frame, received time.Time) *market.Candle {
+// close ends the open candle and returns it, stamped as received at
+// received. The caller moves the floor past its bucket.
+func (f *frame) close(received time.Time) *market.Candle {
 	c := f.c
 	c.Closed = true
 	c.Received = received
 	f.open = false
-	f.closedTo = c.Time.Add(f.tf.Duration())
 	return &c
 }

@@ -56,11 +56,8 @@ func (c *Collector) session(ctx context.Context, key string, plan ConnPlan, upda
 		now:     c.cfg.Now,
 	}
 	if ka.MaxSendPerSecond > 0 {
-		burst := int(ka.MaxSendPerSecond)
-		if burst < 1 {
-			burst = 1
-		}
-		w.limit = rate.NewLimiter(rate.Limit(ka.MaxSendPerSecond), burst)
+		// Burst 1: frames are spaced evenly, never more than the rate in any second.
+		w.limit = rate.NewLimiter(rate.Limit(ka.MaxSendPerSecond), 1)
 	}
 	var lastRead atomic.Int64 // unix nanos of the last frame read
 	lastRead.Store(c.cfg.Now().UnixNano())

@@ -1,0 +1,208 @@
+// Package binance speaks Binance spot's public market data: the combined
+// WebSocket streams (<symbol>@trade, <symbol>@kline_<interval>,
+// <symbol>@ticker) and the REST history (/api/v3/klines,
+// /api/v3/historicalTrades).
+//
+// The Adapter implements collector.Protocol and collector.History. It builds
+// URLs and frames and decodes frames; the generic loop in package collector
+// dials, answers the server's ping frames, enforces read deadlines, paces
+// outgoing frames and replaces connections before Binance's 24-hour limit.
+//
+// Sources: Binance's spot API documentation (web-socket-streams.md,
+// rest-api.md, errors.md of github.com/binance/binance-spot-api-docs, also
+// published at https://developers.binance.com/docs/binance-spot-api-docs/).
+package binance
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"marketetl/collector"
+	"marketetl/market"
+)
+
+// Interface conformance.
+var (
+	_ collector.Protocol = (*Adapter)(nil)
+	_ collector.History  = (*Adapter)(nil)
+)
+
+// Production endpoints (web-socket-streams.md "General WSS information",
+// rest-api.md "General API Information").
+const (
+	DefaultWSURL   = "wss://stream.binance.com:9443"
+	DefaultRESTURL = "https://api.binance.com"
+)
+
+// Limits of one connection (web-socket-streams.md "WebSocket Limits").
+const (
+	// maxStreamsPerConn is Binance's limit of streams on one connection.
+	maxStreamsPerConn = 1024
+	// defaultMaxRequestBytes bounds a combined-stream URL and a SUBSCRIBE
+	// frame. Binance does not document a limit; a combined-stream URL longer
+	// than about 8,000 characters has been observed to fail
+	// (https://github.com/oliver-zehentleitner/unicorn-binance-websocket-api/issues/17),
+	// and so has one SUBSCRIBE frame of about 8 KB
+	// (https://github.com/altangent/ccxws/issues/161). Half of that leaves
+	// room for proxies and about 200 streams per connection.
+	defaultMaxRequestBytes = 4096
+	// minRequestBytes is the smallest MaxRequestBytes accepted: enough for
+	// any one stream name after a long base URL.
+	minRequestBytes = 512
+	// defaultHTTPTimeout bounds one REST request of the default client.
+	defaultHTTPTimeout = 30 * time.Second
+)
+
+// Config configures an Adapter. Zero values take the defaults documented
+// on each field.
+type Config struct {
+	// WSURL is the base URL of the market streams, without a path: the
+	// adapter appends /stream?streams=<name>/<name>/... exactly as the
+	// exchange expects. Default DefaultWSURL. Scheme ws or wss.
+	WSURL string
+	// RESTURL is the base URL of the REST API, without a path: the adapter
+	// appends /api/v3/.... Default DefaultRESTURL. Scheme http or https.
+	RESTURL string
+	// HTTPClient makes the REST requests. Default: a client with a 30 s
+	// timeout.
+	HTTPClient *http.Client
+	// Now returns the current time; REST history uses it to leave out the
+	// candle still forming. Default time.Now.
+	Now func() time.Time
+	// MaxStreamsPerConn bounds the streams planned on one connection.
+	// Default and maximum 1024, Binance's limit.
+	MaxStreamsPerConn int
+	// MaxRequestBytes bounds the length of a combined-stream URL and of one
+	// SUBSCRIBE or UNSUBSCRIBE frame, in bytes; the plan opens another
+	// connection rather than exceed it. Default 4096; at least 512.
+	MaxRequestBytes int
+}
+
+func (cfg *Config) applyDefaults() {
+	if cfg.WSURL == "" {
+		cfg.WSURL = DefaultWSURL
+	}
+	if cfg.RESTURL == "" {
+		cfg.RESTURL = DefaultRESTURL
+	}
+	if cfg.HTTPClient == nil {
+		cfg.HTTPClient = &http.Client{Timeout: defaultHTTPTimeout}
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.MaxStreamsPerConn == 0 {
+		cfg.MaxStreamsPerConn = maxStreamsPerConn
+	}
+	if cfg.MaxRequestBytes == 0 {
+		cfg.MaxRequestBytes = defaultMaxRequestBytes
+	}
+}
+
+// Adapter speaks Binance spot's public market data. It is safe for use by
+// several goroutines at once.
+type Adapter struct {
+	cfg Config
+	// wsBase and restBase are the configured base URLs without a trailing slash.
+	wsBase   string
+	restBase string
+	// symbols maps Binance's spellings of the symbols ever planned back to
+	// normalised symbols; see symbols.go.
+	symbols symbolTable
+}
+
+// New checks cfg, applies its defaults and returns an Adapter.
+func New(cfg Config) (*Adapter, error) {
+	cfg.applyDefaults()
+	var errs []error
+	wsBase, err := baseURL(cfg.WSURL, "ws", "wss", "/stream", "/ws")
+	if err != nil {
+		errs = append(errs, fmt.Errorf("WSURL: %w", err))
+	}
+	restBase, err := baseURL(cfg.RESTURL, "http", "https", "/api/v3", "/api")
+	if err != nil {
+		errs = append(errs, fmt.Errorf("RESTURL: %w", err))
+	}
+	if cfg.MaxStreamsPerConn < 1 || cfg.MaxStreamsPerConn > maxStreamsPerConn {
+		errs = append(errs, fmt.Errorf("MaxStreamsPerConn %d: want 1 to %d (Binance's limit per connection), or 0 for %d",
+			cfg.MaxStreamsPerConn, maxStreamsPerConn, maxStreamsPerConn))
+	}
+	if cfg.MaxRequestBytes < minRequestBytes {
+		errs = append(errs, fmt.Errorf("MaxRequestBytes %d: want at least %d, or 0 for %d",
+			cfg.MaxRequestBytes, minRequestBytes, defaultMaxRequestBytes))
+	} else if wsBase != "" && len(wsBase)+len(streamsPath)+maxStreamNameLen > cfg.MaxRequestBytes {
+		errs = append(errs, fmt.Errorf("MaxRequestBytes %d: too small for one stream after WSURL %q", cfg.MaxRequestBytes, wsBase))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, fmt.Errorf("binance config: %w", err)
+	}
+	return &Adapter{cfg: cfg, wsBase: wsBase, restBase: restBase}, nil
+}
+
+// baseURL checks that raw is an absolute URL with one of two schemes, a
+// host, and no query, fragment or API path (the adapter appends those), and
+// returns it without a trailing slash.
+func baseURL(raw, scheme, secureScheme string, apiPaths ...string) (string, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "", fmt.Errorf("%q is not a URL: %w", raw, err)
+	}
+	if u.Scheme != scheme && u.Scheme != secureScheme {
+		return "", fmt.Errorf("%q: want scheme %s or %s", raw, scheme, secureScheme)
+	}
+	if u.Host == "" {
+		return "", fmt.Errorf("%q: want a host, as in %s://host:port", raw, secureScheme)
+	}
+	if u.RawQuery != "" || u.ForceQuery || u.Fragment != "" {
+		return "", fmt.Errorf("%q: drop the query and fragment; give the base URL only", raw)
+	}
+	if u.User != nil {
+		return "", fmt.Errorf("%q: credentials in the URL are not supported", raw)
+	}
+	base := strings.TrimRight(raw, "/")
+	for _, p := range apiPaths {
+		if strings.HasSuffix(u.Path, p) || strings.HasSuffix(u.Path, p+"/") {
+			return "", fmt.Errorf("%q: give the base URL without %s; the adapter appends the path", raw, p)
+		}
+	}
+	return base, nil
+}
+
+// Exchange implements collector.Protocol.
+func (a *Adapter) Exchange() market.Exchange { return market.Binance }
+
+// Keep-alive rules (web-socket-streams.md "General WSS information" and
+// "WebSocket Limits", CHANGELOG 2025-01-28).
+const (
+	// readTimeout: the server sends a ping frame every 20 s, so silence for
+	// longer than three of those means the connection is dead.
+	readTimeout = 75 * time.Second
+	// maxLifetime: "A single connection to stream.binance.com is only valid
+	// for 24 hours".
+	maxLifetime = 24 * time.Hour
+	// maxSendPerSecond: Binance allows 5 incoming messages per second per
+	// connection, ping, pong and JSON control messages included. The pong
+	// answering the server's ping is written at once, outside the loop's
+	// pacing, and a token bucket that starts full lets up to rate+burst
+	// frames into one second; pacing at 2 per second keeps even that case
+	// (at most 4 frames, plus one pong) within the limit. Runtime changes
+	// send one or two frames, so the pace costs nothing in practice.
+	maxSendPerSecond = 2
+)
+
+// KeepAlive implements collector.Protocol. The server sends ping frames
+// every 20 s and closes the connection when no pong copying the payload
+// comes back within a minute; the loop's ping handler answers them, so no
+// text ping is declared. Connections live at most 24 hours; the loop dials
+// a replacement before then.
+func (a *Adapter) KeepAlive() collector.KeepAlive {
+	return collector.KeepAlive{
+		ReadTimeout:      readTimeout,
+		MaxLifetime:      maxLifetime,
+		MaxSendPerSecond: maxSendPerSecond,
+	}
+}

@@ -1,0 +1,112 @@
+package binance
+
+import (
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/shopspring/decimal"
+)
+
+// plainDecimal is the syntax parseDecimal accepts.
+var plainDecimal = regexp.MustCompile(`^-?[0-9]+(\.[0-9]+)?$`)
+
+// checkDecimal compares parseDecimal with decimal.NewFromString: on the
+// plain syntax both must read the same coefficient and exponent (the same
+// digits), and parseDecimal must refuse everything else.
+func checkDecimal(t *testing.T, s string) {
+	t.Helper()
+	got, err := parseDecimal([]byte(s))
+	if !plainDecimal.MatchString(s) {
+		if err == nil {
+			t.Fatalf("parseDecimal(%q) accepted %s", s, got)
+		}
+		return
+	}
+	want, werr := decimal.NewFromString(s)
+	if werr != nil {
+		// Beyond the library's limits (an exponent past ±10000).
+		if err == nil {
+			t.Fatalf("parseDecimal(%q) accepted what NewFromString refuses: %v", s, werr)
+		}
+		return
+	}
+	if err != nil {
+		t.Fatalf("parseDecimal(%q): %v", s, err)
+	}
+	if got.Exponent() != want.Exponent() || got.Coefficient().Cmp(want.Coefficient()) != 0 {
+		t.Fatalf("parseDecimal(%q) = %s×10^%d, want %s×10^%d", s, got.Coefficient(), got.Exponent(), want.Coefficient(), want.Exponent())
+	}
+}
+
+func TestParseDecimal(t *testing.T) {
+	tests := []struct {
+		name string
+		in   string
+	}{
+		{"integer", "100"},
+		{"trailing zeros kept", "0.0010"},
+		{"binance padding", "25.35190000"},
+		{"negative", "-0.5"},
+		{"negative zero", "-0"},
+		{"zero", "0.00000000"},
+		{"18 digits", "123456789.123456789"},
+		{"19 digits", "1234567890.123456789"},
+		{"max int64 digits", "9223372036854775807"},
+		{"beyond int64", "99999999999999999999.99999999"},
+		{"leading zeros", "000123.4500"},
+		{"exponent beyond the library", "0." + strings.Repeat("0", 10001) + "1"},
+		{"empty", ""},
+		{"sign only", "-"},
+		{"dot only", "."},
+		{"leading dot", ".5"},
+		{"trailing dot", "5."},
+		{"two dots", "1.2.3"},
+		{"exponent", "1e5"},
+		{"plus", "+1"},
+		{"unicode minus", "−1"},
+		{"space", " 1"},
+		{"underscore", "1_000"},
+		{"letters", "abc"},
+		{"nan", "NaN"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) { checkDecimal(t, tt.in) })
+	}
+}
+
+func FuzzParseDecimal(f *testing.F) {
+	for _, s := range []string{"0.0010", "-12.5", "99999999999999999999.9", "1e5", ".5"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) { checkDecimal(t, s) })
+}
+
+func TestParseCount(t *testing.T) {
+	tests := []struct {
+		name string
+		in   string
+		ok   bool
+	}{
+		{"zero", "0", true},
+		{"millis", "1672515782136", true},
+		{"max", "9223372036854775807", true},
+		{"overflow", "9223372036854775808", false},
+		{"negative", "-1", false},
+		{"fraction", "1.5", false},
+		{"exponent", "1e3", false},
+		{"empty", "", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := parseCount([]byte(tt.in))
+			if (err == nil) != tt.ok {
+				t.Fatalf("parseCount(%q) error %v, want ok %t", tt.in, err, tt.ok)
+			}
+			if want, _ := strconv.ParseInt(tt.in, 10, 64); tt.ok && got != want {
+				t.Errorf("parseCount(%q) = %d, want %d", tt.in, got, want)
+			}
+		})
+	}
+}

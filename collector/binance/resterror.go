@@ -1,0 +1,135 @@
+package binance
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/shopspring/decimal"
+
+	"marketetl/collector"
+)
+
+// APIError is a REST response other than 200, with Binance's error code and
+// message when the body carries them ({"code":-1121,"msg":"Invalid symbol."},
+// rest-api.md "Error Codes").
+type APIError struct {
+	// Status is the HTTP status code.
+	Status int
+	// Code is Binance's error code (errors.md), 0 when the body has none.
+	Code int
+	// Message is Binance's message, or the start of a body that is not
+	// Binance's error JSON.
+	Message string
+}
+
+// Error implements error.
+func (e *APIError) Error() string {
+	if e.Code != 0 {
+		return fmt.Sprintf("HTTP %d, code %d: %s", e.Status, e.Code, e.Message)
+	}
+	if e.Message != "" {
+		return fmt.Sprintf("HTTP %d: %s", e.Status, e.Message)
+	}
+	return fmt.Sprintf("HTTP %d", e.Status)
+}
+
+// Waits when a rate-limit response has no usable Retry-After header.
+const (
+	// defaultRateLimitWait: request weight is counted per minute.
+	defaultRateLimitWait = time.Minute
+	// defaultBanWait: IP bans last "from 2 minutes to 3 days".
+	defaultBanWait = 2 * time.Minute
+	// minRetryAfter keeps a Retry-After of 0 from turning into a busy loop.
+	minRetryAfter = time.Second
+)
+
+// statusError classifies a response other than 200 (rest-api.md "HTTP
+// Return Codes", "LIMITS"; errors.md):
+//   - 429 (rate limit) and 418 (IP ban): a *collector.RetryAfterError
+//     honouring Retry-After, in seconds;
+//   - 403 (WAF), 408 and 5xx: transient, the issue is not the request;
+//   - other 4xx: the request itself is wrong (-1121 invalid symbol, -1120
+//     invalid interval, -1102 and -1100 bad parameters, all "11xx request
+//     issues"), so it wraps collector.ErrPermanent; except codes -1000 to
+//     -1099, Binance's "server or network issues", which are transient;
+//   - anything else is transient.
+func (a *Adapter) statusError(resp *http.Response, body []byte) error {
+	e := &APIError{Status: resp.StatusCode}
+	var b struct {
+		Code *int   `json:"code"`
+		Msg  string `json:"msg"`
+	}
+	if json.Unmarshal(body, &b) == nil && b.Code != nil {
+		e.Code, e.Message = *b.Code, b.Msg
+	} else {
+		e.Message = snippet(body)
+	}
+	switch s := resp.StatusCode; {
+	case s == http.StatusTooManyRequests:
+		return &collector.RetryAfterError{After: a.retryAfter(resp.Header.Get("Retry-After"), defaultRateLimitWait), Err: e}
+	case s == http.StatusTeapot:
+		return &collector.RetryAfterError{After: a.retryAfter(resp.Header.Get("Retry-After"), defaultBanWait), Err: e}
+	case s == http.StatusForbidden || s == http.StatusRequestTimeout:
+		return e
+	case s >= 400 && s < 500:
+		if e.Code <= -1000 && e.Code >= -1099 {
+			return e
+		}
+		return fmt.Errorf("%w: %w", e, collector.ErrPermanent)
+	}
+	return e
+}
+
+// retryAfter reads a Retry-After header: seconds, as Binance sends it, or
+// an HTTP date. It returns def when the header is missing or unreadable.
+func (a *Adapter) retryAfter(h string, def time.Duration) time.Duration {
+	h = strings.TrimSpace(h)
+	if h == "" {
+		return def
+	}
+	d := def
+	if secs, err := strconv.ParseInt(h, 10, 64); err == nil {
+		if secs >= 0 && secs < int64(365*24*time.Hour/time.Second) {
+			d = time.Duration(secs) * time.Second
+		}
+	} else if at, err := http.ParseTime(h); err == nil {
+		d = at.Sub(a.cfg.Now())
+	}
+	return max(d, minRetryAfter)
+}
+
+// snippet returns the start of a body for an error message.
+func snippet(body []byte) string {
+	const n = 200
+	s := strings.TrimSpace(string(body))
+	if len(s) > n {
+		s = s[:n] + "…"
+	}
+	return s
+}
+
+// rawCount reads a REST field that must be a non-negative JSON integer.
+func rawCount(raw json.RawMessage, name string) (int64, error) {
+	n, err := parseCount(raw)
+	if err != nil {
+		return 0, fmt.Errorf("%s: %w", name, err)
+	}
+	return n, nil
+}
+
+// rawDecimal reads a REST field that must be a decimal in a JSON string.
+func rawDecimal(raw json.RawMessage, name string) (decimal.Decimal, error) {
+	var s string
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return decimal.Decimal{}, fmt.Errorf("%s: want a decimal string: %w", name, err)
+	}
+	d, err := parseDecimal([]byte(s))
+	if err != nil {
+		return decimal.Decimal{}, fmt.Errorf("%s: %w", name, err)
+	}
+	return d, nil
+}
