@@ -1,0 +1,347 @@
+package okx
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"marketetl/collector"
+	"marketetl/market"
+)
+
+// Decode reasons of this adapter, besides the shared collector.Reason*.
+const (
+	// ReasonUnknownEvent is an "event" frame of a kind OKX does not document
+	// for public channels.
+	ReasonUnknownEvent = "unknown_event"
+	// ReasonUnknownMessage is a JSON object that is neither an event nor
+	// pushed data.
+	ReasonUnknownMessage = "unknown_message"
+)
+
+var (
+	errMissing   = errors.New("missing")
+	errDuplicate = errors.New("key given twice")
+)
+
+// pong is OKX's answer to the text frame "ping" (overview-websocket-connect).
+const pong = "pong"
+
+// Decode implements collector.Protocol. It understands the text frame
+// "pong", the events subscribe, unsubscribe, error, notice,
+// channel-conn-count and channel-conn-count-error, and pushed data of the
+// channels tickers, trades and candle<bar> (the bars of barOf). See the
+// package README for how each maps onto the Event.
+//
+// A frame that is not JSON yields no records. When one element of a data
+// array is at fault, the records of the elements before it are kept and
+// the DecodeError names the field.
+func (a *Adapter) Decode(frame []byte, received time.Time, ev *collector.Event) error {
+	if string(frame) == pong {
+		ev.Pong = true
+		return nil
+	}
+	d := decoder{s: scanner{b: frame}, received: received, ev: ev, base: len(ev.Records)}
+	d.stream.Exchange = market.OKX
+	return d.frame()
+}
+
+// decoder holds the state of decoding one frame.
+type decoder struct {
+	s        scanner
+	received time.Time
+	ev       *collector.Event
+	// base is len(ev.Records) when decoding began.
+	base int
+
+	// Top-level values; data is decoded in place when arg came first.
+	event, code, msg, data span
+	arg                    argument
+	dataDone               bool
+	// stream is what is known of the frame's stream.
+	stream market.Stream
+}
+
+// argument is an "arg" object: the channel and instrument of a
+// subscription or of pushed data.
+type argument struct {
+	present         bool
+	channel, instID span
+}
+
+// frame decodes the whole frame. Every error it returns is a
+// *collector.DecodeError; a JSON syntax error becomes malformed_json.
+func (d *decoder) frame() error {
+	err := d.walk()
+	if err == nil {
+		return nil
+	}
+	var de *collector.DecodeError
+	if errors.As(err, &de) {
+		return err
+	}
+	return d.malformed(err)
+}
+
+// walk decodes the frame; it returns a *collector.DecodeError or a JSON
+// syntax error.
+func (d *decoder) walk() error {
+	if d.s.peek() != '{' {
+		if _, err := d.s.value(); err != nil {
+			return err
+		}
+		if err := d.s.end(); err != nil {
+			return err
+		}
+		return d.fail(ReasonUnknownMessage, "", errors.New("not a JSON object"))
+	}
+	if err := d.s.object(d.top); err != nil {
+		return err
+	}
+	if err := d.s.end(); err != nil {
+		return err
+	}
+	if d.event.present() {
+		d.ev.Records = d.ev.Records[:d.base]
+		return d.handleEvent()
+	}
+	if !d.data.present() {
+		return d.fail(ReasonUnknownMessage, "", errors.New("neither an event nor pushed data"))
+	}
+	if d.dataDone {
+		return nil
+	}
+	if err := d.resolveStream(); err != nil {
+		return err
+	}
+	s := scanner{b: d.s.b, i: d.data.off}
+	return d.decodeData(&s)
+}
+
+// malformed reports a frame that is not JSON; it drops the records decoded
+// from it so far.
+func (d *decoder) malformed(err error) error {
+	d.ev.Records = d.ev.Records[:d.base]
+	return d.fail(collector.ReasonMalformedJSON, "", err)
+}
+
+func (d *decoder) fail(reason, field string, err error) *collector.DecodeError {
+	return &collector.DecodeError{Stream: d.stream, Reason: reason, Field: field, Err: err}
+}
+
+// wrongType reports a value of the wrong JSON kind.
+func (d *decoder) wrongType(field string, want string, got kind) *collector.DecodeError {
+	return d.fail(collector.ReasonBadField, field, fmt.Errorf("want %s, got %s", want, got))
+}
+
+// top reads one member of the frame's top-level object.
+func (d *decoder) top(key []byte) error {
+	switch string(key) {
+	case "event":
+		return d.member(&d.event, "event", kindString)
+	case "code":
+		// Documented as a string; accepted as a number too.
+		if d.code.present() {
+			return d.fail(collector.ReasonBadField, "code", errDuplicate)
+		}
+		sp, err := d.s.value()
+		if err != nil {
+			return err
+		}
+		if sp.kind != kindString && sp.kind != kindNumber {
+			return d.wrongType("code", "string", sp.kind)
+		}
+		d.code = sp
+		return nil
+	case "msg":
+		return d.member(&d.msg, "msg", kindString)
+	case "arg":
+		if d.arg.present {
+			return d.fail(collector.ReasonBadField, "arg", errDuplicate)
+		}
+		if k := d.s.peek(); k != '{' {
+			sp, err := d.s.value()
+			if err != nil {
+				return err
+			}
+			return d.wrongType("arg", "object", sp.kind)
+		}
+		d.arg.present = true
+		return d.s.object(d.argMember)
+	case "data":
+		if d.data.present() {
+			return d.fail(collector.ReasonBadField, "data", errDuplicate)
+		}
+		if d.s.peek() != '[' {
+			sp, err := d.s.value()
+			if err != nil {
+				return err
+			}
+			return d.wrongType("data", "array", sp.kind)
+		}
+		d.data = span{off: d.s.i, kind: kindArray}
+		if d.arg.present && !d.event.present() {
+			// The usual order: decode the data in place.
+			if err := d.resolveStream(); err != nil {
+				return err
+			}
+			d.dataDone = true
+			return d.decodeData(&d.s)
+		}
+		sp, err := d.s.value()
+		d.data = sp
+		return err
+	}
+	_, err := d.s.value()
+	return err
+}
+
+// member reads a top-level value of kind want into dst.
+func (d *decoder) member(dst *span, field string, want kind) error {
+	if dst.present() {
+		return d.fail(collector.ReasonBadField, field, errDuplicate)
+	}
+	sp, err := d.s.value()
+	if err != nil {
+		return err
+	}
+	if sp.kind != want {
+		return d.wrongType(field, want.String(), sp.kind)
+	}
+	*dst = sp
+	return nil
+}
+
+// argMember reads one member of "arg".
+func (d *decoder) argMember(key []byte) error {
+	var dst *span
+	switch string(key) {
+	case "channel":
+		dst = &d.arg.channel
+	case "instId":
+		dst = &d.arg.instID
+	default:
+		_, err := d.s.value()
+		return err
+	}
+	if dst.present() {
+		return d.fail(collector.ReasonBadField, "arg."+string(key), errDuplicate)
+	}
+	sp, err := d.s.value()
+	if err != nil {
+		return err
+	}
+	if sp.kind != kindString {
+		return d.wrongType("arg."+string(key), "string", sp.kind)
+	}
+	*dst = sp
+	return nil
+}
+
+// resolveStream sets d.stream from "arg".
+func (d *decoder) resolveStream() error {
+	st, reason, field, err := d.arg.stream(d.s.b)
+	d.stream = st
+	if err != nil {
+		return d.fail(reason, field, err)
+	}
+	return nil
+}
+
+// stream returns the stream that arg names, filled as far as it is known
+// when it returns an error with its reason and field.
+func (arg argument) stream(b []byte) (market.Stream, string, string, error) {
+	st := market.Stream{Exchange: market.OKX}
+	if !arg.present {
+		return st, collector.ReasonBadField, "arg", errMissing
+	}
+	if !arg.instID.present() {
+		return st, collector.ReasonBadField, "arg.instId", errMissing
+	}
+	inst, err := text(b, arg.instID)
+	if err != nil {
+		return st, collector.ReasonBadField, "arg.instId", err
+	}
+	sym := market.Symbol(inst)
+	if err := sym.Check(); err != nil {
+		return st, collector.ReasonUnknownSymbol, "arg.instId", err
+	}
+	st.Symbol = sym
+	if !arg.channel.present() {
+		return st, collector.ReasonBadField, "arg.channel", errMissing
+	}
+	ch, err := text(b, arg.channel)
+	if err != nil {
+		return st, collector.ReasonBadField, "arg.channel", err
+	}
+	typ, tf, ok := kindOf(ch)
+	if !ok {
+		return st, collector.ReasonUnknownChannel, "arg.channel", fmt.Errorf("channel %q", ch)
+	}
+	st.Type, st.Timeframe = typ, tf
+	return st, "", "", nil
+}
+
+// decodeData decodes the data array at s for d.stream.
+func (d *decoder) decodeData(s *scanner) error {
+	switch d.stream.Type {
+	case market.TypeTrade:
+		return s.array(func() error { return d.trade(s) })
+	case market.TypeTicker:
+		return s.array(func() error { return d.ticker(s) })
+	case market.TypeCandle:
+		return s.array(func() error { return d.candle(s) })
+	}
+	return d.fail(collector.ReasonUnknownChannel, "arg.channel", fmt.Errorf("data type %q", d.stream.Type))
+}
+
+// trade decodes one element of a trades push: tradeId, px, sz, side, ts
+// (order-book-trading-market-data-ws-trades-channel).
+func (d *decoder) trade(s *scanner) error {
+	rec := new(market.Trade)
+	if err := readTrade(s, d.stream.Symbol, rec); err != nil {
+		return d.elementError(err)
+	}
+	rec.Exchange, rec.Symbol, rec.Received = market.OKX, d.stream.Symbol, d.received
+	d.ev.Records = append(d.ev.Records, rec)
+	return nil
+}
+
+// ticker decodes one element of a tickers push
+// (order-book-trading-market-data-ws-tickers-channel). OKX sends "" for a
+// value it does not have (no best bid, say): that field is left invalid.
+func (d *decoder) ticker(s *scanner) error {
+	rec := new(market.Ticker)
+	if err := readTicker(s, d.stream.Symbol, rec); err != nil {
+		return d.elementError(err)
+	}
+	rec.Exchange, rec.Symbol, rec.Received = market.OKX, d.stream.Symbol, d.received
+	d.ev.Records = append(d.ev.Records, rec)
+	return nil
+}
+
+// candle decodes one row of a candle<bar> push
+// (order-book-trading-market-data-ws-candlesticks-channel). A row without
+// the confirm column is taken as still forming.
+func (d *decoder) candle(s *scanner) error {
+	rec := new(market.Candle)
+	confirmed, err := readCandle(s, rec)
+	if err != nil {
+		return d.elementError(err)
+	}
+	rec.Exchange, rec.Symbol, rec.Received = market.OKX, d.stream.Symbol, d.received
+	rec.Timeframe = d.stream.Timeframe
+	rec.Closed = confirmed == confirmYes
+	d.ev.Records = append(d.ev.Records, rec)
+	return nil
+}
+
+// elementError turns a fieldError into a DecodeError of the frame's stream;
+// a syntax error passes through.
+func (d *decoder) elementError(err error) error {
+	var fe *fieldError
+	if errors.As(err, &fe) {
+		return d.fail(fe.reason, fe.field, fe.err)
+	}
+	return err
+}

@@ -1,0 +1,191 @@
+package okx
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"net/url"
+	"sort"
+	"strconv"
+	"time"
+
+	"marketetl/collector"
+	"marketetl/market"
+)
+
+// Page sizes of the REST history.
+const (
+	// CandlesPerRequest is how many bar intervals one Candles call covers:
+	// the largest limit of both candle endpoints.
+	CandlesPerRequest = 300
+	// TradesPerRequest is the most trades one Trades call returns: the
+	// largest limit of history-trades.
+	TradesPerRequest = 100
+)
+
+// REST endpoints (order-book-trading-market-data-get-
+// candlesticks, -get-candlesticks-history, -get-trades-history).
+const (
+	// candlesPath serves "the latest 1,440 data entries", the forming
+	// candle included.
+	candlesPath = "/api/v5/market/candles"
+	// historyCandlesPath serves older candles ("from recent years").
+	historyCandlesPath = "/api/v5/market/history-candles"
+	tradesPath         = "/api/v5/market/history-trades"
+	// recentCandles is how many of the latest candles are taken from
+	// candlesPath: the 1,440 it keeps, less a margin for the time between
+	// choosing the endpoint and OKX answering.
+	recentCandles = 1400
+)
+
+// Candles implements collector.History: one request for the completed
+// candles of sym opening in [from, to), oldest first.
+//
+// One request covers the first CandlesPerRequest bar intervals of the range
+// that have ended by Now, so a longer range takes several calls: the
+// caller continues from from + CandlesPerRequest × the timeframe, not from
+// the last candle returned. An empty result means there is no candle in
+// those intervals (before an instrument's listing, say), not that the rest
+// of the range is empty. When no interval of the range has ended, Candles
+// returns nothing without a request.
+//
+// The request bounds the intervals on both sides, "after" (records earlier
+// than) at their end and "before" (records newer than) one millisecond
+// before their start, so the answer is the same whichever end OKX fills
+// its page from. Intervals among the latest 1,400 are read from
+// /api/v5/market/candles, which keeps the latest 1,440; older ones from
+// /api/v5/market/history-candles. OKX answers newest first; rows outside
+// the intervals asked for are left out, as are uncompleted ones (confirm
+// "0"; a row without confirm is completed, its interval having ended).
+func (a *Adapter) Candles(ctx context.Context, sym market.Symbol, tf market.Timeframe, from, to time.Time) ([]market.Candle, error) {
+	bar, err := barOf(tf)
+	if err != nil {
+		return nil, fmt.Errorf("okx candles %s: %w: %w", sym, err, collector.ErrPermanent)
+	}
+	if err := sym.Check(); err != nil {
+		return nil, fmt.Errorf("okx candles: %w: %w", err, collector.ErrPermanent)
+	}
+	now := a.cfg.Now()
+	step := tf.Duration().Milliseconds()
+	forming := tf.Truncate(now).UnixMilli()
+	start, end := ceilMillis(from), ceilMillis(to)
+	end = min(end, forming, start+CandlesPerRequest*step)
+	if end <= start {
+		return nil, nil
+	}
+	path := historyCandlesPath
+	if start >= forming-recentCandles*step {
+		path = candlesPath
+	}
+	q := url.Values{}
+	q.Set("instId", string(sym))
+	q.Set("bar", bar)
+	q.Set("after", strconv.FormatInt(end, 10))
+	if start > 0 {
+		q.Set("before", strconv.FormatInt(start-1, 10))
+	}
+	q.Set("limit", strconv.Itoa(CandlesPerRequest))
+	body, received, err := a.get(ctx, path, q)
+	if err != nil {
+		return nil, fmt.Errorf("okx candles %s %s: %w", sym, tf, err)
+	}
+	out := make([]market.Candle, 0, CandlesPerRequest)
+	err = readData(body, func(s *scanner) error {
+		var c market.Candle
+		confirm, err := readCandle(s, &c)
+		if err != nil {
+			return err
+		}
+		// Every interval asked for has ended: a row without confirm is
+		// completed.
+		if open := c.Time.UnixMilli(); confirm == confirmNo || open < start || open >= end {
+			return nil
+		}
+		c.Exchange, c.Symbol, c.Timeframe, c.Received, c.Closed = market.OKX, sym, tf, received, true
+		out = append(out, c)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("okx candles %s %s: %w", sym, tf, err)
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Time.Before(out[j].Time) })
+	return out, nil
+}
+
+// Trades implements collector.History with GET /api/v5/market/history-trades
+// paginated by trade id (type=1): at most limit (capped to
+// TradesPerRequest) trades of sym with ids greater than afterID, ascending
+// by trade id.
+//
+// OKX returns "the latest data" when "before" (records newer than) is
+// given alone, which would skip every trade between afterID and the latest
+// page; so the request also sets "after" (records earlier than) to
+// afterID+limit+1. OKX numbers each instrument's trades one by one (the
+// trades channel's "count" aggregates ids 123, 122, 121), so that window
+// holds the next limit trades, and an empty result means there is no
+// newer trade. OKX keeps three months of trades. With afterID <= 0 the
+// latest trades are returned.
+func (a *Adapter) Trades(ctx context.Context, sym market.Symbol, afterID int64, limit int) ([]market.Trade, error) {
+	if err := sym.Check(); err != nil {
+		return nil, fmt.Errorf("okx trades: %w: %w", err, collector.ErrPermanent)
+	}
+	if limit <= 0 || limit > TradesPerRequest {
+		limit = TradesPerRequest
+	}
+	q := url.Values{}
+	q.Set("instId", string(sym))
+	q.Set("type", "1")
+	if afterID > 0 {
+		q.Set("before", strconv.FormatInt(afterID, 10))
+		if afterID <= math.MaxInt64-int64(limit)-1 {
+			q.Set("after", strconv.FormatInt(afterID+int64(limit)+1, 10))
+		}
+	}
+	q.Set("limit", strconv.Itoa(limit))
+	body, received, err := a.get(ctx, tradesPath, q)
+	if err != nil {
+		return nil, fmt.Errorf("okx trades %s: %w", sym, err)
+	}
+	type numbered struct {
+		id int64
+		t  market.Trade
+	}
+	var got []numbered
+	err = readData(body, func(s *scanner) error {
+		var t market.Trade
+		if err := readTrade(s, sym, &t); err != nil {
+			return err
+		}
+		id, err := strconv.ParseInt(t.TradeID, 10, 64)
+		if err != nil {
+			return badField("tradeId", fmt.Errorf("want a decimal trade id, got %q", t.TradeID))
+		}
+		if id <= afterID {
+			return nil
+		}
+		t.Exchange, t.Symbol, t.Received = market.OKX, sym, received
+		got = append(got, numbered{id: id, t: t})
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("okx trades %s: %w", sym, err)
+	}
+	sort.SliceStable(got, func(i, j int) bool { return got[i].id < got[j].id })
+	if len(got) > limit {
+		got = got[:limit]
+	}
+	out := make([]market.Trade, len(got))
+	for i := range got {
+		out[i] = got[i].t
+	}
+	return out, nil
+}
+
+// ceilMillis returns t in Unix milliseconds, rounded up.
+func ceilMillis(t time.Time) int64 {
+	ms := t.UnixMilli()
+	if time.UnixMilli(ms).Before(t) {
+		ms++
+	}
+	return ms
+}

@@ -1,0 +1,199 @@
+// Package okx speaks OKX v5 public market data: the WebSocket channels
+// tickers and trades (on the public endpoint) and candle<bar> (on the
+// business endpoint), and the REST market history (/api/v5/market/candles,
+// /api/v5/market/history-candles, /api/v5/market/history-trades).
+//
+// The Adapter implements collector.Protocol and collector.History. It builds
+// subscribe frames and decodes frames; the generic loop in package collector
+// dials, sends the text ping OKX expects, enforces read deadlines and
+// reconnects.
+//
+// Source: OKX API v5 documentation, https://www.okx.com/docs-v5/en/
+// (sections overview-websocket-*, order-book-trading-market-data-*,
+// error-code-websocket-public, error-code-rest-api-public).
+package okx
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"marketetl/collector"
+	"marketetl/market"
+)
+
+// Interface conformance.
+var (
+	_ collector.Protocol = (*Adapter)(nil)
+	_ collector.History  = (*Adapter)(nil)
+)
+
+// Production endpoints (overview-production-trading-services; the
+// candlesticks channel page names the business path).
+const (
+	// DefaultPublicURL serves tickers and trades.
+	DefaultPublicURL = "wss://ws.okx.com:8443/ws/v5/public"
+	// DefaultBusinessURL serves the candlestick channels.
+	DefaultBusinessURL = "wss://ws.okx.com:8443/ws/v5/business"
+	// DefaultRESTURL is OKX's long-established REST host. The
+	// documentation of 2026 names https://openapi.okx.com as the production
+	// REST host; set Config.RESTURL to use it.
+	DefaultRESTURL = "https://www.okx.com"
+)
+
+// defaultHTTPTimeout bounds one REST request of the default client.
+const defaultHTTPTimeout = 30 * time.Second
+
+// Config configures an Adapter. Zero values take the defaults documented on
+// each field.
+type Config struct {
+	// PublicURL is the full URL of the public WebSocket service, which
+	// carries tickers and trades. Default DefaultPublicURL. Scheme ws or wss.
+	PublicURL string
+	// BusinessURL is the full URL of the business WebSocket service, which
+	// carries the candlestick channels. Default DefaultBusinessURL. Scheme
+	// ws or wss.
+	BusinessURL string
+	// RESTURL is the base URL of the REST API, without a path: the adapter
+	// appends /api/v5/market/.... Default DefaultRESTURL. Scheme http or
+	// https.
+	RESTURL string
+	// HTTPClient makes the REST requests. Default: a client with a 30 s
+	// timeout.
+	HTTPClient *http.Client
+	// Now returns the current time; REST history uses it to pick the
+	// endpoint that holds a range. Default time.Now.
+	Now func() time.Time
+}
+
+func (cfg *Config) applyDefaults() {
+	if cfg.PublicURL == "" {
+		cfg.PublicURL = DefaultPublicURL
+	}
+	if cfg.BusinessURL == "" {
+		cfg.BusinessURL = DefaultBusinessURL
+	}
+	if cfg.RESTURL == "" {
+		cfg.RESTURL = DefaultRESTURL
+	}
+	if cfg.HTTPClient == nil {
+		cfg.HTTPClient = &http.Client{Timeout: defaultHTTPTimeout}
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+}
+
+// Adapter speaks OKX v5 public market data. It holds only its
+// configuration, so it is safe for use by several goroutines at once.
+type Adapter struct {
+	cfg Config
+	// restBase is RESTURL without a trailing slash.
+	restBase string
+}
+
+// New checks cfg, applies its defaults and returns an Adapter.
+func New(cfg Config) (*Adapter, error) {
+	cfg.applyDefaults()
+	var errs []error
+	if err := checkWSURL(cfg.PublicURL); err != nil {
+		errs = append(errs, fmt.Errorf("PublicURL: %w", err))
+	}
+	if err := checkWSURL(cfg.BusinessURL); err != nil {
+		errs = append(errs, fmt.Errorf("BusinessURL: %w", err))
+	}
+	restBase, err := checkRESTURL(cfg.RESTURL)
+	if err != nil {
+		errs = append(errs, fmt.Errorf("RESTURL: %w", err))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, fmt.Errorf("okx config: %w", err)
+	}
+	return &Adapter{cfg: cfg, restBase: restBase}, nil
+}
+
+// checkWSURL checks that raw is a full WebSocket URL: scheme ws or wss, a
+// host, no credentials and no fragment.
+func checkWSURL(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return fmt.Errorf("%q is not a URL: %w", raw, err)
+	}
+	if u.Scheme != "ws" && u.Scheme != "wss" {
+		return fmt.Errorf("%q: want scheme ws or wss, as in %s", raw, DefaultPublicURL)
+	}
+	if u.Host == "" {
+		return fmt.Errorf("%q: want a host, as in %s", raw, DefaultPublicURL)
+	}
+	if u.User != nil {
+		return fmt.Errorf("%q: credentials in the URL are not supported", raw)
+	}
+	if u.Fragment != "" {
+		return fmt.Errorf("%q: drop the fragment", raw)
+	}
+	return nil
+}
+
+// checkRESTURL checks that raw is a base URL (scheme http or https, a host,
+// no query, fragment, credentials or API path) and returns it without a
+// trailing slash.
+func checkRESTURL(raw string) (string, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "", fmt.Errorf("%q is not a URL: %w", raw, err)
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return "", fmt.Errorf("%q: want scheme http or https, as in %s", raw, DefaultRESTURL)
+	}
+	if u.Host == "" {
+		return "", fmt.Errorf("%q: want a host, as in %s", raw, DefaultRESTURL)
+	}
+	if u.User != nil {
+		return "", fmt.Errorf("%q: credentials in the URL are not supported", raw)
+	}
+	if u.RawQuery != "" || u.ForceQuery || u.Fragment != "" {
+		return "", fmt.Errorf("%q: drop the query and fragment; give the base URL only", raw)
+	}
+	if strings.Contains(u.Path, "/api/v5") {
+		return "", fmt.Errorf("%q: give the base URL without /api/v5; the adapter appends the path", raw)
+	}
+	return strings.TrimRight(raw, "/"), nil
+}
+
+// Exchange implements collector.Protocol.
+func (a *Adapter) Exchange() market.Exchange { return market.OKX }
+
+// Keep-alive rules (overview-websocket-connect).
+const (
+	// pingText is the text frame OKX answers with the text frame "pong".
+	pingText = "ping"
+	// pingAfter: "The connection will break automatically if ... data has
+	// not been pushed for more than 30 seconds"; the client sends "ping"
+	// after N < 30 s of silence. The loop looks every pingAfter/4, so the
+	// ping leaves after 15 to 19 s of silence, and the pong has more than
+	// 10 s to arrive before readTimeout.
+	pingAfter = 15 * time.Second
+	// readTimeout: "If the response message is not received within N
+	// seconds, please raise an error or reconnect".
+	readTimeout = 30 * time.Second
+	// subscribeWithin: a connection without a subscription is closed after 30 s.
+	subscribeWithin = 30 * time.Second
+)
+
+// KeepAlive implements collector.Protocol. OKX closes a connection that has
+// pushed nothing for 30 s; the client keeps it open by sending the text
+// frame "ping", which OKX answers with "pong". Connections have no
+// documented lifetime. OKX limits connection attempts (3 per second per IP)
+// and subscribe/unsubscribe requests (480 per connection per hour) rather
+// than frames per second, so no send rate is declared.
+func (a *Adapter) KeepAlive() collector.KeepAlive {
+	return collector.KeepAlive{
+		PingText:        pingText,
+		PingAfter:       pingAfter,
+		ReadTimeout:     readTimeout,
+		SubscribeWithin: subscribeWithin,
+	}
+}

@@ -1,0 +1,406 @@
+package okx
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/shopspring/decimal"
+
+	"marketetl/collector"
+	"marketetl/market"
+)
+
+// The readers below decode one trade object, ticker object or candle row,
+// as pushed on the WebSocket and as returned by REST, which share the
+// format. They fill the record's market fields and leave Exchange,
+// Received and (for candles) Timeframe and Closed to the caller.
+
+// fieldError is a fault in one field of a record; the caller turns it into
+// a DecodeError or a REST error.
+type fieldError struct {
+	reason string
+	field  string
+	err    error
+}
+
+func (e *fieldError) Error() string { return e.field + ": " + e.reason + ": " + e.err.Error() }
+
+func (e *fieldError) Unwrap() error { return e.err }
+
+func badField(field string, err error) error {
+	return &fieldError{reason: collector.ReasonBadField, field: field, err: err}
+}
+
+func wrongKind(field, want string, got kind) error {
+	return badField(field, fmt.Errorf("want %s, got %s", want, got))
+}
+
+// maxTradeIDLen bounds a trade id; OKX's are decimal numbers of about ten
+// digits.
+const maxTradeIDLen = 64
+
+// readTrade reads a trade object: instId (when present it must be sym),
+// tradeId, px, sz, side (the taker's) and ts.
+func readTrade(s *scanner, sym market.Symbol, t *market.Trade) error {
+	if err := wantObject(s, "data"); err != nil {
+		return err
+	}
+	const (
+		hasID = 1 << iota
+		hasPx
+		hasSz
+		hasSide
+		hasTs
+		hasInst
+		hasAll = hasID | hasPx | hasSz | hasSide | hasTs
+	)
+	var seen uint8
+	err := s.object(func(key []byte) error {
+		var bit uint8
+		var err error
+		switch string(key) {
+		case "instId":
+			bit, err = hasInst, readInstID(s, sym)
+		case "tradeId":
+			bit = hasID
+			var id []byte
+			if id, err = readString(s, "tradeId"); err == nil {
+				if err = checkTradeID(id); err == nil {
+					t.TradeID = string(id)
+				}
+			}
+		case "px":
+			bit = hasPx
+			t.Price, err = readDecimal(s, "px")
+		case "sz":
+			bit = hasSz
+			t.Size, err = readDecimal(s, "sz")
+		case "side":
+			bit = hasSide
+			t.Side, err = readSide(s)
+		case "ts":
+			bit = hasTs
+			t.Time, err = readTime(s, "ts")
+		default:
+			_, err = s.value()
+			return err
+		}
+		if seen&bit != 0 {
+			return badField(string(key), errDuplicate)
+		}
+		seen |= bit
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	if seen&hasAll != hasAll {
+		for _, f := range []struct {
+			bit  uint8
+			name string
+		}{{hasID, "tradeId"}, {hasPx, "px"}, {hasSz, "sz"}, {hasSide, "side"}, {hasTs, "ts"}} {
+			if seen&f.bit == 0 {
+				return badField(f.name, errMissing)
+			}
+		}
+	}
+	return nil
+}
+
+// checkTradeID accepts 1 to 64 ASCII letters, digits, dashes and underscores.
+func checkTradeID(id []byte) error {
+	if len(id) == 0 || len(id) > maxTradeIDLen {
+		return badField("tradeId", fmt.Errorf("want 1 to %d characters, got %d", maxTradeIDLen, len(id)))
+	}
+	for _, c := range id {
+		if !(isDigit(c) || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c == '-' || c == '_') {
+			return badField("tradeId", fmt.Errorf("unexpected character in %q", id))
+		}
+	}
+	return nil
+}
+
+// readTicker reads a ticker object. Values OKX leaves empty ("") or null
+// stay invalid; ts is required.
+func readTicker(s *scanner, sym market.Symbol, t *market.Ticker) error {
+	if err := wantObject(s, "data"); err != nil {
+		return err
+	}
+	hasTs := false
+	err := s.object(func(key []byte) error {
+		var dst *decimal.NullDecimal
+		var name string
+		switch string(key) {
+		case "instId":
+			return readInstID(s, sym)
+		case "ts":
+			if hasTs {
+				return badField("ts", errDuplicate)
+			}
+			hasTs = true
+			var err error
+			t.Time, err = readTime(s, "ts")
+			return err
+		case "last":
+			dst, name = &t.Last, "last"
+		case "bidPx":
+			dst, name = &t.Bid, "bidPx"
+		case "askPx":
+			dst, name = &t.Ask, "askPx"
+		case "bidSz":
+			dst, name = &t.BidSize, "bidSz"
+		case "askSz":
+			dst, name = &t.AskSize, "askSz"
+		case "open24h":
+			dst, name = &t.Open24h, "open24h"
+		case "high24h":
+			dst, name = &t.High24h, "high24h"
+		case "low24h":
+			dst, name = &t.Low24h, "low24h"
+		case "vol24h":
+			// SPOT: base currency.
+			dst, name = &t.Volume24h, "vol24h"
+		case "volCcy24h":
+			// SPOT: quote currency.
+			dst, name = &t.QuoteVolume24h, "volCcy24h"
+		default:
+			_, err := s.value()
+			return err
+		}
+		v, err := readOptionalDecimal(s, name)
+		*dst = v
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	if !hasTs {
+		return badField("ts", errMissing)
+	}
+	return nil
+}
+
+// confirm states of a candle row.
+type confirmState uint8
+
+const (
+	confirmAbsent confirmState = iota
+	confirmNo
+	confirmYes
+)
+
+// candleColumns is the number of documented columns of a candle row.
+const candleColumns = 9
+
+// candleColumn names column n of a candle row
+// [ts, o, h, l, c, vol, volCcy, volCcyQuote, confirm].
+func candleColumn(n int) string {
+	switch n {
+	case 0:
+		return "ts"
+	case 1:
+		return "o"
+	case 2:
+		return "h"
+	case 3:
+		return "l"
+	case 4:
+		return "c"
+	case 5:
+		return "vol"
+	case 6:
+		return "volCcy"
+	case 7:
+		return "volCcyQuote"
+	case 8:
+		return "confirm"
+	}
+	return "data"
+}
+
+// minCandleColumns: ts, o, h, l, c and vol are required; the later columns
+// were added over time and are read when present.
+const minCandleColumns = 6
+
+// readCandle reads a candle row [ts, o, h, l, c, vol, volCcy, volCcyQuote,
+// confirm]. Every column is a string. volCcy, volCcyQuote and confirm may
+// be missing at the end of the row; columns after confirm are ignored.
+// QuoteVolume is volCcyQuote, else volCcy (both in the quote currency for
+// SPOT), else invalid. Trades is -1: OKX does not count them.
+func readCandle(s *scanner, c *market.Candle) (confirmState, error) {
+	if s.peek() != '[' {
+		sp, err := s.value()
+		if err != nil {
+			return confirmAbsent, err
+		}
+		return confirmAbsent, wrongKind("data", "array", sp.kind)
+	}
+	c.Trades = -1
+	var volCcy, volCcyQuote decimal.NullDecimal
+	confirm := confirmAbsent
+	col := 0
+	err := s.array(func() error {
+		n := col
+		col++
+		if n >= candleColumns {
+			_, err := s.value()
+			return err
+		}
+		name := candleColumn(n)
+		var err error
+		switch n {
+		case 0:
+			c.Time, err = readTime(s, name)
+		case 1:
+			c.Open, err = readDecimal(s, name)
+		case 2:
+			c.High, err = readDecimal(s, name)
+		case 3:
+			c.Low, err = readDecimal(s, name)
+		case 4:
+			c.Close, err = readDecimal(s, name)
+		case 5:
+			c.Volume, err = readDecimal(s, name)
+		case 6:
+			volCcy, err = readOptionalDecimal(s, name)
+		case 7:
+			volCcyQuote, err = readOptionalDecimal(s, name)
+		case 8:
+			var v []byte
+			if v, err = readString(s, name); err == nil {
+				switch string(v) {
+				case "0":
+					confirm = confirmNo
+				case "1":
+					confirm = confirmYes
+				default:
+					err = badField(name, fmt.Errorf("want \"0\" or \"1\", got %q", v))
+				}
+			}
+		}
+		return err
+	})
+	if err != nil {
+		return confirmAbsent, err
+	}
+	if col < minCandleColumns {
+		return confirmAbsent, badField(candleColumn(col), fmt.Errorf("%w: the row has %d columns, want at least %d", errMissing, col, minCandleColumns))
+	}
+	c.QuoteVolume = volCcyQuote
+	if !c.QuoteVolume.Valid {
+		c.QuoteVolume = volCcy
+	}
+	return confirm, nil
+}
+
+// wantObject checks that the value at s is an object, reading it whole when
+// it is not.
+func wantObject(s *scanner, field string) error {
+	if s.peek() == '{' {
+		return nil
+	}
+	sp, err := s.value()
+	if err != nil {
+		return err
+	}
+	return wrongKind(field, "object", sp.kind)
+}
+
+// readString reads a string value, unescaped.
+func readString(s *scanner, field string) ([]byte, error) {
+	sp, err := s.value()
+	if err != nil {
+		return nil, err
+	}
+	if sp.kind != kindString {
+		return nil, wrongKind(field, "string", sp.kind)
+	}
+	v, err := text(s.b, sp)
+	if err != nil {
+		return nil, badField(field, err)
+	}
+	return v, nil
+}
+
+// readDecimal reads a required decimal written as a string.
+func readDecimal(s *scanner, field string) (decimal.Decimal, error) {
+	v, err := readString(s, field)
+	if err != nil {
+		return decimal.Decimal{}, err
+	}
+	if len(v) == 0 {
+		return decimal.Decimal{}, &fieldError{reason: collector.ReasonBadNumber, field: field, err: errEmptyNumber}
+	}
+	d, err := parseDecimal(v)
+	if err != nil {
+		return decimal.Decimal{}, &fieldError{reason: collector.ReasonBadNumber, field: field, err: err}
+	}
+	return d, nil
+}
+
+// readOptionalDecimal reads a decimal written as a string; "" and null give
+// an invalid NullDecimal.
+func readOptionalDecimal(s *scanner, field string) (decimal.NullDecimal, error) {
+	sp, err := s.value()
+	if err != nil {
+		return decimal.NullDecimal{}, err
+	}
+	switch {
+	case sp.kind == kindNull:
+		return decimal.NullDecimal{}, nil
+	case sp.kind != kindString:
+		return decimal.NullDecimal{}, wrongKind(field, "string", sp.kind)
+	}
+	v, err := text(s.b, sp)
+	if err != nil {
+		return decimal.NullDecimal{}, badField(field, err)
+	}
+	if len(v) == 0 {
+		return decimal.NullDecimal{}, nil
+	}
+	d, err := parseDecimal(v)
+	if err != nil {
+		return decimal.NullDecimal{}, &fieldError{reason: collector.ReasonBadNumber, field: field, err: err}
+	}
+	return decimal.NullDecimal{Decimal: d, Valid: true}, nil
+}
+
+// readTime reads Unix milliseconds written as a string.
+func readTime(s *scanner, field string) (time.Time, error) {
+	v, err := readString(s, field)
+	if err != nil {
+		return time.Time{}, err
+	}
+	t, err := parseMillis(v)
+	if err != nil {
+		return time.Time{}, &fieldError{reason: collector.ReasonBadTimestamp, field: field, err: err}
+	}
+	return t, nil
+}
+
+// readSide reads "buy" or "sell".
+func readSide(s *scanner) (market.Side, error) {
+	v, err := readString(s, "side")
+	if err != nil {
+		return "", err
+	}
+	switch string(v) {
+	case "buy":
+		return market.Buy, nil
+	case "sell":
+		return market.Sell, nil
+	}
+	return "", badField("side", fmt.Errorf("want \"buy\" or \"sell\", got %q", v))
+}
+
+// readInstID reads an element's instId, which must name sym.
+func readInstID(s *scanner, sym market.Symbol) error {
+	v, err := readString(s, "instId")
+	if err != nil {
+		return err
+	}
+	if string(v) != string(sym) {
+		return badField("instId", fmt.Errorf("instId %q in data for %s", v, sym))
+	}
+	return nil
+}
