@@ -72,7 +72,7 @@ func load(e *env) Config {
 	c.DatabaseWait = e.duration("DATABASE_WAIT", 60*time.Second, 0,
 		"how long startup retries an unreachable database before exiting with an error (0: fail at once)")
 	c.StoreBatchSize = e.integer("STORE_BATCH_SIZE", 5000, 1, 1_000_000, "rows per COPY batch: a table is flushed when its buffer reaches this many rows")
-	c.StoreFlushInterval = e.duration("STORE_FLUSH_INTERVAL", 100*time.Millisecond, time.Millisecond,
+	c.StoreFlushInterval = e.duration("STORE_FLUSH_INTERVAL", 50*time.Millisecond, time.Millisecond,
 		"a table's buffer is flushed when its oldest row is this old, even if the batch is not full")
 	c.StoreQueueSize = e.integer("STORE_QUEUE_SIZE", 50000, 1, 10_000_000, "records the writer's queue holds before producers block (backpressure)")
 	c.StoreRejectsPerSec = e.integer("STORE_REJECTS_PER_SECOND", 100, 1, 1_000_000, "rejects stored per second at most (with a burst of the same size); beyond, they are counted, not stored")

@@ -16,14 +16,14 @@ import (
 )
 
 // endpoints are the exchange URLs, from the environment or the simulator.
-type endpoints struct {
+type exchangeURLs struct {
 	OKXPublicWS, OKXBusinessWS, OKXREST string
 	BinanceWS, BinanceREST              string
 	CoinbaseWS, CoinbaseREST            string
 }
 
-func endpointsFromConfig(c config.Config) endpoints {
-	return endpoints{
+func endpointsFromConfig(c config.Config) exchangeURLs {
+	return exchangeURLs{
 		OKXPublicWS: c.OKXPublicWS, OKXBusinessWS: c.OKXBusinessWS, OKXREST: c.OKXREST,
 		BinanceWS: c.BinanceWS, BinanceREST: c.BinanceREST,
 		CoinbaseWS: c.CoinbaseWS, CoinbaseREST: c.CoinbaseREST,
@@ -38,7 +38,7 @@ type exchangeAPI interface {
 
 // exchanges builds the map from exchange name to its adapter: the one place
 // that knows every concrete exchange type.
-func exchanges(ep endpoints, httpClient *http.Client) (map[market.Exchange]exchangeAPI, error) {
+func exchanges(ep exchangeURLs, httpClient *http.Client) (map[market.Exchange]exchangeAPI, error) {
 	o, err := okx.New(okx.Config{PublicURL: ep.OKXPublicWS, BusinessURL: ep.OKXBusinessWS, RESTURL: ep.OKXREST, HTTPClient: httpClient})
 	if err != nil {
 		return nil, fmt.Errorf("okx: %w", err)

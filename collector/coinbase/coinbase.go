@@ -1,0 +1,186 @@
+// Package coinbase speaks Coinbase Exchange's public market data: the
+// WebSocket feed's ticker, matches and heartbeat channels, and the REST
+// history (/products/{product_id}/candles and /products/{product_id}/trades).
+//
+// The Adapter implements collector.Protocol and collector.History. It builds
+// frames and decodes frames; the generic loop in package collector dials,
+// sends the subscription within Coinbase's 5 seconds, enforces read
+// deadlines and reconnects. Coinbase streams no candles: Plan declares the
+// candle streams as aggregated, subscribes the matches of their symbols,
+// and the loop builds the candles from those trades, closing them on the
+// heartbeats' exchange time.
+//
+// Sources (Coinbase Exchange documentation):
+// https://docs.cdp.coinbase.com/exchange/websocket-feed/overview,
+// https://docs.cdp.coinbase.com/exchange/websocket-feed/channels,
+// https://docs.cdp.coinbase.com/exchange/websocket-feed/rate-limits,
+// https://docs.cdp.coinbase.com/exchange/docs/websocket-errors,
+// https://docs.cdp.coinbase.com/api-reference/exchange-api/rest-api/products/get-product-candles,
+// https://docs.cdp.coinbase.com/api-reference/exchange-api/rest-api/products/get-product-trades,
+// https://docs.cdp.coinbase.com/exchange/rest-api/pagination.
+package coinbase
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"marketetl/collector"
+	"marketetl/market"
+)
+
+// Interface conformance.
+var (
+	_ collector.Protocol = (*Adapter)(nil)
+	_ collector.History  = (*Adapter)(nil)
+)
+
+// Production endpoints (websocket-feed/overview; REST API reference).
+const (
+	DefaultWSURL   = "wss://ws-feed.exchange.coinbase.com"
+	DefaultRESTURL = "https://api.exchange.coinbase.com"
+)
+
+// defaultHTTPTimeout bounds one REST request of the default client.
+const defaultHTTPTimeout = 30 * time.Second
+
+// Config configures an Adapter. Zero values take the defaults documented
+// on each field.
+type Config struct {
+	// WSURL is the full URL of the WebSocket feed, dialled as given.
+	// Default DefaultWSURL. Scheme ws or wss.
+	WSURL string
+	// RESTURL is the base URL of the REST API, without a path: the adapter
+	// appends /products/.... Default DefaultRESTURL. Scheme http or https.
+	RESTURL string
+	// HTTPClient makes the REST requests. Default: a client with a 30 s
+	// timeout.
+	HTTPClient *http.Client
+	// Now returns the current time; REST history uses it to leave out the
+	// candle still forming. Default time.Now.
+	Now func() time.Time
+}
+
+func (cfg *Config) applyDefaults() {
+	if cfg.WSURL == "" {
+		cfg.WSURL = DefaultWSURL
+	}
+	if cfg.RESTURL == "" {
+		cfg.RESTURL = DefaultRESTURL
+	}
+	if cfg.HTTPClient == nil {
+		cfg.HTTPClient = &http.Client{Timeout: defaultHTTPTimeout}
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+}
+
+// Adapter speaks Coinbase Exchange's public market data. It holds no
+// mutable state and is safe for use by several goroutines at once.
+type Adapter struct {
+	cfg Config
+	// restBase is the configured REST base URL without a trailing slash.
+	restBase string
+}
+
+// New checks cfg, applies its defaults and returns an Adapter.
+func New(cfg Config) (*Adapter, error) {
+	cfg.applyDefaults()
+	var errs []error
+	if err := checkWSURL(cfg.WSURL); err != nil {
+		errs = append(errs, fmt.Errorf("WSURL: %w", err))
+	}
+	restBase, err := checkRESTURL(cfg.RESTURL)
+	if err != nil {
+		errs = append(errs, fmt.Errorf("RESTURL: %w", err))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, fmt.Errorf("coinbase config: %w", err)
+	}
+	return &Adapter{cfg: cfg, restBase: restBase}, nil
+}
+
+// parseURL parses raw and checks its scheme and host. Errors show the URL
+// with any password redacted.
+func parseURL(raw, scheme, secureScheme string) (*url.URL, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return nil, fmt.Errorf("not a URL: %w", err)
+	}
+	shown := u.Redacted()
+	if u.Scheme != scheme && u.Scheme != secureScheme {
+		return nil, fmt.Errorf("%q: want scheme %s or %s", shown, scheme, secureScheme)
+	}
+	if u.Host == "" {
+		return nil, fmt.Errorf("%q: want a host, as in %s://host:port", shown, secureScheme)
+	}
+	if u.User != nil {
+		return nil, fmt.Errorf("%q: credentials in the URL are not supported", shown)
+	}
+	if u.Fragment != "" {
+		return nil, fmt.Errorf("%q: drop the fragment", shown)
+	}
+	return u, nil
+}
+
+// checkWSURL checks the feed's full URL. A path and query are allowed: the
+// URL is dialled as given.
+func checkWSURL(raw string) error {
+	_, err := parseURL(raw, "ws", "wss")
+	return err
+}
+
+// checkRESTURL checks the REST base URL and returns it without a trailing
+// slash.
+func checkRESTURL(raw string) (string, error) {
+	u, err := parseURL(raw, "http", "https")
+	if err != nil {
+		return "", err
+	}
+	if u.RawQuery != "" || u.ForceQuery {
+		return "", fmt.Errorf("%q: drop the query; give the base URL only", u.Redacted())
+	}
+	if strings.HasSuffix(strings.TrimRight(u.Path, "/"), "/products") {
+		return "", fmt.Errorf("%q: give the base URL without /products; the adapter appends the path", u.Redacted())
+	}
+	return strings.TrimRight(raw, "/"), nil
+}
+
+// Exchange implements collector.Protocol.
+func (a *Adapter) Exchange() market.Exchange { return market.Coinbase }
+
+// Keep-alive rules (websocket-feed/overview, websocket-feed/channels,
+// websocket-feed/rate-limits).
+const (
+	// readTimeout: every product on a connection has a heartbeat once a
+	// second, so half a minute of silence means the connection is dead.
+	readTimeout = 30 * time.Second
+	// subscribeWithin: "you are disconnected if no subscribe has been
+	// received within 5 seconds".
+	subscribeWithin = 5 * time.Second
+	// maxSendPerSecond: inbound messages (subscribe, unsubscribe) are
+	// limited to 10 per second, 1000 in bursts, counted per IP across
+	// connections. The adapter sends one frame per
+	// change and no pings, so half the rate leaves room for other
+	// connections from the same address.
+	maxSendPerSecond = 5
+)
+
+// KeepAlive implements collector.Protocol. Coinbase needs no client ping:
+// the heartbeat channel, which every plan subscribes for every product,
+// sends a message per product every second.
+func (a *Adapter) KeepAlive() collector.KeepAlive {
+	return collector.KeepAlive{
+		ReadTimeout:      readTimeout,
+		SubscribeWithin:  subscribeWithin,
+		MaxSendPerSecond: maxSendPerSecond,
+	}
+}

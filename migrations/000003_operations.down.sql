@@ -1,0 +1,5 @@
+-- Undo 000003.
+DROP TABLE IF EXISTS gaps;
+DROP TABLE IF EXISTS collectors;
+DROP TABLE IF EXISTS rejects;
+DROP TABLE IF EXISTS collector_status;

@@ -1,0 +1,313 @@
+package pubsub
+
+import (
+	"strconv"
+	"time"
+	"unicode/utf8"
+
+	"github.com/shopspring/decimal"
+
+	"marketetl/market"
+)
+
+// SchemaVersion is the payload schema version, the "v" field of every
+// payload. It changes only when a change would break a consumer; fields may
+// be added within a version, so consumers ignore fields they do not know.
+const SchemaVersion = 1
+
+// The payload's "type" values. A candle's timeframe is in its own field.
+const (
+	typeTicker  = "ticker"
+	typeTrade   = "trade"
+	typeCandle  = "candle"
+	typeBook    = "book"
+	typeBalance = "balance"
+)
+
+// timeLayout is RFC 3339 in UTC with nine fractional digits: fixed width,
+// so that payload times sort as text.
+const timeLayout = "2006-01-02T15:04:05.000000000Z07:00"
+
+// Encode appends the JSON payload of rec (schema version 1, see README.md)
+// to dst and returns the extended buffer. It uses no reflection and
+// allocates nothing beyond growing dst (decimals whose coefficient exceeds
+// 18 digits excepted), so a caller that reuses dst encodes without garbage.
+// Prices and sizes are JSON strings equal to decimal.Decimal.String();
+// absent optional values are omitted. For a Record type it does not know,
+// Encode writes only the common fields.
+func Encode(dst []byte, rec market.Record) []byte {
+	h := rec.Header()
+	dst = append(dst, `{"v":1,"type":`...)
+	switch r := rec.(type) {
+	case *market.Trade:
+		dst = appendCommon(dst, typeTrade, h)
+		dst = appendStringField(dst, "trade_id", r.TradeID)
+		dst = appendDecimalField(dst, "price", r.Price)
+		dst = appendDecimalField(dst, "size", r.Size)
+		dst = appendStringField(dst, "side", string(r.Side))
+	case *market.Ticker:
+		dst = appendCommon(dst, typeTicker, h)
+		dst = appendNullDecimalField(dst, "last", r.Last)
+		dst = appendNullDecimalField(dst, "bid", r.Bid)
+		dst = appendNullDecimalField(dst, "bid_size", r.BidSize)
+		dst = appendNullDecimalField(dst, "ask", r.Ask)
+		dst = appendNullDecimalField(dst, "ask_size", r.AskSize)
+		dst = appendNullDecimalField(dst, "open_24h", r.Open24h)
+		dst = appendNullDecimalField(dst, "high_24h", r.High24h)
+		dst = appendNullDecimalField(dst, "low_24h", r.Low24h)
+		dst = appendNullDecimalField(dst, "volume_24h", r.Volume24h)
+		dst = appendNullDecimalField(dst, "quote_volume_24h", r.QuoteVolume24h)
+	case *market.Candle:
+		dst = appendString(dst, typeCandle)
+		dst = appendIdentity(dst, h)
+		dst = appendStringField(dst, "timeframe", string(r.Timeframe))
+		dst = appendTimes(dst, h)
+		dst = appendDecimalField(dst, "open", r.Open)
+		dst = appendDecimalField(dst, "high", r.High)
+		dst = appendDecimalField(dst, "low", r.Low)
+		dst = appendDecimalField(dst, "close", r.Close)
+		dst = appendDecimalField(dst, "volume", r.Volume)
+		dst = appendNullDecimalField(dst, "quote_volume", r.QuoteVolume)
+		if r.Trades >= 0 {
+			dst = append(dst, `,"trades":`...)
+			dst = strconv.AppendInt(dst, r.Trades, 10)
+		}
+		dst = append(dst, `,"closed":`...)
+		dst = strconv.AppendBool(dst, r.Closed)
+	case *market.BookSnapshot:
+		dst = appendCommon(dst, typeBook, h)
+		dst = appendLevels(dst, "bids", r.Bids)
+		dst = appendLevels(dst, "asks", r.Asks)
+		if r.Sequence != 0 {
+			dst = append(dst, `,"sequence":`...)
+			dst = strconv.AppendInt(dst, r.Sequence, 10)
+		}
+		if r.Checksum != 0 {
+			dst = append(dst, `,"checksum":`...)
+			dst = strconv.AppendInt(dst, r.Checksum, 10)
+		}
+	case *market.Balance:
+		dst = appendCommon(dst, typeBalance, h)
+		dst = appendStringField(dst, "account", r.Account)
+		dst = appendDecimalField(dst, "free", r.Free)
+		dst = appendDecimalField(dst, "locked", r.Locked)
+	default:
+		dst = appendCommon(dst, rec.Stream().Kind(), h)
+	}
+	return append(dst, '}')
+}
+
+// appendCommon appends the type value and the fields every payload has.
+func appendCommon(dst []byte, typ string, h *market.Meta) []byte {
+	dst = appendString(dst, typ)
+	dst = appendIdentity(dst, h)
+	return appendTimes(dst, h)
+}
+
+func appendIdentity(dst []byte, h *market.Meta) []byte {
+	dst = appendStringField(dst, "exchange", string(h.Exchange))
+	return appendStringField(dst, "symbol", string(h.Symbol))
+}
+
+func appendTimes(dst []byte, h *market.Meta) []byte {
+	dst = append(dst, `,"ts":"`...)
+	dst = appendTime(dst, h.Time)
+	dst = append(dst, `","received_at":"`...)
+	dst = appendTime(dst, h.Received)
+	return append(dst, '"')
+}
+
+// appendTime appends t in UTC as RFC 3339 with nine fractional digits, the
+// same as t.UTC().AppendFormat(dst, timeLayout), which it uses for years
+// outside 0–9999 and which takes several times longer.
+func appendTime(dst []byte, t time.Time) []byte {
+	t = t.UTC()
+	year, month, day := t.Date()
+	if year < 0 || year > 9999 {
+		return t.AppendFormat(dst, timeLayout)
+	}
+	hour, minute, sec := t.Clock()
+	dst = appendDigits(dst, year, 4)
+	dst = append(dst, '-')
+	dst = appendDigits(dst, int(month), 2)
+	dst = append(dst, '-')
+	dst = appendDigits(dst, day, 2)
+	dst = append(dst, 'T')
+	dst = appendDigits(dst, hour, 2)
+	dst = append(dst, ':')
+	dst = appendDigits(dst, minute, 2)
+	dst = append(dst, ':')
+	dst = appendDigits(dst, sec, 2)
+	dst = append(dst, '.')
+	dst = appendDigits(dst, t.Nanosecond(), 9)
+	return append(dst, 'Z')
+}
+
+// appendDigits appends the width last decimal digits of non-negative v,
+// zero-padded.
+func appendDigits(dst []byte, v, width int) []byte {
+	var buf [9]byte
+	for i := width - 1; i >= 0; i-- {
+		buf[i] = byte('0' + v%10)
+		v /= 10
+	}
+	return append(dst, buf[:width]...)
+}
+
+func appendStringField(dst []byte, key, value string) []byte {
+	dst = append(dst, ',', '"')
+	dst = append(dst, key...)
+	dst = append(dst, '"', ':')
+	return appendString(dst, value)
+}
+
+func appendDecimalField(dst []byte, key string, d decimal.Decimal) []byte {
+	dst = append(dst, ',', '"')
+	dst = append(dst, key...)
+	dst = append(dst, '"', ':', '"')
+	dst = appendDecimal(dst, d)
+	return append(dst, '"')
+}
+
+// appendNullDecimalField appends the field only when d is valid: absent
+// optional values are omitted.
+func appendNullDecimalField(dst []byte, key string, d decimal.NullDecimal) []byte {
+	if !d.Valid {
+		return dst
+	}
+	return appendDecimalField(dst, key, d.Decimal)
+}
+
+// appendLevels appends "key":[["price","size"],...].
+func appendLevels(dst []byte, key string, levels []market.Level) []byte {
+	dst = append(dst, ',', '"')
+	dst = append(dst, key...)
+	dst = append(dst, '"', ':', '[')
+	for i, l := range levels {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = append(dst, '[', '"')
+		dst = appendDecimal(dst, l.Price)
+		dst = append(dst, '"', ',', '"')
+		dst = appendDecimal(dst, l.Size)
+		dst = append(dst, '"', ']')
+	}
+	return append(dst, ']')
+}
+
+// maxFastDigits is the longest coefficient appendDecimal formats itself:
+// every 18-digit number fits an int64.
+const maxFastDigits = 18
+
+// maxFastScale bounds the fractional digits appendDecimal writes itself;
+// beyond, it defers to String (which also handles absurd exponents).
+const maxFastScale = 64
+
+// appendDecimal appends exactly d.String(), including its current
+// TrimTrailingZeros setting, without allocating when the coefficient has at
+// most 18 digits and the exponent is not positive (every price and size
+// seen on the wire). Other values are formatted by d.String().
+func appendDecimal(dst []byte, d decimal.Decimal) []byte {
+	exp := d.Exponent()
+	if exp > 0 || -exp > maxFastScale || d.NumDigits() > maxFastDigits {
+		return append(dst, d.String()...)
+	}
+	coef := d.CoefficientInt64()
+	if coef < 0 {
+		dst = append(dst, '-')
+		coef = -coef
+	}
+	var buf [20]byte
+	digits := strconv.AppendUint(buf[:0], uint64(coef), 10)
+	scale := int(-exp)
+	var intPart, frac []byte
+	leadingZeros := 0
+	if len(digits) > scale {
+		intPart, frac = digits[:len(digits)-scale], digits[len(digits)-scale:]
+	} else {
+		intPart, frac = []byte{'0'}, digits
+		leadingZeros = scale - len(digits)
+	}
+	if decimal.TrimTrailingZeros {
+		n := len(frac)
+		for n > 0 && frac[n-1] == '0' {
+			n--
+		}
+		frac = frac[:n]
+		if n == 0 {
+			leadingZeros = 0
+		}
+	}
+	dst = append(dst, intPart...)
+	if leadingZeros+len(frac) > 0 {
+		dst = append(dst, '.')
+		for range leadingZeros {
+			dst = append(dst, '0')
+		}
+		dst = append(dst, frac...)
+	}
+	return dst
+}
+
+const hexDigits = "0123456789abcdef"
+
+// appendString appends s as a JSON string. The output is the same as
+// encoding/json's with HTML escaping off: '"' and '\' are escaped, control
+// characters become \b, \f, \n, \r, \t or \u00XX, U+2028 and U+2029 are
+// escaped, and each byte that is not valid UTF-8 becomes \ufffd, so the
+// result is always valid JSON.
+func appendString(dst []byte, s string) []byte {
+	dst = append(dst, '"')
+	done := 0 // s[:done] is already in dst
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c >= 0x20 && c < utf8.RuneSelf && c != '"' && c != '\\' {
+			i++
+			continue
+		}
+		if c < utf8.RuneSelf {
+			dst = append(dst, s[done:i]...)
+			dst = appendEscapedByte(dst, c)
+			i++
+			done = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && size == 1:
+			dst = append(dst, s[done:i]...)
+			dst = append(dst, `\ufffd`...)
+		case r == '\u2028' || r == '\u2029':
+			dst = append(dst, s[done:i]...)
+			dst = append(dst, '\\', 'u', '2', '0', '2', hexDigits[r&0xf])
+		default:
+			i += size
+			continue
+		}
+		i += size
+		done = i
+	}
+	dst = append(dst, s[done:]...)
+	return append(dst, '"')
+}
+
+// appendEscapedByte appends the escape of an ASCII byte that cannot appear
+// raw in a JSON string.
+func appendEscapedByte(dst []byte, c byte) []byte {
+	switch c {
+	case '"', '\\':
+		return append(dst, '\\', c)
+	case '\b':
+		return append(dst, '\\', 'b')
+	case '\f':
+		return append(dst, '\\', 'f')
+	case '\n':
+		return append(dst, '\\', 'n')
+	case '\r':
+		return append(dst, '\\', 'r')
+	case '\t':
+		return append(dst, '\\', 't')
+	}
+	return append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+}

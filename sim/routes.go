@@ -1,0 +1,29 @@
+package sim
+
+import "net/http"
+
+// routes serves every exchange below its prefix, with the exchange's own
+// paths below it.
+func (s *Sim) routes() http.Handler {
+	mux := http.NewServeMux()
+
+	mux.HandleFunc("GET /okx/ws/v5/public", s.okxWS(false))
+	mux.HandleFunc("GET /okx/ws/v5/business", s.okxWS(true))
+	mux.HandleFunc("GET /okx/api/v5/market/candles", s.okxCandles(false))
+	mux.HandleFunc("GET /okx/api/v5/market/history-candles", s.okxCandles(true))
+	mux.HandleFunc("GET /okx/api/v5/market/trades", s.okxTrades(false))
+	mux.HandleFunc("GET /okx/api/v5/market/history-trades", s.okxTrades(true))
+
+	mux.HandleFunc("GET /binance/ws", s.binanceWS(false))
+	mux.HandleFunc("GET /binance/ws/{streams...}", s.binanceWS(false))
+	mux.HandleFunc("GET /binance/stream", s.binanceWS(true))
+	mux.HandleFunc("GET /binance/api/v3/klines", s.binanceKlines)
+	mux.HandleFunc("GET /binance/api/v3/trades", s.binanceTrades(false))
+	mux.HandleFunc("GET /binance/api/v3/historicalTrades", s.binanceTrades(true))
+	mux.HandleFunc("GET /binance/api/v3/aggTrades", s.binanceAggTrades)
+
+	mux.HandleFunc("GET /coinbase/{$}", s.coinbaseWS)
+	mux.HandleFunc("GET /coinbase/products/{id}/candles", s.coinbaseCandles)
+	mux.HandleFunc("GET /coinbase/products/{id}/trades", s.coinbaseTrades)
+	return mux
+}

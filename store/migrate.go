@@ -1,0 +1,197 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/golang-migrate/migrate/v4"
+	_ "github.com/golang-migrate/migrate/v4/database/pgx/v5" // the pgx5:// database driver
+	"github.com/golang-migrate/migrate/v4/source/iofs"
+	"github.com/jackc/pgx/v5"
+	"go.uber.org/zap"
+
+	"marketetl/migrations"
+)
+
+// Migrator applies the schema embedded in package migrations to one
+// database. Each migration runs in one transaction; golang-migrate keeps the
+// version in schema_migrations and holds an advisory lock while it works,
+// so concurrent migrators take turns. Close it when done.
+type Migrator struct {
+	m   *migrate.Migrate
+	url string // postgres:// form, for the TimescaleDB report
+	log *zap.Logger
+}
+
+// NewMigrator connects to databaseURL (postgres:// or postgresql://).
+func NewMigrator(ctx context.Context, databaseURL string, log *zap.Logger) (*Migrator, error) {
+	if log == nil {
+		log = zap.NewNop()
+	}
+	u, err := parseDatabaseURL(databaseURL)
+	if err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	src, err := iofs.New(migrations.FS(), ".")
+	if err != nil {
+		return nil, fmt.Errorf("read embedded migrations: %w", err)
+	}
+	driverURL := *u
+	driverURL.Scheme = "pgx5"
+	m, err := migrate.NewWithSourceInstance("iofs", src, driverURL.String())
+	if err != nil {
+		return nil, fmt.Errorf("connect to database %s for migrations: %w", u.Redacted(), err)
+	}
+	m.Log = migrateLogger{log}
+	return &Migrator{m: m, url: u.String(), log: log}, nil
+}
+
+// Migrate applies every pending migration to databaseURL: NewMigrator, Up
+// and Close in one call.
+func Migrate(ctx context.Context, databaseURL string, log *zap.Logger) error {
+	m, err := NewMigrator(ctx, databaseURL, log)
+	if err != nil {
+		return err
+	}
+	upErr := m.Up(ctx)
+	return errors.Join(upErr, m.Close())
+}
+
+// Up applies every pending migration; with none pending it does nothing. It
+// stops between migrations when ctx ends.
+func (m *Migrator) Up(ctx context.Context) error {
+	err := m.do(ctx, m.m.Up)
+	changed := !errors.Is(err, migrate.ErrNoChange)
+	if err != nil && changed {
+		return fmt.Errorf("migrate up: %w", explainDirty(err))
+	}
+	version, dirty, err := m.Version(ctx)
+	if err != nil {
+		return err
+	}
+	ts, err := m.timescaleVersion(ctx)
+	if err != nil {
+		return err
+	}
+	m.log.Info("schema ready", zap.Uint("version", version), zap.Bool("changed", changed), zap.Bool("dirty", dirty),
+		zap.Bool("timescaledb", ts != ""), zap.String("timescaledb_version", ts))
+	return nil
+}
+
+// Down reverts every migration, dropping everything the schema created
+// (and the timescaledb extension if migration 1 created it).
+func (m *Migrator) Down(ctx context.Context) error {
+	err := m.do(ctx, m.m.Down)
+	if err != nil && !errors.Is(err, migrate.ErrNoChange) {
+		return fmt.Errorf("migrate down: %w", explainDirty(err))
+	}
+	m.log.Info("schema removed")
+	return nil
+}
+
+// Version returns the applied version (0 when none) and whether the last
+// migration failed half-way (dirty).
+func (m *Migrator) Version(ctx context.Context) (version uint, dirty bool, err error) {
+	if err := ctx.Err(); err != nil {
+		return 0, false, err
+	}
+	version, dirty, err = m.m.Version()
+	if errors.Is(err, migrate.ErrNilVersion) {
+		return 0, false, nil
+	}
+	if err != nil {
+		return 0, false, fmt.Errorf("read schema version: %w", err)
+	}
+	return version, dirty, nil
+}
+
+// Force records version as applied and clean without running anything:
+// the way out of a dirty state once the database has been repaired by hand.
+// -1 means no version.
+func (m *Migrator) Force(ctx context.Context, version int) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := m.m.Force(version); err != nil {
+		return fmt.Errorf("force schema version %d: %w", version, err)
+	}
+	return nil
+}
+
+// Close releases the connection.
+func (m *Migrator) Close() error {
+	srcErr, dbErr := m.m.Close()
+	if err := errors.Join(srcErr, dbErr); err != nil {
+		return fmt.Errorf("close migrator: %w", err)
+	}
+	return nil
+}
+
+// do runs f, asking golang-migrate to stop at the next migration boundary
+// if ctx ends meanwhile.
+func (m *Migrator) do(ctx context.Context, f func() error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		select {
+		case <-ctx.Done():
+			select {
+			case m.m.GracefulStop <- true:
+			default:
+			}
+		case <-done:
+		}
+	})
+	err := f()
+	close(done)
+	wg.Wait()
+	if err == nil && ctx.Err() != nil {
+		return fmt.Errorf("interrupted: %w", ctx.Err())
+	}
+	return err
+}
+
+// timescaleVersion returns the installed TimescaleDB version, or "".
+func (m *Migrator) timescaleVersion(ctx context.Context) (string, error) {
+	conn, err := pgx.Connect(ctx, m.url)
+	if err != nil {
+		return "", fmt.Errorf("check for timescaledb: %w", err)
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	var v string
+	err = conn.QueryRow(ctx, `SELECT extversion FROM pg_extension WHERE extname = 'timescaledb'`).Scan(&v)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("check for timescaledb: %w", err)
+	}
+	return v, nil
+}
+
+// explainDirty adds the way out to golang-migrate's dirty-state error.
+func explainDirty(err error) error {
+	var dirty migrate.ErrDirty
+	if errors.As(err, &dirty) {
+		return fmt.Errorf("%w: a migration failed; each one is a single transaction, so the database is usually still at the version before it: check, then run `etl migrate force N` with that version",
+			err)
+	}
+	return err
+}
+
+// migrateLogger passes golang-migrate's messages to zap.
+type migrateLogger struct{ log *zap.Logger }
+
+func (l migrateLogger) Printf(format string, v ...any) {
+	l.log.Debug("migrate: " + fmt.Sprintf(format, v...))
+}
+
+func (l migrateLogger) Verbose() bool { return false }

@@ -1,0 +1,46 @@
+package supervisor
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+	"testing/synctest"
+	"time"
+)
+
+func TestMetricsEndpoint(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		a := newAPIHarness(t, APIConfig{Token: testToken}, Config{})
+		a.f.set("bad", failing(errTransient))
+		a.start(spec("a", withSymbols("BTC-USDT", "ETH-USDT")), spec("bad"))
+		time.Sleep(2*time.Second + time.Millisecond)
+		synctest.Wait()
+		_, body := a.do("GET", "/metrics", "", "")
+		for _, want := range []string{
+			`etl_collector_records_total{collector="a",data_type="trade",exchange="okx",symbol="ETH-USDT",timeframe=""} 3`,
+			`etl_collector_messages_received_total{collector="a",exchange="okx"} 3`,
+			`etl_collector_messages_processed_total{collector="a",exchange="okx"} 3`,
+			`etl_collector_last_data_age_seconds{collector="a",data_type="trade",exchange="okx",symbol="BTC-USDT",timeframe=""} 0.001`,
+			`etl_collector_up{collector="a",exchange="okx"} 1`,
+			`etl_collector_healthy{collector="a",exchange="okx"} 1`,
+			`etl_collector_uptime_seconds{collector="a",exchange="okx"} 2.001`,
+			`etl_collector_state{collector="bad",exchange="okx",state="restarting"} 1`,
+			`etl_collector_restarts_total{collector="bad",exchange="okx",trigger="exited"} 0`,
+			`etl_collector_errors_total{collector="bad",exchange="okx",kind="exit"} 1`,
+			`etl_collector_consecutive_failures{collector="bad",exchange="okx"} 1`,
+			`etl_supervisor_collectors{state="running"} 1`,
+			`etl_supervisor_hung_runs 0`,
+		} {
+			if !strings.Contains(body, want+"\n") {
+				t.Errorf("/metrics lacks %s", want)
+			}
+		}
+		if code, _ := a.do("DELETE", "/api/collectors/bad", testToken, ""); code != http.StatusOK {
+			t.Fatalf("DELETE = %d", code)
+		}
+		if _, body = a.do("GET", "/metrics", "", ""); strings.Contains(body, `collector="bad"`) {
+			t.Error("/metrics still has series of the removed collector")
+		}
+		a.mustStop()
+	})
+}

@@ -1,0 +1,285 @@
+package supervisor
+
+import (
+	"errors"
+	"slices"
+	"testing"
+	"testing/synctest"
+
+	"marketetl/collector"
+	"marketetl/market"
+)
+
+func TestReconcile(t *testing.T) {
+	type step struct {
+		// before runs an operation before the step's Reconcile.
+		before func(t *testing.T, m *Manager)
+		specs  []collector.Spec
+		want   Diff
+	}
+	cases := []struct {
+		name string
+		// stored is the registry before the manager starts.
+		stored []collector.Spec
+		steps  []step
+		// enabled is the stored enabled state of each collector at the end
+		// (absent: not stored).
+		enabled map[string]bool
+	}{
+		{
+			name: "seed an empty database",
+			steps: []step{{
+				specs: []collector.Spec{spec("a"), spec("b", disabled)},
+				want:  Diff{Added: []string{"a", "b"}},
+			}},
+			enabled: map[string]bool{"a": true, "b": false},
+		},
+		{
+			name:   "a stored enabled state wins over the file at startup",
+			stored: []collector.Spec{spec("a", disabled), spec("b", enabledSpec)},
+			steps: []step{{
+				specs: []collector.Spec{spec("a", enabledSpec), spec("b", disabled)},
+				want:  Diff{Unchanged: []string{"a", "b"}},
+			}},
+			enabled: map[string]bool{"a": false, "b": true},
+		},
+		{
+			name:   "collectors added at runtime are kept",
+			stored: []collector.Spec{spec("api", enabledSpec)},
+			steps: []step{
+				{specs: []collector.Spec{spec("a")}, want: Diff{Added: []string{"a"}}},
+				{specs: []collector.Spec{spec("a")}, want: Diff{Unchanged: []string{"a"}}},
+			},
+			enabled: map[string]bool{"a": true, "api": true},
+		},
+		{
+			name:   "the file's configuration wins",
+			stored: []collector.Spec{spec("a", disabled)},
+			steps: []step{{
+				specs: []collector.Spec{spec("a", withSymbols("BTC-USDT", "ETH-USDT"))},
+				want:  Diff{Updated: []string{"a"}},
+			}},
+			enabled: map[string]bool{"a": false},
+		},
+		{
+			name: "a change of enabled in the file is applied on reload",
+			steps: []step{
+				{specs: []collector.Spec{spec("a"), spec("b", disabled)}, want: Diff{Added: []string{"a", "b"}}},
+				{specs: []collector.Spec{spec("a", disabled), spec("b", enabledSpec)},
+					want: Diff{Enabled: []string{"b"}, Disabled: []string{"a"}}},
+			},
+			enabled: map[string]bool{"a": false, "b": true},
+		},
+		{
+			name: "an unchanged file does not undo a runtime disable",
+			steps: []step{
+				{specs: []collector.Spec{spec("a")}, want: Diff{Added: []string{"a"}}},
+				{
+					before: func(t *testing.T, m *Manager) {
+						if err := m.Disable(t.Context(), "a"); err != nil {
+							t.Fatal(err)
+						}
+					},
+					specs: []collector.Spec{spec("a")}, want: Diff{Unchanged: []string{"a"}},
+				},
+			},
+			enabled: map[string]bool{"a": false},
+		},
+		{
+			name: "removed from the file is removed",
+			steps: []step{
+				{specs: []collector.Spec{spec("a"), spec("b")}, want: Diff{Added: []string{"a", "b"}}},
+				{specs: []collector.Spec{spec("a")}, want: Diff{Unchanged: []string{"a"}, Removed: []string{"b"}}},
+			},
+			enabled: map[string]bool{"a": true},
+		},
+		{
+			name: "removed at runtime stays removed while the file does not change it",
+			steps: []step{
+				{specs: []collector.Spec{spec("a"), spec("b")}, want: Diff{Added: []string{"a", "b"}}},
+				{
+					before: func(t *testing.T, m *Manager) {
+						if err := m.Remove(t.Context(), "b"); err != nil {
+							t.Fatal(err)
+						}
+					},
+					specs: []collector.Spec{spec("a"), spec("b")}, want: Diff{Unchanged: []string{"a"}, Skipped: []string{"b"}},
+				},
+				{specs: []collector.Spec{spec("a"), spec("b", withSymbols("ETH-USDT"))}, want: Diff{Unchanged: []string{"a"}, Added: []string{"b"}}},
+			},
+			enabled: map[string]bool{"a": true, "b": true},
+		},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, Config{}, newRegistry(tc.stored...))
+			for i, st := range tc.steps {
+				if st.before != nil {
+					st.before(t, h.m)
+				}
+				got, err := h.m.Reconcile(t.Context(), st.specs)
+				if err != nil {
+					t.Fatalf("step %d: Reconcile: %v", i, err)
+				}
+				if !sameDiff(got, st.want) {
+					t.Errorf("step %d: diff = %+v, want %+v", i, got, st.want)
+				}
+			}
+			for name, want := range tc.enabled {
+				got, stored := h.reg.enabled(name)
+				if !stored || got != want {
+					t.Errorf("%s: stored=%v enabled=%v, want enabled=%v", name, stored, got, want)
+				}
+			}
+			if got, want := h.m.List(), sortedNames(tc.enabled); !slices.Equal(got, want) {
+				t.Errorf("List() = %v, want %v", got, want)
+			}
+		})
+	}
+}
+
+func sameDiff(a, b Diff) bool {
+	eq := func(x, y []string) bool { return len(x) == 0 && len(y) == 0 || slices.Equal(x, y) }
+	return eq(a.Added, b.Added) && eq(a.Removed, b.Removed) && eq(a.Updated, b.Updated) &&
+		eq(a.Enabled, b.Enabled) && eq(a.Disabled, b.Disabled) && eq(a.Unchanged, b.Unchanged) && eq(a.Skipped, b.Skipped)
+}
+
+func TestReconcileRefusesInvalidFiles(t *testing.T) {
+	cases := []struct {
+		name  string
+		specs []collector.Spec
+	}{
+		{"invalid spec", []collector.Spec{spec("a"), spec("b", func(s *collector.Spec) { s.Exchange = "kraken" })}},
+		{"duplicate name", []collector.Spec{spec("a"), spec("a")}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, Config{}, nil)
+			_, err := h.m.Reconcile(t.Context(), tc.specs)
+			if !errors.Is(err, ErrInvalidSpec) {
+				t.Fatalf("Reconcile = %v, want ErrInvalidSpec", err)
+			}
+			if got := h.m.List(); len(got) != 0 {
+				t.Errorf("collectors %v added although the file was refused", got)
+			}
+		})
+	}
+}
+
+func TestOperationErrors(t *testing.T) {
+	h := newHarness(t, Config{}, newRegistry(spec("a", enabledSpec)))
+	ctx := t.Context()
+	cases := []struct {
+		name string
+		op   func() error
+		want error
+	}{
+		{"add invalid", func() error { return h.m.Add(ctx, spec("Bad Name")) }, ErrInvalidSpec},
+		{"add existing", func() error { return h.m.Add(ctx, spec("a")) }, ErrExists},
+		{"remove unknown", func() error { return h.m.Remove(ctx, "zz") }, ErrNotFound},
+		{"enable unknown", func() error { return h.m.Enable(ctx, "zz") }, ErrNotFound},
+		{"disable unknown", func() error { return h.m.Disable(ctx, "zz") }, ErrNotFound},
+		{"restart before Run", func() error { return h.m.Restart("a") }, ErrStopped},
+		{"status unknown", func() error { _, err := h.m.Status("zz"); return err }, ErrNotFound},
+		{"health unknown", func() error { _, err := h.m.Health("zz"); return err }, ErrNotFound},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if err := tc.op(); !errors.Is(err, tc.want) {
+				t.Errorf("error = %v, want %v", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestRegistryFailureChangesNothing(t *testing.T) {
+	h := newHarness(t, Config{}, newRegistry(spec("a", enabledSpec)))
+	if _, err := h.m.Reconcile(t.Context(), nil); err != nil {
+		t.Fatal(err)
+	}
+	h.reg.mu.Lock()
+	h.reg.err = errors.New("connection reset")
+	h.reg.mu.Unlock()
+	if err := h.m.Disable(t.Context(), "a"); err == nil {
+		t.Fatal("Disable succeeded although the registry failed")
+	}
+	if err := h.m.Add(t.Context(), spec("b")); err == nil {
+		t.Fatal("Add succeeded although the registry failed")
+	}
+	if err := h.m.Remove(t.Context(), "a"); err == nil {
+		t.Fatal("Remove succeeded although the registry failed")
+	}
+	st := h.status("a")
+	if !st.Enabled || !slices.Equal(h.m.List(), []string{"a"}) {
+		t.Errorf("state changed: enabled=%v list=%v", st.Enabled, h.m.List())
+	}
+}
+
+func TestOperationsWhileRunning(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := newHarness(t, Config{}, nil)
+		h.start(spec("a"), spec("b", disabled))
+		ctx := t.Context()
+		starts := func(name string) int { return len(h.f.startTimes(name)) }
+
+		if starts("a") != 1 || starts("b") != 0 {
+			t.Fatalf("starts a=%d b=%d, want 1 and 0", starts("a"), starts("b"))
+		}
+		if err := h.m.Enable(ctx, "b"); err != nil {
+			t.Fatal(err)
+		}
+		synctest.Wait()
+		if starts("b") != 1 || h.status("b").Status != StateRunning {
+			t.Errorf("b after enable: %d starts, status %s", starts("b"), h.status("b").Status)
+		}
+		if err := h.m.Disable(ctx, "a"); err != nil {
+			t.Fatal(err)
+		}
+		synctest.Wait()
+		if st := h.status("a"); st.Status != StateStopped || st.IsRunning || st.ShouldBeRunning {
+			t.Errorf("a after disable: status %s running %v should %v", st.Status, st.IsRunning, st.ShouldBeRunning)
+		}
+		if hr, _ := h.m.Health("a"); hr.IsHealthy || !slices.Equal(hr.Issues, []string{"disabled"}) {
+			t.Errorf("a's health after disable: %+v", hr)
+		}
+		if err := h.m.Add(ctx, spec("c", func(s *collector.Spec) { s.Exchange = market.Binance })); err != nil {
+			t.Fatal(err)
+		}
+		synctest.Wait()
+		if starts("c") != 1 {
+			t.Errorf("c started %d times after Add, want 1", starts("c"))
+		}
+		if err := h.m.Remove(ctx, "b"); err != nil {
+			t.Fatal(err)
+		}
+		if got := h.m.Running(); !slices.Equal(got, []string{"c"}) {
+			t.Errorf("Running() = %v, want [c]", got)
+		}
+		if _, stored := h.reg.enabled("b"); stored {
+			t.Error("b is still stored after Remove")
+		}
+		// Enabling twice, or disabling a disabled collector, does nothing.
+		if err := h.m.Disable(ctx, "a"); err != nil {
+			t.Errorf("second Disable: %v", err)
+		}
+		if err := h.m.Enable(ctx, "c"); err != nil {
+			t.Errorf("Enable of an enabled collector: %v", err)
+		}
+		synctest.Wait()
+		if starts("c") != 1 {
+			t.Errorf("c started %d times, want 1", starts("c"))
+		}
+		// A configuration change through the file restarts the collector.
+		if _, err := h.m.Reconcile(ctx, []collector.Spec{spec("a", disabled), spec("c", withSymbols("ETH-USDT"), func(s *collector.Spec) { s.Exchange = market.Binance })}); err != nil {
+			t.Fatal(err)
+		}
+		synctest.Wait()
+		if starts("c") != 2 {
+			t.Errorf("c started %d times after its configuration changed, want 2", starts("c"))
+		}
+		h.mustStop()
+		if err := h.m.Enable(ctx, "a"); !errors.Is(err, ErrStopped) {
+			t.Errorf("Enable after Run returned = %v, want ErrStopped", err)
+		}
+	})
+}
