@@ -204,14 +204,16 @@ const maxFastDigits = 18
 // beyond, it defers to String (which also handles absurd exponents).
 const maxFastScale = 64
 
-// appendDecimal appends exactly d.String(), including its current
-// TrimTrailingZeros setting, without allocating when the coefficient has at
-// most 18 digits and the exponent is not positive (every price and size
-// seen on the wire). Other values are formatted by d.String().
+// appendDecimal appends d with the scale it carries: "2250.10" stays
+// "2250.10", as PostgreSQL's numeric keeps it and as the exchange sent it,
+// so that a subscriber sees the digits the database holds. It does not
+// allocate when the coefficient has at most 18 digits and the exponent is
+// not positive (every price and size seen on the wire); other values are
+// formatted by exactDecimal.
 func appendDecimal(dst []byte, d decimal.Decimal) []byte {
 	exp := d.Exponent()
 	if exp > 0 || -exp > maxFastScale || d.NumDigits() > maxFastDigits {
-		return append(dst, d.String()...)
+		return append(dst, exactDecimal(d)...)
 	}
 	coef := d.CoefficientInt64()
 	if coef < 0 {
@@ -221,33 +223,28 @@ func appendDecimal(dst []byte, d decimal.Decimal) []byte {
 	var buf [20]byte
 	digits := strconv.AppendUint(buf[:0], uint64(coef), 10)
 	scale := int(-exp)
-	var intPart, frac []byte
-	leadingZeros := 0
 	if len(digits) > scale {
-		intPart, frac = digits[:len(digits)-scale], digits[len(digits)-scale:]
-	} else {
-		intPart, frac = []byte{'0'}, digits
-		leadingZeros = scale - len(digits)
-	}
-	if decimal.TrimTrailingZeros {
-		n := len(frac)
-		for n > 0 && frac[n-1] == '0' {
-			n--
+		dst = append(dst, digits[:len(digits)-scale]...)
+		if scale > 0 {
+			dst = append(dst, '.')
+			dst = append(dst, digits[len(digits)-scale:]...)
 		}
-		frac = frac[:n]
-		if n == 0 {
-			leadingZeros = 0
-		}
+		return dst
 	}
-	dst = append(dst, intPart...)
-	if leadingZeros+len(frac) > 0 {
-		dst = append(dst, '.')
-		for range leadingZeros {
-			dst = append(dst, '0')
-		}
-		dst = append(dst, frac...)
+	dst = append(dst, '0', '.')
+	for range scale - len(digits) {
+		dst = append(dst, '0')
 	}
-	return dst
+	return append(dst, digits...)
+}
+
+// exactDecimal formats d with its own scale: StringFixed for a negative
+// exponent, String otherwise.
+func exactDecimal(d decimal.Decimal) string {
+	if exp := d.Exponent(); exp < 0 {
+		return d.StringFixed(-exp)
+	}
+	return d.String()
 }
 
 const hexDigits = "0123456789abcdef"

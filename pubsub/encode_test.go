@@ -199,25 +199,25 @@ func checkAppendString(t *testing.T, s string) {
 	}
 }
 
-func TestAppendDecimalMatchesString(t *testing.T) {
+func TestAppendDecimalKeepsScale(t *testing.T) {
 	values := []string{
 		"0", "0.0", "0.10", "-0.10", "1", "-1", "10", "100.000", "42219.9", "42219.90",
 		"0.00000001", "-0.000000010", "123456789012345678", "0.123456789012345678",
 		"999999999999999999", "-999999999999999999.5", "1234567890123456789", "1e3", "-2.5e2",
 		"1e-70", "12345678901234567890.12345678901234567890",
 	}
-	for _, trim := range []bool{true, false} {
-		t.Run("TrimTrailingZeros="+map[bool]string{true: "true", false: "false"}[trim], func(t *testing.T) {
-			defer func(old bool) { decimal.TrimTrailingZeros = old }(decimal.TrimTrailingZeros)
-			decimal.TrimTrailingZeros = trim
-			for _, v := range values {
-				checkAppendDecimal(t, dec(t, v))
-			}
-			checkAppendDecimal(t, decimal.Decimal{})
-			checkAppendDecimal(t, decimal.New(math.MaxInt64, -3))
-			checkAppendDecimal(t, decimal.New(math.MinInt64, -3))
-			checkAppendDecimal(t, decimal.NewFromBigInt(new(big.Int).Lsh(big.NewInt(1), 100), -20))
-		})
+	for _, v := range values {
+		checkAppendDecimal(t, dec(t, v))
+	}
+	checkAppendDecimal(t, decimal.Decimal{})
+	checkAppendDecimal(t, decimal.New(math.MaxInt64, -3))
+	checkAppendDecimal(t, decimal.New(math.MinInt64, -3))
+	checkAppendDecimal(t, decimal.NewFromBigInt(new(big.Int).Lsh(big.NewInt(1), 100), -20))
+	// The wire's digits survive: trailing zeros are part of the value's scale.
+	for in, want := range map[string]string{"2250.10": "2250.10", "0.10": "0.10", "-0.000000010": "-0.000000010", "100.000": "100.000", "1e3": "1000", "0.0": "0.0"} {
+		if got := string(appendDecimal(nil, dec(t, in))); got != want {
+			t.Errorf("appendDecimal(%s) = %s, want %s", in, got, want)
+		}
 	}
 }
 
@@ -236,7 +236,7 @@ func FuzzAppendDecimal(f *testing.F) {
 
 func checkAppendDecimal(t *testing.T, d decimal.Decimal) {
 	t.Helper()
-	if got, want := string(appendDecimal(nil, d)), d.String(); got != want {
+	if got, want := string(appendDecimal(nil, d)), exactDecimal(d); got != want {
 		t.Errorf("appendDecimal(%s×10^%d) = %s, want %s", d.Coefficient(), d.Exponent(), got, want)
 	}
 }

@@ -65,8 +65,8 @@ func TestPublishEveryTypeOnItsChannel(t *testing.T) {
 			t.Errorf("nothing received on %s; channels: %v", ch, channels)
 		}
 	}
-	if len(got) > 0 && !strings.Contains(got[0].Payload, `"price":"42000","size":"0.001"`) {
-		t.Errorf("first trade payload %s: want the decimals as decimal.Decimal.String() writes them", got[0].Payload)
+	if len(got) > 0 && !strings.Contains(got[0].Payload, `"price":"42000.00","size":"0.0010"`) {
+		t.Errorf("first trade payload %s: want the decimals with their own scale", got[0].Payload)
 	}
 }
 

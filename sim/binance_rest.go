@@ -153,7 +153,7 @@ func (s *Sim) binanceTrades(history bool) http.HandlerFunc {
 		for i := lo; i < hi; i++ {
 			tr := &trades[i]
 			out = append(out, binanceRESTTrade{ID: tr.id, Price: dec(tr.price), Qty: dec(tr.size),
-				QuoteQty: dec(tr.price.Mul(tr.size)), Time: ms(tr.time), IsBuyerMaker: tr.side == market.Sell, IsBestMatch: true})
+				QuoteQty: dec(tr.quote), Time: ms(tr.time), IsBuyerMaker: tr.side == market.Sell, IsBestMatch: true})
 		}
 		writeJSON(w, http.StatusOK, out)
 	}

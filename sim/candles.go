@@ -59,7 +59,7 @@ type candle struct {
 }
 
 func newCandle(open time.Time, tr *trade) candle {
-	q := tr.price.Mul(tr.size)
+	q := tr.quote
 	c := candle{open: open, o: tr.price, h: tr.price, l: tr.price, c: tr.price,
 		vol: tr.size, quote: q, buyVol: zeroLike(tr.size), buyQte: zeroLike(q),
 		n: 1, first: tr.id, last: tr.id}
@@ -70,7 +70,7 @@ func newCandle(open time.Time, tr *trade) candle {
 }
 
 func (c *candle) add(tr *trade) {
-	q := tr.price.Mul(tr.size)
+	q := tr.quote
 	if tr.price.GreaterThan(c.h) {
 		c.h = tr.price
 	}

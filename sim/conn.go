@@ -255,7 +255,7 @@ func (s *Sim) subscribed(ex market.Exchange, topic string) bool {
 	return len(s.topics[ex][topic]) > 0
 }
 
-// notify wakes the waiters of WaitSubscribed and WaitConnections. s.mu is
+// notify wakes the waiters of WaitSubscribed, WaitConnections and WaitTrades. s.mu is
 // held.
 func (s *Sim) notify() {
 	close(s.changed)

@@ -16,7 +16,8 @@ type trade struct {
 	id          int64
 	time        time.Time
 	price, size decimal.Decimal
-	side        market.Side // the taker's side
+	quote       decimal.Decimal // price × size
+	side        market.Side     // the taker's side
 	// seq is the Coinbase sequence number of the trade's match message.
 	seq int64
 }
@@ -122,6 +123,7 @@ func (in *instrument) next(t time.Time) (*trade, []seriesUpdate) {
 	if in.rng.IntN(2) == 1 {
 		tr.side = market.Sell
 	}
+	tr.quote = tr.price.Mul(tr.size)
 	in.nextID++
 
 	// The book around the last price: one to three ticks away.

@@ -129,7 +129,7 @@ func TestOKXCandles(t *testing.T) {
 	}
 	var lastForming [9]string
 	var pushes1m, pushes1D int
-	for pushes1m < 71 {
+	for pushes1m < 71 || pushes1D < 70 {
 		f := c.read()
 		checkKeys(t, f, "arg", "data")
 		var arg okxArg
@@ -230,7 +230,7 @@ func okxGet[T any](t *testing.T, url string) okxEnvelope[T] {
 
 func TestOKXREST(t *testing.T) {
 	s, ep := start(t, Config{Seed: 3, Start: testStart, Timeframes: []market.Timeframe{market.TF1m, market.TF5m}})
-	step(t, s, 400)
+	step(t, s, 700)
 	base := ep.OKXREST + "/api/v5/market/"
 
 	t.Run("history candles page to the recorded ones", func(t *testing.T) {

@@ -165,6 +165,18 @@ func (s *Sim) WaitConnects(ctx context.Context, ex market.Exchange, n int64) err
 	return nil
 }
 
+// WaitTrades returns once a market has at least n valid trades, or ctx's
+// error. It is meant for Run with a Rate; Step itself is synchronous.
+func (s *Sim) WaitTrades(ctx context.Context, ex market.Exchange, sym market.Symbol, n int) error {
+	if err := s.await(ctx, func() bool {
+		in := s.instrument(ex, sym)
+		return in != nil && len(in.trades) >= n
+	}); err != nil {
+		return fmt.Errorf("wait for %d %s %s trades: %w", n, ex, sym, err)
+	}
+	return nil
+}
+
 // WaitSubscribed returns once some connection has subscribed the
 // exchange's channel for stream, or ctx's error. A Coinbase candle stream
 // waits for the matches channel, which clients build candles from.

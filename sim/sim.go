@@ -320,6 +320,7 @@ func (s *Sim) tick() {
 	if next.Unix() != prev.Unix() {
 		s.coinbaseHeartbeats()
 	}
+	s.notify()
 }
 
 // trade makes in's next trade at t and publishes it. s.mu is held.

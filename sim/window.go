@@ -27,7 +27,7 @@ type window struct {
 func (w *window) add(trades []trade, i int) {
 	tr := &trades[i]
 	w.vol = w.vol.Add(tr.size)
-	w.quote = w.quote.Add(tr.price.Mul(tr.size))
+	w.quote = w.quote.Add(tr.quote)
 	for len(w.highs) > 0 && trades[w.highs[len(w.highs)-1]].price.LessThanOrEqual(tr.price) {
 		w.highs = w.highs[:len(w.highs)-1]
 	}
@@ -41,7 +41,7 @@ func (w *window) add(trades []trade, i int) {
 	for w.start < i && !trades[w.start].time.After(limit) {
 		old := &trades[w.start]
 		w.vol = w.vol.Sub(old.size)
-		w.quote = w.quote.Sub(old.price.Mul(old.size))
+		w.quote = w.quote.Sub(old.quote)
 		w.before, w.hasBefore = old.price, true
 		w.start++
 	}

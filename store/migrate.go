@@ -4,9 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
+	"os"
+	"slices"
 	"sync"
+	"time"
 
 	"github.com/golang-migrate/migrate/v4"
+	"github.com/golang-migrate/migrate/v4/database"
 	_ "github.com/golang-migrate/migrate/v4/database/pgx/v5" // the pgx5:// database driver
 	"github.com/golang-migrate/migrate/v4/source/iofs"
 	"github.com/jackc/pgx/v5"
@@ -20,7 +25,9 @@ import (
 // version in schema_migrations and holds an advisory lock while it works,
 // so concurrent migrators take turns. Close it when done.
 type Migrator struct {
-	m   *migrate.Migrate
+	m *migrate.Migrate
+	// versions are the embedded migrations' versions, ascending.
+	versions []uint
 	url string // postgres:// form, for the TimescaleDB report
 	log *zap.Logger
 }
@@ -41,6 +48,10 @@ func NewMigrator(ctx context.Context, databaseURL string, log *zap.Logger) (*Mig
 	if err != nil {
 		return nil, fmt.Errorf("read embedded migrations: %w", err)
 	}
+	versions, err := sourceVersions(src)
+	if err != nil {
+		return nil, err
+	}
 	driverURL := *u
 	driverURL.Scheme = "pgx5"
 	m, err := migrate.NewWithSourceInstance("iofs", src, driverURL.String())
@@ -48,7 +59,29 @@ func NewMigrator(ctx context.Context, databaseURL string, log *zap.Logger) (*Mig
 		return nil, fmt.Errorf("connect to database %s for migrations: %w", u.Redacted(), err)
 	}
 	m.Log = migrateLogger{log}
-	return &Migrator{m: m, url: u.String(), log: log}, nil
+	return &Migrator{m: m, versions: versions, url: u.String(), log: log}, nil
+}
+
+// sourceVersions lists the versions of the migrations in src, ascending.
+func sourceVersions(src interface {
+	First() (uint, error)
+	Next(uint) (uint, error)
+}) ([]uint, error) {
+	v, err := src.First()
+	if err != nil {
+		return nil, fmt.Errorf("read embedded migrations: %w", err)
+	}
+	versions := []uint{v}
+	for {
+		v, err = src.Next(v)
+		if errors.Is(err, fs.ErrNotExist) {
+			return versions, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("read embedded migrations: %w", err)
+		}
+		versions = append(versions, v)
+	}
 }
 
 // Migrate applies every pending migration to databaseURL: NewMigrator, Up
@@ -65,10 +98,16 @@ func Migrate(ctx context.Context, databaseURL string, log *zap.Logger) error {
 // Up applies every pending migration; with none pending it does nothing. It
 // stops between migrations when ctx ends.
 func (m *Migrator) Up(ctx context.Context) error {
-	err := m.do(ctx, m.m.Up)
-	changed := !errors.Is(err, migrate.ErrNoChange)
-	if err != nil && changed {
-		return fmt.Errorf("migrate up: %w", explainDirty(err))
+	applied := 0
+	for {
+		moved, err := m.step(ctx, 1)
+		if err != nil {
+			return fmt.Errorf("migrate up: %w", err)
+		}
+		if !moved {
+			break
+		}
+		applied++
 	}
 	version, dirty, err := m.Version(ctx)
 	if err != nil {
@@ -78,20 +117,97 @@ func (m *Migrator) Up(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	m.log.Info("schema ready", zap.Uint("version", version), zap.Bool("changed", changed), zap.Bool("dirty", dirty),
+	m.log.Info("schema ready", zap.Uint("version", version), zap.Int("applied", applied), zap.Bool("dirty", dirty),
 		zap.Bool("timescaledb", ts != ""), zap.String("timescaledb_version", ts))
 	return nil
 }
 
 // Down reverts every migration, dropping everything the schema created
-// (and the timescaledb extension if migration 1 created it).
+// (and the timescaledb extension if migration 1 created it). Stop the
+// service first: with TimescaleDB, sessions that had the extension loaded
+// fail once it is dropped.
 func (m *Migrator) Down(ctx context.Context) error {
-	err := m.do(ctx, m.m.Down)
-	if err != nil && !errors.Is(err, migrate.ErrNoChange) {
-		return fmt.Errorf("migrate down: %w", explainDirty(err))
+	reverted := 0
+	for {
+		moved, err := m.step(ctx, -1)
+		if err != nil {
+			return fmt.Errorf("migrate down: %w", err)
+		}
+		if !moved {
+			break
+		}
+		reverted++
 	}
-	m.log.Info("schema removed")
+	m.log.Info("schema removed", zap.Int("reverted", reverted))
 	return nil
+}
+
+// maxDeadlockAttempts bounds the attempts of one migration that deadlocks.
+const maxDeadlockAttempts = 5
+
+// step applies one migration up (n = 1) or down (n = -1) and reports
+// whether there was one to apply. A migration that deadlocks (with
+// TimescaleDB, a policy job can hold locks that DROP TABLE needs in the
+// opposite order) is retried: it ran in one transaction, which was rolled
+// back, so the database is still at the version it started from.
+func (m *Migrator) step(ctx context.Context, n int) (bool, error) {
+	for attempt := 1; ; attempt++ {
+		from, dirty, err := m.m.Version()
+		if errors.Is(err, migrate.ErrNilVersion) {
+			from, dirty, err = noVersion, false, nil
+		}
+		if err != nil {
+			return false, fmt.Errorf("read schema version: %w", err)
+		}
+		if dirty {
+			return false, explainDirty(migrate.ErrDirty{Version: int(from)})
+		}
+		err = m.do(ctx, func() error { return m.m.Steps(n) })
+		switch {
+		case err == nil:
+			return true, nil
+		case errors.Is(err, migrate.ErrNoChange), errors.Is(err, os.ErrNotExist):
+			if n > 0 && from != noVersion && !slices.Contains(m.versions, from) {
+				return false, fmt.Errorf("the database is at schema version %d, which this program does not know (its newest is %d)",
+					from, m.versions[len(m.versions)-1])
+			}
+			return false, nil
+		case deadlocked(err) && attempt < maxDeadlockAttempts:
+			if ferr := m.m.Force(int(from)); ferr != nil {
+				return false, fmt.Errorf("reset schema version to %d after a deadlock: %w", int(from), ferr)
+			}
+			delay := backoff(100*time.Millisecond, 2*time.Second, attempt-1)
+			m.log.Warn("migration deadlocked with a background job; retrying",
+				zap.Int("from_version", int(from)), zap.Int("attempt", attempt), zap.Duration("retry_in", delay))
+			if err := sleep(ctx, delay); err != nil {
+				return false, err
+			}
+		default:
+			return false, fmt.Errorf("from version %d: %w", int(from), migrationError(err))
+		}
+	}
+}
+
+// noVersion is golang-migrate's "no migration applied" as a uint.
+const noVersion = ^uint(0)
+
+// deadlocked reports whether a migration failed with deadlock_detected.
+func deadlocked(err error) bool {
+	var dbErr database.Error
+	if errors.As(err, &dbErr) {
+		err = dbErr.OrigErr
+	}
+	return sqlState(err) == "40P01"
+}
+
+// migrationError keeps the line and the server's error of a failed
+// migration and leaves out the SQL text golang-migrate adds.
+func migrationError(err error) error {
+	var dbErr database.Error
+	if errors.As(err, &dbErr) && dbErr.OrigErr != nil {
+		return fmt.Errorf("migration failed at line %d: %w", dbErr.Line, dbErr.OrigErr)
+	}
+	return explainDirty(err)
 }
 
 // Version returns the applied version (0 when none) and whether the last

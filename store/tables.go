@@ -192,7 +192,8 @@ ON CONFLICT (exchange, symbol, ts, sequence) DO NOTHING`,
 // [price, size] pairs.
 func levels(ls []market.Level) pgtype.Array[numeric] {
 	if len(ls) == 0 {
-		return pgtype.Array[numeric]{Elements: []numeric{}, Valid: true}
+		// Non-nil dimensions: pgx encodes nil ones as NULL.
+		return pgtype.Array[numeric]{Elements: []numeric{}, Dims: []pgtype.ArrayDimension{}, Valid: true}
 	}
 	el := make([]numeric, 0, 2*len(ls))
 	for _, l := range ls {

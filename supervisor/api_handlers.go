@@ -179,7 +179,7 @@ func (a *API) add(w http.ResponseWriter, r *http.Request) {
 			writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body exceeds the limit of %d bytes", mbe.Limit))
 			return
 		}
-		writeError(w, http.StatusBadRequest, "body: want one collector as JSON, in the YAML file's shape: "+err.Error())
+		writeError(w, http.StatusBadRequest, "body: want one collector as JSON, in the YAML file's shape: "+a.red.err(err))
 		return
 	}
 	normalise(&spec)

@@ -27,7 +27,10 @@ const waitForever time.Duration = -1
 // startLoop starts the goroutine that supervises e. The caller holds
 // m.opMu, and the manager is running.
 func (m *Manager) startLoop(e *entry) {
-	ctx, cancel := context.WithCancel(m.loopParent)
+	m.mu.Lock()
+	parent := m.loopParent
+	m.mu.Unlock()
+	ctx, cancel := context.WithCancel(parent)
 	ctl := &loopCtl{cancel: cancel, done: make(chan struct{}), restart: make(chan struct{}, 1)}
 	e.mu.Lock()
 	e.loop = ctl
@@ -107,7 +110,11 @@ func (m *Manager) runOnce(ctx context.Context, e *entry, ctl *loopCtl, trigger T
 	e.checkedAt, e.issues, e.errorRate = time.Time{}, nil, -1
 	e.checkErrors = e.statusLocked().Errors
 	e.mu.Unlock()
-	e.log.Info("collector started", zap.String("trigger", string(trigger)))
+	if trigger == triggerStopped {
+		e.log.Info("collector started")
+	} else {
+		e.log.Info("collector restarted", zap.String("trigger", string(trigger)))
+	}
 
 	lim := limitsFor(&m.cfg, &spec)
 	tick := time.NewTicker(checkInterval(&m.cfg, &spec))

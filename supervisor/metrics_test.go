@@ -1,11 +1,17 @@
 package supervisor
 
 import (
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
 	"testing/synctest"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"marketetl/collector"
+	"marketetl/market"
 )
 
 func TestMetricsEndpoint(t *testing.T) {
@@ -43,4 +49,28 @@ func TestMetricsEndpoint(t *testing.T) {
 		}
 		a.mustStop()
 	})
+}
+
+// BenchmarkScrape measures one /metrics gathering with 100 collectors of
+// 10 streams each.
+func BenchmarkScrape(b *testing.B) {
+	reg := prometheus.NewRegistry()
+	m, err := New(Config{Registerer: reg}, newFactory().build, newRegistry(), &fakeHistory{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	var specs []collector.Spec
+	for i := range 100 {
+		specs = append(specs, spec(fmt.Sprintf("c%03d", i), withSymbols("BTC-USDT", "ETH-USDT", "SOL-USDT", "XRP-USDT", "ADA-USDT"),
+			func(s *collector.Spec) { s.DataTypes = []market.DataType{market.TypeTrade, market.TypeTicker} }))
+	}
+	if _, err := m.Reconcile(b.Context(), specs); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := reg.Gather(); err != nil {
+			b.Fatal(err)
+		}
+	}
 }

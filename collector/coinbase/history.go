@@ -184,9 +184,10 @@ type tradeItem struct {
 // /products/{product_id}/trades?before=<afterID>&limit=<limit>: one page of
 // up to limit (at most TradesPerRequest; 0 or less means that) trades of
 // sym with a trade id above afterID, oldest first. Coinbase's cursor
-// "before" asks for trades newer than the given id (rest-api/pagination);
-// a negative afterID counts as 0. The caller pages with the last id
-// returned. Coinbase's side is the maker's, so Side is its opposite.
+// "before" asks for the page of trades just newer than the given id
+// (rest-api/pagination); the caller pages with the last id returned. An
+// afterID of 0 or less sends no cursor, which asks for the latest page.
+// Coinbase's side is the maker's, so Side is its opposite.
 func (a *Adapter) Trades(ctx context.Context, sym market.Symbol, afterID int64, limit int) ([]market.Trade, error) {
 	if err := sym.Check(); err != nil {
 		return nil, fmt.Errorf("coinbase trades: %w: %w", err, collector.ErrPermanent)
@@ -194,12 +195,13 @@ func (a *Adapter) Trades(ctx context.Context, sym market.Symbol, afterID int64, 
 	if afterID == math.MaxInt64 {
 		return nil, nil
 	}
-	afterID = max(afterID, 0)
 	if limit <= 0 || limit > TradesPerRequest {
 		limit = TradesPerRequest
 	}
 	q := url.Values{}
-	q.Set("before", strconv.FormatInt(afterID, 10))
+	if afterID > 0 {
+		q.Set("before", strconv.FormatInt(afterID, 10))
+	}
 	q.Set("limit", strconv.Itoa(limit))
 	body, received, err := a.get(ctx, productPath(sym, "trades"), q)
 	if err != nil {

@@ -286,10 +286,22 @@ func TestTrades(t *testing.T) {
 			request: "/products/BTC-USD/trades?before=5&limit=1000",
 		},
 		{
+			name:    "no cursor: the latest page",
+			afterID: 0, limit: 1000,
+			body:    page,
+			request: "/products/BTC-USD/trades?limit=1000",
+			want: []string{
+				"trade coinbase BTC-USD t=2020-03-20T00:36:59.86Z id=86327327 p=6225.32 q=3 buy",
+				"trade coinbase BTC-USD t=2020-03-20T00:36:59.86Z id=86327328 p=6225.32 q=2 buy",
+				"trade coinbase BTC-USD t=2020-03-20T00:37:00.000001Z id=86327329 p=6225.32000000 q=0.10000000 buy",
+				"trade coinbase BTC-USD t=2020-03-20T00:37:01.2Z id=86327330 p=6225.10 q=1.5 sell",
+			},
+		},
+		{
 			name:    "negative cursor",
 			afterID: -3, limit: 1,
 			body:    `[]`,
-			request: "/products/BTC-USD/trades?before=0&limit=1",
+			request: "/products/BTC-USD/trades?limit=1",
 		},
 	}
 	now := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)

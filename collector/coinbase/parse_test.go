@@ -181,3 +181,33 @@ func FuzzScan(f *testing.F) {
 		}
 	})
 }
+
+// TestScanStringSpecialBytes puts each byte that ends or breaks a string
+// at every position of a long one, where the word-at-a-time skip must stop
+// for it.
+func TestScanStringSpecialBytes(t *testing.T) {
+	const n = 40
+	for _, special := range []byte{'"', '\\', 0x00, 0x0a, 0x1f} {
+		for pos := 0; pos < n; pos++ {
+			s := bytes.Repeat([]byte{'a'}, n)
+			s[pos] = special
+			in := append(append([]byte(`{"k":"`), s...), `"}`...)
+			var f fields
+			err := scanObject(in, &f)
+			if want := json.Valid(in); (err == nil) != want {
+				t.Errorf("byte %#x at %d: scanObject error %v, json.Valid %t", special, pos, err, want)
+			}
+			if err == nil && special == '"' {
+				t.Errorf("byte %#x at %d: accepted", special, pos)
+			}
+		}
+	}
+	for _, plain := range []byte{0x20, '!', '#', '[', ']', 0x7f, 0x80, 0xff} {
+		s := bytes.Repeat([]byte{plain}, n)
+		in := append(append([]byte(`{"k":"`), s...), `"}`...)
+		var f fields
+		if err := scanObject(in, &f); err != nil {
+			t.Errorf("plain byte %#x: %v", plain, err)
+		}
+	}
+}

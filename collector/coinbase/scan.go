@@ -1,6 +1,7 @@
 package coinbase
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -266,12 +267,16 @@ func skipComposite(b []byte, i, depth int) (int, error) {
 func scanString(b []byte, i int) (value, int, error) {
 	start := i + 1
 	escaped := false
-	for j := start; j < len(b); j++ {
-		c := b[j]
-		if c >= 0x20 && c != '"' && c != '\\' {
-			continue
+	j := start
+	for {
+		j = skipPlainWords(b, j)
+		for j < len(b) && isPlain(b[j]) {
+			j++
 		}
-		switch c {
+		if j >= len(b) {
+			return value{}, 0, errAt(len(b), "unterminated string")
+		}
+		switch b[j] {
 		case '"':
 			return value{start: start, end: j, kind: kindString, escaped: escaped}, j + 1, nil
 		case '\\':
@@ -281,7 +286,7 @@ func scanString(b []byte, i int) (value, int, error) {
 		escaped = true
 		j++
 		if j >= len(b) {
-			break
+			return value{}, 0, errAt(j, "unterminated string")
 		}
 		switch b[j] {
 		case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
@@ -298,8 +303,40 @@ func scanString(b []byte, i int) (value, int, error) {
 		default:
 			return value{}, 0, errAt(j, "bad escape")
 		}
+		j++
 	}
-	return value{}, 0, errAt(len(b), "unterminated string")
+}
+
+// isPlain reports whether c stands for itself inside a JSON string: not a
+// quote, a backslash or a control character.
+func isPlain(c byte) bool { return c >= 0x20 && c != '"' && c != '\\' }
+
+// Byte-wise constants for skipPlainWords.
+const (
+	lowBits  = 0x0101010101010101
+	highBits = 0x8080808080808080
+)
+
+// skipPlainWords returns the index of the first eight-byte word from b[j]
+// on that holds a byte that is not plain, or the start of the last
+// incomplete word. It tests eight bytes at a time with the classic
+// word-at-a-time tests: (x - 0x01…01) &^ x & 0x80…80 is non-zero exactly
+// when a byte of x is zero, and (x - n×0x01…01) &^ x & 0x80…80 exactly when
+// a byte is below n (for n ≤ 0x80); a quote or a backslash is a zero byte of
+// x XOR that byte repeated. Prices, ids and times are strings of 7 to 36
+// plain bytes, which this skips in a few steps.
+func skipPlainWords(b []byte, j int) int {
+	for j+8 <= len(b) {
+		x := binary.LittleEndian.Uint64(b[j:])
+		quote := x ^ (lowBits * '"')
+		backslash := x ^ (lowBits * '\\')
+		control := (x - lowBits*0x20) &^ x
+		if (control|(quote-lowBits)&^quote|(backslash-lowBits)&^backslash)&highBits != 0 {
+			return j
+		}
+		j += 8
+	}
+	return j
 }
 
 func isHex(c byte) bool {
