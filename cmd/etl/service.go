@@ -144,4 +144,3 @@ func (c *core) runWithData(ctx context.Context, fn func(ctx context.Context) err
 
 // httpClient is the REST client shared by the exchange adapters.
 func httpClient() *http.Client { return &http.Client{Timeout: 30 * time.Second} }
-
