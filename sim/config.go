@@ -32,8 +32,9 @@ type Config struct {
 	// granularity (1m, 5m, 15m, 1h, 6h, 1d).
 	Timeframes []market.Timeframe
 
-	// Start is the exchange time of the first tick. Default: the wall
-	// clock minus 6 hours, truncated to the hour.
+	// Start is the exchange time before the first tick, whose trades are
+	// at Start+Step. Default: the wall clock minus 6 hours, truncated to
+	// the hour.
 	Start time.Time
 
 	// Step is how far exchange time advances per tick (one trade in every

@@ -186,7 +186,9 @@ func (c *conn) send(frame []byte) {
 func (c *conn) closeWith(code int, text string) {
 	c.closeOnce.Do(func() {
 		c.closing.Store(true)
-		deadline := time.Now().Add(c.s.cfg.WriteTimeout)
+		// A writer stuck on a full socket holds the write lock: give up on
+		// the close frame after CloseGrace.
+		deadline := time.Now().Add(c.s.cfg.CloseGrace)
 		_ = c.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, text), deadline)
 		_ = c.ws.SetReadDeadline(time.Now().Add(c.s.cfg.CloseGrace))
 	})

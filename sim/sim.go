@@ -233,9 +233,11 @@ func (s *Sim) Serve(ctx context.Context, l net.Listener) error {
 	shutdownCtx, stop := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.WriteTimeout)
 	defer stop()
 	err := srv.Shutdown(shutdownCtx)
+	var closing sync.WaitGroup
 	for _, c := range open {
-		c.closeWith(closeGoingAway, "")
+		closing.Go(func() { c.closeWith(closeGoingAway, "") })
 	}
+	closing.Wait()
 	s.handlers.Wait()
 	wg.Wait()
 	select {

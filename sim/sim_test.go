@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"context"
 	"testing"
 	"time"
 
@@ -26,6 +27,37 @@ func TestRunGeneratesAtRate(t *testing.T) {
 		if len(f) < 20 || string(f[:20]) != `{"type":"heartbeat",` {
 			t.Fatalf("frame %s", f)
 		}
+	}
+}
+
+func TestRunReturnsWithAStuckClient(t *testing.T) {
+	s, err := New(Config{Start: testStart, CloseGrace: 100 * time.Millisecond}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ep, err := s.Listen(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	runCtx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- s.Run(runCtx) }()
+	dial(t, ep.OKXPublicWS) // never reads
+	if err := s.WaitConnections(ctx(t), market.OKX, 1); err != nil {
+		t.Fatal(err)
+	}
+	for range 32 { // more than the socket buffers hold: the writer blocks
+		s.SendOversized(market.OKX, 1<<20)
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Run: %v", err)
+		}
+	case <-time.After(wait):
+		t.Fatal("Run did not return")
 	}
 }
 
