@@ -76,6 +76,11 @@ func protocolFor(t *testing.T, ex market.Exchange, ep sim.Endpoints) collector.P
 // startRig starts the simulator, the store, the publisher, a Redis
 // subscriber and one collector for ex; everything stops when the test ends.
 func startRig(t *testing.T, ex market.Exchange, types []market.DataType) *rig {
+	return startRigWithRedis(t, ex, types, dbtest.RedisURL())
+}
+
+// startRigWithRedis is startRig with the publisher pointed at redisURL.
+func startRigWithRedis(t *testing.T, ex market.Exchange, types []market.DataType, redisURL string) *rig {
 	t.Helper()
 	ctx, cancel := context.WithCancel(t.Context())
 	log := zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel))
@@ -100,7 +105,7 @@ func startRig(t *testing.T, ex market.Exchange, types []market.DataType) *rig {
 		t.Fatal(err)
 	}
 	r := &rig{t: t, ex: ex, sim: s, pool: pool, prefix: dbtest.Unique("e2e"), msgs: map[string][]string{}}
-	r.pub, err = pubsub.New(pubsub.Config{URL: dbtest.RedisURL(), ChannelPrefix: r.prefix}, log)
+	r.pub, err = pubsub.New(pubsub.Config{URL: redisURL, ChannelPrefix: r.prefix}, log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -406,5 +411,32 @@ func (r *rig) checkTradeMessages(ctx context.Context, sym market.Symbol) {
 		if !strings.Contains(p, `"`+exact(w.Price)+`"`) || !strings.Contains(p, `"`+exact(w.Size)+`"`) {
 			r.t.Errorf("%s message %d does not carry the exchange's exact digits %s / %s: %s", ch, i, exact(w.Price), exact(w.Size), p)
 		}
+	}
+}
+
+// TestRedisDownLeavesTheDatabaseWhole runs the pipeline with Redis
+// unreachable: the database still holds exactly what the exchange
+// published, and every accepted record is counted as dropped.
+func TestRedisDownLeavesTheDatabaseWhole(t *testing.T) {
+	r := startRigWithRedis(t, market.OKX, []market.DataType{market.TypeTrade, market.TypeCandle}, "redis://127.0.0.1:1/0")
+	ctx := t.Context()
+	if err := r.sim.Step(ctx, 130); err != nil {
+		t.Fatal(err)
+	}
+	r.waitStored(ctx)
+	for _, sym := range r.sim.Symbols(market.OKX) {
+		r.checkTrades(ctx, sym)
+		r.checkCandles(ctx, sym)
+	}
+	eventually(t, "every accepted record counted as dropped", func() (bool, string) {
+		ps, acc := r.pub.Status(), r.pipe.Counts().Accepted
+		var dropped uint64
+		for _, n := range ps.Dropped {
+			dropped += n
+		}
+		return ps.Published == 0 && dropped == acc && acc > 0, fmt.Sprintf("accepted %d published %d dropped %v", acc, ps.Published, ps.Dropped)
+	})
+	if st := r.pub.Status(); st.Connected {
+		t.Error("status says Redis is connected")
 	}
 }
