@@ -36,8 +36,9 @@ type Config struct {
 	RejectsPerSecond float64
 	RejectsBurst     int
 	// OnFlush, if set, is called by the table's flushing goroutine after
-	// each batch has been handled. It must be quick and must not call the
-	// Writer's blocking methods.
+	// each batch has been handled (stored, refused row by row, or lost at
+	// the shutdown deadline), for metrics and benchmarks. It must be quick
+	// and must not call Write or Reject.
 	OnFlush func(FlushResult)
 }
 

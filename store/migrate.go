@@ -28,11 +28,12 @@ type Migrator struct {
 	m *migrate.Migrate
 	// versions are the embedded migrations' versions, ascending.
 	versions []uint
-	url string // postgres:// form, for the TimescaleDB report
-	log *zap.Logger
+	url      string // postgres:// form, for the TimescaleDB report
+	log      *zap.Logger
 }
 
 // NewMigrator connects to databaseURL (postgres:// or postgresql://).
+// Errors name the database with any password redacted.
 func NewMigrator(ctx context.Context, databaseURL string, log *zap.Logger) (*Migrator, error) {
 	if log == nil {
 		log = zap.NewNop()
@@ -41,8 +42,14 @@ func NewMigrator(ctx context.Context, databaseURL string, log *zap.Logger) (*Mig
 	if err != nil {
 		return nil, err
 	}
-	if err := ctx.Err(); err != nil {
-		return nil, err
+	// golang-migrate connects without a context: try first under ctx, so
+	// that an unreachable database fails as soon as ctx says.
+	conn, err := pgx.Connect(ctx, u.String())
+	if err != nil {
+		return nil, fmt.Errorf("connect to database %s: %w", u.Redacted(), err)
+	}
+	if err := conn.Close(ctx); err != nil {
+		return nil, fmt.Errorf("connect to database %s: %w", u.Redacted(), err)
 	}
 	src, err := iofs.New(migrations.FS(), ".")
 	if err != nil {

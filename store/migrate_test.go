@@ -215,7 +215,15 @@ func TestOpenErrorRedactsPassword(t *testing.T) {
 				t.Fatalf("Open(%s) succeeded", tt.name)
 			}
 			if strings.Contains(err.Error(), "s3cret-pw") {
-				t.Fatalf("error reveals the password: %v", err)
+				t.Fatalf("Open error reveals the password: %v", err)
+			}
+			m, err := NewMigrator(t.Context(), tt.url, zaptest.NewLogger(t))
+			if err == nil {
+				_ = m.Close()
+				t.Fatalf("NewMigrator(%s) succeeded", tt.name)
+			}
+			if strings.Contains(err.Error(), "s3cret-pw") {
+				t.Fatalf("NewMigrator error reveals the password: %v", err)
 			}
 		})
 	}
