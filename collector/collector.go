@@ -70,6 +70,14 @@ type Config struct {
 	// replacement connection is dialled. Default 5m (or a tenth of
 	// MaxLifetime when that is shorter).
 	RolloverMargin time.Duration
+	// History, when set, is the exchange's REST history: closed candles
+	// that the collector builds from trades (Coinbase) are compared with
+	// the exchange's own ReconcileAfter after they close, and replaced by
+	// them when they differ.
+	History History
+	// ReconcileAfter is how long after a built candle closes it is
+	// compared with the exchange's. Default 1m.
+	ReconcileAfter time.Duration
 	// Dialer dials WebSockets; default a gorilla Dialer with TLS
 	// verification, the proxy from the environment and HandshakeTimeout.
 	Dialer *websocket.Dialer
@@ -106,6 +114,9 @@ func (cfg *Config) applyDefaults() {
 	if cfg.RolloverMargin <= 0 {
 		cfg.RolloverMargin = 5 * time.Minute
 	}
+	if cfg.ReconcileAfter <= 0 {
+		cfg.ReconcileAfter = time.Minute
+	}
 	if cfg.Dialer == nil {
 		cfg.Dialer = &websocket.Dialer{
 			Proxy:            http.ProxyFromEnvironment,
@@ -134,6 +145,7 @@ type Collector struct {
 	st    *tracker
 	dedup *dedup
 	agg   *aggregators
+	recon chan pending
 
 	mu sync.Mutex // guards the fields below
 	// wanted are the streams to hand on, keyed by Stream.String().
@@ -159,6 +171,7 @@ func New(cfg Config, proto Protocol, sink Sink) (*Collector, error) {
 		st:      newTracker(cfg.Name, proto.Exchange(), cfg.Now),
 		dedup:   newDedup(),
 		changed: make(chan struct{}, 1),
+		recon:   make(chan pending, reconcileQueue),
 	}
 	if err := c.setStreams(cfg.Streams); err != nil {
 		return nil, fmt.Errorf("new collector %s: %w", cfg.Name, err)
@@ -286,7 +299,7 @@ func (c *Collector) Run(ctx context.Context) error {
 		wg.Wait()
 	}()
 
-	reconcile := func() {
+	syncConns := func() {
 		c.mu.Lock()
 		keys := make([]string, 0, len(c.plans))
 		for k := range c.plans {
@@ -325,14 +338,19 @@ func (c *Collector) Run(ctx context.Context) error {
 			}
 		}
 	}
-	reconcile()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		_ = c.reconcile(ctx)
+	}()
+	syncConns()
 	failed := 0
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-c.changed:
-			reconcile()
+			syncConns()
 		case err := <-permErrs:
 			failed++
 			c.st.recordError(err, c.cfg.Now())

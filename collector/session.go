@@ -151,7 +151,7 @@ func (c *Collector) read(ctx context.Context, key string, conn *websocket.Conn, 
 		if ev.Heartbeat && !ev.HeartbeatTime.IsZero() {
 			if agg := c.aggregators(); agg != nil {
 				for _, cd := range agg.advance(ev.HeartbeatStream.Symbol, ev.HeartbeatTime, received) {
-					if err := c.emit(ctx, cd, received); err != nil {
+					if err := c.emitBuilt(ctx, cd, received); err != nil {
 						return err
 					}
 				}
@@ -180,7 +180,7 @@ func (c *Collector) handle(ctx context.Context, rec market.Record, received time
 	if t, ok := rec.(*market.Trade); ok {
 		if agg := c.aggregators(); agg != nil {
 			for _, cd := range agg.add(t) {
-				if err := c.emit(ctx, cd, received); err != nil {
+				if err := c.emitBuilt(ctx, cd, received); err != nil {
 					return err
 				}
 			}
@@ -189,13 +189,20 @@ func (c *Collector) handle(ctx context.Context, rec market.Record, received time
 	return c.deliver(ctx, rec, received)
 }
 
-// emit delivers a record built here (an aggregated candle) unless it is a duplicate.
-func (c *Collector) emit(ctx context.Context, rec market.Record, received time.Time) error {
+// emitBuilt delivers a candle built here from trades unless it is a
+// duplicate, and schedules a closed one for reconciliation.
+func (c *Collector) emitBuilt(ctx context.Context, rec market.Record, received time.Time) error {
 	if c.dedup.seen(rec.Stream(), rec) {
 		c.st.duplicate()
 		return nil
 	}
-	return c.deliver(ctx, rec, received)
+	if err := c.deliver(ctx, rec, received); err != nil {
+		return err
+	}
+	if cd, ok := rec.(*market.Candle); ok && cd.Closed && c.isWanted(cd.Stream()) {
+		c.enqueueReconcile(cd)
+	}
+	return nil
 }
 
 // deliver hands rec to the sink when its stream is wanted.

@@ -49,6 +49,11 @@ type Status struct {
 	Errors uint64
 	// Reconnects counts redials after a connection was lost or failed.
 	Reconnects uint64
+	// Reconciled counts closed candles built from trades by the outcome of
+	// their comparison with the exchange's REST candles: matched,
+	// corrected (replaced by the exchange's), missing (the exchange has
+	// none), failed (the request failed), skipped (queue full).
+	Reconciled map[string]uint64
 	// LastError is the latest error's text (never containing secrets) and LastErrorTime its time.
 	LastError     string
 	LastErrorTime time.Time

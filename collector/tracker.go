@@ -41,6 +41,12 @@ func (t *tracker) snapshot() Status {
 	for k, v := range t.st.Streams {
 		s.Streams[k] = v
 	}
+	if t.st.Reconciled != nil {
+		s.Reconciled = make(map[string]uint64, len(t.st.Reconciled))
+		for k, v := range t.st.Reconciled {
+			s.Reconciled[k] = v
+		}
+	}
 	return s
 }
 
@@ -224,6 +230,15 @@ func (t *tracker) exchangeError(ee *ExchangeError, at time.Time) {
 		ss.Subscribed = false
 		t.st.Streams[k] = ss
 	}
+}
+
+func (t *tracker) reconciled(outcome string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.st.Reconciled == nil {
+		t.st.Reconciled = map[string]uint64{}
+	}
+	t.st.Reconciled[outcome]++
 }
 
 func (t *tracker) reconnect() {

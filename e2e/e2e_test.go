@@ -121,8 +121,10 @@ func startRigWithRedis(t *testing.T, ex market.Exchange, types []market.DataType
 	if !containsType(types, market.TypeCandle) {
 		spec.Timeframes = nil
 	}
+	proto := protocolFor(t, ex, ep)
 	r.col, err = collector.New(collector.Config{Name: "e2e", Streams: spec.Streams(), Log: log,
-		BackoffMin: 20 * time.Millisecond, BackoffMax: 200 * time.Millisecond}, protocolFor(t, ex, ep), r.pipe)
+		BackoffMin: 20 * time.Millisecond, BackoffMax: 200 * time.Millisecond,
+		History: proto.(collector.History), ReconcileAfter: 10 * time.Millisecond}, proto, r.pipe)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -438,5 +440,56 @@ func TestRedisDownLeavesTheDatabaseWhole(t *testing.T) {
 	})
 	if st := r.pub.Status(); st.Connected {
 		t.Error("status says Redis is connected")
+	}
+}
+
+// TestCoinbaseCandlesAreReconciledWithREST loses trades on purpose (the
+// exchange stalls its pushes while trading on): the candles the collector
+// builds from the trades it saw are then wrong, and reconciliation with
+// the exchange's REST candles replaces them, so that the stored closed
+// candles equal the exchange's.
+func TestCoinbaseCandlesAreReconciledWithREST(t *testing.T) {
+	r := startRig(t, market.Coinbase, []market.DataType{market.TypeTrade, market.TypeCandle})
+	ctx := t.Context()
+	if err := r.sim.Step(ctx, 20); err != nil {
+		t.Fatal(err)
+	}
+	r.sim.Stall(market.Coinbase, true)
+	if err := r.sim.Step(ctx, 30); err != nil {
+		t.Fatal(err)
+	}
+	r.sim.Stall(market.Coinbase, false)
+	if err := r.sim.Step(ctx, 100); err != nil {
+		t.Fatal(err)
+	}
+	sym := market.Symbol("BTC-USD")
+	want := r.sim.ClosedCandles(market.Coinbase, sym, market.TF1m)
+	if len(want) < 2 {
+		t.Fatalf("the exchange closed %d candles", len(want))
+	}
+	eventually(t, "stored candles equal the exchange's", func() (bool, string) {
+		var got []string
+		rows, err := r.pool.Query(ctx, `SELECT ts, open, high, low, close, volume FROM candles
+			WHERE symbol = $1 AND timeframe = '1m' AND closed ORDER BY ts`, string(sym))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var ts time.Time
+			var o, h, l, c, v decimal.Decimal
+			if err := rows.Scan(&ts, &o, &h, &l, &c, &v); err != nil {
+				t.Fatal(err)
+			}
+			got = append(got, fmt.Sprintf("%s %s %s %s %s %s", ts.UTC().Format(time.RFC3339), o, h, l, c, v))
+		}
+		var exp []string
+		for _, w := range want {
+			exp = append(exp, fmt.Sprintf("%s %s %s %s %s %s", w.Time.Format(time.RFC3339), w.Open, w.High, w.Low, w.Close, w.Volume))
+		}
+		return strings.Join(got, "\n") == strings.Join(exp, "\n"), fmt.Sprintf("\n db:       %v\n exchange: %v", got, exp)
+	})
+	if st := r.col.Status(); st.Reconciled["corrected"] < 1 {
+		t.Errorf("reconciliation outcomes %v: want at least one corrected candle", st.Reconciled)
 	}
 }

@@ -19,6 +19,8 @@ type Config struct {
 	FlushInterval time.Duration
 	// QueueSize bounds each table's queue of records waiting for its
 	// buffer (default 50000). When a table's queue is full, Write blocks.
+	// The rejects queue holds at most ten bursts of rejects (see
+	// RejectsBurst), and at least 100.
 	QueueSize int
 	// RetryMin and RetryMax bound the backoff between attempts of a failed
 	// flush (defaults 50ms and 5s): the delay doubles from RetryMin up to

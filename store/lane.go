@@ -28,11 +28,11 @@ type counters struct {
 	flushes, retries                           atomic.Uint64
 }
 
-func newLane[T any](w *Writer, tab *table[T]) *lane[T] {
+func newLane[T any](w *Writer, tab *table[T], queueSize int) *lane[T] {
 	return &lane[T]{
 		w:   w,
 		tab: tab,
-		in:  make(chan T, w.cfg.QueueSize),
+		in:  make(chan T, queueSize),
 		buf: make([]T, 0, w.cfg.BatchSize),
 	}
 }

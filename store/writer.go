@@ -76,14 +76,21 @@ func New(cfg Config, pool *pgxpool.Pool, log *zap.Logger) (*Writer, error) {
 		stopping:        make(chan struct{}),
 		drain:           make(chan struct{}),
 	}
-	w.trades = newLane(w, &tradesTable)
-	w.tickers = newLane(w, &tickersTable)
-	w.candles = newLane(w, &candlesTable)
-	w.books = newLane(w, &bookSnapshotsTable)
-	w.balances = newLane(w, &balancesTable)
-	w.rejects = newLane(w, &rejectsTable)
+	w.trades = newLane(w, &tradesTable, cfg.QueueSize)
+	w.tickers = newLane(w, &tickersTable, cfg.QueueSize)
+	w.candles = newLane(w, &candlesTable, cfg.QueueSize)
+	w.books = newLane(w, &bookSnapshotsTable, cfg.QueueSize)
+	w.balances = newLane(w, &balancesTable, cfg.QueueSize)
+	w.rejects = newLane(w, &rejectsTable, rejectsQueueSize(cfg))
 	w.lanes = []runner{w.trades, w.tickers, w.candles, w.books, w.balances, w.rejects}
 	return w, nil
+}
+
+// rejectsQueueSize bounds the rejects queue to ten bursts (at least 100):
+// rejects arrive at a bounded rate, and each may hold a payload of up to
+// RawLimit bytes.
+func rejectsQueueSize(cfg Config) int {
+	return min(cfg.QueueSize, max(100, 10*cfg.RejectsBurst))
 }
 
 // Run flushes batches until ctx ends, then stops accepting records, drains
@@ -103,6 +110,8 @@ func (w *Writer) Run(ctx context.Context) error {
 		lanes.Go(func() { l.run(flushCtx, w.drain) })
 	}
 	<-ctx.Done()
+	w.log.Info("store: draining and flushing", zap.Int("queued", w.Stats().QueueDepth),
+		zap.Duration("shutdown_timeout", w.cfg.ShutdownTimeout))
 
 	close(w.stopping)
 	w.sendMu.Lock()

@@ -67,6 +67,7 @@ func collectorFactory(apis map[market.Exchange]exchangeAPI, sink collector.Sink,
 			ReadLimit:    readLimit,
 			Log:          log,
 			HealthyAfter: time.Minute,
+			History:      api,
 		}, api, sink)
 	}
 }
