@@ -231,3 +231,42 @@ func TestRunKeepsSecretsOut(t *testing.T) {
 		}
 	}
 }
+
+// TestRunWithDatabaseDownFailsClearly starts the service against a closed
+// port: after DATABASE_WAIT it exits 1 with an error naming DATABASE_URL.
+func TestRunWithDatabaseDownFailsClearly(t *testing.T) {
+	dir := t.TempDir()
+	yamlPath := filepath.Join(dir, "collectors.yaml")
+	if err := os.WriteFile(yamlPath, []byte("collectors:\n  - name: a\n    exchange: okx\n    symbols: [BTC-USDT]\n    data_types: [trade]\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("DATABASE_URL", "postgres://postgres:Sekr1t-99@127.0.0.1:1/marketetl?sslmode=disable")
+	t.Setenv("DATABASE_WAIT", "1s")
+	t.Setenv("ETL_CONFIG", yamlPath)
+	t.Setenv("ETL_ADMIN_ADDR", "")
+	var stdout, stderr syncBuffer
+	code := run(t.Context(), []string{"run"}, &stdout, &stderr)
+	if code != 1 {
+		t.Fatalf("exit %d, want 1; stderr:\n%s", code, stderr.String())
+	}
+	out := stderr.String()
+	if !strings.Contains(out, "DATABASE_URL") || !strings.Contains(out, "DATABASE_WAIT") {
+		t.Errorf("error does not name DATABASE_URL and DATABASE_WAIT:\n%s", out)
+	}
+	if strings.Contains(out, "Sekr1t-99") {
+		t.Errorf("the password leaked:\n%s", out)
+	}
+}
+
+// TestBadConfigurationNamesTheVariable checks the exit status and message
+// of a bad environment.
+func TestBadConfigurationNamesTheVariable(t *testing.T) {
+	t.Setenv("STORE_BATCH_SIZE", "lots")
+	var stdout, stderr syncBuffer
+	if code := run(t.Context(), []string{"run"}, &stdout, &stderr); code != 1 {
+		t.Fatalf("exit %d, want 1", code)
+	}
+	if !strings.Contains(stderr.String(), "STORE_BATCH_SIZE") {
+		t.Errorf("error does not name STORE_BATCH_SIZE: %s", stderr.String())
+	}
+}
