@@ -55,7 +55,7 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	defer pool.Close()
-	c, err := newCore(cfg, log, pool)
+	c, err := newCore(cfg, log, pool, nil)
 	if err != nil {
 		return err
 	}

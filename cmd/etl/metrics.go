@@ -1,8 +1,47 @@
 package main
 
 import (
+	"time"
+
 	"github.com/prometheus/client_golang/prometheus"
+
+	"marketetl/store"
 )
+
+// flushMetrics are observed by the store writer after each flush.
+type flushMetrics struct {
+	duration *prometheus.HistogramVec
+	latency  *prometheus.HistogramVec
+}
+
+func newFlushMetrics(reg prometheus.Registerer) (*flushMetrics, error) {
+	m := &flushMetrics{
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "etl_store_flush_duration_seconds",
+			Help:    "Time from the start of a batch's flush to its commit, retries included, by table.",
+			Buckets: prometheus.ExponentialBuckets(0.001, 2, 15),
+		}, []string{"table"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "etl_store_commit_latency_seconds",
+			Help:    "Time from the receipt of a batch's oldest record to the batch's commit, by table.",
+			Buckets: prometheus.ExponentialBuckets(0.001, 2, 15),
+		}, []string{"table"}),
+	}
+	for _, c := range []prometheus.Collector{m.duration, m.latency} {
+		if err := reg.Register(c); err != nil {
+			return nil, err
+		}
+	}
+	return m, nil
+}
+
+// observe is the store's OnFlush hook: cheap, no blocking.
+func (m *flushMetrics) observe(r store.FlushResult) {
+	m.duration.WithLabelValues(r.Table).Observe(r.Duration.Seconds())
+	if !r.OldestReceived.IsZero() {
+		m.latency.WithLabelValues(r.Table).Observe(time.Since(r.OldestReceived).Seconds())
+	}
+}
 
 // dataMetrics exports the data path's counters (pipeline, store, Redis) at
 // scrape time from the components' own snapshots, so that the hot path

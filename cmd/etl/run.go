@@ -49,7 +49,13 @@ func cmdRun(ctx context.Context, args []string, stderr io.Writer) error {
 			return err
 		}
 	}
-	c, err := newCore(cfg, log, pool)
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	flushes, err := newFlushMetrics(reg)
+	if err != nil {
+		return err
+	}
+	c, err := newCore(cfg, log, pool, flushes.observe)
 	if err != nil {
 		return err
 	}
@@ -58,8 +64,6 @@ func cmdRun(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	build := collectorFactory(apis, c.pipe, int64(cfg.ReadLimitBytes), log)
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if err := registerDataMetrics(reg, c); err != nil {
 		return err
 	}

@@ -186,7 +186,8 @@ func TestRunKeepsSecretsOut(t *testing.T) {
 	for _, p := range []string{"/api/status", "/api/collectors", "/api/collectors/okx-test", "/api/collectors/okx-test/health", "/readyz", "/metrics"} {
 		call("GET", p, "", "")
 	}
-	if !strings.Contains(answers.String(), "etl_redis_up") || !strings.Contains(answers.String(), "etl_collector_messages_received_total") {
+	if !strings.Contains(answers.String(), "etl_redis_up") || !strings.Contains(answers.String(), "etl_collector_messages_received_total") ||
+		!strings.Contains(answers.String(), "etl_store_flush_duration_seconds_bucket") {
 		t.Error("metrics lack the data path's or the collectors' series")
 	}
 

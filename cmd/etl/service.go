@@ -75,8 +75,10 @@ func openDatabase(ctx context.Context, cfg config.Config, log *zap.Logger) (*pgx
 	}
 }
 
-func newCore(cfg config.Config, log *zap.Logger, pool *pgxpool.Pool) (*core, error) {
+// newCore builds the data path; onFlush (may be nil) observes each flush.
+func newCore(cfg config.Config, log *zap.Logger, pool *pgxpool.Pool, onFlush func(store.FlushResult)) (*core, error) {
 	w, err := store.New(store.Config{
+		OnFlush:          onFlush,
 		BatchSize:        cfg.StoreBatchSize,
 		FlushInterval:    cfg.StoreFlushInterval,
 		QueueSize:        cfg.StoreQueueSize,
