@@ -50,6 +50,10 @@ type APIConfig struct {
 	// ShutdownTimeout bounds the graceful shutdown of the server once Run's
 	// context ended; requests still running then are cut. Default 5s.
 	ShutdownTimeout time.Duration
+	// Components, when set, reports the health of the service's other
+	// parts (the live feed, the store) in GET /api/status under
+	// "components", keyed by part. Its values must hold no secrets.
+	Components func() map[string]any
 	// Secrets are redacted from every error text the API answers or logs,
 	// as Config.Secrets. The Token is always redacted.
 	Secrets []string

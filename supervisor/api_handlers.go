@@ -113,8 +113,19 @@ func (a *API) readyz(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, code, res)
 }
 
+// statusAnswer is GET /api/status' answer: the manager's report and the
+// other parts' health.
+type statusAnswer struct {
+	Report
+	Components map[string]any `json:"components,omitempty"`
+}
+
 func (a *API) status(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, http.StatusOK, a.m.Report())
+	ans := statusAnswer{Report: a.m.Report()}
+	if a.cfg.Components != nil {
+		ans.Components = a.cfg.Components()
+	}
+	writeJSON(w, http.StatusOK, ans)
 }
 
 // collectorList is GET /api/collectors' answer.

@@ -97,6 +97,7 @@ func cmdRun(ctx context.Context, args []string, stderr io.Writer) error {
 	if cfg.AdminAddr != "" {
 		api, err = supervisor.NewAPI(supervisor.APIConfig{
 			Addr: cfg.AdminAddr, Token: cfg.AdminToken, DB: pool, Gatherer: reg, Secrets: secrets, Log: log.Named("api"),
+			Components: c.components,
 		}, m)
 		if err != nil {
 			return err

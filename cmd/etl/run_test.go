@@ -102,7 +102,7 @@ func TestRunKeepsSecretsOut(t *testing.T) {
 	}
 	admin := freeAddr(t)
 	env := map[string]string{
-		"DATABASE_URL": secretDB, "REDIS_URL": "redis://:" + redisSecret + "@127.0.0.1:6379/0",
+		"DATABASE_URL": secretDB, "REDIS_URL": "redis://marketetl:" + redisSecret + "@127.0.0.1:6379/0",
 		"ETL_ADMIN_TOKEN": tokenSecret, "ETL_ADMIN_ADDR": admin, "ETL_CONFIG": yamlPath,
 		"LOG_DIR": filepath.Join(dir, "logs"), "LOG_LEVEL": "debug", "LOG_FORMAT": "json",
 		"DEFAULT_HEALTH_CHECK_INTERVAL": "200ms", "GLOBAL_HEALTH_CHECK_INTERVAL": "200ms",
@@ -183,6 +183,9 @@ func TestRunKeepsSecretsOut(t *testing.T) {
 	if code, _ := call("POST", "/api/collectors/okx-test/restart", tokenSecret, ""); code != 202 {
 		t.Errorf("restart with the token: %d, want 202", code)
 	}
+	if _, body := call("GET", "/api/status", "", ""); !strings.Contains(body, `"components"`) || !strings.Contains(body, `"redis"`) || !strings.Contains(body, `"connected": false`) {
+		t.Errorf("/api/status does not say that Redis (which refuses the user and password) is down:\n%s", body)
+	}
 	for _, p := range []string{"/api/status", "/api/collectors", "/api/collectors/okx-test", "/api/collectors/okx-test/health", "/readyz", "/metrics"} {
 		call("GET", p, "", "")
 	}
@@ -205,8 +208,8 @@ func TestRunKeepsSecretsOut(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(string(logs), "redis") {
-		t.Error("the logs do not mention the Redis failure that was provoked")
+	if !strings.Contains(string(logs), "WRONGPASS") {
+		t.Error("the logs do not show the Redis failure that was provoked")
 	}
 	rows, err := pool.Query(ctx, "SELECT coalesce(last_error, '') || ' ' || coalesce(array_to_string(issues, ' '), '') FROM collector_status")
 	if err != nil {

@@ -146,3 +146,34 @@ func (c *core) runWithData(ctx context.Context, fn func(ctx context.Context) err
 
 // httpClient is the REST client shared by the exchange adapters.
 func httpClient() *http.Client { return &http.Client{Timeout: 30 * time.Second} }
+
+// components reports the live feed's and the store's health for
+// GET /api/status. Error texts come from the components, which redact
+// passwords.
+func (c *core) components() map[string]any {
+	out := map[string]any{}
+	redis := map[string]any{"enabled": c.pub != nil}
+	if c.pub != nil {
+		st := c.pub.Status()
+		redis["state"] = st.State
+		redis["connected"] = st.Connected
+		redis["since"] = st.Since
+		redis["published"] = st.Published
+		redis["dropped"] = st.Dropped
+		redis["pending"] = st.Pending
+		redis["reconnects"] = st.Reconnects
+		if st.LastError != "" {
+			redis["last_error"] = st.LastError
+			redis["last_error_time"] = st.LastErrorTime
+		}
+	}
+	out["redis"] = redis
+	ws := c.writer.Stats()
+	out["store"] = map[string]any{
+		"queue_depth":     ws.QueueDepth,
+		"tables":          ws.Tables,
+		"rejects_stored":  ws.RejectsStored,
+		"rejects_dropped": ws.RejectsDropped,
+	}
+	return out
+}
