@@ -15,6 +15,7 @@ import (
 	"github.com/shopspring/decimal"
 
 	"marketetl/collector"
+	"marketetl/collector/wire"
 	"marketetl/market"
 )
 
@@ -170,17 +171,17 @@ func (a *Adapter) Trades(ctx context.Context, sym market.Symbol, afterID int64, 
 
 func tradeItem(idNum json.Number, price, qty string, ts json.Number, buyerMaker *bool) (market.Trade, int64, error) {
 	var t market.Trade
-	id, err := parseCount([]byte(idNum))
+	id, err := wire.ParseCount([]byte(idNum))
 	if err != nil {
 		return t, 0, fmt.Errorf("id: %w", err)
 	}
-	if t.Price, err = parseDecimal([]byte(price)); err != nil {
+	if t.Price, err = wire.ParseDecimal([]byte(price)); err != nil {
 		return t, 0, fmt.Errorf("price: %w", err)
 	}
-	if t.Size, err = parseDecimal([]byte(qty)); err != nil {
+	if t.Size, err = wire.ParseDecimal([]byte(qty)); err != nil {
 		return t, 0, fmt.Errorf("qty: %w", err)
 	}
-	ms, err := parseCount([]byte(ts))
+	ms, err := wire.ParseCount([]byte(ts))
 	if err != nil || ms <= 0 || ms > maxMillis {
 		return t, 0, fmt.Errorf("time %q out of range", ts)
 	}

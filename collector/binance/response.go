@@ -6,6 +6,7 @@ import (
 	"github.com/shopspring/decimal"
 
 	"marketetl/collector"
+	"marketetl/collector/wire"
 	"marketetl/market"
 )
 
@@ -117,7 +118,7 @@ func (d *decoder) decimal(s span, field string) (decimal.Decimal, error) {
 	if err != nil {
 		return decimal.Decimal{}, err
 	}
-	v, err := parseDecimal(t)
+	v, err := wire.ParseDecimal(t)
 	if err != nil {
 		return decimal.Decimal{}, d.fail(collector.ReasonBadNumber, field, err)
 	}
@@ -136,7 +137,7 @@ func (d *decoder) nullDecimal(s span, field string) (decimal.NullDecimal, error)
 func (d *decoder) count(s span, field string) (int64, error) {
 	switch s.kind {
 	case kindNumber:
-		n, err := parseCount(d.b[s.off:s.end])
+		n, err := wire.ParseCount(d.b[s.off:s.end])
 		if err != nil {
 			return 0, d.fail(collector.ReasonBadNumber, field, err)
 		}

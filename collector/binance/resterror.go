@@ -11,6 +11,7 @@ import (
 	"github.com/shopspring/decimal"
 
 	"marketetl/collector"
+	"marketetl/collector/wire"
 )
 
 // APIError is a REST response other than 200, with Binance's error code and
@@ -114,7 +115,7 @@ func snippet(body []byte) string {
 
 // rawCount reads a REST field that must be a non-negative JSON integer.
 func rawCount(raw json.RawMessage, name string) (int64, error) {
-	n, err := parseCount(raw)
+	n, err := wire.ParseCount(raw)
 	if err != nil {
 		return 0, fmt.Errorf("%s: %w", name, err)
 	}
@@ -127,7 +128,7 @@ func rawDecimal(raw json.RawMessage, name string) (decimal.Decimal, error) {
 	if err := json.Unmarshal(raw, &s); err != nil {
 		return decimal.Decimal{}, fmt.Errorf("%s: want a decimal string: %w", name, err)
 	}
-	d, err := parseDecimal([]byte(s))
+	d, err := wire.ParseDecimal([]byte(s))
 	if err != nil {
 		return decimal.Decimal{}, fmt.Errorf("%s: %w", name, err)
 	}

@@ -8,6 +8,7 @@ import (
 	"github.com/shopspring/decimal"
 
 	"marketetl/collector"
+	"marketetl/collector/wire"
 	"marketetl/market"
 )
 
@@ -227,7 +228,7 @@ func (d *decoder) tradeID(v value) ([]byte, error) {
 	switch v.kind {
 	case kindNumber:
 		id := d.b[v.start:v.end]
-		if _, err := parseCount(id); err != nil {
+		if _, err := wire.ParseCount(id); err != nil {
 			return nil, d.fail(collector.ReasonBadNumber, "trade_id", err)
 		}
 		return id, nil
@@ -262,7 +263,7 @@ func (d *decoder) decimal(v value, field string) (decimal.Decimal, error) {
 	if err != nil {
 		return decimal.Decimal{}, err
 	}
-	n, err := parseDecimal(t)
+	n, err := wire.ParseDecimal(t)
 	if err != nil {
 		return decimal.Decimal{}, d.fail(collector.ReasonBadNumber, field, err)
 	}
@@ -286,7 +287,7 @@ func (d *decoder) nullDecimal(v value, field string, required bool) (decimal.Nul
 func (d *decoder) count(v value, field string) (int64, error) {
 	switch v.kind {
 	case kindNumber:
-		n, err := parseCount(d.b[v.start:v.end])
+		n, err := wire.ParseCount(d.b[v.start:v.end])
 		if err != nil {
 			return 0, d.fail(collector.ReasonBadNumber, field, err)
 		}

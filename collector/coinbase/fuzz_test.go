@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"marketetl/collector"
+	"marketetl/collector/wire"
 	"marketetl/market"
 )
 
@@ -129,7 +130,7 @@ func recordProblem(r market.Record) string {
 		if r.TradeID == "" || (r.Side != market.Buy && r.Side != market.Sell) {
 			return "trade id or side"
 		}
-		if _, err := parseCount([]byte(r.TradeID)); err != nil {
+		if _, err := wire.ParseCount([]byte(r.TradeID)); err != nil {
 			return "trade id not numeric"
 		}
 	case *market.Ticker:

@@ -15,6 +15,7 @@ import (
 	"github.com/shopspring/decimal"
 
 	"marketetl/collector"
+	"marketetl/collector/wire"
 	"marketetl/market"
 )
 
@@ -147,7 +148,7 @@ func candleRow(row []json.Number) (market.Candle, error) {
 	if len(row) < 6 {
 		return c, fmt.Errorf("%d values, want 6: [time, low, high, open, close, volume]", len(row))
 	}
-	open, err := parseCount([]byte(row[0]))
+	open, err := wire.ParseCount([]byte(row[0]))
 	if err != nil {
 		return c, fmt.Errorf("time: %w", err)
 	}
@@ -235,14 +236,14 @@ func (a *Adapter) Trades(ctx context.Context, sym market.Symbol, afterID int64, 
 // trade reads the item and returns it with its numeric id.
 func (it *tradeItem) trade() (market.Trade, int64, error) {
 	var t market.Trade
-	id, err := parseCount([]byte(it.TradeID))
+	id, err := wire.ParseCount([]byte(it.TradeID))
 	if err != nil {
 		return t, 0, fmt.Errorf("trade_id: %w", err)
 	}
-	if t.Price, err = parseDecimal([]byte(it.Price)); err != nil {
+	if t.Price, err = wire.ParseDecimal([]byte(it.Price)); err != nil {
 		return t, 0, fmt.Errorf("price: %w", err)
 	}
-	if t.Size, err = parseDecimal([]byte(it.Size)); err != nil {
+	if t.Size, err = wire.ParseDecimal([]byte(it.Size)); err != nil {
 		return t, 0, fmt.Errorf("size: %w", err)
 	}
 	switch it.Side {

@@ -3,83 +3,8 @@ package coinbase
 import (
 	"errors"
 	"fmt"
-	"math"
 	"time"
-
-	"github.com/shopspring/decimal"
 )
-
-var errNotDecimal = errors.New("want a decimal such as 0.10")
-
-// parseDecimal reads a plain decimal, -?[0-9]+(\.[0-9]+)?, keeping its
-// exact digits: "0.10" is 10 × 10⁻², as decimal.NewFromString reads it.
-// Coinbase writes prices and sizes this way in strings; anything else
-// (exponents, a leading '+', a bare '.') is refused rather than guessed at.
-// Up to 18 digits are read without going through text conversion.
-func parseDecimal(b []byte) (decimal.Decimal, error) {
-	i := 0
-	neg := len(b) > 0 && b[0] == '-'
-	if neg {
-		i++
-	}
-	var coef int64
-	digits, scale := 0, 0
-	dot := false
-	for start := i; i < len(b); i++ {
-		switch c := b[i]; {
-		case c >= '0' && c <= '9':
-			if digits < 18 {
-				coef = coef*10 + int64(c-'0')
-			}
-			digits++
-			if dot {
-				scale++
-			}
-		case c == '.' && !dot && i > start:
-			dot = true
-		default:
-			return decimal.Decimal{}, fmt.Errorf("%q: %w", b, errNotDecimal)
-		}
-	}
-	if digits == 0 || dot && scale == 0 {
-		return decimal.Decimal{}, fmt.Errorf("%q: %w", b, errNotDecimal)
-	}
-	if digits > 18 {
-		// Too long for int64 arithmetic; the syntax is checked, so the
-		// library reads the same number.
-		d, err := decimal.NewFromString(string(b))
-		if err != nil {
-			return decimal.Decimal{}, fmt.Errorf("%q: %w", b, err)
-		}
-		return d, nil
-	}
-	if neg {
-		coef = -coef
-	}
-	return decimal.New(coef, int32(-scale)), nil
-}
-
-var errNotCount = errors.New("want a non-negative integer")
-
-// parseCount reads a non-negative integer literal (a trade id, a sequence
-// number, unix seconds) that fits int64.
-func parseCount(b []byte) (int64, error) {
-	if len(b) == 0 {
-		return 0, errNotCount
-	}
-	var n int64
-	for _, c := range b {
-		if c < '0' || c > '9' {
-			return 0, fmt.Errorf("%q: %w", b, errNotCount)
-		}
-		d := int64(c - '0')
-		if n > (math.MaxInt64-d)/10 {
-			return 0, fmt.Errorf("%q: %w", b, errNotCount)
-		}
-		n = n*10 + d
-	}
-	return n, nil
-}
 
 var errNotTime = errors.New("want an RFC 3339 time such as 2014-11-07T08:19:27.028459Z")
 

@@ -5,56 +5,7 @@ import (
 	"encoding/json"
 	"testing"
 	"time"
-
-	"github.com/shopspring/decimal"
 )
-
-func TestParseDecimal(t *testing.T) {
-	tests := []struct {
-		name, in string
-		ok       bool
-	}{
-		{"integer", "100", true},
-		{"trailing zeros kept", "0.10", true},
-		{"many decimals", "5.23512000", true},
-		{"negative", "-0.5", true},
-		{"zero", "0", true},
-		{"eighteen digits", "123456789.012345678", true},
-		{"nineteen digits", "1234567890.123456789", true},
-		{"very long", "12345678901234567890123.123456789012345", true},
-		{"empty", "", false},
-		{"minus only", "-", false},
-		{"leading dot", ".5", false},
-		{"trailing dot", "5.", false},
-		{"two dots", "1.2.3", false},
-		{"exponent", "4e2", false},
-		{"plus sign", "+1", false},
-		{"space", " 1", false},
-		{"letters", "abc", false},
-		{"minus in the middle", "1-2", false},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			d, err := parseDecimal([]byte(tc.in))
-			if !tc.ok {
-				if err == nil {
-					t.Fatalf("parseDecimal(%q) = %s, want an error", tc.in, d)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			want, err := decimal.NewFromString(tc.in)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !d.Equal(want) || d.Exponent() != want.Exponent() || exact(d) != tc.in {
-				t.Errorf("parseDecimal(%q) = %s (exp %d), want %s (exp %d)", tc.in, exact(d), d.Exponent(), exact(want), want.Exponent())
-			}
-		})
-	}
-}
 
 func TestParseTime(t *testing.T) {
 	tests := []struct {
@@ -93,31 +44,6 @@ func TestParseTime(t *testing.T) {
 			}
 			if !got.Equal(tc.want) || got.Location() != time.UTC {
 				t.Errorf("parseTime(%q) = %s, want %s", tc.in, got, tc.want)
-			}
-		})
-	}
-}
-
-func TestParseCount(t *testing.T) {
-	tests := []struct {
-		name, in string
-		want     int64
-		ok       bool
-	}{
-		{"zero", "0", 0, true},
-		{"trade id", "370843401", 370843401, true},
-		{"max int64", "9223372036854775807", 9223372036854775807, true},
-		{"overflow", "9223372036854775808", 0, false},
-		{"negative", "-1", 0, false},
-		{"fraction", "1.5", 0, false},
-		{"exponent", "1e3", 0, false},
-		{"empty", "", 0, false},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			got, err := parseCount([]byte(tc.in))
-			if (err == nil) != tc.ok || got != tc.want {
-				t.Errorf("parseCount(%q) = %d, %v; want %d, ok %t", tc.in, got, err, tc.want, tc.ok)
 			}
 		})
 	}

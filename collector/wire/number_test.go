@@ -1,4 +1,4 @@
-package binance
+package wire
 
 import (
 	"regexp"
@@ -17,10 +17,10 @@ var plainDecimal = regexp.MustCompile(`^-?[0-9]+(\.[0-9]+)?$`)
 // digits), and parseDecimal must refuse everything else.
 func checkDecimal(t *testing.T, s string) {
 	t.Helper()
-	got, err := parseDecimal([]byte(s))
+	got, err := ParseDecimal([]byte(s))
 	if !plainDecimal.MatchString(s) {
 		if err == nil {
-			t.Fatalf("parseDecimal(%q) accepted %s", s, got)
+			t.Fatalf("ParseDecimal(%q) accepted %s", s, got)
 		}
 		return
 	}
@@ -28,15 +28,15 @@ func checkDecimal(t *testing.T, s string) {
 	if werr != nil {
 		// Beyond the library's limits (an exponent past ±10000).
 		if err == nil {
-			t.Fatalf("parseDecimal(%q) accepted what NewFromString refuses: %v", s, werr)
+			t.Fatalf("ParseDecimal(%q) accepted what NewFromString refuses: %v", s, werr)
 		}
 		return
 	}
 	if err != nil {
-		t.Fatalf("parseDecimal(%q): %v", s, err)
+		t.Fatalf("ParseDecimal(%q): %v", s, err)
 	}
 	if got.Exponent() != want.Exponent() || got.Coefficient().Cmp(want.Coefficient()) != 0 {
-		t.Fatalf("parseDecimal(%q) = %s×10^%d, want %s×10^%d", s, got.Coefficient(), got.Exponent(), want.Coefficient(), want.Exponent())
+		t.Fatalf("ParseDecimal(%q) = %s×10^%d, want %s×10^%d", s, got.Coefficient(), got.Exponent(), want.Coefficient(), want.Exponent())
 	}
 }
 
@@ -100,12 +100,12 @@ func TestParseCount(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := parseCount([]byte(tt.in))
+			got, err := ParseCount([]byte(tt.in))
 			if (err == nil) != tt.ok {
-				t.Fatalf("parseCount(%q) error %v, want ok %t", tt.in, err, tt.ok)
+				t.Fatalf("ParseCount(%q) error %v, want ok %t", tt.in, err, tt.ok)
 			}
 			if want, _ := strconv.ParseInt(tt.in, 10, 64); tt.ok && got != want {
-				t.Errorf("parseCount(%q) = %d, want %d", tt.in, got, want)
+				t.Errorf("ParseCount(%q) = %d, want %d", tt.in, got, want)
 			}
 		})
 	}

@@ -1,0 +1,90 @@
+// Package wire holds what several exchange adapters need to read numbers
+// from a frame's bytes exactly: plain decimals into decimal.Decimal with
+// their scale kept, and non-negative integers, without float64 and, for
+// the common sizes, without allocating text.
+package wire
+
+import (
+	"errors"
+	"fmt"
+	"math"
+
+	"github.com/shopspring/decimal"
+)
+
+// ErrNotDecimal is wrapped by ParseDecimal's errors.
+var ErrNotDecimal = errors.New("want a plain decimal such as 0.10")
+
+// ErrNotCount is wrapped by ParseCount's errors.
+var ErrNotCount = errors.New("want a non-negative integer")
+
+// maxFastDigits is the most digits that always fit an int64.
+const maxFastDigits = 18
+
+// ParseDecimal reads a plain decimal, -?[0-9]+(\.[0-9]+)?, keeping its
+// exact digits: "0.10" is 10 × 10⁻², as decimal.NewFromString reads it.
+// Exchanges write prices and sizes this way; anything else (exponents, a
+// leading '+', a bare '.') is refused rather than guessed at. Up to 18
+// digits are read without going through text conversion.
+func ParseDecimal(b []byte) (decimal.Decimal, error) {
+	i := 0
+	neg := len(b) > 0 && b[0] == '-'
+	if neg {
+		i++
+	}
+	var coef int64
+	digits, scale := 0, 0
+	dot := false
+	for start := i; i < len(b); i++ {
+		switch c := b[i]; {
+		case c >= '0' && c <= '9':
+			if digits < maxFastDigits {
+				coef = coef*10 + int64(c-'0')
+			}
+			digits++
+			if dot {
+				scale++
+			}
+		case c == '.' && !dot && i > start:
+			dot = true
+		default:
+			return decimal.Decimal{}, fmt.Errorf("%q: %w", b, ErrNotDecimal)
+		}
+	}
+	if digits == 0 || dot && scale == 0 {
+		return decimal.Decimal{}, fmt.Errorf("%q: %w", b, ErrNotDecimal)
+	}
+	if digits > maxFastDigits {
+		// Too long for int64 arithmetic; the syntax is checked, so the
+		// library reads the same number.
+		d, err := decimal.NewFromString(string(b))
+		if err != nil {
+			return decimal.Decimal{}, fmt.Errorf("%q: %w", b, err)
+		}
+		return d, nil
+	}
+	if neg {
+		coef = -coef
+	}
+	return decimal.New(coef, int32(-scale)), nil
+}
+
+// ParseCount reads a non-negative integer literal (an id, a count, a
+// sequence number, a Unix time) that fits int64.
+func ParseCount(b []byte) (int64, error) {
+	if len(b) == 0 {
+		return 0, ErrNotCount
+	}
+	var n int64
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, fmt.Errorf("%q: %w", b, ErrNotCount)
+		}
+		d := int64(c - '0')
+		if n > (math.MaxInt64-d)/10 {
+			return 0, fmt.Errorf("%q: %w", b, ErrNotCount)
+		}
+		n = n*10 + d
+	}
+	return n, nil
+}
