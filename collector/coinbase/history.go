@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"math"
 	"net/http"
 	"net/url"
@@ -285,26 +284,13 @@ func productPath(sym market.Symbol, what string) string {
 // get makes one GET request and returns the body of a 200 response and
 // when it was read. Other responses become errors: see statusError.
 func (a *Adapter) get(ctx context.Context, path string, q url.Values) ([]byte, time.Time, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, a.restBase+path+"?"+q.Encode(), nil)
-	if err != nil {
-		return nil, time.Time{}, fmt.Errorf("build request: %w", err)
-	}
-	req.Header.Set("Accept", "application/json")
-	resp, err := a.cfg.HTTPClient.Do(req)
+	resp, body, err := wire.Get(ctx, a.cfg.HTTPClient, a.restBase+path+"?"+q.Encode(), maxBody)
 	if err != nil {
 		return nil, time.Time{}, fmt.Errorf("GET %s: %w", path, err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxBody+1))
-	if err != nil {
-		return nil, time.Time{}, fmt.Errorf("GET %s: read response: %w", path, err)
 	}
 	received := a.cfg.Now().UTC()
 	if resp.StatusCode != http.StatusOK {
 		return nil, time.Time{}, fmt.Errorf("GET %s: %w", path, a.statusError(resp, body))
-	}
-	if len(body) > maxBody {
-		return nil, time.Time{}, fmt.Errorf("GET %s: response larger than %d bytes", path, maxBody)
 	}
 	return body, received, nil
 }

@@ -3,13 +3,13 @@ package okx
 import (
 	"context"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"strconv"
 	"time"
 
 	"marketetl/collector"
+	"marketetl/collector/wire"
 	"marketetl/market"
 )
 
@@ -28,25 +28,11 @@ const (
 // classifyREST), any other error is transient. OKX's refusals are
 // *collector.ExchangeError inside those.
 func (a *Adapter) get(ctx context.Context, path string, q url.Values) ([]byte, time.Time, error) {
-	u := a.restBase + path + "?" + q.Encode()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
-	if err != nil {
-		return nil, time.Time{}, fmt.Errorf("build request: %w", err)
-	}
-	req.Header.Set("Accept", "application/json")
-	resp, err := a.cfg.HTTPClient.Do(req)
+	resp, body, err := wire.Get(ctx, a.cfg.HTTPClient, a.restBase+path+"?"+q.Encode(), maxBody)
 	if err != nil {
 		return nil, time.Time{}, fmt.Errorf("GET %s: %w", path, err)
 	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxBody+1))
 	received := a.cfg.Now().UTC()
-	if err != nil {
-		return nil, time.Time{}, fmt.Errorf("GET %s: read body: %w", path, err)
-	}
-	if len(body) > maxBody {
-		return nil, time.Time{}, fmt.Errorf("GET %s: response larger than %d bytes", path, maxBody)
-	}
 	code, msg, ok := envelope(body)
 	if resp.StatusCode == http.StatusOK && ok && code == "0" {
 		return body, received, nil
