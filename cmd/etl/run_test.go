@@ -8,9 +8,11 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -193,6 +195,35 @@ func TestRunKeepsSecretsOut(t *testing.T) {
 		!strings.Contains(answers.String(), "etl_store_flush_duration_seconds_bucket") {
 		t.Error("metrics lack the data path's or the collectors' series")
 	}
+
+	// SIGHUP re-reads the file and applies the difference: a new collector.
+	if err := os.WriteFile(yamlPath, []byte(`collectors:
+  - name: okx-test
+    exchange: okx
+    symbols: [BTC-USDT]
+    data_types: [trade, candle]
+    timeframes: [1m]
+  - name: okx-second
+    exchange: okx
+    symbols: [ETH-USDT]
+    data_types: [trade]
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// Our own registration keeps SIGHUP from ending the test process even
+	// before the service has registered its handler; repeated signals are
+	// harmless, since only differences are applied.
+	hup := make(chan os.Signal, 16)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	waitFor("the collector added by SIGHUP", func() bool {
+		if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
+			t.Fatal(err)
+		}
+		code, _ := call("GET", "/api/collectors/okx-second", "", "")
+		return code == 200
+	})
+	waitFor("the added collector's trades", func() bool { return count("SELECT count(*) FROM trades WHERE symbol = 'ETH-USDT'") > 0 })
 
 	stopRun()
 	select {
