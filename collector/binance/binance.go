@@ -17,11 +17,10 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
-	"strings"
 	"time"
 
 	"marketetl/collector"
+	"marketetl/collector/wire"
 	"marketetl/market"
 )
 
@@ -119,11 +118,11 @@ type Adapter struct {
 func New(cfg Config) (*Adapter, error) {
 	cfg.applyDefaults()
 	var errs []error
-	wsBase, err := baseURL(cfg.WSURL, "ws", "wss", "/stream", "/ws")
+	wsBase, err := wire.BaseURL(cfg.WSURL, "ws", "wss", "/stream", "/ws")
 	if err != nil {
 		errs = append(errs, fmt.Errorf("WSURL: %w", err))
 	}
-	restBase, err := baseURL(cfg.RESTURL, "http", "https", "/api/v3", "/api")
+	restBase, err := wire.BaseURL(cfg.RESTURL, "http", "https", "/api/v3", "/api")
 	if err != nil {
 		errs = append(errs, fmt.Errorf("RESTURL: %w", err))
 	}
@@ -141,35 +140,6 @@ func New(cfg Config) (*Adapter, error) {
 		return nil, fmt.Errorf("binance config: %w", err)
 	}
 	return &Adapter{cfg: cfg, wsBase: wsBase, restBase: restBase}, nil
-}
-
-// baseURL checks that raw is an absolute URL with one of two schemes, a
-// host, and no query, fragment or API path (the adapter appends those), and
-// returns it without a trailing slash.
-func baseURL(raw, scheme, secureScheme string, apiPaths ...string) (string, error) {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return "", fmt.Errorf("%q is not a URL: %w", raw, err)
-	}
-	if u.Scheme != scheme && u.Scheme != secureScheme {
-		return "", fmt.Errorf("%q: want scheme %s or %s", raw, scheme, secureScheme)
-	}
-	if u.Host == "" {
-		return "", fmt.Errorf("%q: want a host, as in %s://host:port", raw, secureScheme)
-	}
-	if u.RawQuery != "" || u.ForceQuery || u.Fragment != "" {
-		return "", fmt.Errorf("%q: drop the query and fragment; give the base URL only", raw)
-	}
-	if u.User != nil {
-		return "", fmt.Errorf("%q: credentials in the URL are not supported", raw)
-	}
-	base := strings.TrimRight(raw, "/")
-	for _, p := range apiPaths {
-		if strings.HasSuffix(u.Path, p) || strings.HasSuffix(u.Path, p+"/") {
-			return "", fmt.Errorf("%q: give the base URL without %s; the adapter appends the path", raw, p)
-		}
-	}
-	return base, nil
 }
 
 // Exchange implements collector.Protocol.

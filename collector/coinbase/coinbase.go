@@ -24,11 +24,10 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
-	"strings"
 	"time"
 
 	"marketetl/collector"
+	"marketetl/collector/wire"
 	"marketetl/market"
 )
 
@@ -91,10 +90,10 @@ type Adapter struct {
 func New(cfg Config) (*Adapter, error) {
 	cfg.applyDefaults()
 	var errs []error
-	if err := checkWSURL(cfg.WSURL); err != nil {
+	if err := wire.CheckWSURL(cfg.WSURL); err != nil {
 		errs = append(errs, fmt.Errorf("WSURL: %w", err))
 	}
-	restBase, err := checkRESTURL(cfg.RESTURL)
+	restBase, err := wire.BaseURL(cfg.RESTURL, "http", "https", "/products")
 	if err != nil {
 		errs = append(errs, fmt.Errorf("RESTURL: %w", err))
 	}
@@ -102,56 +101,6 @@ func New(cfg Config) (*Adapter, error) {
 		return nil, fmt.Errorf("coinbase config: %w", err)
 	}
 	return &Adapter{cfg: cfg, restBase: restBase}, nil
-}
-
-// parseURL parses raw and checks its scheme and host. Errors show the URL
-// with any password redacted.
-func parseURL(raw, scheme, secureScheme string) (*url.URL, error) {
-	u, err := url.Parse(raw)
-	if err != nil {
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err
-		}
-		return nil, fmt.Errorf("not a URL: %w", err)
-	}
-	shown := u.Redacted()
-	if u.Scheme != scheme && u.Scheme != secureScheme {
-		return nil, fmt.Errorf("%q: want scheme %s or %s", shown, scheme, secureScheme)
-	}
-	if u.Host == "" {
-		return nil, fmt.Errorf("%q: want a host, as in %s://host:port", shown, secureScheme)
-	}
-	if u.User != nil {
-		return nil, fmt.Errorf("%q: credentials in the URL are not supported", shown)
-	}
-	if u.Fragment != "" {
-		return nil, fmt.Errorf("%q: drop the fragment", shown)
-	}
-	return u, nil
-}
-
-// checkWSURL checks the feed's full URL. A path and query are allowed: the
-// URL is dialled as given.
-func checkWSURL(raw string) error {
-	_, err := parseURL(raw, "ws", "wss")
-	return err
-}
-
-// checkRESTURL checks the REST base URL and returns it without a trailing
-// slash.
-func checkRESTURL(raw string) (string, error) {
-	u, err := parseURL(raw, "http", "https")
-	if err != nil {
-		return "", err
-	}
-	if u.RawQuery != "" || u.ForceQuery {
-		return "", fmt.Errorf("%q: drop the query; give the base URL only", u.Redacted())
-	}
-	if strings.HasSuffix(strings.TrimRight(u.Path, "/"), "/products") {
-		return "", fmt.Errorf("%q: give the base URL without /products; the adapter appends the path", u.Redacted())
-	}
-	return strings.TrimRight(raw, "/"), nil
 }
 
 // Exchange implements collector.Protocol.

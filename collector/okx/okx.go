@@ -17,11 +17,10 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
-	"strings"
 	"time"
 
 	"marketetl/collector"
+	"marketetl/collector/wire"
 	"marketetl/market"
 )
 
@@ -99,13 +98,13 @@ type Adapter struct {
 func New(cfg Config) (*Adapter, error) {
 	cfg.applyDefaults()
 	var errs []error
-	if err := checkWSURL(cfg.PublicURL); err != nil {
+	if err := wire.CheckWSURL(cfg.PublicURL); err != nil {
 		errs = append(errs, fmt.Errorf("PublicURL: %w", err))
 	}
-	if err := checkWSURL(cfg.BusinessURL); err != nil {
+	if err := wire.CheckWSURL(cfg.BusinessURL); err != nil {
 		errs = append(errs, fmt.Errorf("BusinessURL: %w", err))
 	}
-	restBase, err := checkRESTURL(cfg.RESTURL)
+	restBase, err := wire.BaseURL(cfg.RESTURL, "http", "https", "/api/v5")
 	if err != nil {
 		errs = append(errs, fmt.Errorf("RESTURL: %w", err))
 	}
@@ -113,54 +112,6 @@ func New(cfg Config) (*Adapter, error) {
 		return nil, fmt.Errorf("okx config: %w", err)
 	}
 	return &Adapter{cfg: cfg, restBase: restBase}, nil
-}
-
-// checkWSURL checks that raw is a full WebSocket URL: scheme ws or wss, a
-// host, no credentials and no fragment.
-func checkWSURL(raw string) error {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return fmt.Errorf("%q is not a URL: %w", raw, err)
-	}
-	if u.Scheme != "ws" && u.Scheme != "wss" {
-		return fmt.Errorf("%q: want scheme ws or wss, as in %s", raw, DefaultPublicURL)
-	}
-	if u.Host == "" {
-		return fmt.Errorf("%q: want a host, as in %s", raw, DefaultPublicURL)
-	}
-	if u.User != nil {
-		return fmt.Errorf("%q: credentials in the URL are not supported", raw)
-	}
-	if u.Fragment != "" {
-		return fmt.Errorf("%q: drop the fragment", raw)
-	}
-	return nil
-}
-
-// checkRESTURL checks that raw is a base URL (scheme http or https, a host,
-// no query, fragment, credentials or API path) and returns it without a
-// trailing slash.
-func checkRESTURL(raw string) (string, error) {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return "", fmt.Errorf("%q is not a URL: %w", raw, err)
-	}
-	if u.Scheme != "http" && u.Scheme != "https" {
-		return "", fmt.Errorf("%q: want scheme http or https, as in %s", raw, DefaultRESTURL)
-	}
-	if u.Host == "" {
-		return "", fmt.Errorf("%q: want a host, as in %s", raw, DefaultRESTURL)
-	}
-	if u.User != nil {
-		return "", fmt.Errorf("%q: credentials in the URL are not supported", raw)
-	}
-	if u.RawQuery != "" || u.ForceQuery || u.Fragment != "" {
-		return "", fmt.Errorf("%q: drop the query and fragment; give the base URL only", raw)
-	}
-	if strings.Contains(u.Path, "/api/v5") {
-		return "", fmt.Errorf("%q: give the base URL without /api/v5; the adapter appends the path", raw)
-	}
-	return strings.TrimRight(raw, "/"), nil
 }
 
 // Exchange implements collector.Protocol.
