@@ -6,13 +6,14 @@ RUN go mod download
 COPY . .
 RUN CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o /out/etl ./cmd/etl
 
-FROM gcr.io/distroless/static-debian12:nonroot
+FROM debian:bookworm-slim
+RUN useradd --system --uid 10001 etl
 COPY --from=build /out/etl /usr/local/bin/etl
 COPY collectors.yaml /etc/marketetl/collectors.yaml
 ENV ETL_CONFIG=/etc/marketetl/collectors.yaml \
     ETL_ADMIN_ADDR=0.0.0.0:8080 \
     LOG_FORMAT=json
 EXPOSE 8080
-USER nonroot
+USER etl
 ENTRYPOINT ["/usr/local/bin/etl"]
 CMD ["run"]

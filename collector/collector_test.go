@@ -626,3 +626,18 @@ func TestNewRefusesUnplannableStreams(t *testing.T) {
 		t.Fatalf("want a permanent plan error, got %v", err)
 	}
 }
+
+func TestSendLimiterSpacesFramesEvenly(t *testing.T) {
+	if sendLimiter(0) != nil {
+		t.Error("a zero rate must not pace")
+	}
+	l := sendLimiter(4)
+	if l.Burst() != 1 || float64(l.Limit()) != 4 {
+		t.Fatalf("limiter rate %v burst %d, want 4 and 1", l.Limit(), l.Burst())
+	}
+	// A full bucket admits one frame at once, not a second's worth.
+	now := time.Now()
+	if !l.AllowN(now, 1) || l.AllowN(now, 1) {
+		t.Error("more than one frame admitted at one instant")
+	}
+}

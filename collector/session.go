@@ -55,10 +55,7 @@ func (c *Collector) session(ctx context.Context, key string, plan ConnPlan, upda
 		frames:  make(chan []byte, 64),
 		now:     c.cfg.Now,
 	}
-	if ka.MaxSendPerSecond > 0 {
-		// Burst 1: frames are spaced evenly, never more than the rate in any second.
-		w.limit = rate.NewLimiter(rate.Limit(ka.MaxSendPerSecond), 1)
-	}
+	w.limit = sendLimiter(ka.MaxSendPerSecond)
 	var lastRead atomic.Int64 // unix nanos of the last frame read
 	lastRead.Store(c.cfg.Now().UnixNano())
 	touch := func() {
@@ -233,7 +230,7 @@ func (c *Collector) rejectFrame(ctx context.Context, derr error, raw []byte, rec
 		rej.Symbol = de.Stream.Symbol
 		rej.Type = de.Stream.Type
 	}
-	c.st.reject(rej.Reason, received)
+	c.st.reject()
 	if c.st.firstOfReason(rej.Reason) {
 		c.log.Warn("frame rejected (logged once per reason; all are kept in rejects)",
 			zap.String("reason", rej.Reason), zap.String("field", rej.Field), zap.String("detail", truncate(rej.Detail, 200)))
@@ -404,6 +401,17 @@ func (w *writer) run(ctx context.Context) error {
 			}
 		}
 	}
+}
+
+// sendLimiter paces sent frames at perSecond (nil: unpaced). Its burst is
+// 1, so frames are spaced evenly and no second ever holds more than the
+// rate: an exchange counting messages per second (Binance: 5) is never
+// exceeded by a full bucket.
+func sendLimiter(perSecond float64) *rate.Limiter {
+	if perSecond <= 0 {
+		return nil
+	}
+	return rate.NewLimiter(rate.Limit(perSecond), 1)
 }
 
 func sortStreams(s []market.Stream) {

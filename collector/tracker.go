@@ -186,7 +186,8 @@ func (t *tracker) subscribed(streams []market.Stream) {
 	}
 }
 
-func (t *tracker) reject(reason string, at time.Time) {
+// reject counts a rejected frame, which is also an error.
+func (t *tracker) reject() {
 	t.mu.Lock()
 	t.st.Rejects++
 	t.st.Errors++

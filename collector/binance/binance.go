@@ -155,13 +155,11 @@ const (
 	// for 24 hours".
 	maxLifetime = 24 * time.Hour
 	// maxSendPerSecond: Binance allows 5 incoming messages per second per
-	// connection, ping, pong and JSON control messages included. The pong
-	// answering the server's ping is written at once, outside the loop's
-	// pacing, and a token bucket that starts full lets up to rate+burst
-	// frames into one second; pacing at 2 per second keeps even that case
-	// (at most 4 frames, plus one pong) within the limit. Runtime changes
-	// send one or two frames, so the pace costs nothing in practice.
-	maxSendPerSecond = 2
+	// connection, ping, pong and JSON control messages included. The loop
+	// spaces paced frames evenly (burst 1), and the pong answering the
+	// server's ping is written at once, outside the pacing: 4 paced frames
+	// plus one pong stay within 5 in any second.
+	maxSendPerSecond = 4
 )
 
 // KeepAlive implements collector.Protocol. The server sends ping frames
