@@ -1,0 +1,61 @@
+package market
+
+import (
+	"fmt"
+	"time"
+)
+
+// GapReason says why a window of a stream may be missing records.
+type GapReason string
+
+// The gap reasons. They are stored in gaps.reason and are part of the
+// public interface: add, never rename.
+const (
+	// GapTradeIDJump: a trade arrived whose id does not follow the last
+	// one of its stream.
+	GapTradeIDJump GapReason = "trade_id_jump"
+	// GapCandleMissing: a closed candle arrived whose open time does not
+	// follow the last closed candle of its stream.
+	GapCandleMissing GapReason = "candle_missing"
+	// GapDisconnect: a connection carrying the stream dropped or went
+	// silent; records published meanwhile may be missing.
+	GapDisconnect GapReason = "disconnect"
+	// GapRestart: the process (or the collector) started; records between
+	// the last stored one and the first new one may be missing.
+	GapRestart GapReason = "restart"
+	// GapSpoolFull: the database was down and the local spool full, so
+	// records were not kept.
+	GapSpoolFull GapReason = "spool_full"
+	// GapManual: asked for by hand (etl backfill).
+	GapManual GapReason = "manual"
+)
+
+// Gap is a window of one stream in which records may be missing. The
+// window is given in exchange time and, for streams whose exchange numbers
+// trades one by one, also by trade id; the id bounds are exact and are
+// preferred when both are known.
+type Gap struct {
+	Stream Stream
+	// From and To bound the window: records with From < time < To may be
+	// missing (From is the time of the last record known to be held, To
+	// that of the first record received after the hole). To >= From.
+	From, To time.Time
+	// AfterID and BeforeID, when both are > 0, bound the missing trades by
+	// id: trades with AfterID < id < BeforeID are missing.
+	AfterID, BeforeID int64
+	Reason            GapReason
+	// Detected is when the gap was noticed (local clock).
+	Detected time.Time
+}
+
+// HasIDs reports whether the gap is bounded by trade ids.
+func (g Gap) HasIDs() bool { return g.AfterID > 0 && g.BeforeID > 0 }
+
+// String describes the gap for logs and errors.
+func (g Gap) String() string {
+	s := fmt.Sprintf("%s %s..%s (%s)", g.Stream, g.From.UTC().Format(time.RFC3339Nano), g.To.UTC().Format(time.RFC3339Nano), g.Reason)
+	if g.HasIDs() {
+		s += fmt.Sprintf(" trade ids %d..%d", g.AfterID, g.BeforeID)
+	}
+	return s
+}
