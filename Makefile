@@ -4,7 +4,7 @@ PKGS      ?= ./...
 FUZZTIME  ?= 30s
 BIN       ?= bin/etl
 
-.PHONY: all build test vet fmt-check demo run sim migrate fuzz bench clean
+.PHONY: all build test vet fmt-check demo run sim migrate fuzz bench bench-quick bench-micro clean
 
 all: build
 
@@ -44,8 +44,19 @@ fuzz:
 	  done; \
 	done
 
-## bench: Go micro-benchmarks
-bench:
+## bench: the end-to-end benchmark (etl bench, docs/PERFORMANCE.md) against the
+## local PostgreSQL (DATABASE_URL's server) and Redis: prints the table and
+## writes bench-result.json; BENCH_FLAGS adds flags (e.g. --cpuprofile cpu.pprof)
+BENCH_FLAGS ?=
+bench: build
+	$(BIN) bench --out bench-result.json $(BENCH_FLAGS)
+
+## bench-quick: the same in a few seconds with small counts (CI: proves it works)
+bench-quick: build
+	$(BIN) bench --quick --out bench-result.json $(BENCH_FLAGS)
+
+## bench-micro: Go micro-benchmarks
+bench-micro:
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
 
 clean:

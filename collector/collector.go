@@ -70,14 +70,27 @@ type Config struct {
 	// replacement connection is dialled. Default 5m (or a tenth of
 	// MaxLifetime when that is shorter).
 	RolloverMargin time.Duration
-	// History, when set, is the exchange's REST history: closed candles
-	// that the collector builds from trades (Coinbase) are compared with
-	// the exchange's own ReconcileAfter after they close, and replaced by
-	// them when they differ.
+	// History, when set, is the exchange's REST history: every closed
+	// candle — built from trades (Coinbase) or received (OKX, Binance) — is
+	// compared with the exchange's own ReconcileAfter after it closes, and
+	// replaced by it when they differ.
 	History History
-	// ReconcileAfter is how long after a built candle closes it is
-	// compared with the exchange's. Default 1m.
+	// ReconcileAfter is how long after a closed candle (built or
+	// received) closes it is compared with the exchange's. Default 1m.
 	ReconcileAfter time.Duration
+	// Gaps receives the gaps found in the streams (skipped trade ids,
+	// missing closed candles, windows opened by a reconnect or a restart);
+	// nil: gaps are only logged and counted in Status.
+	Gaps GapRecorder
+	// Positions keeps each stream's last delivered record for gap
+	// detection; share one between the collectors built one after the
+	// other for the same configuration (supervisor restarts) so that a
+	// restart resumes detection. Nil: a fresh one.
+	Positions *Positions
+	// Resume, when set, tells where each stream's stored data ends, so that
+	// the first record after a process restart is checked against the
+	// last stored one (a hole is a GapRestart).
+	Resume ResumeFunc
 	// Dialer dials WebSockets; default a gorilla Dialer with TLS
 	// verification, the proxy from the environment and HandshakeTimeout.
 	Dialer *websocket.Dialer
@@ -129,6 +142,9 @@ func (cfg *Config) applyDefaults() {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.Positions == nil {
+		cfg.Positions = NewPositions()
+	}
 	if cfg.Rand == nil {
 		cfg.Rand = rand.Float64
 	}
@@ -146,10 +162,18 @@ type Collector struct {
 	dedup *dedup
 	agg   *aggregators
 	recon chan pending
+	// positions, run and seqIDs drive gap detection: run is this
+	// collector's number in positions, seqIDs whether the protocol
+	// numbers trades one by one.
+	positions *Positions
+	run       uint64
+	seqIDs    bool
 
 	mu sync.Mutex // guards the fields below
 	// wanted are the streams to hand on, keyed by Stream.String().
 	wanted map[string]market.Stream
+	// tracked holds the gap detection position of each wanted stream.
+	tracked map[market.Stream]*position
 	// plans is the latest connection plan by key.
 	plans map[string]ConnPlan
 	// changed is signalled (non-blocking) when SetStreams changed the plan.
@@ -172,6 +196,12 @@ func New(cfg Config, proto Protocol, sink Sink) (*Collector, error) {
 		dedup:   newDedup(),
 		changed: make(chan struct{}, 1),
 		recon:   make(chan pending, reconcileQueue),
+
+		positions: cfg.Positions,
+		run:       cfg.Positions.next(),
+	}
+	if r, ok := proto.(TradeIDRule); ok {
+		c.seqIDs = r.SequentialTradeIDs()
 	}
 	if err := c.setStreams(cfg.Streams); err != nil {
 		return nil, fmt.Errorf("new collector %s: %w", cfg.Name, err)
@@ -247,9 +277,14 @@ func (c *Collector) setStreams(streams []market.Stream) error {
 	if err != nil {
 		return err
 	}
+	tracked := make(map[market.Stream]*position, len(list))
+	for _, s := range list {
+		tracked[s] = c.positions.get(s)
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.wanted = wanted
+	c.tracked = tracked
 	c.plans = byKey
 	c.agg = c.agg.replace(agg)
 	c.st.setStreams(list)
@@ -269,6 +304,15 @@ func (c *Collector) isWanted(s market.Stream) bool {
 	defer c.mu.Unlock()
 	_, ok := c.wanted[s.String()]
 	return ok
+}
+
+// wantedPosition returns the gap detection position of s and whether s is
+// wanted.
+func (c *Collector) wantedPosition(s market.Stream) (*position, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	p, ok := c.tracked[s]
+	return p, ok
 }
 
 func (c *Collector) aggregators() *aggregators {
@@ -343,6 +387,7 @@ func (c *Collector) Run(ctx context.Context) error {
 		defer wg.Done()
 		_ = c.reconcile(ctx)
 	}()
+	c.resume(ctx)
 	syncConns()
 	failed := 0
 	for {
@@ -350,6 +395,7 @@ func (c *Collector) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case <-c.changed:
+			c.resume(ctx)
 			syncConns()
 		case err := <-permErrs:
 			failed++

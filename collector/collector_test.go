@@ -23,12 +23,19 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 // lineProto is a tiny text protocol for testing the loop:
 //
 //	client: "sub <stream>[,<stream>]" / "unsub ..." / "ping"
-//	server: "ack <stream>", "trade <symbol> <id> <price> <size>", "hb <symbol> <unix>", "pong", "bye"
+//	server: "ack <stream>", "trade <symbol> <id> <price> <size> <unix> [<count>]", "hb <symbol> <unix>",
+//	        "candle <symbol> <tf> <open unix> <o> <h> <l> <c> <v> <closed 0|1>", "pong", "bye"
 type lineProto struct {
 	url       string
 	ka        KeepAlive
 	aggregate bool
+	// candles streams candle streams itself (not built from trades).
+	candles bool
+	// seqIDs is what SequentialTradeIDs declares.
+	seqIDs bool
 }
+
+func (p *lineProto) SequentialTradeIDs() bool { return p.seqIDs }
 
 func (p *lineProto) Exchange() market.Exchange { return market.Coinbase }
 func (p *lineProto) KeepAlive() KeepAlive      { return p.ka }
@@ -37,7 +44,7 @@ func (p *lineProto) Plan(streams []market.Stream) ([]ConnPlan, error) {
 	plan := ConnPlan{Key: "only", URL: p.url}
 	seen := map[string]bool{}
 	for _, s := range streams {
-		if s.Type == market.TypeCandle {
+		if s.Type == market.TypeCandle && !p.candles {
 			if !p.aggregate {
 				return nil, fmt.Errorf("no candles here")
 			}
@@ -96,9 +103,32 @@ func (p *lineProto) Decode(frame []byte, received time.Time, ev *Event) error {
 		ev.Heartbeat = true
 		ev.HeartbeatTime = time.Unix(sec, 0).UTC()
 		ev.HeartbeatStream = market.Stream{Exchange: market.Coinbase, Symbol: market.Symbol(f[1]), Type: market.TypeTrade}
-	case "trade":
-		if len(f) != 6 {
+	case "candle":
+		if len(f) != 10 {
 			return bad(ReasonBadField)
+		}
+		var sec int64
+		fmt.Sscan(f[3], &sec)
+		var v [5]decimal.Decimal
+		for i := range v {
+			d, err := decimal.NewFromString(f[4+i])
+			if err != nil {
+				return bad(ReasonBadNumber)
+			}
+			v[i] = d
+		}
+		ev.Records = append(ev.Records, &market.Candle{
+			Meta:      market.Meta{Exchange: market.Coinbase, Symbol: market.Symbol(f[1]), Time: time.Unix(sec, 0).UTC(), Received: received},
+			Timeframe: market.Timeframe(f[2]), Open: v[0], High: v[1], Low: v[2], Close: v[3], Volume: v[4], Trades: -1,
+			Closed: f[9] == "1",
+		})
+	case "trade":
+		if len(f) != 6 && len(f) != 7 {
+			return bad(ReasonBadField)
+		}
+		count := 0
+		if len(f) == 7 {
+			fmt.Sscan(f[6], &count)
 		}
 		px, err1 := decimal.NewFromString(f[3])
 		sz, err2 := decimal.NewFromString(f[4])
@@ -109,7 +139,7 @@ func (p *lineProto) Decode(frame []byte, received time.Time, ev *Event) error {
 		}
 		ev.Records = append(ev.Records, &market.Trade{
 			Meta:    market.Meta{Exchange: market.Coinbase, Symbol: market.Symbol(f[1]), Time: time.Unix(sec, 0).UTC(), Received: received},
-			TradeID: f[2], Price: px, Size: sz, Side: market.Buy,
+			TradeID: f[2], Price: px, Size: sz, Side: market.Buy, Aggregates: count,
 		})
 	default:
 		return bad(ReasonUnknownChannel)

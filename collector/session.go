@@ -97,7 +97,7 @@ func (c *Collector) session(ctx context.Context, key string, plan ConnPlan, upda
 			return nil
 		})
 		touch()
-		return c.read(gctx, key, conn, touch, ready)
+		return c.read(gctx, key, c.positions.next(), conn, touch, ready)
 	})
 	err = g.Wait()
 	if ctx.Err() != nil {
@@ -106,8 +106,10 @@ func (c *Collector) session(ctx context.Context, key string, plan ConnPlan, upda
 	return err
 }
 
-// read is the session's reader loop.
-func (c *Collector) read(ctx context.Context, key string, conn *websocket.Conn, touch func(), ready chan<- struct{}) error {
+// read is the session's reader loop. session numbers the session for gap
+// detection: a record that follows one of another session crossed a
+// reconnect.
+func (c *Collector) read(ctx context.Context, key string, session uint64, conn *websocket.Conn, touch func(), ready chan<- struct{}) error {
 	var ev Event
 	readySent := false
 	for {
@@ -155,7 +157,7 @@ func (c *Collector) read(ctx context.Context, key string, conn *websocket.Conn, 
 			}
 		}
 		for _, rec := range ev.Records {
-			if err := c.handle(ctx, rec, received); err != nil {
+			if err := c.handle(ctx, rec, received, session); err != nil {
 				return err
 			}
 		}
@@ -168,8 +170,9 @@ func (c *Collector) read(ctx context.Context, key string, conn *websocket.Conn, 
 // handle passes one decoded record on. Duplicates (seen again after a
 // reconnect or during a rollover) are dropped first, so that they are
 // neither stored twice nor folded twice into a candle; trades then feed the
-// candle aggregators; records of streams that are not wanted are dropped.
-func (c *Collector) handle(ctx context.Context, rec market.Record, received time.Time) error {
+// candle aggregators; records of streams that are not wanted are dropped;
+// the others are checked for gaps once handed on.
+func (c *Collector) handle(ctx context.Context, rec market.Record, received time.Time, session uint64) error {
 	if c.dedup.seen(rec.Stream(), rec) {
 		c.st.duplicate()
 		return nil
@@ -183,17 +186,19 @@ func (c *Collector) handle(ctx context.Context, rec market.Record, received time
 			}
 		}
 	}
-	return c.deliver(ctx, rec, received)
+	return c.deliver(ctx, rec, received, session)
 }
 
 // emitBuilt delivers a candle built here from trades unless it is a
-// duplicate, and schedules a closed one for reconciliation.
+// duplicate, and schedules a closed one for reconciliation. Built candles
+// are not checked for gaps: a bucket without trades has no candle, and the
+// trades they are built from are checked by their own stream when wanted.
 func (c *Collector) emitBuilt(ctx context.Context, rec market.Record, received time.Time) error {
 	if c.dedup.seen(rec.Stream(), rec) {
 		c.st.duplicate()
 		return nil
 	}
-	if err := c.deliver(ctx, rec, received); err != nil {
+	if err := c.deliver(ctx, rec, received, 0); err != nil {
 		return err
 	}
 	if cd, ok := rec.(*market.Candle); ok && cd.Closed && c.isWanted(cd.Stream()) {
@@ -202,10 +207,14 @@ func (c *Collector) emitBuilt(ctx context.Context, rec market.Record, received t
 	return nil
 }
 
-// deliver hands rec to the sink when its stream is wanted.
-func (c *Collector) deliver(ctx context.Context, rec market.Record, received time.Time) error {
+// deliver hands rec to the sink when its stream is wanted. A record read
+// by session (non-zero) is then checked for a gap since its stream's last
+// record, and a received closed candle is scheduled for reconciliation;
+// records made here (session 0: built candles, corrections) are not.
+func (c *Collector) deliver(ctx context.Context, rec market.Record, received time.Time, session uint64) error {
 	s := rec.Stream()
-	if !c.isWanted(s) {
+	pos, ok := c.wantedPosition(s)
+	if !ok {
 		return nil
 	}
 	if err := c.sink.Accept(ctx, rec); err != nil {
@@ -216,6 +225,15 @@ func (c *Collector) deliver(ctx context.Context, rec market.Record, received tim
 		return nil
 	}
 	c.st.record(s, received)
+	if session == 0 {
+		return nil
+	}
+	if g, found := c.continuity(pos, rec, session); found {
+		c.recordGap(g)
+	}
+	if cd, isCandle := rec.(*market.Candle); isCandle && cd.Closed {
+		c.enqueueReconcile(cd)
+	}
 	return nil
 }
 

@@ -49,8 +49,10 @@ type Status struct {
 	Errors uint64
 	// Reconnects counts redials after a connection was lost or failed.
 	Reconnects uint64
-	// Reconciled counts closed candles built from trades by the outcome of
-	// their comparison with the exchange's REST candles: matched,
+	// Gaps counts the gaps found in all streams (see StreamStatus.Gaps).
+	Gaps uint64
+	// Reconciled counts closed candles (built from trades or received) by
+	// the outcome of their comparison with the exchange's REST candles: matched,
 	// corrected (replaced by the exchange's), missing (the exchange has
 	// none), failed (the request failed), skipped (queue full).
 	Reconciled map[string]uint64
@@ -71,4 +73,10 @@ type StreamStatus struct {
 	Records uint64
 	// LastError is the exchange's latest refusal for this stream, if any.
 	LastError string
+	// Gaps counts the holes found in the stream: skipped trade ids, missing
+	// closed candles, and windows opened by a reconnect or a restart.
+	Gaps uint64
+	// OutOfOrder counts trades whose id was not above the stream's last
+	// one (resent or out of order): they open no gap.
+	OutOfOrder uint64
 }

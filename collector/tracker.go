@@ -242,6 +242,27 @@ func (t *tracker) reconciled(outcome string) {
 	t.st.Reconciled[outcome]++
 }
 
+// gap counts a gap found in stream s.
+func (t *tracker) gap(s market.Stream) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.st.Gaps++
+	if ss, ok := t.st.Streams[s.String()]; ok {
+		ss.Gaps++
+		t.st.Streams[s.String()] = ss
+	}
+}
+
+// outOfOrder counts a trade of s whose id was not above the last one.
+func (t *tracker) outOfOrder(s market.Stream) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if ss, ok := t.st.Streams[s.String()]; ok {
+		ss.OutOfOrder++
+		t.st.Streams[s.String()] = ss
+	}
+}
+
 func (t *tracker) reconnect() {
 	t.mu.Lock()
 	t.st.Reconnects++

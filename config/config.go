@@ -18,9 +18,16 @@ type Config struct {
 	StoreQueueSize       int
 	StoreRejectsPerSec   int
 	StoreRawLimit        int
+	StoreCopyWriters     int
 	ValidateClockSkew    time.Duration
 	ShutdownTimeout      time.Duration
 	CollectorsConfigPath string
+
+	// Durable spool (SPOOL_DIR empty: none).
+	SpoolDir           string
+	SpoolMaxBytes      int
+	SpoolFsync         string
+	SpoolFsyncInterval time.Duration
 
 	// Redis live feed.
 	RedisEnabled       bool
@@ -40,6 +47,13 @@ type Config struct {
 	CoinbaseWS     string
 	CoinbaseREST   string
 	ReadLimitBytes int
+
+	// Gap backfill and the exchanges' REST budgets.
+	BackfillEnabled     bool
+	BackfillMaxLookback time.Duration
+	OKXRESTRate         int
+	BinanceRESTWeight   int
+	CoinbaseRESTRate    int
 
 	// Supervisor and admin API.
 	AdminAddr                 string
@@ -72,21 +86,26 @@ func load(e *env) Config {
 	c.DatabaseWait = e.duration("DATABASE_WAIT", 60*time.Second, 0,
 		"how long startup retries an unreachable database before exiting with an error (0: fail at once)")
 	c.StoreBatchSize = e.integer("STORE_BATCH_SIZE", 5000, 1, 1_000_000, "rows per COPY batch: a table is flushed when its buffer reaches this many rows")
-	c.StoreFlushInterval = e.duration("STORE_FLUSH_INTERVAL", 50*time.Millisecond, time.Millisecond,
+	c.StoreFlushInterval = e.duration("STORE_FLUSH_INTERVAL", 25*time.Millisecond, time.Millisecond,
 		"a table's buffer is flushed when its oldest row is this old, even if the batch is not full")
 	c.StoreQueueSize = e.integer("STORE_QUEUE_SIZE", 50000, 1, 10_000_000, "records the writer's queue holds before producers block (backpressure)")
 	c.StoreRejectsPerSec = e.integer("STORE_REJECTS_PER_SECOND", 100, 1, 1_000_000, "rejects stored per second at most (with a burst of the same size); beyond, they are counted, not stored")
 	c.StoreRawLimit = e.integer("STORE_REJECT_RAW_BYTES", 4096, 0, 1<<20, "a rejected payload is kept truncated to this many bytes")
+	c.StoreCopyWriters = e.integer("STORE_COPY_WRITERS", 2, 1, 16, "concurrent COPY statements (one connection each) that share a large batch of trades, tickers, books or balances; candles always use one")
 	c.ValidateClockSkew = e.duration("VALIDATE_CLOCK_SKEW", 5*time.Second, 0, "how far in the future an exchange timestamp may be before a record is rejected")
 	c.ShutdownTimeout = e.duration("SHUTDOWN_TIMEOUT", 25*time.Second, time.Second, "deadline for a graceful stop on SIGINT/SIGTERM (below Kubernetes' 30 s)")
 	c.CollectorsConfigPath = e.str("ETL_CONFIG", "collectors.yaml", "path of the YAML file of collectors")
+	c.SpoolDir = e.str("SPOOL_DIR", ".spool", "directory of the on-disk spool that keeps records while the database cannot take them (empty: no spool; producers then block when the store's queue is full)")
+	c.SpoolMaxBytes = e.integer("SPOOL_MAX_BYTES", 1<<30, 1<<20, 1<<50, "size cap of the spool; beyond it records are dropped, counted and recorded as gaps")
+	c.SpoolFsync = e.choice("SPOOL_FSYNC", "interval", "when spooled records are forced to disk: interval (every SPOOL_FSYNC_INTERVAL), always (every record) or never (left to the OS)", "interval", "always", "never")
+	c.SpoolFsyncInterval = e.duration("SPOOL_FSYNC_INTERVAL", 100*time.Millisecond, time.Millisecond, "period of SPOOL_FSYNC=interval: an OS crash or power loss loses at most this much of the spool")
 
 	c.RedisEnabled = e.boolean("REDIS_ENABLED", true, "publish every accepted record on Redis")
 	c.RedisURL = e.urlVar("REDIS_URL", "redis://127.0.0.1:6379/0", "Redis URL (redis:// or rediss:// for TLS; a password in it is never logged)", true, "redis", "rediss", "unix")
 	c.RedisChannelPrefix = e.str("REDIS_CHANNEL_PREFIX", "md", "first part of every channel name: <prefix>:<exchange>:<type>:<symbol>")
 	c.RedisStreamMaxLen = e.integer("REDIS_STREAM_MAXLEN", 0, 0, 1<<30, "when > 0, also XADD each record to <prefix>:stream:<exchange>:<type>:<symbol>, trimmed to about this many entries")
 	c.RedisBatchSize = e.integer("REDIS_BATCH_SIZE", 500, 1, 100_000, "messages per Redis pipeline")
-	c.RedisFlushInterval = e.duration("REDIS_FLUSH_INTERVAL", 5*time.Millisecond, 100*time.Microsecond, "longest a message waits for its pipeline to fill")
+	c.RedisFlushInterval = e.duration("REDIS_FLUSH_INTERVAL", time.Millisecond, 100*time.Microsecond, "longest a message waits for its pipeline to fill")
 	c.RedisQueueSize = e.integer("REDIS_QUEUE_SIZE", 100000, 1, 10_000_000, "messages queued for Redis; when full (or Redis is down) messages are dropped and counted")
 
 	c.OKXPublicWS = e.urlVar("OKX_WS_PUBLIC_URL", "wss://ws.okx.com:8443/ws/v5/public", "OKX public WebSocket (full URL)", false, "ws", "wss")
@@ -97,6 +116,12 @@ func load(e *env) Config {
 	c.CoinbaseWS = e.urlVar("COINBASE_WS_URL", "wss://ws-feed.exchange.coinbase.com", "Coinbase Exchange WebSocket feed (full URL)", false, "ws", "wss")
 	c.CoinbaseREST = e.urlVar("COINBASE_REST_URL", "https://api.exchange.coinbase.com", "Coinbase Exchange REST base URL", false, "http", "https")
 	c.ReadLimitBytes = e.integer("WS_READ_LIMIT_BYTES", 4<<20, 1024, 1<<30, "largest WebSocket frame accepted; a larger one is rejected and the connection redialled")
+
+	c.BackfillEnabled = e.boolean("BACKFILL_ENABLED", true, "fill gaps in the stored data from the exchanges' REST history (gaps are recorded in the gaps table either way)")
+	c.BackfillMaxLookback = e.duration("BACKFILL_MAX_LOOKBACK", 24*time.Hour, time.Minute, "the part of a gap older than this is recorded unfillable (lookback_limit) instead of fetched")
+	c.OKXRESTRate = e.integer("OKX_REST_RATE", 10, 1, 10000, "OKX REST requests per second, burst twice that (OKX: history-trades and history-candles 20 requests per 2 s per IP)")
+	c.BinanceRESTWeight = e.integer("BINANCE_REST_WEIGHT_PER_MINUTE", 6000, 1, 1_000_000, "Binance REST request weight per minute (Binance: 6000 per IP; klines weigh 2, historicalTrades 25)")
+	c.CoinbaseRESTRate = e.integer("COINBASE_REST_RATE", 10, 1, 10000, "Coinbase REST requests per second, burst 1.5 times that (Coinbase: public endpoints 10 per second per IP, burst 15)")
 
 	c.AdminAddr = e.str("ETL_ADMIN_ADDR", "127.0.0.1:8080", "admin HTTP API listen address (empty: no admin API)")
 	c.AdminToken = e.secret("ETL_ADMIN_TOKEN", "bearer token required by the mutating admin endpoints; without it they are refused")

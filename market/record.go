@@ -92,6 +92,10 @@ type Trade struct {
 	Size    decimal.Decimal
 	// Side is the taker's (aggressor's) side.
 	Side Side
+	// Aggregates is the number of exchange trades merged into this record
+	// (OKX's trades channel "count": TradeID is then the last id of the
+	// merged ones); 0 means 1.
+	Aggregates int
 }
 
 // DataType implements Record.

@@ -34,7 +34,10 @@ type Config struct {
 	BatchSize int
 	// FlushInterval is the longest a record waits for its batch to fill: a
 	// batch is sent when it holds BatchSize records or when its first record
-	// has waited this long, whichever comes first. Default 5ms.
+	// has waited this long, whichever comes first. Default 1ms: at 20,000
+	// records per second that makes pipelines of about 20 records and keeps
+	// the receipt-to-publish p99 near 2ms; under heavier load batches fill
+	// (BatchSize) first.
 	FlushInterval time.Duration
 	// QueueSize is how many records wait for Redis at most; beyond, Publish
 	// drops them (reason queue_full). Default 100000.
@@ -62,6 +65,12 @@ type Config struct {
 	// oldest receipt time (market.Meta.Received) among them. It must be
 	// quick: it delays the next batch.
 	OnPublish func(n int, oldestReceived time.Time)
+	// OnPublishReceived, if set, is called by the sending goroutine after
+	// each batch that published at least one record, with the receipt time
+	// (market.Meta.Received) of every record published, for per-record
+	// latency measurements. The slice is reused after the call returns. It
+	// must be quick: it delays the next batch.
+	OnPublishReceived func(received []time.Time)
 }
 
 // withDefaults returns cfg with every zero value replaced by its default:
@@ -77,7 +86,7 @@ func (cfg Config) withDefaults() Config {
 		cfg.BatchSize = 500
 	}
 	if cfg.FlushInterval == 0 {
-		cfg.FlushInterval = 5 * time.Millisecond
+		cfg.FlushInterval = time.Millisecond
 	}
 	if cfg.QueueSize == 0 {
 		cfg.QueueSize = 100_000

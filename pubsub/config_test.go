@@ -92,7 +92,7 @@ func TestRedactURL(t *testing.T) {
 func TestDefaults(t *testing.T) {
 	cfg := Config{}.withDefaults()
 	want := Config{
-		URL: "redis://127.0.0.1:6379/0", ChannelPrefix: "md", BatchSize: 500, FlushInterval: 5 * time.Millisecond,
+		URL: "redis://127.0.0.1:6379/0", ChannelPrefix: "md", BatchSize: 500, FlushInterval: time.Millisecond,
 		QueueSize: 100_000, ClientName: "marketetl-publisher", DialTimeout: 2 * time.Second, IOTimeout: 2 * time.Second,
 		RetryMin: 100 * time.Millisecond, RetryMax: 5 * time.Second, ShutdownTimeout: time.Second,
 	}

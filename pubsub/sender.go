@@ -58,6 +58,9 @@ type sender struct {
 	buf   []byte
 	pubs  []*redis.IntCmd
 	xadds []*redis.StringCmd
+	// recv holds the receipt times of the batch's published records, for
+	// Config.OnPublishReceived.
+	recv  []time.Time
 	names map[market.Stream]streamNames
 	// delay is the current reconnect delay (0: connected).
 	delay time.Duration
@@ -177,8 +180,12 @@ func (s *sender) send(ctx context.Context, batch []market.Record) {
 			continue
 		}
 		published++
-		if r := batch[i].Header().Received; oldest.IsZero() || r.Before(oldest) {
+		r := batch[i].Header().Received
+		if oldest.IsZero() || r.Before(oldest) {
 			oldest = r
+		}
+		if p.cfg.OnPublishReceived != nil {
+			s.recv = append(s.recv, r)
 		}
 	}
 	for _, c := range s.xadds {
@@ -195,6 +202,10 @@ func (s *sender) send(ctx context.Context, batch []market.Record) {
 	if published > 0 && p.cfg.OnPublish != nil {
 		p.cfg.OnPublish(published, oldest)
 	}
+	if published > 0 && p.cfg.OnPublishReceived != nil {
+		p.cfg.OnPublishReceived(s.recv)
+	}
+	s.recv = s.recv[:0]
 	if execErr != nil && !isRedisReply(execErr) {
 		s.markDown(execErr)
 		return

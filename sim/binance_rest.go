@@ -106,7 +106,7 @@ func (s *Sim) binanceKlines(w http.ResponseWriter, r *http.Request) {
 		binanceFail(w, -1120, "Invalid interval.")
 		return
 	}
-	all := sr.all()
+	all := s.servedCandles(market.Binance, sr.all())
 	start, hasStart := q.ints["startTime"]
 	end, hasEnd := q.ints["endTime"]
 	lo, hi := 0, len(all)
@@ -143,7 +143,7 @@ func (s *Sim) binanceTrades(history bool) http.HandlerFunc {
 		if !ok {
 			return
 		}
-		trades := q.in.trades
+		trades := s.servedTrades(q.in)
 		lo, hi := max(0, len(trades)-q.limit), len(trades)
 		if from, ok := q.ints["fromId"]; ok && history {
 			lo = sort.Search(len(trades), func(i int) bool { return trades[i].id >= from })
@@ -168,7 +168,7 @@ func (s *Sim) binanceAggTrades(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	trades := q.in.trades
+	trades := s.servedTrades(q.in)
 	lo, hi := max(0, len(trades)-q.limit), len(trades)
 	from, hasFrom := q.ints["fromId"]
 	start, hasStart := q.ints["startTime"]

@@ -94,7 +94,7 @@ func (s *Sim) coinbaseCandles(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	all := sr.all()
+	all := s.servedCandles(market.Coinbase, sr.all())
 	lo := sort.Search(len(all), func(i int) bool { return !all[i].open.Before(sr.frame.bucket(start)) })
 	hi := sort.Search(len(all), func(i int) bool { return all[i].open.After(end) })
 	rows := make([][6]json.Number, 0, max(0, hi-lo))
@@ -140,7 +140,7 @@ func (s *Sim) coinbaseTrades(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	before, after := cursors[0], cursors[1]
-	trades := in.trades
+	trades := s.servedTrades(in)
 	lo, hi := 0, len(trades)
 	if after != 0 {
 		hi = sort.Search(len(trades), func(i int) bool { return trades[i].id >= after })

@@ -4,6 +4,11 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"net/http"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
 
 	"marketetl/market"
 )
@@ -144,4 +149,135 @@ func (s *Sim) AnnounceShutdown(ex market.Exchange) (int, error) {
 		return len(s.conns[ex]), nil
 	}
 	return 0, fmt.Errorf("announce shutdown on %s: %w", ex, ErrUnsupported)
+}
+
+// restFault is the REST behaviour of one exchange set by SetHistoryHorizon
+// and ThrottleREST. Guarded by s.mu.
+type restFault struct {
+	// horizon: trades and candles (by open time) before it are not served.
+	horizon time.Time
+	// throttle is how many more REST requests are answered 429, each with
+	// Retry-After retryAfter (whole seconds; none when 0).
+	throttle   int
+	retryAfter time.Duration
+	// requests records when each REST request arrived (Config.Now) and
+	// whether it was throttled.
+	requests []RESTRequest
+}
+
+// RESTRequest is one REST request the simulator received.
+type RESTRequest struct {
+	Path      string
+	At        time.Time
+	Throttled bool
+}
+
+// fault returns the REST fault state of ex, creating it. s.mu is held.
+func (s *Sim) fault(ex market.Exchange) *restFault {
+	if s.restFaults == nil {
+		s.restFaults = make(map[market.Exchange]*restFault)
+	}
+	f := s.restFaults[ex]
+	if f == nil {
+		f = &restFault{}
+		s.restFaults[ex] = f
+	}
+	return f
+}
+
+// SetHistoryHorizon makes the REST history of ex serve no trade older than
+// t and no candle opening before t, as the real exchanges keep a limited
+// history; the zero time serves everything again. Each endpoint then
+// answers as it does for any range it has nothing for: OKX history-trades
+// and candles an empty page, Binance historicalTrades (fromId) and klines
+// (startTime) from the oldest kept, Coinbase the pages it still has.
+// Trades and ClosedCandles still return the whole truth.
+func (s *Sim) SetHistoryHorizon(ex market.Exchange, t time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.fault(ex).horizon = t
+}
+
+// ThrottleREST answers the next n REST requests of ex with HTTP 429 in the
+// exchange's format (Binance -1003, OKX 50011, Coinbase "Public rate limit
+// exceeded") and, when retryAfter > 0, a Retry-After header in whole
+// seconds.
+func (s *Sim) ThrottleREST(ex market.Exchange, n int, retryAfter time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	f := s.fault(ex)
+	f.throttle, f.retryAfter = n, retryAfter
+}
+
+// RESTRequests returns the REST requests of ex received so far, in order.
+func (s *Sim) RESTRequests(ex market.Exchange) []RESTRequest {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.restFaults == nil || s.restFaults[ex] == nil {
+		return nil
+	}
+	return append([]RESTRequest(nil), s.restFaults[ex].requests...)
+}
+
+// servedTrades returns the trades of in that REST serves. s.mu is held.
+func (s *Sim) servedTrades(in *instrument) []trade {
+	f := s.restFaults[in.ex]
+	if f == nil || f.horizon.IsZero() {
+		return in.trades
+	}
+	i := sort.Search(len(in.trades), func(i int) bool { return !in.trades[i].time.Before(f.horizon) })
+	return in.trades[i:]
+}
+
+// servedCandles returns the candles of ex that REST serves. s.mu is held.
+func (s *Sim) servedCandles(ex market.Exchange, all []candle) []candle {
+	f := s.restFaults[ex]
+	if f == nil || f.horizon.IsZero() {
+		return all
+	}
+	i := sort.Search(len(all), func(i int) bool { return !all[i].open.Before(f.horizon) })
+	return all[i:]
+}
+
+// restGate records REST requests and answers the throttled ones with 429;
+// WebSocket upgrades pass through.
+func (s *Sim) restGate(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var ex market.Exchange
+		switch {
+		case strings.HasPrefix(r.URL.Path, "/okx/api/"):
+			ex = market.OKX
+		case strings.HasPrefix(r.URL.Path, "/binance/api/"):
+			ex = market.Binance
+		case strings.HasPrefix(r.URL.Path, "/coinbase/products/"):
+			ex = market.Coinbase
+		default:
+			next.ServeHTTP(w, r)
+			return
+		}
+		s.mu.Lock()
+		f := s.fault(ex)
+		throttled := f.throttle > 0
+		if throttled {
+			f.throttle--
+		}
+		retryAfter := f.retryAfter
+		f.requests = append(f.requests, RESTRequest{Path: r.URL.Path, At: s.cfg.Now(), Throttled: throttled})
+		s.mu.Unlock()
+		if !throttled {
+			next.ServeHTTP(w, r)
+			return
+		}
+		if retryAfter > 0 {
+			w.Header().Set("Retry-After", strconv.FormatInt(int64((retryAfter+time.Second-1)/time.Second), 10))
+		}
+		switch ex {
+		case market.OKX:
+			writeJSON(w, http.StatusTooManyRequests, okxResponse{Code: "50011", Msg: "Too Many Requests", Data: []any{}})
+		case market.Binance:
+			writeJSON(w, http.StatusTooManyRequests, binanceErrorBody{Code: -1003, Msg: "Too many requests; please use the websocket for live updates to avoid polling the API."})
+		default:
+			writeJSON(w, http.StatusTooManyRequests, map[string]string{"message": "Public rate limit exceeded"})
+		}
+	})
 }

@@ -43,6 +43,11 @@ func TestRejectConnections(t *testing.T) {
 	_ = resp.Body.Close()
 	s.RejectConnections(market.Binance, false)
 	dial(t, ep.BinanceWS+"/ws/btcusdt@trade")
+	// The client's handshake completes before the server counts the
+	// connection: wait for it.
+	if err := s.WaitConnects(ctx(t), market.Binance, 1); err != nil {
+		t.Fatal(err)
+	}
 	if n := s.Counts(market.Binance); n.Rejected != 1 || n.Connects != 1 {
 		t.Fatalf("counts %+v", n)
 	}

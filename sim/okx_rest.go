@@ -108,7 +108,7 @@ func (s *Sim) okxCandles(history bool) http.HandlerFunc {
 			okxError(w, http.StatusBadRequest, "51000", "Parameter bar error")
 			return
 		}
-		all := sr.all()
+		all := s.servedCandles(market.OKX, sr.all())
 		if !history && len(all) > okxCandlesLatest {
 			all = all[len(all)-okxCandlesLatest:]
 		}
@@ -142,7 +142,7 @@ func (s *Sim) okxTrades(history bool) http.HandlerFunc {
 		if !ok {
 			return
 		}
-		trades := q.in.trades
+		trades := s.servedTrades(q.in)
 		lo, hi := 0, len(trades)
 		if history {
 			switch r.URL.Query().Get("type") {

@@ -25,5 +25,5 @@ func (s *Sim) routes() http.Handler {
 	mux.HandleFunc("GET /coinbase/{$}", s.coinbaseWS)
 	mux.HandleFunc("GET /coinbase/products/{id}/candles", s.coinbaseCandles)
 	mux.HandleFunc("GET /coinbase/products/{id}/trades", s.coinbaseTrades)
-	return mux
+	return s.restGate(mux)
 }

@@ -42,6 +42,9 @@ type Sim struct {
 	closing     bool
 	serveCtx    context.Context
 	connSeq     uint64
+	// restFaults holds the REST history horizon and 429 injection
+	// (faults.go); nil until one is set.
+	restFaults map[market.Exchange]*restFault
 
 	handlers sync.WaitGroup // one per WebSocket connection being served
 }

@@ -4,31 +4,8 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/shopspring/decimal"
 )
-
-// numeric carries a decimal to pgx's binary numeric encoding exactly: the
-// coefficient becomes the digits and the exponent the scale, so 0.10 is
-// stored as 0.10 (scale 2) and 18 or more significant digits survive.
-type numeric struct {
-	d     decimal.Decimal
-	valid bool
-}
-
-var _ pgtype.NumericValuer = numeric{}
-
-// NumericValue implements pgtype.NumericValuer; an invalid numeric is NULL.
-func (n numeric) NumericValue() (pgtype.Numeric, error) {
-	if !n.valid {
-		return pgtype.Numeric{}, nil
-	}
-	return pgtype.Numeric{Int: n.d.Coefficient(), Exp: n.d.Exponent(), Valid: true}, nil
-}
-
-func num(d decimal.Decimal) numeric { return numeric{d: d, valid: true} }
-
-func nullNum(d decimal.NullDecimal) numeric { return numeric{d: d.Decimal, valid: d.Valid} }
 
 // PostgreSQL's numeric keeps at most 16383 digits after the decimal point
 // and 131072 before it.

@@ -35,6 +35,9 @@ type TableStats struct {
 	Rejected uint64
 	// Lost counts rows given up because the shutdown deadline passed.
 	Lost uint64
+	// Spilled counts rows not stored by the shutdown deadline and handed
+	// to Config.Overflow (the spool) instead.
+	Spilled uint64
 	// Flushes counts batches handled; Retries counts failed attempts that
 	// were retried.
 	Flushes uint64
@@ -75,10 +78,10 @@ const (
 type FlushResult struct {
 	Table   string
 	Trigger FlushTrigger
-	// Rows is the batch size; Inserted, Updated, Skipped, Rejected and Lost
-	// add up to it (see TableStats).
-	Rows                                       int
-	Inserted, Updated, Skipped, Rejected, Lost int
+	// Rows is the batch size; Inserted, Updated, Skipped, Rejected, Lost
+	// and Spilled add up to it (see TableStats).
+	Rows                                                int
+	Inserted, Updated, Skipped, Rejected, Lost, Spilled int
 	// Retries counts failed attempts that were retried.
 	Retries int
 	// Duration is the time from the start of the flush to its commit
@@ -88,4 +91,9 @@ type FlushResult struct {
 	// (Meta.Received): now minus OldestReceived is the batch's worst
 	// receipt-to-commit latency.
 	OldestReceived, NewestReceived time.Time
+	// Received holds the receipt time (Meta.Received) of each row of the
+	// batch, in batch order, for per-row latency measurements. It is set
+	// only for Config.OnFlush and is valid only during that call: the
+	// lane reuses it for the next batch.
+	Received []time.Time
 }

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"encoding/binary"
 	"strings"
 	"time"
 
@@ -23,7 +24,7 @@ const (
 type column struct{ name, typ string }
 
 // table says how rows of type T reach their target table: the columns
-// copied (in the order values produces them), the staging table and the
+// copied (in the order encode writes them), the staging table and the
 // statement that merges it into the target.
 type table[T any] struct {
 	name string
@@ -36,9 +37,12 @@ type table[T any] struct {
 	// one row of two counts: inserted and updated.
 	merge  string
 	upsert bool
-	// values appends row's values to dst[:0]; seq is the row's position in
-	// the batch, counting from 1.
-	values func(row T, seq int, dst []any) []any
+	// seq puts a first column, seq integer, in the staging table: the
+	// row's position in the batch, counting from 1, for the merge's order.
+	seq bool
+	// encode writes row's fields to a binary COPY stream, in the order of
+	// columns (the tuple's header and seq are written by the lane).
+	encode func(row T, e *copyEncoder)
 	// received is when the frame carrying row was read.
 	received func(row T) time.Time
 	// refusal describes row for the rejects table when the database
@@ -46,13 +50,34 @@ type table[T any] struct {
 	refusal func(row T) market.Reject
 }
 
-func (t *table[T]) columnNames() []string {
-	names := make([]string, len(t.columns))
-	for i, c := range t.columns {
-		names[i] = c.name
+// stageColumns are the staging table's columns: seq first if the table
+// has it, then columns.
+func (t *table[T]) stageColumns() []column {
+	if !t.seq {
+		return t.columns
 	}
-	return names
+	return append([]column{{"seq", "integer"}}, t.columns...)
 }
+
+// copyStage is the COPY statement into the staging table (or into the
+// target when there is none).
+func (t *table[T]) copyStage() string {
+	if t.stage == "" {
+		return copySQL(t.name, t.columns)
+	}
+	return copySQL(t.stage, t.stageColumns())
+}
+
+// parallel reports whether the rows of a batch may be stored in any order,
+// in parts by concurrent COPY writers: the merge only inserts.
+func (t *table[T]) parallel() bool { return !t.upsert && t.stage != "" }
+
+// copyTarget is the COPY statement straight into the target table. When
+// no key of a batch is stored yet and none repeats within it, copying it
+// there stores exactly what the merge would (for candles too: every row
+// inserted, updated_at by its default now()); otherwise the COPY fails with
+// unique_violation and changes nothing.
+func (t *table[T]) copyTarget() string { return copySQL(t.name, t.columns) }
 
 // createStage returns the DDL of the staging table: temporary (one per
 // connection, reused by every flush on it) and emptied at each commit.
@@ -61,7 +86,7 @@ func (t *table[T]) createStage() string {
 	b.WriteString("CREATE TEMP TABLE IF NOT EXISTS ")
 	b.WriteString(t.stage)
 	b.WriteString(" (")
-	for i, c := range t.columns {
+	for i, c := range t.stageColumns() {
 		if i > 0 {
 			b.WriteString(", ")
 		}
@@ -86,9 +111,15 @@ var tradesTable = table[*market.Trade]{
 	merge: `INSERT INTO trades (exchange, symbol, trade_id, ts, price, size, side, received_at)
 SELECT exchange, symbol, trade_id, ts, price, size, side, received_at FROM etl_stage_trades
 ON CONFLICT (exchange, symbol, trade_id, ts) DO NOTHING`,
-	values: func(t *market.Trade, _ int, v []any) []any {
-		return append(v[:0], string(t.Exchange), string(t.Symbol), t.TradeID, t.Time,
-			num(t.Price), num(t.Size), string(t.Side), t.Received)
+	encode: func(t *market.Trade, e *copyEncoder) {
+		e.text(string(t.Exchange))
+		e.text(string(t.Symbol))
+		e.text(t.TradeID)
+		e.timestamptz(t.Time)
+		e.numeric(t.Price)
+		e.numeric(t.Size)
+		e.text(string(t.Side))
+		e.timestamptz(t.Received)
 	},
 	received: func(t *market.Trade) time.Time { return t.Received },
 	refusal:  func(t *market.Trade) market.Reject { return refusalOf(t) },
@@ -108,11 +139,21 @@ var tickersTable = table[*market.Ticker]{
 SELECT exchange, symbol, ts, last, bid, ask, bid_size, ask_size,
     open_24h, high_24h, low_24h, volume_24h, quote_volume_24h, received_at FROM etl_stage_tickers
 ON CONFLICT (exchange, symbol, ts) DO NOTHING`,
-	values: func(t *market.Ticker, _ int, v []any) []any {
-		return append(v[:0], string(t.Exchange), string(t.Symbol), t.Time,
-			nullNum(t.Last), nullNum(t.Bid), nullNum(t.Ask), nullNum(t.BidSize), nullNum(t.AskSize),
-			nullNum(t.Open24h), nullNum(t.High24h), nullNum(t.Low24h),
-			nullNum(t.Volume24h), nullNum(t.QuoteVolume24h), t.Received)
+	encode: func(t *market.Ticker, e *copyEncoder) {
+		e.text(string(t.Exchange))
+		e.text(string(t.Symbol))
+		e.timestamptz(t.Time)
+		e.nullNumeric(t.Last)
+		e.nullNumeric(t.Bid)
+		e.nullNumeric(t.Ask)
+		e.nullNumeric(t.BidSize)
+		e.nullNumeric(t.AskSize)
+		e.nullNumeric(t.Open24h)
+		e.nullNumeric(t.High24h)
+		e.nullNumeric(t.Low24h)
+		e.nullNumeric(t.Volume24h)
+		e.nullNumeric(t.QuoteVolume24h)
+		e.timestamptz(t.Received)
 	},
 	received: func(t *market.Ticker) time.Time { return t.Received },
 	refusal:  func(t *market.Ticker) market.Reject { return refusalOf(t) },
@@ -127,12 +168,13 @@ var candlesTable = table[*market.Candle]{
 	name:  TableCandles,
 	stage: "etl_stage_candles",
 	columns: []column{
-		{"seq", "integer"}, {"exchange", "text"}, {"symbol", "text"}, {"timeframe", "text"}, {"ts", "timestamptz"},
+		{"exchange", "text"}, {"symbol", "text"}, {"timeframe", "text"}, {"ts", "timestamptz"},
 		{"open", "numeric"}, {"high", "numeric"}, {"low", "numeric"}, {"close", "numeric"},
 		{"volume", "numeric"}, {"quote_volume", "numeric"}, {"trades", "bigint"}, {"closed", "boolean"},
 		{"received_at", "timestamptz"},
 	},
 	upsert: true,
+	seq:    true,
 	merge: `WITH merged AS (
     INSERT INTO candles AS c (exchange, symbol, timeframe, ts, open, high, low, close,
         volume, quote_volume, trades, closed, received_at, updated_at)
@@ -152,14 +194,24 @@ var candlesTable = table[*market.Candle]{
     RETURNING (c.xmax = 0) AS inserted
 )
 SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM merged`,
-	values: func(c *market.Candle, seq int, v []any) []any {
-		var trades any
+	encode: func(c *market.Candle, e *copyEncoder) {
+		e.text(string(c.Exchange))
+		e.text(string(c.Symbol))
+		e.text(string(c.Timeframe))
+		e.timestamptz(c.Time)
+		e.numeric(c.Open)
+		e.numeric(c.High)
+		e.numeric(c.Low)
+		e.numeric(c.Close)
+		e.numeric(c.Volume)
+		e.nullNumeric(c.QuoteVolume)
 		if c.Trades >= 0 {
-			trades = c.Trades
+			e.int64(c.Trades)
+		} else {
+			e.null()
 		}
-		return append(v[:0], int32(seq), string(c.Exchange), string(c.Symbol), string(c.Timeframe), c.Time,
-			num(c.Open), num(c.High), num(c.Low), num(c.Close),
-			num(c.Volume), nullNum(c.QuoteVolume), trades, c.Closed, c.Received)
+		e.bool(c.Closed)
+		e.timestamptz(c.Received)
 	},
 	received: func(c *market.Candle) time.Time { return c.Received },
 	refusal:  func(c *market.Candle) market.Reject { return refusalOf(c) },
@@ -176,34 +228,50 @@ var bookSnapshotsTable = table[*market.BookSnapshot]{
 	merge: `INSERT INTO book_snapshots (exchange, symbol, ts, sequence, checksum, depth, bids, asks, received_at)
 SELECT exchange, symbol, ts, sequence, checksum, depth, bids, asks, received_at FROM etl_stage_book_snapshots
 ON CONFLICT (exchange, symbol, ts, sequence) DO NOTHING`,
-	values: func(b *market.BookSnapshot, _ int, v []any) []any {
-		var checksum any
+	encode: func(b *market.BookSnapshot, e *copyEncoder) {
+		e.text(string(b.Exchange))
+		e.text(string(b.Symbol))
+		e.timestamptz(b.Time)
+		e.int64(b.Sequence)
 		if b.Checksum != 0 {
-			checksum = b.Checksum
+			e.int64(b.Checksum)
+		} else {
+			e.null()
 		}
-		return append(v[:0], string(b.Exchange), string(b.Symbol), b.Time, b.Sequence,
-			checksum, int32(max(len(b.Bids), len(b.Asks))), levels(b.Bids), levels(b.Asks), b.Received)
+		e.int32(int32(max(len(b.Bids), len(b.Asks))))
+		levels(e, b.Bids)
+		levels(e, b.Asks)
+		e.timestamptz(b.Received)
 	},
 	received: func(b *market.BookSnapshot) time.Time { return b.Received },
 	refusal:  func(b *market.BookSnapshot) market.Reject { return refusalOf(b) },
 }
 
-// levels renders book levels as a two-dimensional numeric array of
-// [price, size] pairs.
-func levels(ls []market.Level) pgtype.Array[numeric] {
+// levels writes book levels as a two-dimensional numeric array of
+// [price, size] pairs in the binary array format: the number of
+// dimensions, a has-nulls flag, the element type, each dimension's length
+// and lower bound, then the elements. No levels is the empty array.
+func levels(e *copyEncoder, ls []market.Level) {
+	at := len(e.buf)
+	e.buf = append(e.buf, 0, 0, 0, 0)
 	if len(ls) == 0 {
-		// Non-nil dimensions: pgx encodes nil ones as NULL.
-		return pgtype.Array[numeric]{Elements: []numeric{}, Dims: []pgtype.ArrayDimension{}, Valid: true}
+		e.buf = binary.BigEndian.AppendUint32(e.buf, 0)
+	} else {
+		e.buf = binary.BigEndian.AppendUint32(e.buf, 2)
 	}
-	el := make([]numeric, 0, 2*len(ls))
-	for _, l := range ls {
-		el = append(el, num(l.Price), num(l.Size))
+	e.buf = binary.BigEndian.AppendUint32(e.buf, 0)
+	e.buf = binary.BigEndian.AppendUint32(e.buf, pgtype.NumericOID)
+	if len(ls) > 0 {
+		e.buf = binary.BigEndian.AppendUint32(e.buf, uint32(len(ls)))
+		e.buf = binary.BigEndian.AppendUint32(e.buf, 1)
+		e.buf = binary.BigEndian.AppendUint32(e.buf, 2)
+		e.buf = binary.BigEndian.AppendUint32(e.buf, 1)
+		for _, l := range ls {
+			e.numeric(l.Price)
+			e.numeric(l.Size)
+		}
 	}
-	return pgtype.Array[numeric]{
-		Elements: el,
-		Dims:     []pgtype.ArrayDimension{{Length: int32(len(ls)), LowerBound: 1}, {Length: 2, LowerBound: 1}},
-		Valid:    true,
-	}
+	binary.BigEndian.PutUint32(e.buf[at:], uint32(len(e.buf)-at-4))
 }
 
 var balancesTable = table[*market.Balance]{
@@ -216,9 +284,14 @@ var balancesTable = table[*market.Balance]{
 	merge: `INSERT INTO balances (exchange, account, asset, ts, free, locked, received_at)
 SELECT exchange, account, asset, ts, free, locked, received_at FROM etl_stage_balances
 ON CONFLICT (exchange, account, asset, ts) DO NOTHING`,
-	values: func(b *market.Balance, _ int, v []any) []any {
-		return append(v[:0], string(b.Exchange), b.Account, string(b.Symbol), b.Time,
-			num(b.Free), num(b.Locked), b.Received)
+	encode: func(b *market.Balance, e *copyEncoder) {
+		e.text(string(b.Exchange))
+		e.text(b.Account)
+		e.text(string(b.Symbol))
+		e.timestamptz(b.Time)
+		e.numeric(b.Free)
+		e.numeric(b.Locked)
+		e.timestamptz(b.Received)
 	},
 	received: func(b *market.Balance) time.Time { return b.Received },
 	refusal:  func(b *market.Balance) market.Reject { return refusalOf(b) },
@@ -232,9 +305,21 @@ var rejectsTable = table[rejectRow]{
 		{"reason", "text"}, {"field", "text"}, {"detail", "text"}, {"sqlstate", "text"},
 		{"raw", "text"}, {"raw_bytes", "integer"},
 	},
-	values: func(r rejectRow, _ int, v []any) []any {
-		return append(v[:0], r.ts, r.exchange, r.symbol, r.dataType, r.reason, r.field, r.detail,
-			r.sqlstate, r.raw, r.rawBytes)
+	encode: func(r rejectRow, e *copyEncoder) {
+		e.timestamptz(r.ts)
+		e.optText(r.exchange)
+		e.optText(r.symbol)
+		e.optText(r.dataType)
+		e.text(r.reason)
+		e.optText(r.field)
+		e.optText(r.detail)
+		e.optText(r.sqlstate)
+		e.optText(r.raw)
+		if r.rawBytes.Valid {
+			e.int32(r.rawBytes.Int32)
+		} else {
+			e.null()
+		}
 	},
 	received: func(r rejectRow) time.Time { return r.ts },
 }

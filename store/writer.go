@@ -52,6 +52,7 @@ type Writer struct {
 	stopping chan struct{} // closed when shutdown begins: blocked producers give up
 	drain    chan struct{} // closed once closed is set: lanes drain and return
 	started  atomic.Bool
+	flushed  flushSignal // wakes Sync after each flush
 }
 
 // New checks cfg, applies its defaults and returns a Writer that stores
@@ -95,8 +96,10 @@ func rejectsQueueSize(cfg Config) int {
 
 // Run flushes batches until ctx ends, then stops accepting records, drains
 // the queues and flushes everything, under a context detached from ctx and
-// bounded by Config.ShutdownTimeout. It returns after the final flush; the
-// error is non-nil only if rows were lost because that deadline passed.
+// bounded by Config.ShutdownTimeout. Rows not stored by that deadline are
+// handed to Config.Overflow when set. It returns after the final flush; the
+// error is non-nil only if rows were lost (neither stored nor spilled)
+// because that deadline passed.
 // Run may be called once.
 func (w *Writer) Run(ctx context.Context) error {
 	if !w.started.CompareAndSwap(false, true) {
@@ -190,7 +193,11 @@ func queue[T market.Record](ctx context.Context, w *Writer, l *lane[T], rec T, c
 		rej.Reason, rej.Detail = ReasonUnstorable, err.Error()
 		return send(ctx, w, w.rejects.in, newRejectRow(rej, "", w.cfg.RawLimit, time.Now()))
 	}
-	return send(ctx, w, l.in, rec)
+	if err := send(ctx, w, l.in, rec); err != nil {
+		return err
+	}
+	l.c.sent.Add(1)
+	return nil
 }
 
 // send queues v on ch, blocking while ch is full.

@@ -67,11 +67,15 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
-	apis, err := exchanges(simURLs(ep), httpClient())
+	budgets := newRESTBudgets(cfg)
+	apis, err := budgetedExchanges(simURLs(ep), budgets)
 	if err != nil {
 		return err
 	}
-	build := collectorFactory(apis, c.pipe, int64(cfg.ReadLimitBytes), log)
+	if _, err := c.attachBackfill(apis, budgets, nil); err != nil {
+		return err
+	}
+	build := collectorFactory(apis, c.pipe, int64(cfg.ReadLimitBytes), log, newGapDetection(c.pool, c.gapRecorder()))
 	var cols []*collector.Collector
 	for _, ex := range market.Exchanges() {
 		spec := collector.Spec{

@@ -24,6 +24,11 @@ Usage:
   etl sim [--addr A]           run the simulated exchange alone
   etl tail [--json] [pattern]  print the live feed (default pattern md:*)
   etl env                      print the environment template (env.template)
+  etl backfill --exchange E --symbol S --type trade|candle [--timeframe 1m]
+               --from RFC3339 --to RFC3339 [--after-id N --before-id N]
+                               fill a window of one stream from the exchange's REST history
+  etl bench [--quick] [--records N] [--exchange E] [--out F] [--cpuprofile F]
+                               end-to-end benchmark against local PostgreSQL and Redis
 
 Configuration is read from the environment; see env.template and README.md.
 `
@@ -55,8 +60,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = cmdSim(ctx, args[1:], stdout, stderr)
 	case "tail":
 		err = cmdTail(ctx, args[1:], stdout, stderr)
+	case "backfill":
+		err = cmdBackfill(ctx, args[1:], stdout, stderr)
 	case "env":
 		err = cmdEnv(stdout, args[1:])
+	case "bench":
+		err = cmdBench(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0

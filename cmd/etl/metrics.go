@@ -1,10 +1,14 @@
 package main
 
 import (
+	"context"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
 
+	"marketetl/market"
+	"marketetl/spool"
 	"marketetl/store"
 )
 
@@ -57,9 +61,13 @@ type dataMetrics struct {
 	pubQueue  *prometheus.Desc
 	rows      *prometheus.Desc
 	storeQ    *prometheus.Desc
+	spool     spoolDescs
 }
 
 func registerDataMetrics(reg prometheus.Registerer, c *core) error {
+	if err := reg.Register(newBackfillMetrics(c)); err != nil {
+		return err
+	}
 	return reg.Register(&dataMetrics{
 		c:         c,
 		accepted:  prometheus.NewDesc("etl_pipeline_records_accepted_total", "Records that passed validation and were handed to the store.", nil, nil),
@@ -70,12 +78,14 @@ func registerDataMetrics(reg prometheus.Registerer, c *core) error {
 		pubQueue:  prometheus.NewDesc("etl_redis_queue_depth", "Records waiting to be published.", nil, nil),
 		rows:      prometheus.NewDesc("etl_store_rows_total", "Rows handled by the store writer, by table and outcome (inserted, skipped, rejected).", []string{"table", "outcome"}, nil),
 		storeQ:    prometheus.NewDesc("etl_store_queue_depth", "Records waiting in the store writer's queue.", nil, nil),
+		spool:     newSpoolDescs(),
 	})
 }
 
 // Describe implements prometheus.Collector.
 func (m *dataMetrics) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{m.accepted, m.rejected, m.published, m.dropped, m.redisUp, m.pubQueue, m.rows, m.storeQ} {
+	for _, d := range []*prometheus.Desc{m.accepted, m.rejected, m.published, m.dropped, m.redisUp, m.pubQueue, m.rows, m.storeQ,
+		m.spool.bytes, m.spool.segments, m.spool.records, m.spool.gaps, m.spool.state} {
 		ch <- d
 	}
 }
@@ -101,6 +111,9 @@ func (m *dataMetrics) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(m.pubQueue, prometheus.GaugeValue, float64(st.Pending))
 	}
 	m.collectStore(ch)
+	if m.c.buffer != nil {
+		m.spool.collect(ch, m.c.buffer.Stats())
+	}
 }
 
 func (m *dataMetrics) collectStore(ch chan<- prometheus.Metric) {
@@ -114,4 +127,97 @@ func (m *dataMetrics) collectStore(ch chan<- prometheus.Metric) {
 		}
 	}
 	ch <- prometheus.MustNewConstMetric(m.storeQ, prometheus.GaugeValue, float64(st.QueueDepth))
+}
+
+// spoolDescs describe the durable spool's metrics.
+type spoolDescs struct {
+	bytes, segments, records, gaps, state *prometheus.Desc
+}
+
+func newSpoolDescs() spoolDescs {
+	return spoolDescs{
+		bytes:    prometheus.NewDesc("etl_spool_bytes", "Size of the spool's segment files on disk.", nil, nil),
+		segments: prometheus.NewDesc("etl_spool_segments", "Segment files in the spool.", nil, nil),
+		records: prometheus.NewDesc("etl_spool_records_total",
+			"Spool records by outcome: spooled (queue full), spilled (not stored by the shutdown deadline), replayed, corrupt (skipped), dropped (spool full).",
+			[]string{"outcome"}, nil),
+		gaps:  prometheus.NewDesc("etl_spool_gaps_total", "Gaps recorded for records dropped while the spool was full.", nil, nil),
+		state: prometheus.NewDesc("etl_spool_state", "1 for the spool's current state (memory, spooling, replaying).", []string{"state"}, nil),
+	}
+}
+
+func (d spoolDescs) collect(ch chan<- prometheus.Metric, st spool.Stats) {
+	ch <- prometheus.MustNewConstMetric(d.bytes, prometheus.GaugeValue, float64(st.Bytes))
+	ch <- prometheus.MustNewConstMetric(d.segments, prometheus.GaugeValue, float64(st.Segments))
+	for _, o := range []struct {
+		name string
+		n    uint64
+	}{{"spooled", st.Spooled}, {"spilled", st.Appended - min(st.Appended, st.Spooled)}, {"replayed", st.Replayed},
+		{"corrupt", st.Corrupt}, {"dropped", st.Dropped}} {
+		ch <- prometheus.MustNewConstMetric(d.records, prometheus.CounterValue, float64(o.n), o.name)
+	}
+	ch <- prometheus.MustNewConstMetric(d.gaps, prometheus.CounterValue, float64(st.Gaps))
+	for _, s := range []spool.State{spool.StateMemory, spool.StateSpooling, spool.StateReplaying} {
+		v := 0.0
+		if st.State == s {
+			v = 1
+		}
+		ch <- prometheus.MustNewConstMetric(d.state, prometheus.GaugeValue, v, string(s))
+	}
+}
+
+// backfillMetrics exports the gaps (counted in the gaps table at scrape
+// time), the rows filled and the REST budgets' counters.
+type backfillMetrics struct {
+	c                                    *core
+	gaps, rows, throttled, requests, que *prometheus.Desc
+}
+
+func newBackfillMetrics(c *core) *backfillMetrics {
+	return &backfillMetrics{
+		c:         c,
+		gaps:      prometheus.NewDesc("etl_gaps", "Gaps in the gaps table, by exchange and state (open, filling, filled, unfillable).", []string{"exchange", "state"}, nil),
+		rows:      prometheus.NewDesc("etl_backfill_rows_total", "Rows fetched from REST history by backfill and handed to validation and the store, by exchange and data type.", []string{"exchange", "type"}, nil),
+		throttled: prometheus.NewDesc("etl_rest_throttled_total", "REST answers 429 (rate limit) or 418 (IP ban) that paused the exchange's REST budget.", []string{"exchange"}, nil),
+		requests:  prometheus.NewDesc("etl_rest_requests_total", "REST requests sent within the exchange's budget.", []string{"exchange"}, nil),
+		que:       prometheus.NewDesc("etl_backfill_queue_depth", "Gaps reported and not yet recorded in the gaps table.", nil, nil),
+	}
+}
+
+// Describe implements prometheus.Collector.
+func (m *backfillMetrics) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{m.gaps, m.rows, m.throttled, m.requests, m.que} {
+		ch <- d
+	}
+}
+
+// Collect implements prometheus.Collector.
+func (m *backfillMetrics) Collect(ch chan<- prometheus.Metric) {
+	b := m.c.backfill
+	if b == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if counts, err := b.gaps.Counts(ctx); err == nil {
+		for _, ex := range market.Exchanges() {
+			for _, state := range []string{store.GapOpen, store.GapFilling, store.GapFilled, store.GapUnfillable} {
+				ch <- prometheus.MustNewConstMetric(m.gaps, prometheus.GaugeValue, float64(counts.ByStatus[string(ex)][state]), string(ex), state)
+			}
+		}
+	} else {
+		m.c.log.Warn("metrics: count gaps", zap.Error(err))
+	}
+	st := b.filler.Stats()
+	for ex, byType := range st.Rows {
+		for typ, n := range byType {
+			ch <- prometheus.MustNewConstMetric(m.rows, prometheus.CounterValue, float64(n), string(ex), string(typ))
+		}
+	}
+	ch <- prometheus.MustNewConstMetric(m.que, prometheus.GaugeValue, float64(st.Queued))
+	for ex, bu := range b.budgets {
+		bs := bu.Stats()
+		ch <- prometheus.MustNewConstMetric(m.throttled, prometheus.CounterValue, float64(bs.Throttled), string(ex))
+		ch <- prometheus.MustNewConstMetric(m.requests, prometheus.CounterValue, float64(bs.Requests), string(ex))
+	}
 }

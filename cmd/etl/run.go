@@ -59,11 +59,15 @@ func cmdRun(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	apis, err := exchanges(endpointsFromConfig(cfg), httpClient())
+	budgets := newRESTBudgets(cfg)
+	apis, err := budgetedExchanges(endpointsFromConfig(cfg), budgets)
 	if err != nil {
 		return err
 	}
-	build := collectorFactory(apis, c.pipe, int64(cfg.ReadLimitBytes), log)
+	if _, err := c.attachBackfill(apis, budgets, nil); err != nil {
+		return err
+	}
+	build := collectorFactory(apis, c.pipe, int64(cfg.ReadLimitBytes), log, newGapDetection(pool, c.gapRecorder()))
 	if err := registerDataMetrics(reg, c); err != nil {
 		return err
 	}

@@ -1,10 +1,12 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"go.uber.org/zap"
 
 	"marketetl/collector"
@@ -13,6 +15,7 @@ import (
 	"marketetl/collector/okx"
 	"marketetl/config"
 	"marketetl/market"
+	"marketetl/store"
 )
 
 // endpoints are the exchange URLs, from the environment or the simulator.
@@ -54,8 +57,38 @@ func exchanges(ep exchangeURLs, httpClient *http.Client) (map[market.Exchange]ex
 	return map[market.Exchange]exchangeAPI{market.OKX: o, market.Binance: b, market.Coinbase: c}, nil
 }
 
+// gapDetection is shared by every collector the factory builds, so that a
+// collector the supervisor restarts resumes gap detection where the
+// previous one stopped, and the first records after a process restart are
+// checked against the last stored ones.
+type gapDetection struct {
+	positions *collector.Positions
+	resume    collector.ResumeFunc
+	gaps      collector.GapRecorder
+}
+
+// newGapDetection seeds positions from pool (nil: not seeded) and hands
+// gaps to gaps (nil: gaps are only logged and counted).
+func newGapDetection(pool *pgxpool.Pool, gaps collector.GapRecorder) gapDetection {
+	d := gapDetection{positions: collector.NewPositions(), gaps: gaps}
+	if pool != nil {
+		d.resume = func(ctx context.Context, streams []market.Stream) (map[market.Stream]collector.Last, error) {
+			stored, err := store.LastStored(ctx, pool, streams)
+			if err != nil {
+				return nil, err
+			}
+			out := make(map[market.Stream]collector.Last, len(stored))
+			for s, l := range stored {
+				out[s] = collector.Last{Time: l.Time, TradeID: l.TradeID}
+			}
+			return out, nil
+		}
+	}
+	return d
+}
+
 // collectorFactory returns a function that builds a collector for a spec.
-func collectorFactory(apis map[market.Exchange]exchangeAPI, sink collector.Sink, readLimit int64, log *zap.Logger) func(spec collector.Spec) (*collector.Collector, error) {
+func collectorFactory(apis map[market.Exchange]exchangeAPI, sink collector.Sink, readLimit int64, log *zap.Logger, gd gapDetection) func(spec collector.Spec) (*collector.Collector, error) {
 	return func(spec collector.Spec) (*collector.Collector, error) {
 		api, ok := apis[spec.Exchange]
 		if !ok {
@@ -68,6 +101,9 @@ func collectorFactory(apis map[market.Exchange]exchangeAPI, sink collector.Sink,
 			Log:          log,
 			HealthyAfter: time.Minute,
 			History:      api,
+			Positions:    gd.positions,
+			Resume:       gd.resume,
+			Gaps:         gd.gaps,
 		}, api, sink)
 	}
 }

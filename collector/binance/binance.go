@@ -162,6 +162,14 @@ const (
 	maxSendPerSecond = 4
 )
 
+// SequentialTradeIDs implements collector.TradeIDRule: Binance's trade
+// stream field "t" numbers each symbol's trades one by one (see README.md,
+// "Gap detection").
+func (a *Adapter) SequentialTradeIDs() bool { return true }
+
+// Compile-time check that the adapter declares its trade id rule.
+var _ collector.TradeIDRule = (*Adapter)(nil)
+
 // KeepAlive implements collector.Protocol. The server sends ping frames
 // every 20 s and closes the connection when no pong copying the payload
 // comes back within a minute; the loop's ping handler answers them, so no

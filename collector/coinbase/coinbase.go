@@ -123,6 +123,14 @@ const (
 	maxSendPerSecond = 5
 )
 
+// SequentialTradeIDs implements collector.TradeIDRule: Coinbase Exchange's
+// match "trade_id" numbers each product's trades one by one (see
+// README.md, "Gap detection").
+func (a *Adapter) SequentialTradeIDs() bool { return true }
+
+// Compile-time check that the adapter declares its trade id rule.
+var _ collector.TradeIDRule = (*Adapter)(nil)
+
 // KeepAlive implements collector.Protocol. Coinbase needs no client ping:
 // the heartbeat channel, which every plan subscribes for every product,
 // sends a message per product every second.

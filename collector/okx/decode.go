@@ -41,7 +41,7 @@ func (a *Adapter) Decode(frame []byte, received time.Time, ev *collector.Event) 
 		ev.Pong = true
 		return nil
 	}
-	d := decoder{s: scanner{b: frame}, received: received, ev: ev, base: len(ev.Records)}
+	d := decoder{s: scanner{b: frame}, received: received, ev: ev, base: len(ev.Records), syms: &a.syms}
 	d.stream.Exchange = market.OKX
 	return d.frame()
 }
@@ -60,6 +60,8 @@ type decoder struct {
 	dataDone               bool
 	// stream is what is known of the frame's stream.
 	stream market.Stream
+	// syms interns instrument ids (the adapter's).
+	syms *symbols
 }
 
 // argument is an "arg" object: the channel and instrument of a
@@ -240,7 +242,7 @@ func (d *decoder) argMember(key []byte) error {
 
 // resolveStream sets d.stream from "arg".
 func (d *decoder) resolveStream() error {
-	st, reason, field, err := d.arg.stream(d.s.b)
+	st, reason, field, err := d.arg.stream(d.s.b, d.syms)
 	d.stream = st
 	if err != nil {
 		return d.fail(reason, field, err)
@@ -249,8 +251,9 @@ func (d *decoder) resolveStream() error {
 }
 
 // stream returns the stream that arg names, filled as far as it is known
-// when it returns an error with its reason and field.
-func (arg argument) stream(b []byte) (market.Stream, string, string, error) {
+// when it returns an error with its reason and field. Symbols are looked
+// up in syms, and added to it once checked.
+func (arg argument) stream(b []byte, syms *symbols) (market.Stream, string, string, error) {
 	st := market.Stream{Exchange: market.OKX}
 	if !arg.present {
 		return st, collector.ReasonBadField, "arg", errMissing
@@ -262,9 +265,13 @@ func (arg argument) stream(b []byte) (market.Stream, string, string, error) {
 	if err != nil {
 		return st, collector.ReasonBadField, "arg.instId", err
 	}
-	sym := market.Symbol(inst)
-	if err := sym.Check(); err != nil {
-		return st, collector.ReasonUnknownSymbol, "arg.instId", err
+	sym, ok := syms.lookup(inst)
+	if !ok {
+		sym = market.Symbol(inst)
+		if err := sym.Check(); err != nil {
+			return st, collector.ReasonUnknownSymbol, "arg.instId", err
+		}
+		syms.add(sym)
 	}
 	st.Symbol = sym
 	if !arg.channel.present() {

@@ -77,7 +77,7 @@ func (d *decoder) exchangeError() *collector.ExchangeError {
 		}
 	}
 	ee.Permanent = permanentCode(ee.Code)
-	if st, _, _, err := d.arg.stream(d.s.b); err == nil {
+	if st, _, _, err := d.arg.stream(d.s.b, d.syms); err == nil {
 		ee.Stream = st
 	} else if st, ok := streamInMessage([]byte(ee.Message)); ok {
 		ee.Stream = st

@@ -86,12 +86,15 @@ func (cfg *Config) applyDefaults() {
 	}
 }
 
-// Adapter speaks OKX v5 public market data. It holds only its
-// configuration, so it is safe for use by several goroutines at once.
+// Adapter speaks OKX v5 public market data. It holds its configuration
+// and a lock-free table of the instruments seen, so it is safe for use by
+// several goroutines at once.
 type Adapter struct {
 	cfg Config
 	// restBase is RESTURL without a trailing slash.
 	restBase string
+	// syms interns the instruments of decoded frames.
+	syms symbols
 }
 
 // New checks cfg, applies its defaults and returns an Adapter.
@@ -133,6 +136,14 @@ const (
 	// subscribeWithin: a connection without a subscription is closed after 30 s.
 	subscribeWithin = 30 * time.Second
 )
+
+// SequentialTradeIDs implements collector.TradeIDRule: OKX numbers each
+// instrument's trades one by one, and a trades push with "count" n covers
+// the ids tradeId-n+1 to tradeId (see README.md, "Gap detection").
+func (a *Adapter) SequentialTradeIDs() bool { return true }
+
+// Compile-time check that the adapter declares its trade id rule.
+var _ collector.TradeIDRule = (*Adapter)(nil)
 
 // KeepAlive implements collector.Protocol. OKX closes a connection that has
 // pushed nothing for 30 s; the client keeps it open by sending the text

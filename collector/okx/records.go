@@ -52,6 +52,7 @@ func readTrade(s *scanner, sym market.Symbol, t *market.Trade) error {
 		hasSide
 		hasTs
 		hasInst
+		hasCount
 		hasAll = hasID | hasPx | hasSz | hasSide | hasTs
 	)
 	var seen uint8
@@ -81,6 +82,9 @@ func readTrade(s *scanner, sym market.Symbol, t *market.Trade) error {
 		case "ts":
 			bit = hasTs
 			t.Time, err = readTime(s, "ts")
+		case "count":
+			bit = hasCount
+			t.Aggregates, err = readCount(s)
 		default:
 			_, err = s.value()
 			return err
@@ -105,6 +109,31 @@ func readTrade(s *scanner, sym market.Symbol, t *market.Trade) error {
 		}
 	}
 	return nil
+}
+
+// maxTradeCount bounds the trades channel's count (matches merged into one
+// record).
+const maxTradeCount = 1_000_000
+
+// readCount reads the trades channel's "count", the number of matches
+// merged into one record (tradeId is the last of them): a decimal string
+// from 1 to maxTradeCount; "" (REST trades have none) reads as 0.
+func readCount(s *scanner) (int, error) {
+	b, err := readString(s, "count")
+	if err != nil || len(b) == 0 {
+		return 0, err
+	}
+	n := 0
+	for _, c := range b {
+		if !isDigit(c) || n > maxTradeCount {
+			return 0, badField("count", fmt.Errorf("want a decimal count of 1 to %d, got %q", maxTradeCount, b))
+		}
+		n = n*10 + int(c-'0')
+	}
+	if n < 1 || n > maxTradeCount {
+		return 0, badField("count", fmt.Errorf("want a decimal count of 1 to %d, got %q", maxTradeCount, b))
+	}
+	return n, nil
 }
 
 // checkTradeID accepts 1 to 64 ASCII letters, digits, dashes and underscores.

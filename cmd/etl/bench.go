@@ -1,0 +1,171 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+
+	"go.uber.org/zap"
+
+	"marketetl/bench"
+	"marketetl/collector"
+	"marketetl/config"
+	"marketetl/market"
+)
+
+// cmdBench runs the end-to-end benchmark (see package bench) and prints
+// its table; --serve is the frame server child it starts.
+func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	serve := fs.Bool("serve", false, "internal: run as the benchmark's frame server (plan on stdin)")
+	exchange := fs.String("exchange", "binance", "frame format: binance, okx or coinbase")
+	records := fs.Int("records", 0, "trades of the throughput phase (default 4000000)")
+	candleEvery := fs.Int("candle-every", 0, "one closed 1m candle after every N trades (default 10; coinbase: none)")
+	warmup := fs.Duration("warmup", 0, "excluded from the sustained rate (default 5s)")
+	rate := fs.Float64("rate", 0, "offered rate of the latency phase, records/s (default 20000)")
+	latencyFor := fs.Duration("latency-duration", 0, "length of the latency phase (default 20s)")
+	burstFactor := fs.Float64("burst-factor", 0, "burst rate as a multiple of --rate (default 10)")
+	burstFor := fs.Duration("burst-duration", 0, "length of the burst (default 10s)")
+	naive := fs.Int("naive-rows", 0, "rows inserted one statement per row (default 20000)")
+	out := fs.String("out", "bench-result.json", "write the result as JSON to this file (empty: none)")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the sustained phase to this file")
+	keepDB := fs.Bool("keep-db", false, "keep the benchmark's database instead of dropping it")
+	quick := fs.Bool("quick", false, "a few seconds with small counts (CI: proves it works, measures nothing)")
+	if err := fs.Parse(args); err != nil {
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	if *serve {
+		return bench.Serve(ctx, os.Stdin, stdout)
+	}
+	cfg, log, closeLog, err := loadConfig()
+	if err != nil {
+		return err
+	}
+	defer closeLog()
+	bcfg := bench.Config{
+		Exchange:     market.Exchange(*exchange),
+		DatabaseURL:  cfg.DatabaseURL,
+		KeepDatabase: *keepDB,
+		RedisURL:     cfg.RedisURL,
+		Records:      *records,
+		CandleEvery:  *candleEvery,
+		Warmup:       *warmup,
+		Rate:         *rate,
+		LatencyFor:   *latencyFor,
+		BurstFactor:  *burstFactor,
+		BurstFor:     *burstFor,
+		NaiveRows:    *naive,
+		CPUProfile:   *cpuProfile,
+		Build:        benchService(cfg, log),
+		Launch:       bench.ChildLauncher(benchServerCommand, stderr),
+		Progress:     stderr,
+		Log:          log.Named("bench"),
+	}
+	if *quick {
+		bcfg = bench.Quick(bcfg)
+	}
+	if p, err := exec.LookPath("psql"); err == nil {
+		bcfg.Psql = p
+	}
+	res, err := bench.Run(ctx, bcfg)
+	if err != nil {
+		return err
+	}
+	if *out != "" {
+		f, err := os.Create(*out)
+		if err != nil {
+			return fmt.Errorf("write result: %w", err)
+		}
+		if err := res.WriteJSON(f); err != nil {
+			f.Close()
+			return err
+		}
+		if err := f.Close(); err != nil {
+			return fmt.Errorf("write result: %w", err)
+		}
+	}
+	fmt.Fprintln(stdout)
+	return res.WriteTable(stdout)
+}
+
+// benchServerCommand re-executes this binary as the frame server.
+func benchServerCommand(ctx context.Context) *exec.Cmd {
+	self, err := os.Executable()
+	if err != nil {
+		self = os.Args[0]
+	}
+	return exec.CommandContext(ctx, self, "bench", "--serve")
+}
+
+// benchService builds the service under test exactly as `etl run` wires
+// it — newCoreWith, exchanges, collectorFactory — with the configuration
+// from the environment, pointed at the frame server and the benchmark's
+// database.
+func benchService(cfg config.Config, log *zap.Logger) bench.BuildFunc {
+	return func(ctx context.Context, spec bench.ServiceSpec) (bench.Service, error) {
+		cfg.DatabaseURL = spec.DatabaseURL
+		cfg.DatabaseWait = 0
+		pool, err := openDatabase(ctx, cfg, log)
+		if err != nil {
+			return nil, err
+		}
+		c, err := newCoreWith(cfg, log, pool, coreHooks{onFlush: spec.OnFlush, onPublishReceived: spec.OnPublishReceived})
+		if err != nil {
+			pool.Close()
+			return nil, err
+		}
+		if c.pub == nil {
+			pool.Close()
+			return nil, fmt.Errorf("bench: REDIS_ENABLED is false: the benchmark measures publishing too")
+		}
+		apis, err := exchanges(exchangeURLs(spec.URLs), httpClient())
+		if err != nil {
+			pool.Close()
+			return nil, err
+		}
+		col, err := collectorFactory(apis, c.pipe, int64(cfg.ReadLimitBytes), log, newGapDetection(pool, nil))(collector.Spec{
+			Name: spec.Name, Exchange: spec.Exchange, Symbols: spec.Symbols,
+			DataTypes: spec.DataTypes, Timeframes: spec.Timeframes,
+		})
+		if err != nil {
+			pool.Close()
+			return nil, err
+		}
+		return &benchRun{core: c, col: col}, nil
+	}
+}
+
+// benchRun is one phase's service.
+type benchRun struct {
+	core *core
+	col  *collector.Collector
+}
+
+// Run runs the collector over the data path, as `etl run` does, and
+// closes the pool once everything has stopped.
+func (b *benchRun) Run(ctx context.Context) error {
+	defer b.core.pool.Close()
+	return b.core.runWithData(ctx, b.col.Run)
+}
+
+// Status reads the collector's, the pipeline's and the publisher's counters.
+func (b *benchRun) Status() bench.ServiceStatus {
+	cs := b.col.Status()
+	ps := b.core.pub.Status()
+	var rejected uint64
+	for _, n := range b.core.pipe.Counts().Rejected {
+		rejected += n
+	}
+	var dropped uint64
+	for _, n := range ps.Dropped {
+		dropped += n
+	}
+	return bench.ServiceStatus{
+		Frames: cs.MessagesReceived, Reconnects: cs.Reconnects, DecodeRejects: cs.Rejects,
+		Rejected: rejected, Published: ps.Published, Dropped: dropped,
+	}
+}

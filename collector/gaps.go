@@ -1,0 +1,265 @@
+package collector
+
+import (
+	"context"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+
+	"marketetl/market"
+)
+
+// GapRecorder takes gaps found in a stream. RecordGap must not block (it queues).
+type GapRecorder interface{ RecordGap(g market.Gap) }
+
+// TradeIDRule is implemented by a Protocol that says how its exchange
+// numbers trades. A Protocol that does not implement it, or whose
+// SequentialTradeIDs is false, gets gap detection by time only: a
+// reconnect or a restart opens a window from the last record to the first
+// new one.
+type TradeIDRule interface {
+	// SequentialTradeIDs reports whether the exchange numbers each
+	// symbol's trades one by one with decimal integer ids (1, 2, 3, ...),
+	// so that a skipped id is a lost trade. A Trade with Aggregates n > 1
+	// covers the ids TradeID-n+1 to TradeID.
+	SequentialTradeIDs() bool
+}
+
+// Last is the last record of a stream known to be held: where gap
+// detection resumes after a restart.
+type Last struct {
+	// Time is the record's exchange time: a trade's execution time, a
+	// closed candle's open time.
+	Time time.Time
+	// TradeID is the trade's id when it is a decimal integer, else 0.
+	TradeID int64
+}
+
+// ResumeFunc returns the last stored record of each of streams that has
+// one (a stream with none is left out). It is called by Collector.Run,
+// before dialling, for the streams whose position is not known yet; an
+// error is logged and the streams are asked again at the next Run.
+type ResumeFunc func(ctx context.Context, streams []market.Stream) (map[market.Stream]Last, error)
+
+// resumeTimeout bounds one ResumeFunc call: a slow database must not hold
+// collection back for long.
+const resumeTimeout = 10 * time.Second
+
+// Positions keeps, for gap detection, the last record delivered of each
+// stream. One Positions shared by the collectors a process builds one
+// after the other (the supervisor's restarts) makes a restarted collector
+// resume detection where the previous one stopped. Safe for concurrent use.
+type Positions struct {
+	// seq hands out collector run and session numbers; 0 is never handed out.
+	seq atomic.Uint64
+
+	mu       sync.Mutex // guards byStream
+	byStream map[market.Stream]*position
+}
+
+// NewPositions returns an empty Positions.
+func NewPositions() *Positions {
+	return &Positions{byStream: map[market.Stream]*position{}}
+}
+
+// Seed sets the position of each stream of last that has not delivered a
+// record yet, as restored from storage: the first record of such a stream
+// is compared with it and a hole is reported as a GapRestart.
+func (ps *Positions) Seed(last map[market.Stream]Last) {
+	for s, l := range last {
+		p := ps.get(s)
+		p.mu.Lock()
+		if !p.known {
+			p.known, p.time, p.id, p.run, p.session = true, l.Time, l.TradeID, 0, 0
+		}
+		p.resumed = true
+		p.mu.Unlock()
+	}
+}
+
+// Last returns the position of s, and whether one is known.
+func (ps *Positions) Last(s market.Stream) (Last, bool) {
+	p := ps.get(s)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return Last{Time: p.time, TradeID: p.id}, p.known
+}
+
+func (ps *Positions) next() uint64 { return ps.seq.Add(1) }
+
+// get returns the position of s, creating it.
+func (ps *Positions) get(s market.Stream) *position {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	p := ps.byStream[s]
+	if p == nil {
+		p = &position{}
+		ps.byStream[s] = p
+	}
+	return p
+}
+
+// unresumed returns those of streams that neither delivered a record nor
+// were asked for in storage.
+func (ps *Positions) unresumed(streams []market.Stream) []market.Stream {
+	var out []market.Stream
+	for _, s := range streams {
+		p := ps.get(s)
+		p.mu.Lock()
+		if !p.known && !p.resumed {
+			out = append(out, s)
+		}
+		p.mu.Unlock()
+	}
+	return out
+}
+
+// markResumed records that streams were asked for in storage.
+func (ps *Positions) markResumed(streams []market.Stream) {
+	for _, s := range streams {
+		p := ps.get(s)
+		p.mu.Lock()
+		p.resumed = true
+		p.mu.Unlock()
+	}
+}
+
+// position is one stream's last delivered record.
+type position struct {
+	mu sync.Mutex // guards the fields below
+	// known is true once time (and id) hold a record.
+	known bool
+	time  time.Time
+	// id is the last trade id when ids are sequential integers, else 0.
+	id int64
+	// run and session are the numbers of the collector run and the
+	// connection session that delivered the record; both 0 when it was
+	// restored from storage.
+	run, session uint64
+	// resumed is true once storage was asked for the stream.
+	resumed bool
+}
+
+// reason says why a hole opened before a record of collector run run and
+// session session: the collector (re)started, the connection was redialled,
+// or neither (then within).
+func (p *position) reason(run, session uint64, within market.GapReason) market.GapReason {
+	switch {
+	case p.run != run:
+		return market.GapRestart
+	case p.session != session:
+		return market.GapDisconnect
+	}
+	return within
+}
+
+// continuity checks that rec, just handed on by session, follows its
+// stream's last record, moves the position on, and returns the gap in
+// between when there is one. It takes only p's lock and allocates nothing.
+func (c *Collector) continuity(p *position, rec market.Record, session uint64) (market.Gap, bool) {
+	switch r := rec.(type) {
+	case *market.Trade:
+		return c.tradeContinuity(p, r, session)
+	case *market.Candle:
+		if !r.Closed {
+			return market.Gap{}, false
+		}
+		return c.candleContinuity(p, r, session)
+	}
+	return market.Gap{}, false
+}
+
+func (c *Collector) tradeContinuity(p *position, t *market.Trade, session uint64) (market.Gap, bool) {
+	var id int64
+	if c.seqIDs {
+		if n, err := strconv.ParseInt(t.TradeID, 10, 64); err == nil && n > 0 {
+			id = n
+		}
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	g, found := market.Gap{}, false
+	switch {
+	case p.known && id > 0 && p.id > 0:
+		if id <= p.id {
+			// Out of order or resent beyond the dedup window: no hole, and
+			// the position stays at the greatest id.
+			c.st.outOfOrder(t.Stream())
+			return market.Gap{}, false
+		}
+		first := id - int64(max(t.Aggregates, 1)) + 1
+		if first > p.id+1 {
+			g = market.Gap{From: p.time, To: t.Time, AfterID: p.id, BeforeID: first,
+				Reason: p.reason(c.run, session, market.GapTradeIDJump)}
+			found = true
+		}
+	case p.known && (p.run != c.run || p.session != session):
+		// No ids to compare: a restart or a reconnect may have lost
+		// anything published in between.
+		g = market.Gap{From: p.time, To: t.Time, Reason: p.reason(c.run, session, market.GapDisconnect)}
+		found = true
+	}
+	p.known, p.time, p.id, p.run, p.session = true, t.Time, id, c.run, session
+	if found {
+		g.Stream = t.Stream()
+		if g.To.Before(g.From) {
+			g.To = g.From
+		}
+	}
+	return g, found
+}
+
+func (c *Collector) candleContinuity(p *position, cd *market.Candle, session uint64) (market.Gap, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	g, found := market.Gap{}, false
+	if p.known {
+		if !cd.Time.After(p.time) {
+			return market.Gap{}, false
+		}
+		if cd.Time.After(p.time.Add(cd.Timeframe.Duration())) {
+			g = market.Gap{Stream: cd.Stream(), From: p.time, To: cd.Time,
+				Reason: p.reason(c.run, session, market.GapCandleMissing)}
+			found = true
+		}
+	}
+	p.known, p.time, p.id, p.run, p.session = true, cd.Time, 0, c.run, session
+	return g, found
+}
+
+// recordGap counts, logs and passes on a gap found in a stream.
+func (c *Collector) recordGap(g market.Gap) {
+	g.Detected = c.cfg.Now().UTC()
+	c.st.gap(g.Stream)
+	c.log.Warn("gap in stream", zap.String("gap", g.String()), zap.String("stream", g.Stream.String()),
+		zap.String("reason", string(g.Reason)))
+	if c.cfg.Gaps != nil {
+		c.cfg.Gaps.RecordGap(g)
+	}
+}
+
+// resume asks Config.Resume, once per stream, where the stored data of the
+// streams without a known position ends, and seeds their positions.
+func (c *Collector) resume(ctx context.Context) {
+	if c.cfg.Resume == nil {
+		return
+	}
+	streams := c.positions.unresumed(c.Streams())
+	if len(streams) == 0 {
+		return
+	}
+	rctx, cancel := context.WithTimeout(ctx, resumeTimeout)
+	defer cancel()
+	last, err := c.cfg.Resume(rctx, streams)
+	if err != nil {
+		if ctx.Err() == nil {
+			c.log.Warn("find the last stored records; gaps since the previous run are not detected", zap.Error(err))
+		}
+		return
+	}
+	c.positions.Seed(last)
+	c.positions.markResumed(streams)
+}

@@ -1,0 +1,316 @@
+package collector
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"marketetl/market"
+)
+
+// gapLog is a GapRecorder that keeps what it is given.
+type gapLog struct {
+	mu   sync.Mutex
+	gaps []market.Gap
+}
+
+func (l *gapLog) RecordGap(g market.Gap) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.gaps = append(l.gaps, g)
+}
+
+func (l *gapLog) snapshot() []market.Gap {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]market.Gap(nil), l.gaps...)
+}
+
+const t0 = int64(1700000040) // a minute boundary
+
+func at(sec int64) time.Time { return time.Unix(sec, 0).UTC() }
+
+func trade(id int64, sec int64) string { return fmt.Sprintf("trade BTC-USD %d 10 1 %d", id, sec) }
+
+func countedTrade(id int64, sec int64, count int) string {
+	return fmt.Sprintf("trade BTC-USD %d 10 1 %d %d", id, sec, count)
+}
+
+func records(sink *recSink) int { r, _ := sink.snapshot(); return len(r) }
+
+// checkGaps compares the gaps recorded with want, field by field (Detected
+// is only required to be set).
+func checkGaps(t *testing.T, got []market.Gap, want ...market.Gap) {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Fatalf("%d gaps %v, want %d %v", len(got), got, len(want), want)
+	}
+	for i := range want {
+		g, w := got[i], want[i]
+		if g.Detected.IsZero() {
+			t.Errorf("gap %d: Detected not set", i)
+		}
+		g.Detected = time.Time{}
+		if g.Stream != w.Stream || !g.From.Equal(w.From) || !g.To.Equal(w.To) || g.AfterID != w.AfterID ||
+			g.BeforeID != w.BeforeID || g.Reason != w.Reason {
+			t.Errorf("gap %d:\n got %s (%+v)\nwant %s (%+v)", i, g, g, w, w)
+		}
+	}
+}
+
+// startGapCollector starts a collector of BTC-USD trades with a gap log and
+// waits for its subscription.
+func startGapCollector(t *testing.T, ls *lineServer, p *lineProto, cfg Config) (*Collector, *recSink, *gapLog, func()) {
+	t.Helper()
+	sink, gaps := newSink(), &gapLog{}
+	cfg.Name = "t"
+	if cfg.Streams == nil {
+		cfg.Streams = []market.Stream{tradeStream("BTC-USD")}
+	}
+	cfg.Gaps = gaps
+	n := ls.count("sub ")
+	c, stop := startCollector(t, cfg, p, sink)
+	waitFor(t, "subscribe", func() bool { return ls.count("sub ") == n+1 })
+	return c, sink, gaps, stop
+}
+
+func TestTradeIDJumpRecordsOneGapWithExactIDs(t *testing.T) {
+	ls := newLineServer(t)
+	c, sink, gaps, stop := startGapCollector(t, ls, &lineProto{url: ls.url(), seqIDs: true}, Config{})
+	defer stop()
+	for _, f := range []string{trade(1, t0), trade(2, t0+1), trade(3, t0+2), trade(7, t0+5), trade(8, t0+6)} {
+		ls.broadcast(f)
+	}
+	waitFor(t, "5 trades", func() bool { return records(sink) == 5 })
+	checkGaps(t, gaps.snapshot(), market.Gap{Stream: tradeStream("BTC-USD"), From: at(t0 + 2), To: at(t0 + 5),
+		AfterID: 3, BeforeID: 7, Reason: market.GapTradeIDJump})
+	st := c.Status()
+	if st.Gaps != 1 || st.Streams["coinbase:trade:BTC-USD"].Gaps != 1 {
+		t.Errorf("status counts %d gaps, stream %+v; want 1", st.Gaps, st.Streams["coinbase:trade:BTC-USD"])
+	}
+}
+
+func TestAggregatedTradesCoverTheirIDs(t *testing.T) {
+	ls := newLineServer(t)
+	_, sink, gaps, stop := startGapCollector(t, ls, &lineProto{url: ls.url(), seqIDs: true}, Config{})
+	defer stop()
+	// 8 with count 3 covers 6..8 (no gap after 5); 12 with count 2 covers
+	// 11..12, so 9 and 10 are missing.
+	for _, f := range []string{countedTrade(5, t0, 1), countedTrade(8, t0+1, 3), countedTrade(12, t0+2, 2), countedTrade(13, t0+3, 0)} {
+		ls.broadcast(f)
+	}
+	waitFor(t, "4 trades", func() bool { return records(sink) == 4 })
+	checkGaps(t, gaps.snapshot(), market.Gap{Stream: tradeStream("BTC-USD"), From: at(t0 + 1), To: at(t0 + 2),
+		AfterID: 8, BeforeID: 11, Reason: market.GapTradeIDJump})
+}
+
+func TestOutOfOrderTradeIsNoGap(t *testing.T) {
+	ls := newLineServer(t)
+	c, sink, gaps, stop := startGapCollector(t, ls, &lineProto{url: ls.url(), seqIDs: true}, Config{})
+	defer stop()
+	for _, f := range []string{trade(5, t0), trade(6, t0+1), trade(4, t0+1), trade(7, t0+2)} {
+		ls.broadcast(f)
+	}
+	waitFor(t, "4 trades", func() bool { return records(sink) == 4 })
+	checkGaps(t, gaps.snapshot())
+	if n := c.Status().Streams["coinbase:trade:BTC-USD"].OutOfOrder; n != 1 {
+		t.Errorf("out of order %d, want 1", n)
+	}
+}
+
+func TestReconnectGaps(t *testing.T) {
+	tests := []struct {
+		name  string
+		after []string // trades sent after the reconnect
+		want  []market.Gap
+	}{
+		{name: "lost trades", after: []string{trade(5, t0+9), trade(6, t0+10)},
+			want: []market.Gap{{Stream: tradeStream("BTC-USD"), From: at(t0 + 1), To: at(t0 + 9), AfterID: 2, BeforeID: 5, Reason: market.GapDisconnect}}},
+		{name: "nothing lost", after: []string{trade(3, t0+9), trade(4, t0+10)}},
+		{name: "resent then continued", after: []string{trade(2, t0+1), trade(3, t0+9), trade(4, t0+10)}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ls := newLineServer(t)
+			c, sink, gaps, stop := startGapCollector(t, ls, &lineProto{url: ls.url(), seqIDs: true}, Config{})
+			defer stop()
+			ls.broadcast(trade(1, t0))
+			ls.broadcast(trade(2, t0+1))
+			waitFor(t, "2 trades", func() bool { return records(sink) == 2 })
+			ls.dropAll()
+			waitFor(t, "resubscribed", func() bool { return ls.count("sub ") == 2 })
+			for _, f := range tc.after {
+				ls.broadcast(f)
+			}
+			waitFor(t, "4 trades", func() bool { return records(sink) == 4 })
+			checkGaps(t, gaps.snapshot(), tc.want...)
+			if st := c.Status(); st.Gaps != uint64(len(tc.want)) || st.Reconnects != 1 {
+				t.Errorf("status: %d gaps, %d reconnects; want %d and 1", st.Gaps, st.Reconnects, len(tc.want))
+			}
+		})
+	}
+}
+
+// Without sequential ids, a reconnect opens a window by time.
+func TestReconnectWithoutSequentialIDsOpensTimeWindow(t *testing.T) {
+	ls := newLineServer(t)
+	_, sink, gaps, stop := startGapCollector(t, ls, &lineProto{url: ls.url()}, Config{})
+	defer stop()
+	ls.broadcast(trade(1, t0))
+	ls.broadcast(trade(9, t0+1)) // ids mean nothing here: no gap
+	waitFor(t, "2 trades", func() bool { return records(sink) == 2 })
+	checkGaps(t, gaps.snapshot())
+	ls.dropAll()
+	waitFor(t, "resubscribed", func() bool { return ls.count("sub ") == 2 })
+	ls.broadcast(trade(10, t0+7))
+	ls.broadcast(trade(11, t0+8))
+	waitFor(t, "4 trades", func() bool { return records(sink) == 4 })
+	checkGaps(t, gaps.snapshot(), market.Gap{Stream: tradeStream("BTC-USD"), From: at(t0 + 1), To: at(t0 + 7), Reason: market.GapDisconnect})
+}
+
+func candleFrame(open int64, closed bool) string {
+	c := 0
+	if closed {
+		c = 1
+	}
+	return fmt.Sprintf("candle BTC-USD 1m %d 10 12 9 11 3 %d", open, c)
+}
+
+func TestMissingClosedCandleRecordsOneGap(t *testing.T) {
+	ls := newLineServer(t)
+	cs := market.Stream{Exchange: market.Coinbase, Symbol: "BTC-USD", Type: market.TypeCandle, Timeframe: market.TF1m}
+	c, sink, gaps, stop := startGapCollector(t, ls, &lineProto{url: ls.url(), candles: true},
+		Config{Streams: []market.Stream{cs}})
+	defer stop()
+	for _, f := range []string{
+		candleFrame(t0, false), candleFrame(t0, true), candleFrame(t0+60, true),
+		candleFrame(t0+120, false), // forming only: its closed version is lost
+		candleFrame(t0+180, false), candleFrame(t0+180, true), candleFrame(t0+240, true),
+	} {
+		ls.broadcast(f)
+	}
+	waitFor(t, "7 candles", func() bool { return records(sink) == 7 })
+	checkGaps(t, gaps.snapshot(), market.Gap{Stream: cs, From: at(t0 + 60), To: at(t0 + 180), Reason: market.GapCandleMissing})
+	if n := c.Status().Streams[cs.String()].Gaps; n != 1 {
+		t.Errorf("stream gaps %d, want 1", n)
+	}
+}
+
+func TestRestartResumesFromSharedPositions(t *testing.T) {
+	ls := newLineServer(t)
+	p := &lineProto{url: ls.url(), seqIDs: true}
+	pos := NewPositions()
+	_, sink, gaps, stop := startGapCollector(t, ls, p, Config{Positions: pos})
+	ls.broadcast(trade(1, t0))
+	ls.broadcast(trade(2, t0+1))
+	waitFor(t, "2 trades", func() bool { return records(sink) == 2 })
+	stop()
+	checkGaps(t, gaps.snapshot())
+
+	// The supervisor builds a new collector with the same positions.
+	_, sink, gaps, stop = startGapCollector(t, ls, p, Config{Positions: pos})
+	defer stop()
+	ls.broadcast(trade(6, t0+9))
+	waitFor(t, "a trade", func() bool { return records(sink) == 1 })
+	checkGaps(t, gaps.snapshot(), market.Gap{Stream: tradeStream("BTC-USD"), From: at(t0 + 1), To: at(t0 + 9),
+		AfterID: 2, BeforeID: 6, Reason: market.GapRestart})
+}
+
+func TestResumeSeedsFromStorage(t *testing.T) {
+	cs := market.Stream{Exchange: market.Coinbase, Symbol: "BTC-USD", Type: market.TypeCandle, Timeframe: market.TF1m}
+	ts := tradeStream("BTC-USD")
+	ls := newLineServer(t)
+	var mu sync.Mutex
+	var asked [][]market.Stream
+	resume := func(_ context.Context, streams []market.Stream) (map[market.Stream]Last, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		asked = append(asked, streams)
+		return map[market.Stream]Last{ts: {Time: at(t0), TradeID: 40}, cs: {Time: at(t0)}}, nil
+	}
+	pos := NewPositions()
+	cfg := Config{Streams: []market.Stream{ts, cs}, Positions: pos, Resume: resume}
+	_, sink, gaps, stop := startGapCollector(t, ls, &lineProto{url: ls.url(), seqIDs: true, candles: true}, cfg)
+	ls.broadcast(trade(41, t0+70)) // follows the stored trade: no gap
+	ls.broadcast(trade(45, t0+71))
+	ls.broadcast(candleFrame(t0+120, true))
+	waitFor(t, "3 records", func() bool { return records(sink) == 3 })
+	stop()
+	checkGaps(t, gaps.snapshot(),
+		market.Gap{Stream: ts, From: at(t0 + 70), To: at(t0 + 71), AfterID: 41, BeforeID: 45, Reason: market.GapTradeIDJump},
+		market.Gap{Stream: cs, From: at(t0), To: at(t0 + 120), Reason: market.GapRestart},
+	)
+	// A restart with the same positions does not ask storage again.
+	_, _, _, stop = startGapCollector(t, ls, &lineProto{url: ls.url(), seqIDs: true, candles: true}, cfg)
+	stop()
+	mu.Lock()
+	defer mu.Unlock()
+	if len(asked) != 1 || len(asked[0]) != 2 {
+		t.Errorf("storage asked %v, want once for both streams", asked)
+	}
+}
+
+func TestResumeFromStorageWithLostTrades(t *testing.T) {
+	ts := tradeStream("BTC-USD")
+	ls := newLineServer(t)
+	resume := func(context.Context, []market.Stream) (map[market.Stream]Last, error) {
+		return map[market.Stream]Last{ts: {Time: at(t0), TradeID: 40}}, nil
+	}
+	_, sink, gaps, stop := startGapCollector(t, ls, &lineProto{url: ls.url(), seqIDs: true}, Config{Resume: resume})
+	defer stop()
+	ls.broadcast(trade(44, t0+70))
+	waitFor(t, "a trade", func() bool { return records(sink) == 1 })
+	checkGaps(t, gaps.snapshot(), market.Gap{Stream: ts, From: at(t0), To: at(t0 + 70), AfterID: 40, BeforeID: 44, Reason: market.GapRestart})
+}
+
+func TestResumeErrorIsRetriedAtNextRun(t *testing.T) {
+	ls := newLineServer(t)
+	calls := 0
+	var mu sync.Mutex
+	resume := func(context.Context, []market.Stream) (map[market.Stream]Last, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		calls++
+		return nil, fmt.Errorf("database down")
+	}
+	pos := NewPositions()
+	for range 2 {
+		_, _, _, stop := startGapCollector(t, ls, &lineProto{url: ls.url(), seqIDs: true}, Config{Positions: pos, Resume: resume})
+		stop()
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if calls != 2 {
+		t.Errorf("storage asked %d times, want 2 (a failure is retried)", calls)
+	}
+}
+
+// The hot path allocates nothing for records that follow their stream.
+func TestContinuityAllocatesNothing(t *testing.T) {
+	c := &Collector{st: newTracker("t", market.Coinbase, time.Now), run: 1, seqIDs: true}
+	const runs = 100
+	trades := make([]market.Trade, runs+2)
+	candles := make([]market.Candle, runs+2)
+	for i := range trades {
+		trades[i] = market.Trade{Meta: market.Meta{Exchange: market.Coinbase, Symbol: "BTC-USD", Time: at(t0 + int64(i))},
+			TradeID: fmt.Sprint(1000 + i)}
+		candles[i] = market.Candle{Meta: market.Meta{Exchange: market.Coinbase, Symbol: "BTC-USD", Time: at(t0 + 60*int64(i))},
+			Timeframe: market.TF1m, Closed: true}
+	}
+	tp, cp := &position{}, &position{}
+	i := 0
+	allocs := testing.AllocsPerRun(runs, func() {
+		if _, found := c.continuity(tp, &trades[i], 1); found {
+			t.Fatal("gap")
+		}
+		if _, found := c.continuity(cp, &candles[i], 1); found {
+			t.Fatal("gap")
+		}
+		i++
+	})
+	if allocs != 0 {
+		t.Errorf("%v allocations per record, want 0", allocs)
+	}
+}

@@ -1,0 +1,134 @@
+package collector
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/shopspring/decimal"
+
+	"marketetl/market"
+)
+
+// fakeHistory serves REST candles from a map by open time and records each
+// Candles request.
+type fakeHistory struct {
+	mu      sync.Mutex
+	candles map[time.Time]market.Candle // of BTC-USD; other symbols have none
+	calls   []string                    // "symbol tf from..to"
+}
+
+func (h *fakeHistory) Candles(_ context.Context, sym market.Symbol, tf market.Timeframe, from, to time.Time) ([]market.Candle, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.calls = append(h.calls, fmt.Sprintf("%s %s %d..%d", sym, tf, from.Unix(), to.Unix()))
+	var out []market.Candle
+	if sym != "BTC-USD" {
+		return nil, nil
+	}
+	for t := from; t.Before(to); t = t.Add(tf.Duration()) {
+		if c, ok := h.candles[t]; ok {
+			out = append(out, c)
+		}
+	}
+	return out, nil
+}
+
+func (h *fakeHistory) Trades(context.Context, market.Symbol, int64, int) ([]market.Trade, error) {
+	return nil, nil
+}
+
+func (h *fakeHistory) requests() []string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return append([]string(nil), h.calls...)
+}
+
+// restCandle is the candle candleFrame(open, true) describes, with close
+// replaced when close is not empty.
+func restCandle(open int64, close string) market.Candle {
+	if close == "" {
+		close = "11"
+	}
+	return market.Candle{Meta: market.Meta{Time: at(open)}, Open: decimal.RequireFromString("10"), High: decimal.RequireFromString("12"),
+		Low: decimal.RequireFromString("9"), Close: decimal.RequireFromString(close), Volume: decimal.RequireFromString("3"), Trades: -1, Closed: true}
+}
+
+func TestReceivedClosedCandlesAreReconciled(t *testing.T) {
+	ls := newLineServer(t)
+	cs := market.Stream{Exchange: market.Coinbase, Symbol: "BTC-USD", Type: market.TypeCandle, Timeframe: market.TF1m}
+	hist := &fakeHistory{candles: map[time.Time]market.Candle{
+		at(t0):      restCandle(t0, "11.5"), // the exchange's final close differs
+		at(t0 + 60): restCandle(t0+60, ""),
+	}}
+	c, sink, _, stop := startGapCollector(t, ls, &lineProto{url: ls.url(), candles: true},
+		Config{Streams: []market.Stream{cs}, History: hist, ReconcileAfter: time.Millisecond})
+	defer stop()
+	ls.broadcast(candleFrame(t0, false)) // forming: never reconciled
+	ls.broadcast(candleFrame(t0, true))
+	ls.broadcast(candleFrame(t0+60, true))
+	ls.broadcast(candleFrame(t0+120, true)) // the exchange has none yet
+	waitFor(t, "3 reconciled", func() bool {
+		r := c.Status().Reconciled
+		return r[reconcileCorrected]+r[reconcileMatched]+r[reconcileMissing] == 3
+	})
+	if r := c.Status().Reconciled; r[reconcileCorrected] != 1 || r[reconcileMatched] != 1 || r[reconcileMissing] != 1 || len(r) != 3 {
+		t.Errorf("reconciled %v, want 1 corrected, 1 matched, 1 missing", r)
+	}
+	if n := len(hist.requests()); n < 1 || n > 3 {
+		t.Errorf("%d REST requests %v, want 1 to 3 for 3 closed candles", n, hist.requests())
+	}
+	recs, _ := sink.snapshot()
+	if len(recs) != 5 {
+		t.Fatalf("%d records handed on, want 4 received and 1 correction", len(recs))
+	}
+	fixed, ok := recs[4].(*market.Candle)
+	if !ok || !fixed.Closed || fixed.Stream() != cs || !fixed.Time.Equal(at(t0)) || fixed.Close.String() != "11.5" || fixed.Received.IsZero() {
+		t.Errorf("correction %+v", recs[4])
+	}
+}
+
+func TestDueCandlesOfAStreamShareOneRequest(t *testing.T) {
+	a := market.Stream{Exchange: market.Coinbase, Symbol: "BTC-USD", Type: market.TypeCandle, Timeframe: market.TF1m}
+	b := market.Stream{Exchange: market.Coinbase, Symbol: "ETH-USD", Type: market.TypeCandle, Timeframe: market.TF5m}
+	hist := &fakeHistory{candles: map[time.Time]market.Candle{}}
+	for i := int64(0); i < 300; i++ {
+		hist.candles[at(t0+60*i)] = restCandle(t0+60*i, "")
+	}
+	now := at(t0 + 100000)
+	c, err := New(Config{Name: "t", Streams: []market.Stream{a, b}, History: hist, Now: func() time.Time { return now }},
+		&lineProto{url: "ws://127.0.0.1:1", candles: true}, newSink())
+	if err != nil {
+		t.Fatal(err)
+	}
+	candle := func(s market.Stream, open int64) *market.Candle {
+		cd := restCandle(open, "")
+		cd.Exchange, cd.Symbol, cd.Timeframe = s.Exchange, s.Symbol, s.Timeframe
+		return &cd
+	}
+	queue := []pending{
+		{candle: candle(a, t0), due: now.Add(-time.Second)},
+		{candle: candle(b, t0), due: now.Add(-time.Second)},
+		{candle: candle(a, t0+120), due: now.Add(-time.Second)},
+		{candle: candle(a, t0+60), due: now},
+		{candle: candle(a, t0+60*150), due: now},                  // beyond one page of a's first
+		{candle: candle(a, t0+60*151), due: now.Add(time.Second)}, // not due
+	}
+	rest := c.reconcileDue(t.Context(), queue)
+	if len(rest) != 1 || !rest[0].candle.Time.Equal(at(t0+60*151)) {
+		t.Errorf("left %d pending, want the one not due", len(rest))
+	}
+	want := []string{
+		fmt.Sprintf("BTC-USD 1m %d..%d", t0, t0+180),
+		fmt.Sprintf("BTC-USD 1m %d..%d", t0+60*150, t0+60*151),
+		fmt.Sprintf("ETH-USD 5m %d..%d", t0, t0+300),
+	}
+	if got := hist.requests(); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("requests\n got %v\nwant %v", got, want)
+	}
+	if r := c.Status().Reconciled; r[reconcileMatched] != 4 || r[reconcileMissing] != 1 {
+		t.Errorf("reconciled %v, want 4 matched and 1 missing (ETH-USD has no REST candle)", r)
+	}
+}

@@ -1,0 +1,98 @@
+package faults
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"sync"
+	"testing"
+	"time"
+)
+
+var (
+	reportFlag = flag.String("report", "", "write the scenario table (and the soak result) into this markdown file between its markers (default: $FAULTS_REPORT)")
+	soakFlag   = flag.Duration("soak", 0, "run TestSoak for this long (0: skip it)")
+)
+
+// results collects the scenarios' outcomes for the report. It is the one
+// package-level value: the testing package gives TestMain no other way to
+// see what the tests found.
+var results = &resultSet{}
+
+type resultSet struct {
+	mu   sync.Mutex
+	rows []Result
+	soak *Result
+}
+
+func (s *resultSet) add(r Result) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if r.Number == 0 {
+		s.soak = &r
+		return
+	}
+	s.rows = append(s.rows, r)
+}
+
+func TestMain(m *testing.M) {
+	flag.Parse()
+	code := m.Run()
+	path := *reportFlag
+	if path == "" {
+		path = os.Getenv("FAULTS_REPORT")
+	}
+	if path != "" {
+		if err := writeReport(path); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			if code == 0 {
+				code = 1
+			}
+		}
+	}
+	os.Exit(code)
+}
+
+// writeReport writes the table when every scenario ran (a partial run,
+// with -run, leaves the document alone) and the soak result when the soak
+// ran.
+func writeReport(path string) error {
+	results.mu.Lock()
+	defer results.mu.Unlock()
+	now := time.Now()
+	if len(results.rows) >= len(scenarioNames) {
+		if err := UpdateFile(path, TableBegin, TableEnd, RenderTable(results.rows, now)); err != nil {
+			return err
+		}
+		fmt.Fprintf(os.Stderr, "faults: wrote %d scenario results to %s\n", len(results.rows), path)
+	} else if len(results.rows) > 0 {
+		fmt.Fprintf(os.Stderr, "faults: %d of %d scenarios ran; table in %s left as it was\n", len(results.rows), len(scenarioNames), path)
+	}
+	if results.soak != nil {
+		if err := UpdateFile(path, SoakBegin, SoakEnd, renderSoak(*results.soak, now)); err != nil {
+			return err
+		}
+		fmt.Fprintf(os.Stderr, "faults: wrote the soak result to %s\n", path)
+	}
+	return nil
+}
+
+// scenarioNames are the sixteen faults, by number.
+var scenarioNames = map[int]string{
+	1:  "exchange connection reset mid-stream, repeatedly",
+	2:  "open but silent connection (only pings flow)",
+	3:  "trade-id jump in the stream",
+	4:  "malformed frames and invalid values among good ones",
+	5:  "oversized frame",
+	6:  "PostgreSQL down at startup",
+	7:  "writer's connection killed during COPY",
+	8:  "connection cut right after COMMIT is sent",
+	9:  "PostgreSQL down longer than the memory buffer holds",
+	10: "spool cap reached",
+	11: "slow database",
+	12: "Redis down",
+	13: "SIGTERM under load",
+	14: "SIGKILL under load, then restart",
+	15: "a collector that fails on every connect",
+	16: "history unavailable for part of a gap",
+}

@@ -1,0 +1,558 @@
+package faults
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"marketetl/collector"
+	"marketetl/market"
+	"marketetl/sim"
+	"marketetl/spool"
+	"marketetl/store"
+	"marketetl/validate"
+)
+
+// Scenario 1: the exchange resets the connections, five times, while it
+// keeps trading; the trades pushed meanwhile are repaired from REST.
+func TestResetMidStreamRepeatedly(t *testing.T) {
+	s := newScenario(t, 1)
+	if !haveGapRepair {
+		s.skip(whyGapRepair)
+	}
+	exs := market.Exchanges()
+	r := startRig(t, rigOpts{exchanges: exs})
+	r.warmUp()
+	stop := r.stepper(5 * time.Millisecond)
+	for range 5 {
+		r.step(5)
+		for _, ex := range exs {
+			before := r.sim.Counts(ex).Connects
+			n := r.sim.DropConnections(ex)
+			if n == 0 {
+				t.Fatalf("%s: no connection to drop", ex)
+			}
+			if err := r.sim.WaitConnects(r.ctx, ex, before+int64(n)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		r.waitSubscribed()
+	}
+	stop()
+	end := time.Now()
+	r.afterFault()
+	r.waitTruth()
+	s.finish(r, time.Since(end), 0)
+	for ex, c := range r.cols {
+		if st := c.Status(); st.Reconnects < 5 {
+			t.Errorf("%s: %d reconnects after 5 resets", ex, st.Reconnects)
+		}
+	}
+}
+
+// Scenario 2: the connections stay open but the exchange pushes nothing
+// (pongs and heartbeats still flow) while it trades on.
+func TestSilentConnection(t *testing.T) {
+	s := newScenario(t, 2)
+	if !haveGapRepair {
+		s.skip(whyGapRepair)
+	}
+	exs := market.Exchanges()
+	r := startRig(t, rigOpts{exchanges: exs})
+	r.warmUp()
+	for _, ex := range exs {
+		r.sim.Stall(ex, true)
+	}
+	r.step(90) // more than a minute: at least one closed candle is never pushed
+	for _, ex := range exs {
+		r.sim.Stall(ex, false)
+	}
+	end := time.Now()
+	r.afterFault()
+	r.waitTruth()
+	s.finish(r, time.Since(end), 0)
+}
+
+// Scenario 3: trade ids jump; the skipped ids never existed, so nothing
+// may be invented and no gap may stay open.
+func TestTradeIDJump(t *testing.T) {
+	s := newScenario(t, 3)
+	r := startRig(t, rigOpts{exchanges: market.Exchanges()})
+	r.step(30)
+	for _, ex := range market.Exchanges() {
+		for _, sym := range r.sim.Symbols(ex) {
+			if err := r.sim.JumpTradeID(ex, sym, 1000); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	r.step(40)
+	rec := r.waitTruth()
+	s.finish(r, rec, 0)
+}
+
+// Scenario 4: malformed frames and trades with invalid values among good
+// ones: the invalid ones are refused and kept in rejects, the good ones
+// all stored.
+func TestMalformedAndInvalidInterleaved(t *testing.T) {
+	s := newScenario(t, 4)
+	exs := market.Exchanges()
+	r := startRig(t, rigOpts{exchanges: exs})
+	garbage := [][]byte{[]byte(`{not json`), []byte(`{"arg":{"channel":"trades","instId":"BTC-USDT"},"data":[{"px":"x"}]}`), []byte(`[1,2,3]`), {0xff, 0xfe}}
+	var invalid int
+	for i := range 6 {
+		r.step(7)
+		for _, ex := range exs {
+			r.sim.SendRaw(ex, garbage[i%len(garbage)])
+			sym := r.sim.Symbols(ex)[i%2]
+			if _, err := r.sim.InjectInvalidTrade(ex, sym); err != nil {
+				t.Fatal(err)
+			}
+			invalid++
+		}
+	}
+	r.step(70)
+	rec := r.waitTruth()
+	s.finish(r, rec, 0)
+	if s.res.Rejected != invalid {
+		t.Errorf("the exchange recorded %d invalid trades, the test injected %d", s.res.Rejected, invalid)
+	}
+	var refused uint64
+	eventually(t, "every invalid trade refused by validation", func() (bool, string) {
+		rej := r.pipe.Counts().Rejected
+		refused = rej[string(validate.NonPositiveSize)] + rej[string(validate.NonPositivePrice)]
+		return refused == uint64(invalid), "refused so far: " + itoa(int(refused))
+	})
+	var decodeRejects uint64
+	for _, c := range r.cols {
+		decodeRejects += c.Status().Rejects
+	}
+	if decodeRejects == 0 {
+		t.Error("no malformed frame was counted as a reject")
+	}
+	s.res.Note = itoa(int(decodeRejects)) + " malformed frames rejected"
+}
+
+// Scenario 5: a frame larger than the read limit: the connection is
+// redialled, the frame is kept as an oversized_frame reject, nothing else
+// is lost.
+func TestOversizedFrame(t *testing.T) {
+	s := newScenario(t, 5)
+	r := startRig(t, rigOpts{exchanges: []market.Exchange{market.OKX, market.Binance}, readLimit: 64 << 10})
+	r.step(40)
+	r.waitTruth()
+	for _, ex := range r.opts.exchanges {
+		before := r.sim.Counts(ex).Connects
+		n := r.sim.SendOversized(ex, 128<<10)
+		if n == 0 {
+			t.Fatalf("%s: no connection", ex)
+		}
+		if err := r.sim.WaitConnects(r.ctx, ex, before+int64(n)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r.waitSubscribed()
+	end := time.Now()
+	if !haveGapRepair {
+		// Without gap repair, trades pushed while a connection redials
+		// would be lost: the exchange trades again only once resubscribed.
+		r.step(40)
+	} else {
+		stop := r.stepper(5 * time.Millisecond)
+		r.step(40)
+		stop()
+	}
+	r.waitTruth()
+	s.finish(r, time.Since(end), 0)
+	if got := r.pipe.Counts().Rejected[collector.ReasonOversizedFrame]; got < uint64(len(r.opts.exchanges)) {
+		t.Errorf("%d oversized_frame rejects, want at least %d", got, len(r.opts.exchanges))
+	}
+}
+
+// Scenario 6: PostgreSQL is unreachable when the service starts; the
+// collectors run, the writer keeps the records and stores them once the
+// database answers.
+func TestPostgresDownAtStartup(t *testing.T) {
+	s := newScenario(t, 6)
+	r := startRig(t, rigOpts{exchanges: market.Exchanges(), pgDown: true})
+	r.step(80)
+	eventually(t, "the writer to try the database", func() (bool, string) {
+		return r.pg.refused.Load() >= 3, "refused " + itoa(int(r.pg.refused.Load()))
+	})
+	if n := r.queryInt(`SELECT count(*) FROM trades`); n != 0 {
+		t.Fatalf("%d trades stored through a relay that is down", n)
+	}
+	r.pg.SetDown(false)
+	end := time.Now()
+	r.waitTruth()
+	s.finish(r, time.Since(end), 0)
+}
+
+// Scenario 7: the writer's backend is terminated (pg_terminate_backend)
+// while it is in the middle of a COPY, three times.
+func TestWriterKilledDuringCopy(t *testing.T) {
+	s := newScenario(t, 7)
+	type hit struct {
+		backend int32
+		release chan struct{}
+	}
+	hits := make(chan hit)
+	var armed atomic.Bool
+	r := startRig(t, rigOpts{exchanges: []market.Exchange{market.OKX, market.Coinbase}})
+	r.pg.SetPGHook(func() pgHook {
+		return func(typ byte, _ []byte, backend int32) (bool, <-chan struct{}) {
+			if typ != 'd' || !armed.CompareAndSwap(true, false) {
+				return false, nil
+			}
+			h := hit{backend: backend, release: make(chan struct{})}
+			hits <- h
+			return false, h.release
+		}
+	})
+	r.pg.Cut() // the pool's connections now come through the hook
+	var killed int
+	var end time.Time
+	for range 3 {
+		armed.Store(true)
+		r.step(25)
+		var h hit
+		select {
+		case h = <-hits:
+		case <-time.After(time.Minute):
+			t.Fatal("no COPY reached the database")
+		}
+		// The backend whose COPY data the relay holds: it is mid-COPY.
+		n := r.queryInt(`SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+			WHERE datname = $1 AND pid = $2 AND query ILIKE 'copy%' AND state = 'active') k`, r.dbName, h.backend)
+		close(h.release)
+		end = time.Now()
+		if n != 1 {
+			t.Fatalf("terminated %d backends in COPY, want 1", n)
+		}
+		killed += n
+	}
+	r.step(30)
+	r.waitTruth()
+	s.finish(r, time.Since(end), 0)
+	s.res.Note = itoa(killed) + " backends terminated mid-COPY"
+	var retries uint64
+	for _, ts := range r.writer.Stats().Tables {
+		retries += ts.Retries
+	}
+	if retries < 3 {
+		t.Errorf("%d flush retries after 3 killed COPYs", retries)
+	}
+}
+
+// Scenario 8: the connection is cut right after the client sends COMMIT:
+// the transaction may have committed, the writer cannot know and retries
+// the batch; ON CONFLICT keeps it exactly once.
+func TestCutAfterCommit(t *testing.T) {
+	s := newScenario(t, 8)
+	r := startRig(t, rigOpts{exchanges: []market.Exchange{market.OKX, market.Binance}})
+	var budget, cuts atomic.Int64
+	budget.Store(4)
+	r.pg.SetPGHook(commitCutter(&budget, &cuts))
+	r.pg.Cut()
+	for cuts.Load() < 4 {
+		r.step(10)
+		eventually(t, "the batch to be committed or cut", func() (bool, string) {
+			c := r.count()
+			return c.stored == c.wantStored || cuts.Load() >= 4, c.String()
+		})
+	}
+	end := time.Now()
+	r.step(20)
+	r.waitTruth()
+	s.finish(r, time.Since(end), 0)
+	s.res.Note = itoa(int(cuts.Load())) + " connections cut after COMMIT"
+	if cuts.Load() != 4 {
+		t.Errorf("%d cuts, want 4", cuts.Load())
+	}
+}
+
+// Scenario 9: PostgreSQL is down longer than the writer's memory holds:
+// records spill to the spool and are replayed, in order, when it returns.
+func TestPostgresDownBeyondMemory(t *testing.T) {
+	s := newScenario(t, 9)
+	if !haveSpool {
+		s.skip(whySpool)
+	}
+	const queue = 100
+	r := startRig(t, rigOpts{exchanges: []market.Exchange{market.OKX, market.Coinbase},
+		store: store.Config{QueueSize: queue, BatchSize: 50}, spoolBytes: 64 << 20})
+	r.step(10)
+	r.waitTruth()
+	r.pg.SetDown(true)
+	r.step(300) // 1200 trades: twelve times what the trades queue holds
+	eventually(t, "records to be spooled", func() (bool, string) {
+		st := r.buffer.Stats()
+		return st.State == spool.StateSpooling && st.Spooled > 0, string(st.State)
+	})
+	if n := r.sim.Counts(market.OKX).Slow + r.sim.Counts(market.Coinbase).Slow; n != 0 {
+		t.Errorf("%d slow connections dropped by the exchange while spooling", n)
+	}
+	r.pg.SetDown(false)
+	end := time.Now()
+	r.step(20)
+	r.waitTruth()
+	eventually(t, "the spool to be drained", func() (bool, string) {
+		st := r.buffer.Stats()
+		return st.State == spool.StateMemory && st.Bytes == 0, string(st.State) + " " + itoa(int(st.Bytes)) + " bytes"
+	})
+	s.finish(r, time.Since(end), 0)
+	st := r.buffer.Stats()
+	s.res.Note = itoa(int(st.Spooled)) + " records spooled and replayed, " + itoa(int(st.Dropped)) + " dropped"
+	if st.Dropped != 0 || st.Corrupt != 0 {
+		t.Errorf("spool dropped %d and skipped %d corrupt records", st.Dropped, st.Corrupt)
+	}
+	if st.Replayed < st.Spooled {
+		t.Errorf("replayed %d of %d spooled records", st.Replayed, st.Spooled)
+	}
+}
+
+// Scenario 10: the spool reaches its cap while the database is down: the
+// records beyond it are dropped and recorded as gaps, which the backfill
+// fills once the database returns.
+func TestSpoolCapReached(t *testing.T) {
+	s := newScenario(t, 10)
+	if !haveSpool || !haveGapRepair {
+		s.skip(whySpool + "; " + whyGapRepair)
+	}
+	r := startRig(t, rigOpts{exchanges: []market.Exchange{market.Binance, market.Coinbase},
+		store: store.Config{QueueSize: 50, BatchSize: 25}, spoolBytes: 16 << 10})
+	r.step(10)
+	r.waitTruth()
+	r.pg.SetDown(true)
+	r.step(400)
+	eventually(t, "the spool to fill up and drop records", func() (bool, string) {
+		st := r.buffer.Stats()
+		return st.Dropped > 0, "dropped " + itoa(int(st.Dropped)) + " spooled " + itoa(int(st.Spooled))
+	})
+	r.pg.SetDown(false)
+	end := time.Now()
+	// A hole is reported once its stream's records are kept again, which
+	// they are when the spool has room: the exchange trades on meanwhile.
+	stop := r.stepper(20 * time.Millisecond)
+	eventually(t, "the spool to replay and report its gaps", func() (bool, string) {
+		st := r.buffer.Stats()
+		return st.State == spool.StateMemory && st.Gaps > 0, fmt.Sprintf("%+v", st)
+	})
+	stop()
+	r.step(5)
+	r.waitTruth()
+	s.finish(r, time.Since(end), 0)
+	st := r.buffer.Stats()
+	s.res.Note = itoa(int(st.Dropped)) + " records dropped at the cap, in " + itoa(int(st.Gaps)) + " gaps, all backfilled"
+	if n := r.queryInt(`SELECT count(*) FROM gaps WHERE reason = $1`, string(market.GapSpoolFull)); n == 0 {
+		t.Error("no spool_full gap recorded")
+	}
+}
+
+// Scenario 11: every packet to and from PostgreSQL is delayed: the
+// collectors keep reading and answering the exchange's pings (none is
+// dropped), the writer's queues stay within their bound.
+func TestSlowDatabase(t *testing.T) {
+	s := newScenario(t, 11)
+	const queue = 2000
+	r := startRig(t, rigOpts{
+		exchanges: []market.Exchange{market.OKX, market.Binance},
+		store:     store.Config{QueueSize: queue},
+		sim: func(c *sim.Config) {
+			c.BinancePingInterval = 500 * time.Millisecond
+			c.BinancePongTimeout = time.Second
+		},
+	})
+	r.pg.SetLatency(20 * time.Millisecond)
+	stop := r.stepper(4 * time.Millisecond)
+	deadline := time.Now().Add(3 * time.Second)
+	maxDepth := 0
+	for time.Now().Before(deadline) {
+		maxDepth = max(maxDepth, r.writer.Stats().QueueDepth)
+		time.Sleep(10 * time.Millisecond) // sampling the queue while the fault lasts
+	}
+	stop()
+	r.pg.SetLatency(0)
+	end := time.Now()
+	r.waitTruth()
+	s.finish(r, time.Since(end), 0)
+	s.res.Note = "deepest writer queue " + itoa(maxDepth)
+	if maxDepth > 6*queue {
+		t.Errorf("writer queues held %d records, bound %d", maxDepth, 6*queue)
+	}
+	for ex, c := range r.cols {
+		if st := c.Status(); st.Reconnects != 0 {
+			t.Errorf("%s: %d reconnects while the database was slow (last error %q)", ex, st.Reconnects, st.LastError)
+		}
+	}
+	if n := r.sim.Counts(market.Binance).Slow; n != 0 {
+		t.Errorf("the exchange dropped %d slow connections", n)
+	}
+}
+
+// Scenario 12: Redis goes down mid-stream: the database is unaffected,
+// the live feed counts what it dropped.
+func TestRedisDown(t *testing.T) {
+	s := newScenario(t, 12)
+	r := startRig(t, rigOpts{exchanges: []market.Exchange{market.OKX, market.Coinbase}})
+	r.step(20)
+	eventually(t, "the live feed to publish", func() (bool, string) {
+		return r.pub.Status().Published > 0, "nothing published yet"
+	})
+	r.redis.SetDown(true)
+	r.step(60)
+	r.waitTruth()
+	r.redis.SetDown(false)
+	end := time.Now()
+	r.step(20)
+	r.waitTruth()
+	s.finish(r, time.Since(end), 0)
+	eventually(t, "every accepted record published or counted as dropped", func() (bool, string) {
+		st := r.pub.Status()
+		acc := r.pipe.Counts().Accepted
+		var dropped uint64
+		for _, n := range st.Dropped {
+			dropped += n
+		}
+		return st.Published+dropped == acc && st.Pending == 0, "accepted " + itoa(int(acc)) + " published " + itoa(int(st.Published)) + " dropped " + itoa(int(dropped))
+	})
+	st := r.pub.Status()
+	var dropped uint64
+	for _, n := range st.Dropped {
+		dropped += n
+	}
+	if dropped == 0 {
+		t.Error("nothing dropped while Redis was down")
+	}
+	s.res.Note = itoa(int(dropped)) + " live messages dropped, 0 rows"
+}
+
+// Scenario 15: one exchange refuses every connection: its collector backs
+// off (doubling delays), the others are unaffected; when the exchange
+// accepts again, the collector subscribes and stores.
+func TestCollectorFailsEveryConnect(t *testing.T) {
+	s := newScenario(t, 15)
+	const bad = market.Binance
+	good := []market.Exchange{market.OKX, market.Coinbase}
+	r := startRig(t, rigOpts{
+		exchanges:  market.Exchanges(),
+		backoffMin: 40 * time.Millisecond, backoffMax: 320 * time.Millisecond,
+		rejecting: []market.Exchange{bad},
+	})
+	start := time.Now()
+	r.step(80)
+	eventually(t, "at least 6 refused connects", func() (bool, string) {
+		return r.sim.Counts(bad).Rejected >= 6, "refused " + itoa(int(r.sim.Counts(bad).Rejected))
+	})
+	rec := r.waitTruth(good...)
+	attempts := r.sim.Counts(bad).Rejected
+	elapsed := time.Since(start)
+	// An upper bound only (a slow machine makes fewer attempts): with
+	// delays of at least half of 40, 80, 160, 320, 320 … ms, no more
+	// attempts fit in the time that passed.
+	if limit := maxAttempts(elapsed+time.Second, 40*time.Millisecond, 320*time.Millisecond); attempts > limit {
+		t.Errorf("%d connects in %v: backoff allows at most %d", attempts, elapsed, limit)
+	}
+	if n := r.queryInt(`SELECT count(*) FROM trades WHERE exchange = $1`, string(bad)); n != 0 {
+		t.Errorf("%d %s trades stored while it refused every connect", n, bad)
+	}
+	s.finish(r, rec, 0, good...)
+
+	// The exchange accepts again: the collector subscribes and its trades
+	// from then on are stored.
+	r.sim.RejectConnections(bad, false)
+	r.waitSubscribed(bad)
+	from := map[market.Symbol]int{}
+	for _, sym := range r.sim.Symbols(bad) {
+		from[sym] = len(r.sim.Trades(bad, sym))
+	}
+	r.step(30)
+	eventually(t, string(bad)+" trades stored once it accepts", func() (bool, string) {
+		ok, state := true, ""
+		for _, sym := range r.sim.Symbols(bad) {
+			want := r.sim.Trades(bad, sym)[from[sym]:]
+			n := r.queryInt(`SELECT count(*) FROM trades WHERE exchange = $1 AND symbol = $2 AND trade_id::numeric >= $3::numeric`,
+				string(bad), string(sym), want[0].TradeID)
+			ok = ok && n == len(want)
+			state += string(sym) + " " + itoa(n) + "/" + itoa(len(want)) + " "
+		}
+		return ok, state
+	})
+	s.res.Note = itoa(int(attempts)) + " refused connects; " + string(bad) + " stored after it accepted"
+}
+
+// maxAttempts is the most connection attempts that fit in d when the
+// delay before retry k is at least half of min·2^k, capped at max.
+func maxAttempts(d, minDelay, maxDelay time.Duration) int64 {
+	var n int64 = 1
+	var sum time.Duration
+	delay := minDelay
+	for {
+		sum += delay / 2
+		if sum > d {
+			return n
+		}
+		n++
+		delay = min(2*delay, maxDelay)
+	}
+}
+
+// Scenario 16: the exchange stops pushing for a while and no longer
+// serves the older part of what it traded meanwhile: the rest is
+// backfilled, and the part it cannot serve stays recorded as an
+// unfillable gap with its reason.
+func TestHistoryUnavailableForPartOfGap(t *testing.T) {
+	s := newScenario(t, 16)
+	if !haveHistoryHorizon || !haveGapRepair {
+		s.skip(whyHorizon)
+	}
+	const ex = market.Binance
+	r := startRig(t, rigOpts{exchanges: []market.Exchange{ex}})
+	r.step(5)
+	r.waitTruth()
+	before := r.sim.Now()
+	r.sim.Stall(ex, true)
+	r.step(20)
+	horizon := r.sim.Now()
+	r.step(20) // no minute closes in the stall: candles are not involved
+	r.sim.SetHistoryHorizon(ex, horizon)
+	r.sim.Stall(ex, false)
+	end := time.Now()
+	r.step(10)
+	syms := r.sim.Symbols(ex)
+	lost := 0
+	for _, sym := range syms {
+		for _, tr := range r.sim.Trades(ex, sym) {
+			if tr.Time.After(before) && tr.Time.Before(horizon) {
+				lost++
+			}
+		}
+	}
+	if lost == 0 {
+		t.Fatal("no trade is older than the horizon")
+	}
+	var c counts
+	eventually(t, "the database to hold what the exchange still serves", func() (bool, string) {
+		c = r.count()
+		settled := r.queryInt(`SELECT count(*) FROM gaps WHERE status IN ('open', 'filling')`) == 0
+		return settled && c.stored == c.wantStored-lost, c.String() + "; gaps: " + strings.Join(r.gapRows(), "; ")
+	})
+	rec := time.Since(end)
+	s.res.Published, s.res.Rejected, s.res.Stored, s.res.Duplicates = c.published, c.rejected, c.stored, c.duplicates
+	s.res.Recovery, s.res.GapsExpected, s.res.GapsOpen = rec, len(syms), r.gapsOpen()
+	s.res.Note = itoa(lost) + " trades older than the history horizon: recorded unfillable (history_unavailable)"
+	if c.duplicates != 0 {
+		t.Errorf("%d duplicated keys", c.duplicates)
+	}
+	unfillable := r.strings(`SELECT symbol || ' ' || data_type || ' ' || coalesce(unfillable_reason, '') FROM gaps WHERE status <> 'filled' ORDER BY symbol`)
+	var want []string
+	for _, sym := range syms {
+		want = append(want, string(sym)+" trade history_unavailable")
+	}
+	diff(t, "gaps not filled", want, unfillable)
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }

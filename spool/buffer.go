@@ -1,0 +1,473 @@
+package spool
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+
+	"marketetl/market"
+)
+
+// Writer is what a Buffer needs of the store writer. *store.Writer
+// implements it.
+type Writer interface {
+	// Run stores records until ctx ends, then drains (see store.Writer.Run).
+	Run(ctx context.Context) error
+	// TryWrite queues rec without blocking; queued is false when the
+	// queue is full. The error is set when rec cannot be stored at all
+	// (the writer is closed, or rec's type is unsupported).
+	TryWrite(rec market.Record) (queued bool, err error)
+	// Write queues rec, blocking while the queue is full, until ctx ends.
+	Write(ctx context.Context, rec market.Record) error
+	// TryReject queues a reject without blocking; one that finds the queue
+	// full is counted and dropped.
+	TryReject(rej market.Reject) error
+	// Sync waits until every record queued before it is committed; it
+	// fails when ctx ends or the writer shuts down.
+	Sync(ctx context.Context) error
+}
+
+// GapRecorder is told of each window of a stream whose records were
+// dropped because the spool was full. RecordGap must not block.
+type GapRecorder interface {
+	RecordGap(g market.Gap)
+}
+
+// State says where new records go.
+type State string
+
+// The Buffer states.
+const (
+	// StateMemory: records go to the writer's memory queue; the spool is
+	// empty.
+	StateMemory State = "memory"
+	// StateSpooling: the queue was full (the database is down or slow), so
+	// records go to the spool, behind those already there, until the
+	// replay has caught up.
+	StateSpooling State = "spooling"
+	// StateReplaying: records go to the memory queue again while the last
+	// spooled segment is being replayed.
+	StateReplaying State = "replaying"
+)
+
+// BufferConfig wires a Buffer.
+type BufferConfig struct {
+	// Gaps, if set, is told of the windows of records dropped because the
+	// spool was full.
+	Gaps GapRecorder
+	// Now is the clock for Gap.Detected (default time.Now).
+	Now func() time.Time
+}
+
+// Buffer puts records in front of a store writer so that producers never
+// block on the database: a record goes to the writer's memory queue while
+// it has room, otherwise to the spool, and once records are spooled, new
+// ones follow them there until the replay has caught up, so that they
+// reach the database in order. When the spool is full too, records are
+// dropped, counted and reported as gaps per stream. Rejects stay in
+// memory: one that finds the rejects queue full is counted and dropped.
+//
+// Write and Reject may be called from any goroutine, before and while Run
+// runs; Run owns the writer's Run and the replay.
+type Buffer struct {
+	cfg BufferConfig
+	sp  *Spool
+	w   Writer
+	log *zap.Logger
+
+	mu       sync.Mutex // guards state, lastKept, open, and serialises Write
+	state    State
+	lastKept map[market.Stream]mark
+	open     map[market.Stream]*hole
+
+	wake chan struct{} // capacity 1: records were spooled
+	// current mirrors state for Stats, which must not wait for a Write.
+	current atomic.Value
+
+	spooled, replayed, corrupt, dropped, gaps atomic.Uint64
+}
+
+// mark is the position of a record in its stream: its time and, for a
+// trade with a numeric id, that id.
+type mark struct {
+	t  time.Time
+	id int64
+}
+
+// hole is a run of dropped records of one stream.
+type hole struct {
+	from     mark // last record kept before the hole
+	haveFrom bool
+	first    mark // first and last dropped
+	last     mark
+	minT     time.Time
+	maxT     time.Time
+	n        uint64
+}
+
+// NewBuffer returns a Buffer in front of w that spools to sp. When sp
+// holds records (from an earlier run), new records are spooled behind them
+// and the replay starts as soon as Run does.
+func NewBuffer(cfg BufferConfig, sp *Spool, w Writer, log *zap.Logger) (*Buffer, error) {
+	if sp == nil || w == nil {
+		return nil, errors.New("new spool buffer: a spool and a writer are required")
+	}
+	if log == nil {
+		log = zap.NewNop()
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	b := &Buffer{
+		cfg: cfg, sp: sp, w: w, log: log,
+		state:    StateMemory,
+		lastKept: map[market.Stream]mark{},
+		open:     map[market.Stream]*hole{},
+		wake:     make(chan struct{}, 1),
+	}
+	if !sp.empty() {
+		b.state = StateSpooling
+		b.signal()
+	}
+	b.current.Store(b.state)
+	return b, nil
+}
+
+func (b *Buffer) setLocked(s State) {
+	b.state = s
+	b.current.Store(s)
+}
+
+func (b *Buffer) signal() {
+	select {
+	case b.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Write hands rec to the writer's queue, or to the spool (see Buffer). It
+// does not block on the database. It returns nil when rec was queued,
+// spooled, or dropped and reported because the spool is full; an error
+// only when rec cannot be stored at all (the writer is closed, or its type
+// is unsupported).
+func (b *Buffer) Write(_ context.Context, rec market.Record) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.state != StateSpooling {
+		queued, err := b.w.TryWrite(rec)
+		if err != nil {
+			return err
+		}
+		if queued {
+			b.keptLocked(rec)
+			return nil
+		}
+		b.setLocked(StateSpooling)
+		b.log.Warn("spool: the store's queue is full (database down or slow); spooling records to disk",
+			zap.String("dir", b.sp.cfg.Dir))
+	}
+	err := b.sp.Append(rec)
+	if err == nil {
+		b.spooled.Add(1)
+		b.keptLocked(rec)
+		b.signal()
+		return nil
+	}
+	if errors.Is(err, ErrUnsupported) {
+		return err
+	}
+	b.dropLocked(rec, err)
+	return nil
+}
+
+// Reject hands rej to the writer's rejects queue without blocking; when
+// that queue is full the reject is counted and dropped.
+func (b *Buffer) Reject(_ context.Context, rej market.Reject) error {
+	return b.w.TryReject(rej)
+}
+
+func markOf(rec market.Record) mark {
+	m := mark{t: rec.Header().Time}
+	if t, ok := rec.(*market.Trade); ok {
+		m.id = numericID(t.TradeID)
+	}
+	return m
+}
+
+// numericID returns id as a positive number, or 0.
+func numericID(id string) int64 {
+	if id == "" || len(id) > 18 {
+		return 0
+	}
+	var n int64
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if c < '0' || c > '9' {
+			return 0
+		}
+		n = n*10 + int64(c-'0')
+	}
+	return n
+}
+
+// keptLocked notes that rec was kept and closes its stream's hole, if any.
+func (b *Buffer) keptLocked(rec market.Record) {
+	s := rec.Stream()
+	m := markOf(rec)
+	if h := b.open[s]; h != nil {
+		delete(b.open, s)
+		b.reportLocked(s, h, m)
+	}
+	b.lastKept[s] = m
+}
+
+// dropLocked counts rec as dropped and opens or extends its stream's hole.
+func (b *Buffer) dropLocked(rec market.Record, cause error) {
+	b.dropped.Add(1)
+	s := rec.Stream()
+	m := markOf(rec)
+	h := b.open[s]
+	if h == nil {
+		from, ok := b.lastKept[s]
+		h = &hole{from: from, haveFrom: ok, first: m, minT: m.t, maxT: m.t}
+		b.open[s] = h
+		b.log.Error("spool: record dropped; the window is reported as a gap once the stream's records are kept again",
+			zap.Stringer("stream", s), zap.Error(cause))
+	}
+	h.last = m
+	h.n++
+	if m.t.Before(h.minT) {
+		h.minT = m.t
+	}
+	if m.t.After(h.maxT) {
+		h.maxT = m.t
+	}
+}
+
+// reportLocked reports hole h of stream s, closed by the record at next
+// (or, at shutdown, by nothing: next is zero). The window covers every
+// dropped record: From is the last record kept before (or just before the
+// first dropped one), To the first kept after (or just after the last
+// dropped one).
+func (b *Buffer) reportLocked(s market.Stream, h *hole, next mark) {
+	g := market.Gap{Stream: s, Reason: market.GapSpoolFull, Detected: b.cfg.Now().UTC()}
+	g.From = h.from.t
+	if !h.haveFrom || !h.minT.After(g.From) {
+		g.From = h.minT.Add(-time.Nanosecond)
+	}
+	g.To = next.t
+	if next.t.IsZero() || !h.maxT.Before(g.To) {
+		g.To = h.maxT.Add(time.Nanosecond)
+	}
+	after, before := h.from.id, next.id
+	if !h.haveFrom || after <= 0 || (h.first.id > 0 && after >= h.first.id) {
+		after = max(h.first.id-1, 0)
+	}
+	if before <= 0 || before <= h.last.id {
+		before = 0
+		if h.last.id > 0 {
+			before = h.last.id + 1
+		}
+	}
+	if h.first.id > 0 && h.last.id > 0 && after > 0 && before > 0 {
+		g.AfterID, g.BeforeID = after, before
+	}
+	b.gaps.Add(1)
+	b.log.Warn("spool: records dropped while the spool was full; gap recorded",
+		zap.Stringer("gap", g), zap.Uint64("dropped", h.n))
+	if b.cfg.Gaps != nil {
+		b.cfg.Gaps.RecordGap(g)
+	}
+}
+
+// Run runs the writer and the replay until ctx ends, then lets the writer
+// drain (rows it cannot store by its deadline are spilled to the spool),
+// reports the gaps still open, and syncs and closes the spool.
+func (b *Buffer) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	var writerErr error
+	wg.Go(func() { writerErr = b.w.Run(ctx) })
+	if b.sp.cfg.Fsync == FsyncInterval {
+		wg.Go(func() { b.syncEvery(ctx, b.sp.cfg.FsyncInterval) })
+	}
+	replayErr := b.replay(ctx)
+	wg.Wait()
+
+	b.mu.Lock()
+	for s, h := range b.open {
+		delete(b.open, s)
+		b.reportLocked(s, h, mark{})
+	}
+	b.mu.Unlock()
+	closeErr := b.sp.Close()
+	if u := b.sp.Usage(); u.Bytes > 0 {
+		b.log.Info("spool: records kept on disk for the next start",
+			zap.Int64("bytes", u.Bytes), zap.Int("segments", u.Segments))
+	}
+	return errors.Join(writerErr, replayErr, closeErr)
+}
+
+// syncEvery fsyncs the active segment every d until ctx ends.
+func (b *Buffer) syncEvery(ctx context.Context, d time.Duration) {
+	t := time.NewTicker(d)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := b.sp.Sync(); err != nil {
+				b.log.Error("spool: fsync", zap.Error(err))
+			}
+		}
+	}
+}
+
+// replay replays the spool, oldest segment first, whenever it holds
+// records, until ctx ends. A segment is deleted once every row of it is
+// committed; a segment whose replay is cut short stays for the next run.
+func (b *Buffer) replay(ctx context.Context) error {
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-b.wake:
+		}
+		if u := b.sp.Usage(); u.Bytes > 0 {
+			b.log.Info("spool: replaying spooled records", zap.Int64("bytes", u.Bytes), zap.Int("segments", u.Segments))
+		}
+		for {
+			no, ok, err := b.next()
+			if err != nil {
+				b.log.Error("spool: seal segment", zap.Error(err))
+			}
+			if !ok {
+				break
+			}
+			if err := b.replaySegment(ctx, no); err != nil {
+				if ctx.Err() != nil {
+					return nil
+				}
+				// The segment stays; it is tried again after a pause when
+				// more records are spooled, or at the next start.
+				b.log.Error("spool: replay", zap.Error(err))
+				if err := pause(ctx, time.Second); err != nil {
+					return nil
+				}
+				break
+			}
+		}
+	}
+}
+
+// next returns the oldest segment to replay. When only the active segment
+// holds records it is sealed, and new records go to memory again while it
+// is replayed. ok is false when the spool is empty (new records then go to
+// memory).
+func (b *Buffer) next() (no int, ok bool, err error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	no, ok, err = b.sp.oldest(false)
+	if ok {
+		return no, true, nil
+	}
+	no, ok, err = b.sp.oldest(true)
+	if !ok {
+		if b.state != StateMemory {
+			b.log.Info("spool: replay caught up; records go to memory again")
+		}
+		b.setLocked(StateMemory)
+		return 0, false, err
+	}
+	b.setLocked(StateReplaying)
+	return no, true, err
+}
+
+// replaySegment hands every record of segment no to the writer (blocking
+// while its queue is full), waits until they are committed, then deletes
+// the segment.
+func (b *Buffer) replaySegment(ctx context.Context, no int) error {
+	data, err := b.sp.read(no)
+	if err != nil {
+		return err
+	}
+	var writeErr error
+	res := scanFrames(data, func(payload []byte) bool {
+		if writeErr != nil {
+			return true
+		}
+		rec, err := decode(payload)
+		if err != nil {
+			return false
+		}
+		if err := b.w.Write(ctx, rec); err != nil {
+			writeErr = err
+		}
+		return true
+	})
+	if writeErr != nil {
+		return fmt.Errorf("replay spool segment %d: %w", no, writeErr)
+	}
+	if err := b.w.Sync(ctx); err != nil {
+		return fmt.Errorf("replay spool segment %d: wait for commit: %w", no, err)
+	}
+	if res.Corrupt > 0 || res.Torn {
+		b.log.Error("spool: damaged records skipped", zap.Int("segment", no),
+			zap.Int("corrupt", res.Corrupt), zap.Bool("torn_tail", res.Torn))
+	}
+	b.corrupt.Add(uint64(res.Corrupt))
+	b.replayed.Add(uint64(res.Records))
+	if err := b.sp.remove(no); err != nil {
+		return err
+	}
+	u := b.sp.Usage()
+	b.log.Info("spool: segment replayed", zap.Int("segment", no), zap.Int("records", res.Records),
+		zap.Int64("bytes_left", u.Bytes), zap.Int("segments_left", u.Segments))
+	return nil
+}
+
+// Stats is a snapshot of a Buffer.
+type Stats struct {
+	State State
+	// Bytes and Segments are the spool's size on disk; MaxBytes its cap.
+	Bytes    int64
+	Segments int
+	MaxBytes int64
+	// Spooled counts records written to the spool (by Write; rows spilled
+	// by the writer at shutdown are in Appended), Replayed records
+	// replayed and committed, Corrupt damaged records skipped, Dropped
+	// records neither queued nor spooled (spool full), Gaps the gaps
+	// reported for them.
+	Spooled, Appended, Replayed, Corrupt, Dropped, Gaps uint64
+	// TornTails counts incomplete records cut off when the spool was opened.
+	TornTails uint64
+}
+
+// Stats returns a snapshot of the counters. It does not wait for the
+// database.
+func (b *Buffer) Stats() Stats {
+	state, _ := b.current.Load().(State)
+	u := b.sp.Usage()
+	return Stats{
+		State: state, Bytes: u.Bytes, Segments: u.Segments, MaxBytes: u.MaxBytes,
+		Spooled: b.spooled.Load(), Appended: u.Appended, Replayed: b.replayed.Load(),
+		Corrupt: b.corrupt.Load(), Dropped: b.dropped.Load(), Gaps: b.gaps.Load(), TornTails: u.TornTails,
+	}
+}
+
+// pause waits for d or until ctx ends.
+func pause(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}

@@ -1,0 +1,395 @@
+package spool
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"marketetl/market"
+)
+
+// FsyncPolicy says when appended records are forced to stable storage.
+// Every record is written to the file (the operating system's page cache)
+// as it is appended, so a crash of the process alone never loses one; the
+// policy only decides what an operating-system crash or a power loss can
+// lose.
+type FsyncPolicy string
+
+// The fsync policies.
+const (
+	// FsyncInterval syncs the active segment at most every
+	// Config.FsyncInterval (by Buffer.Run), when a segment is sealed and on
+	// Close: a power loss loses at most the last interval.
+	FsyncInterval FsyncPolicy = "interval"
+	// FsyncAlways syncs after every record: nothing acknowledged is lost,
+	// at the price of one disk flush per record.
+	FsyncAlways FsyncPolicy = "always"
+	// FsyncNever leaves flushing to the operating system (and Close): a
+	// power loss may lose whatever it had not written yet.
+	FsyncNever FsyncPolicy = "never"
+)
+
+// Config tunes a Spool. A zero field takes its default.
+type Config struct {
+	// Dir is the spool directory, created if missing. Required.
+	Dir string
+	// MaxBytes caps the total size of the segment files (default 1 GiB).
+	// An Append that would pass it fails with ErrFull.
+	MaxBytes int64
+	// SegmentBytes is the size at which the active segment is sealed and a
+	// new one begun (default 8 MiB, at most MaxBytes). The replay reads a
+	// whole segment into memory, so this also bounds that memory.
+	SegmentBytes int64
+	// Fsync is the fsync policy (default FsyncInterval).
+	Fsync FsyncPolicy
+	// FsyncInterval is the period of FsyncInterval (default 100ms).
+	FsyncInterval time.Duration
+}
+
+// The defaults of Config.
+const (
+	DefaultMaxBytes      = 1 << 30
+	DefaultSegmentBytes  = 8 << 20
+	DefaultFsyncInterval = 100 * time.Millisecond
+)
+
+func (c Config) withDefaults() (Config, error) {
+	var errs []error
+	if c.Dir == "" {
+		errs = append(errs, errors.New("Dir is empty: want a directory"))
+	}
+	if c.MaxBytes < 0 || c.SegmentBytes < 0 || c.FsyncInterval < 0 {
+		errs = append(errs, errors.New("MaxBytes, SegmentBytes and FsyncInterval must not be negative"))
+	}
+	if c.MaxBytes == 0 {
+		c.MaxBytes = DefaultMaxBytes
+	}
+	if c.SegmentBytes == 0 {
+		c.SegmentBytes = DefaultSegmentBytes
+	}
+	c.SegmentBytes = min(c.SegmentBytes, c.MaxBytes)
+	if c.FsyncInterval == 0 {
+		c.FsyncInterval = DefaultFsyncInterval
+	}
+	switch c.Fsync {
+	case "":
+		c.Fsync = FsyncInterval
+	case FsyncInterval, FsyncAlways, FsyncNever:
+	default:
+		errs = append(errs, fmt.Errorf("Fsync is %q: want interval, always or never", c.Fsync))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return c, fmt.Errorf("spool config: %w", err)
+	}
+	return c, nil
+}
+
+// ErrFull is returned by Append when the record would take the spool past
+// Config.MaxBytes.
+var ErrFull = errors.New("spool is full")
+
+// ErrTooLarge is returned by Append for a record whose encoding exceeds
+// MaxRecordBytes.
+var ErrTooLarge = errors.New("record too large for the spool")
+
+// ErrClosed is returned by Append after Close.
+var ErrClosed = errors.New("spool is closed")
+
+const segmentExt = ".spool"
+
+// Spool is a directory of append-only segment files. Its methods are safe
+// for concurrent use.
+type Spool struct {
+	cfg Config
+	log *zap.Logger
+
+	mu       sync.Mutex // guards the fields below
+	sealed   []segment  // sealed segments, oldest first
+	active   *os.File   // nil until the first Append after a seal
+	activeNo int        // number of the active (or next) segment
+	activeSz int64
+	dirty    bool  // the active segment has writes not yet synced
+	bytes    int64 // total size of all segments
+	closed   bool
+	buf      []byte // reused encoding buffer
+	frame    []byte // reused frame buffer
+	appended uint64
+	torn     uint64
+}
+
+// segment is a sealed segment file.
+type segment struct {
+	no   int
+	size int64
+}
+
+// Open opens (creating if need be) the spool directory. The segments it
+// holds are sealed, to be replayed oldest first; an incomplete frame at the
+// end of the newest (a write cut short by a crash) is cut off. New records
+// go to a new segment.
+func Open(cfg Config, log *zap.Logger) (*Spool, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	if log == nil {
+		log = zap.NewNop()
+	}
+	if err := os.MkdirAll(cfg.Dir, 0o750); err != nil {
+		return nil, fmt.Errorf("open spool: %w", err)
+	}
+	entries, err := os.ReadDir(cfg.Dir)
+	if err != nil {
+		return nil, fmt.Errorf("open spool: %w", err)
+	}
+	s := &Spool{cfg: cfg, log: log, activeNo: 1}
+	for _, e := range entries {
+		no, ok := segmentNo(e.Name())
+		if !ok || !e.Type().IsRegular() {
+			continue
+		}
+		info, err := e.Info()
+		if err != nil {
+			return nil, fmt.Errorf("open spool: %w", err)
+		}
+		s.sealed = append(s.sealed, segment{no: no, size: info.Size()})
+	}
+	slices.SortFunc(s.sealed, func(a, b segment) int { return a.no - b.no })
+	if n := len(s.sealed); n > 0 {
+		if err := s.cutTornTail(&s.sealed[n-1]); err != nil {
+			return nil, err
+		}
+		s.activeNo = s.sealed[n-1].no + 1
+	}
+	for _, seg := range s.sealed {
+		s.bytes += seg.size
+	}
+	return s, nil
+}
+
+// segmentNo parses "000042.spool".
+func segmentNo(name string) (int, bool) {
+	base, ok := strings.CutSuffix(name, segmentExt)
+	if !ok || base == "" {
+		return 0, false
+	}
+	n, err := strconv.Atoi(base)
+	if err != nil || n <= 0 {
+		return 0, false
+	}
+	return n, true
+}
+
+func (s *Spool) path(no int) string {
+	return filepath.Join(s.cfg.Dir, fmt.Sprintf("%06d%s", no, segmentExt))
+}
+
+// cutTornTail truncates an incomplete last frame of seg.
+func (s *Spool) cutTornTail(seg *segment) error {
+	data, err := os.ReadFile(s.path(seg.no))
+	if err != nil {
+		return fmt.Errorf("open spool: check segment %d: %w", seg.no, err)
+	}
+	res := scanFrames(data, func([]byte) bool { return true })
+	if !res.Torn {
+		return nil
+	}
+	if err := os.Truncate(s.path(seg.no), int64(res.Good)); err != nil {
+		return fmt.Errorf("open spool: cut torn tail of segment %d: %w", seg.no, err)
+	}
+	s.log.Warn("spool: cut an incomplete record at the end of a segment (a write cut short)",
+		zap.Int("segment", seg.no), zap.Int("bytes", len(data)-res.Good))
+	s.torn++
+	seg.size = int64(res.Good)
+	return nil
+}
+
+// Append writes rec at the end of the active segment, sealing it and
+// starting a new one when it is full. It fails with ErrFull when the
+// spool has reached Config.MaxBytes, ErrTooLarge or ErrUnsupported for a
+// record it cannot hold, ErrClosed after Close, and with the I/O error
+// when the disk refuses the write.
+func (s *Spool) Append(rec market.Record) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return ErrClosed
+	}
+	var err error
+	s.buf, err = encode(s.buf[:0], rec)
+	if err != nil {
+		return err
+	}
+	if len(s.buf) > MaxRecordBytes {
+		return fmt.Errorf("spool %s (%d bytes): %w", rec.Stream(), len(s.buf), ErrTooLarge)
+	}
+	s.frame = appendFrame(s.frame[:0], s.buf)
+	n := int64(len(s.frame))
+	if s.bytes+n > s.cfg.MaxBytes {
+		return ErrFull
+	}
+	if s.active != nil && s.activeSz+n > s.cfg.SegmentBytes {
+		if err := s.sealLocked(); err != nil {
+			return err
+		}
+	}
+	if s.active == nil {
+		f, err := os.OpenFile(s.path(s.activeNo), os.O_CREATE|os.O_WRONLY|os.O_APPEND|os.O_EXCL, 0o640)
+		if err != nil {
+			return fmt.Errorf("spool: create segment %d: %w", s.activeNo, err)
+		}
+		s.active, s.activeSz = f, 0
+	}
+	w, err := s.active.Write(s.frame)
+	s.activeSz += int64(w)
+	s.bytes += int64(w)
+	s.dirty = true
+	if err != nil {
+		// A partial frame is skipped when the segment is read.
+		return fmt.Errorf("spool: append to segment %d: %w", s.activeNo, err)
+	}
+	s.appended++
+	if s.cfg.Fsync == FsyncAlways {
+		return s.syncLocked()
+	}
+	return nil
+}
+
+// syncLocked fsyncs the active segment if it has unsynced writes.
+func (s *Spool) syncLocked() error {
+	if s.active == nil || !s.dirty {
+		return nil
+	}
+	if err := s.active.Sync(); err != nil {
+		return fmt.Errorf("spool: fsync segment %d: %w", s.activeNo, err)
+	}
+	s.dirty = false
+	return nil
+}
+
+// Sync forces the active segment to stable storage if it has writes not
+// yet synced (whatever the policy).
+func (s *Spool) Sync() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.syncLocked()
+}
+
+// sealLocked closes the active segment (synced unless the policy is
+// never) and makes it the newest sealed one.
+func (s *Spool) sealLocked() error {
+	if s.active == nil {
+		return nil
+	}
+	var err error
+	if s.cfg.Fsync != FsyncNever {
+		err = s.syncLocked()
+	}
+	if cerr := s.active.Close(); err == nil && cerr != nil {
+		err = fmt.Errorf("spool: close segment %d: %w", s.activeNo, cerr)
+	}
+	s.sealed = append(s.sealed, segment{no: s.activeNo, size: s.activeSz})
+	s.active, s.activeSz, s.dirty = nil, 0, false
+	s.activeNo++
+	return err
+}
+
+// oldest returns the oldest sealed segment. When none is sealed and seal
+// is true, the active segment is sealed first (if it holds anything). ok
+// is false when the spool is empty.
+func (s *Spool) oldest(seal bool) (no int, ok bool, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.sealed) == 0 && seal {
+		err = s.sealLocked()
+	}
+	if len(s.sealed) == 0 {
+		return 0, false, err
+	}
+	return s.sealed[0].no, true, err
+}
+
+// read returns the contents of sealed segment no.
+func (s *Spool) read(no int) ([]byte, error) {
+	data, err := os.ReadFile(s.path(no))
+	if err != nil {
+		return nil, fmt.Errorf("read spool segment %d: %w", no, err)
+	}
+	return data, nil
+}
+
+// remove deletes sealed segment no.
+func (s *Spool) remove(no int) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	i := slices.IndexFunc(s.sealed, func(seg segment) bool { return seg.no == no })
+	if i < 0 {
+		return fmt.Errorf("remove spool segment %d: not a sealed segment", no)
+	}
+	if err := os.Remove(s.path(no)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("remove spool segment %d: %w", no, err)
+	}
+	s.bytes -= s.sealed[i].size
+	s.sealed = slices.Delete(s.sealed, i, i+1)
+	return nil
+}
+
+// empty reports whether the spool holds no segment and no active writes.
+func (s *Spool) empty() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.sealed) == 0 && s.activeSz == 0
+}
+
+// Close syncs (unless the policy is never) and closes the active segment.
+// Appends fail afterwards; the files stay for the next Open.
+func (s *Spool) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil
+	}
+	s.closed = true
+	if s.active == nil {
+		return nil
+	}
+	err := s.syncLocked()
+	if cerr := s.active.Close(); err == nil && cerr != nil {
+		err = fmt.Errorf("spool: close segment %d: %w", s.activeNo, cerr)
+	}
+	s.active = nil
+	return err
+}
+
+// Usage is a snapshot of the spool's size.
+type Usage struct {
+	// Bytes is the total size of the segment files; Segments their number
+	// (the active one included).
+	Bytes    int64
+	Segments int
+	// MaxBytes is the cap.
+	MaxBytes int64
+	// Appended counts records appended since Open; TornTails counts
+	// incomplete records cut off at Open.
+	Appended  uint64
+	TornTails uint64
+}
+
+// Usage returns a snapshot of the spool's size.
+func (s *Spool) Usage() Usage {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	u := Usage{Bytes: s.bytes, Segments: len(s.sealed), MaxBytes: s.cfg.MaxBytes, Appended: s.appended, TornTails: s.torn}
+	if s.active != nil {
+		u.Segments++
+	}
+	return u
+}

@@ -1,0 +1,174 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"marketetl/market"
+)
+
+// Overflow keeps records the Writer could not commit before its shutdown
+// deadline, instead of losing them. *spool.Spool implements it.
+type Overflow interface {
+	// Append keeps rec. It must not block for long (a local disk write);
+	// an error means rec was not kept (it is then counted as lost).
+	Append(rec market.Record) error
+}
+
+// TryWrite is Write that never blocks: queued is false, and nothing was
+// done, when the record's table queue is full. An unstorable record is
+// kept in rejects (or counted, when the rejects queue is full too) and
+// counts as queued. It fails like Write otherwise.
+func (w *Writer) TryWrite(rec market.Record) (queued bool, err error) {
+	switch r := rec.(type) {
+	case *market.Trade:
+		return tryQueue(w, w.trades, r, checkTrade)
+	case *market.Ticker:
+		return tryQueue(w, w.tickers, r, checkTicker)
+	case *market.Candle:
+		return tryQueue(w, w.candles, r, checkCandle)
+	case *market.BookSnapshot:
+		return tryQueue(w, w.books, r, checkBook)
+	case *market.Balance:
+		return tryQueue(w, w.balances, r, checkBalance)
+	}
+	return false, fmt.Errorf("store %T: %w", rec, ErrUnsupported)
+}
+
+// TryReject is Reject that never blocks: a reject that finds the rejects
+// queue full is counted (Stats.RejectsDropped, by reason) and dropped.
+func (w *Writer) TryReject(r market.Reject) error {
+	if !w.allowReject(r.Reason) {
+		return nil
+	}
+	queued, err := trySend(w, w.rejects.in, newRejectRow(r, "", w.cfg.RawLimit, time.Now()))
+	if err == nil && !queued {
+		w.countDroppedReject(r.Reason)
+	}
+	return err
+}
+
+func tryQueue[T market.Record](w *Writer, l *lane[T], rec T, check func(T) error) (bool, error) {
+	if err := check(rec); err != nil {
+		l.c.rejected.Add(1)
+		rej := refusalOf(rec)
+		rej.Reason, rej.Detail = ReasonUnstorable, err.Error()
+		return true, w.TryReject(rej)
+	}
+	queued, err := trySend(w, l.in, rec)
+	if queued {
+		l.c.sent.Add(1)
+	}
+	return queued, err
+}
+
+// trySend queues v on ch unless ch is full.
+func trySend[T any](w *Writer, ch chan<- T, v T) (bool, error) {
+	w.sendMu.RLock()
+	defer w.sendMu.RUnlock()
+	if w.closed {
+		return false, ErrClosed
+	}
+	select {
+	case ch <- v:
+		return true, nil
+	default:
+		return false, nil
+	}
+}
+
+// countDroppedReject counts a reject dropped because its queue was full.
+func (w *Writer) countDroppedReject(reason string) {
+	w.rejectsDropped.Add(1)
+	w.dropMu.Lock()
+	w.droppedByReason[reason]++
+	w.dropMu.Unlock()
+}
+
+// flushSignal wakes Sync callers after each flush.
+type flushSignal struct {
+	mu sync.Mutex    // guards ch
+	ch chan struct{} // closed and replaced after each flush
+}
+
+func (f *flushSignal) wait() <-chan struct{} {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.ch == nil {
+		f.ch = make(chan struct{})
+	}
+	return f.ch
+}
+
+func (f *flushSignal) notify() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.ch != nil {
+		close(f.ch)
+		f.ch = nil
+	}
+}
+
+// Sync waits until every record queued (by Write or TryWrite) before the
+// call has been handled: committed, skipped as a duplicate or kept in
+// rejects. It returns ctx.Err() if ctx ends first and ErrClosed once the
+// Writer is shutting down (the records may then be spilled rather than
+// committed). Rejects are not waited for.
+func (w *Writer) Sync(ctx context.Context) error {
+	lanes := []*counters{&w.trades.c, &w.tickers.c, &w.candles.c, &w.books.c, &w.balances.c}
+	targets := make([]uint64, len(lanes))
+	for i, c := range lanes {
+		targets[i] = c.sent.Load()
+	}
+	for {
+		wake := w.flushed.wait()
+		select {
+		case <-w.stopping:
+			return ErrClosed
+		default:
+		}
+		done := true
+		for i, c := range lanes {
+			if c.done.Load() < targets[i] {
+				done = false
+				break
+			}
+		}
+		if done {
+			return nil
+		}
+		select {
+		case <-wake:
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-w.stopping:
+			return ErrClosed
+		}
+	}
+}
+
+// spill hands rows a flush could not store to the Overflow and returns how
+// many it kept; rows that are not records (rejects) are never spilled.
+func (l *lane[T]) spill(rows []T) int {
+	ov := l.w.cfg.Overflow
+	if ov == nil {
+		return 0
+	}
+	kept := 0
+	for _, row := range rows {
+		rec, ok := any(row).(market.Record)
+		if !ok {
+			return kept
+		}
+		if err := ov.Append(rec); err != nil {
+			l.w.log.Error("store: spill unstored row at shutdown", zap.String("table", l.tab.name), zap.Error(err))
+			continue
+		}
+		kept++
+	}
+	return kept
+}
