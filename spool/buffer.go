@@ -292,9 +292,7 @@ func (b *Buffer) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	var writerErr error
 	wg.Go(func() { writerErr = b.w.Run(ctx) })
-	if b.sp.cfg.Fsync == FsyncInterval {
-		wg.Go(func() { b.syncEvery(ctx, b.sp.cfg.FsyncInterval) })
-	}
+	wg.Go(func() { b.flushEvery(ctx) })
 	replayErr := b.replay(ctx)
 	wg.Wait()
 
@@ -312,17 +310,27 @@ func (b *Buffer) Run(ctx context.Context) error {
 	return errors.Join(writerErr, replayErr, closeErr)
 }
 
-// syncEvery fsyncs the active segment every d until ctx ends.
-func (b *Buffer) syncEvery(ctx context.Context, d time.Duration) {
-	t := time.NewTicker(d)
+// flushEvery writes buffered records to the active segment every
+// FlushDelay and, under FsyncInterval, fsyncs it every
+// Config.FsyncInterval, until ctx ends.
+func (b *Buffer) flushEvery(ctx context.Context) {
+	t := time.NewTicker(FlushDelay)
 	defer t.Stop()
+	var lastSync time.Time
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-t.C:
-			if err := b.sp.Sync(); err != nil {
-				b.log.Error("spool: fsync", zap.Error(err))
+		case now := <-t.C:
+			var err error
+			if b.sp.cfg.Fsync == FsyncInterval && now.Sub(lastSync) >= b.sp.cfg.FsyncInterval {
+				lastSync = now
+				err = b.sp.Sync()
+			} else {
+				err = b.sp.Flush()
+			}
+			if err != nil {
+				b.log.Error("spool: write out", zap.Error(err))
 			}
 		}
 	}

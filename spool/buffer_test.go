@@ -302,7 +302,11 @@ func TestBufferShutdownWithDatabaseDownThenReplayAtStart(t *testing.T) {
 	}
 	ts := h.w.Stats().Tables[store.TableTrades]
 	st := h.Stats()
-	if ts.Lost != 0 || ts.Spilled == 0 || st.Spooled+ts.Spilled != total || ts.Inserted != 0 {
+	// A spooled record the replay had handed back to the writer before the
+	// shutdown is spilled again, so it is counted twice here; the replay
+	// below checks that each record is on disk once at least and stored
+	// exactly once.
+	if ts.Lost != 0 || ts.Spilled == 0 || st.Spooled+ts.Spilled < total || ts.Inserted != 0 {
 		t.Fatalf("at shutdown: spooled %d, spilled %d, lost %d, inserted %d; want all %d on disk",
 			st.Spooled, ts.Spilled, ts.Lost, ts.Inserted, total)
 	}

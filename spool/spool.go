@@ -1,6 +1,7 @@
 package spool
 
 import (
+	"bufio"
 	"errors"
 	"fmt"
 	"os"
@@ -17,9 +18,13 @@ import (
 )
 
 // FsyncPolicy says when appended records are forced to stable storage.
-// Every record is written to the file (the operating system's page cache)
-// as it is appended, so a crash of the process alone never loses one; the
-// policy only decides what an operating-system crash or a power loss can
+// Appended records are gathered in a buffer of WriteBufferBytes and written
+// to the file (the operating system's page cache) when it fills, when
+// Flush is called (Buffer.Run does every FlushDelay) and before every
+// fsync, seal and Close. A crash of the process alone therefore loses at
+// most the records appended in the last FlushDelay; they are newer than
+// anything stored, so the restart's gap detection and backfill cover them.
+// The policy decides what an operating-system crash or a power loss can
 // lose.
 type FsyncPolicy string
 
@@ -59,6 +64,13 @@ const (
 	DefaultMaxBytes      = 1 << 30
 	DefaultSegmentBytes  = 8 << 20
 	DefaultFsyncInterval = 100 * time.Millisecond
+	// WriteBufferBytes is the size of the buffer records are gathered in
+	// before a write to the active segment: one system call per 64 KiB
+	// rather than per record.
+	WriteBufferBytes = 64 << 10
+	// FlushDelay is how long an appended record may wait in that buffer
+	// (Buffer.Run flushes it at this period).
+	FlushDelay = 10 * time.Millisecond
 )
 
 func (c Config) withDefaults() (Config, error) {
@@ -111,10 +123,11 @@ type Spool struct {
 	cfg Config
 	log *zap.Logger
 
-	mu       sync.Mutex // guards the fields below
-	sealed   []segment  // sealed segments, oldest first
-	active   *os.File   // nil until the first Append after a seal
-	activeNo int        // number of the active (or next) segment
+	mu       sync.Mutex    // guards the fields below
+	sealed   []segment     // sealed segments, oldest first
+	active   *os.File      // nil until the first Append after a seal
+	bw       *bufio.Writer // buffers writes to active
+	activeNo int           // number of the active (or next) segment
 	activeSz int64
 	dirty    bool  // the active segment has writes not yet synced
 	bytes    int64 // total size of all segments
@@ -247,8 +260,13 @@ func (s *Spool) Append(rec market.Record) error {
 			return fmt.Errorf("spool: create segment %d: %w", s.activeNo, err)
 		}
 		s.active, s.activeSz = f, 0
+		if s.bw == nil {
+			s.bw = bufio.NewWriterSize(f, WriteBufferBytes)
+		} else {
+			s.bw.Reset(f)
+		}
 	}
-	w, err := s.active.Write(s.frame)
+	w, err := s.bw.Write(s.frame)
 	s.activeSz += int64(w)
 	s.bytes += int64(w)
 	s.dirty = true
@@ -263,8 +281,33 @@ func (s *Spool) Append(rec market.Record) error {
 	return nil
 }
 
-// syncLocked fsyncs the active segment if it has unsynced writes.
+// flushLocked writes the buffered records to the active segment.
+func (s *Spool) flushLocked() error {
+	if s.active == nil || s.bw.Buffered() == 0 {
+		return nil
+	}
+	if err := s.bw.Flush(); err != nil {
+		// A partial frame is skipped when the segment is read; the buffer
+		// keeps failing, so the segment is sealed and a new one begun.
+		return fmt.Errorf("spool: write to segment %d: %w", s.activeNo, err)
+	}
+	return nil
+}
+
+// Flush writes the records appended so far to the active segment (the
+// operating system's page cache), without forcing them to disk.
+func (s *Spool) Flush() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.flushLocked()
+}
+
+// syncLocked writes out buffered records and fsyncs the active segment if
+// it has unsynced writes.
 func (s *Spool) syncLocked() error {
+	if err := s.flushLocked(); err != nil {
+		return err
+	}
 	if s.active == nil || !s.dirty {
 		return nil
 	}
@@ -289,8 +332,8 @@ func (s *Spool) sealLocked() error {
 	if s.active == nil {
 		return nil
 	}
-	var err error
-	if s.cfg.Fsync != FsyncNever {
+	err := s.flushLocked()
+	if err == nil && s.cfg.Fsync != FsyncNever {
 		err = s.syncLocked()
 	}
 	if cerr := s.active.Close(); err == nil && cerr != nil {

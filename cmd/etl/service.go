@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -41,6 +42,49 @@ type core struct {
 	store   pipeline.Store
 	// backfill is nil until attachBackfill.
 	backfill *backfillParts
+	// spoolGaps hands the gaps of records the full spool dropped to the
+	// filler, once attachBackfill has built it.
+	spoolGaps *gapRelay
+}
+
+// gapRelay passes gaps on to a recorder attached after it was handed out
+// (the spool is built before the gap filler); gaps reported before that
+// wait, up to maxPendingGaps.
+type gapRelay struct {
+	log     *zap.Logger
+	mu      sync.Mutex // guards to and pending
+	to      collector.GapRecorder
+	pending []market.Gap
+}
+
+// maxPendingGaps bounds the gaps a relay keeps while nothing is attached;
+// beyond it they are logged (the restart's gap detection covers them).
+const maxPendingGaps = 10000
+
+// RecordGap implements spool.GapRecorder.
+func (r *gapRelay) RecordGap(g market.Gap) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.to != nil {
+		r.to.RecordGap(g)
+		return
+	}
+	if len(r.pending) >= maxPendingGaps {
+		r.log.Error("gap not recorded: no gap filler attached", zap.Stringer("gap", g))
+		return
+	}
+	r.pending = append(r.pending, g)
+}
+
+// attach sends the waiting gaps, then every later one, to to.
+func (r *gapRelay) attach(to collector.GapRecorder) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.to = to
+	for _, g := range r.pending {
+		to.RecordGap(g)
+	}
+	r.pending = nil
 }
 
 // loadConfig reads the environment and builds the logger.
@@ -133,7 +177,12 @@ func newCoreWith(cfg config.Config, log *zap.Logger, pool *pgxpool.Pool, hooks c
 	c := &core{cfg: cfg, log: log, pool: pool, writer: w}
 	var st pipeline.Store = w
 	if sp != nil {
-		c.buffer, err = spool.NewBuffer(spool.BufferConfig{Gaps: hooks.gaps}, sp, w, log.Named("spool"))
+		gaps := hooks.gaps
+		if gaps == nil {
+			c.spoolGaps = &gapRelay{log: log.Named("spool")}
+			gaps = c.spoolGaps
+		}
+		c.buffer, err = spool.NewBuffer(spool.BufferConfig{Gaps: gaps}, sp, w, log.Named("spool"))
 		if err != nil {
 			return nil, err
 		}
@@ -345,6 +394,9 @@ func (c *core) attachBackfill(apis map[market.Exchange]exchangeAPI, budgets rest
 		return nil, err
 	}
 	c.backfill = &backfillParts{budgets: budgets, filler: f, gaps: gaps, sink: sink}
+	if c.spoolGaps != nil {
+		c.spoolGaps.attach(f)
+	}
 	return f, nil
 }
 
