@@ -69,6 +69,11 @@ type Config struct {
 	Histories map[market.Exchange]collector.History
 	Sink      Sink
 	Gaps      GapStore
+	// Sync, when set, waits until the rows handed to Sink so far are
+	// committed (*store.Writer.Sync): a gap is marked filled only once it
+	// returns nil, so that a crash right after cannot leave a "filled" gap
+	// whose rows were still in memory. An error leaves the gap open.
+	Sync func(ctx context.Context) error
 	// MaxLookback: the part of a gap older than now-MaxLookback is recorded
 	// unfillable (lookback_limit), the rest filled. Default 24h.
 	MaxLookback time.Duration
@@ -457,6 +462,11 @@ func (f *Filler) fillRow(ctx context.Context, id int64) (Result, error) {
 		err = fmt.Errorf("no REST history for exchange %q", ex)
 	} else {
 		err = a.run(ctx)
+	}
+	if err == nil && f.cfg.Sync != nil {
+		if serr := f.cfg.Sync(ctx); serr != nil {
+			err = fmt.Errorf("wait for the backfilled rows to be committed: %w", serr)
+		}
 	}
 	// Bookkeeping goes on after ctx ends: the gap must not stay "filling".
 	bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)

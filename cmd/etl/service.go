@@ -387,7 +387,7 @@ func (c *core) attachBackfill(apis map[market.Exchange]exchangeAPI, budgets rest
 	}
 	gaps := store.NewGaps(c.pool)
 	f, err := backfill.New(backfill.Config{
-		Histories: hist, Sink: sink, Gaps: gaps, MaxLookback: c.cfg.BackfillMaxLookback,
+		Histories: hist, Sink: sink, Gaps: gaps, Sync: c.writer.Sync, MaxLookback: c.cfg.BackfillMaxLookback,
 		OnProgress: onProgress, Log: c.log.Named("backfill"),
 	})
 	if err != nil {
