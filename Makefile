@@ -4,7 +4,7 @@ PKGS      ?= ./...
 FUZZTIME  ?= 30s
 BIN       ?= bin/etl
 
-.PHONY: all build test vet fmt-check demo run sim migrate fuzz bench bench-quick bench-micro clean
+.PHONY: all build test vet fmt-check demo run sim migrate fuzz bench bench-quick bench-micro clean faults soak
 
 all: build
 
@@ -21,6 +21,15 @@ vet:
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+
+## faults: the fault suite (docs/RELIABILITY.md), regenerating its table
+faults:
+	$(GO) test -race -count=1 -timeout 10m -v ./faults/ -args -report ../docs/RELIABILITY.md
+
+## soak: random faults for SOAK (default 3m) on all three exchanges, then database = truth; result in docs/RELIABILITY.md
+SOAK ?= 3m
+soak:
+	$(GO) test -count=1 -timeout 30m -v -run '^TestSoak$$' ./faults/ -args -soak $(SOAK) -report ../docs/RELIABILITY.md
 
 ## demo: the simulated exchange plus collectors for all three exchanges, into DATABASE_URL
 demo:

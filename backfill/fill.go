@@ -321,6 +321,25 @@ func (a *attempt) trades(ctx context.Context) error {
 	return nil
 }
 
+// servesCandle reports whether the exchange still serves the closed candle
+// of st opening at open; false when open is not a bucket's open time.
+func (a *attempt) servesCandle(ctx context.Context, st market.Stream, open time.Time) (bool, error) {
+	tf := st.Timeframe
+	if !tf.Truncate(open).Equal(open) {
+		return false, nil
+	}
+	var page []market.Candle
+	err := a.call(ctx, func() error {
+		var err error
+		page, err = a.h.Candles(ctx, st.Symbol, tf, open, open.Add(tf.Duration()))
+		return err
+	})
+	if err != nil {
+		return false, err
+	}
+	return len(page) > 0 && page[0].Time.Equal(open), nil
+}
+
 // candles fills a candle gap: candles opening after From and before To,
 // paged by open time.
 func (a *attempt) candles(ctx context.Context) error {
@@ -331,10 +350,8 @@ func (a *attempt) candles(ctx context.Context) error {
 		a.final = &Part{Gap: g, Reason: ReasonUnsupported, Detail: fmt.Sprintf("unknown timeframe %q", tf)}
 		return nil
 	}
-	start := tf.Truncate(g.From)
-	if start.Equal(g.From) {
-		start = start.Add(d)
-	}
+	// The first bucket opening after From.
+	start := tf.Truncate(g.From).Add(d)
 	end := g.To
 	if !end.After(start) {
 		return nil
@@ -374,9 +391,19 @@ func (a *attempt) candles(ctx context.Context) error {
 		}
 		next := cur.Add(candlePageBuckets * d)
 		if len(page) > 0 {
+			quiet := false
 			if !seen && page[0].Time.After(start) {
 				// Nothing served before the first candle: older than the
-				// exchange's history.
+				// exchange's history, or buckets without trades (an
+				// exchange may serve no candle for those). When the gap
+				// starts at a candle held (an aligned From), the exchange
+				// serving that candle tells the two apart.
+				var err error
+				if quiet, err = a.servesCandle(ctx, g.Stream, g.From); err != nil {
+					return err
+				}
+			}
+			if !seen && page[0].Time.After(start) && !quiet {
 				hole := a.cur
 				hole.From, hole.To = start.Add(-d), page[0].Time
 				if err := a.splitOff(ctx, hole, ReasonHistoryUnavailable, "the exchange served no candle before "+page[0].Time.UTC().Format(time.RFC3339)); err != nil {

@@ -39,6 +39,16 @@ func newAggregators(streams []market.Stream) (*aggregators, error) {
 	return a, nil
 }
 
+// timeframes returns the timeframes built for sym (none on a nil a).
+func (a *aggregators) timeframes(sym market.Symbol) []market.Timeframe {
+	if a == nil {
+		return nil
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.tfs[sym]
+}
+
 // replace returns next, carrying over the builders of old whose symbol and
 // timeframes did not change, so that a runtime change does not lose a
 // forming candle.

@@ -239,6 +239,35 @@ func (c *Collector) recordGap(g market.Gap) {
 	if c.cfg.Gaps != nil {
 		c.cfg.Gaps.RecordGap(g)
 	}
+	if g.Stream.Type == market.TypeTrade {
+		for _, cg := range builtCandleGaps(g, c.aggregators().timeframes(g.Stream.Symbol)) {
+			c.recordGap(cg)
+		}
+	}
+}
+
+// builtCandleGaps returns, for a gap in the trades of a symbol whose
+// candles are built from trades, the candle gaps it makes: the candles of
+// the buckets from the one holding the last trade kept (built from part
+// of its trades, or never closed when the process stopped) to the last
+// one before the bucket of the first trade after the hole (that one, and
+// any bucket trades arrived in, is built and then compared with the
+// exchange's candle by reconciliation). A bucket without trades has no
+// candle on the exchange either.
+func builtCandleGaps(g market.Gap, tfs []market.Timeframe) []market.Gap {
+	var out []market.Gap
+	for _, tf := range tfs {
+		first, end := tf.Truncate(g.From), tf.Truncate(g.To)
+		if !end.After(first) {
+			continue
+		}
+		cg := g
+		cg.Stream = market.Stream{Exchange: g.Stream.Exchange, Symbol: g.Stream.Symbol, Type: market.TypeCandle, Timeframe: tf}
+		cg.From, cg.To = first.Add(-time.Nanosecond), end
+		cg.AfterID, cg.BeforeID = 0, 0
+		out = append(out, cg)
+	}
+	return out
 }
 
 // resume asks Config.Resume, once per stream, where the stored data of the

@@ -3,6 +3,7 @@ package collector
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -312,5 +313,30 @@ func TestContinuityAllocatesNothing(t *testing.T) {
 	})
 	if allocs != 0 {
 		t.Errorf("%v allocations per record, want 0", allocs)
+	}
+}
+
+func TestBuiltCandleGaps(t *testing.T) {
+	at := func(hms string) time.Time {
+		v, err := time.Parse(time.DateTime, "2026-01-02 "+hms)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	trades := market.Stream{Exchange: market.Coinbase, Symbol: "BTC-USD", Type: market.TypeTrade}
+	candles := func(tf market.Timeframe) market.Stream {
+		return market.Stream{Exchange: market.Coinbase, Symbol: "BTC-USD", Type: market.TypeCandle, Timeframe: tf}
+	}
+	g := market.Gap{Stream: trades, From: at("10:00:30"), To: at("10:03:10"), AfterID: 7, BeforeID: 90, Reason: market.GapRestart}
+	got := builtCandleGaps(g, []market.Timeframe{market.TF1m, market.TF5m})
+	want := []market.Gap{{
+		Stream: candles(market.TF1m), From: at("10:00:00").Add(-time.Nanosecond), To: at("10:03:00"), Reason: market.GapRestart,
+	}}
+	if !slices.Equal(got, want) {
+		t.Errorf("candle gaps\n got %v\nwant %v", got, want)
+	}
+	if got := builtCandleGaps(market.Gap{Stream: trades, From: at("10:00:01"), To: at("10:00:59")}, []market.Timeframe{market.TF1m}); len(got) != 0 {
+		t.Errorf("a hole inside one bucket gave candle gaps %v", got)
 	}
 }

@@ -149,6 +149,7 @@ func restartUnderLoad(t *testing.T, s *scenario, sig syscall.Signal) {
 	})
 	r := &rig{t: t, ctx: ctx, opts: rigOpts{exchanges: exs}, log: log, sim: sm, check: check,
 		dbName: strings.TrimPrefix(u.Path, "/"), external: true}
+	s.watch(r)
 
 	dir := t.TempDir()
 	var yaml strings.Builder
@@ -190,6 +191,7 @@ func restartUnderLoad(t *testing.T, s *scenario, sig syscall.Signal) {
 		n := r.queryInt(`SELECT count(DISTINCT (exchange, symbol)) FROM candles WHERE closed`)
 		return n == 6, itoa(n) + " streams with a closed candle"
 	})
+	downFrom := sm.Now()
 	if err := p.cmd.Process.Signal(sig); err != nil {
 		t.Fatal(err)
 	}
@@ -210,17 +212,21 @@ func restartUnderLoad(t *testing.T, s *scenario, sig syscall.Signal) {
 
 	p2 := startETL(t, bin, env)
 	r.waitSubscribed()
+	downTo := sm.Now()
 	end := time.Now()
 	r.step(100)
 	stop()
 	r.afterFault()
-	// A last tick after the stepper, so that every stream's newest record
-	// follows whatever the restart missed.
-	r.step(1)
-	rec := r.waitTruth()
-	_ = rec
-	s.finish(r, time.Since(end), 0)
-	s.res.Note = fmt.Sprintf("%d trades stored when the first process ended", down)
+	// Coinbase candles are built from trades and not checked for holes
+	// (README, Gap detection): those of the minutes the service was down
+	// are a documented limit, counted apart. Everything else is exact.
+	exempt := func(ex market.Exchange, open time.Time) bool {
+		return ex == market.Coinbase && !open.Before(downFrom.Truncate(time.Minute)) && !open.After(downTo)
+	}
+	r.waitTruthExcept(exempt)
+	s.finishExcept(r, time.Since(end), exempt)
+	r.verify(market.OKX, market.Binance) // value for value where no candle is exempt
+	s.res.Note = fmt.Sprintf("%d trades stored when the first process ended; %s", down, s.res.Note)
 	if err := p2.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}

@@ -35,6 +35,7 @@ type relay struct {
 
 	accepted, refused, cuts atomic.Int64
 	wg                      sync.WaitGroup
+	closing                 chan struct{} // closed when the test ends: held messages are let go
 }
 
 // pgHook decides what happens to one frontend message: forward it, forward
@@ -63,9 +64,10 @@ func newRelay(t testing.TB, target string) *relay {
 	if err != nil {
 		t.Fatalf("relay to %s: listen: %v", target, err)
 	}
-	r := &relay{t: t, ln: ln, target: target, pairs: map[*pair]struct{}{}}
+	r := &relay{t: t, ln: ln, target: target, pairs: map[*pair]struct{}{}, closing: make(chan struct{})}
 	r.wg.Go(r.accept)
 	t.Cleanup(func() {
+		close(r.closing)
 		_ = ln.Close()
 		r.Cut()
 		r.wg.Wait()
@@ -247,7 +249,10 @@ func (r *relay) pgForward(p *pair, hook pgHook) {
 			cut, hold = hook(typ, body, p.backend.Load())
 		}
 		if hold != nil {
-			<-hold
+			select {
+			case <-hold:
+			case <-r.closing:
+			}
 		}
 		r.delay()
 		if _, err := s.Write(msg); err != nil {
@@ -315,12 +320,16 @@ func queryText(typ byte, body []byte) string {
 // from it). cuts counts the cuts made.
 func commitCutter(budget, cuts *atomic.Int64) func() pgHook {
 	take := func() bool {
-		if budget.Add(-1) < 0 {
-			budget.Add(1)
-			return false
+		for {
+			n := budget.Load()
+			if n <= 0 {
+				return false
+			}
+			if budget.CompareAndSwap(n, n-1) {
+				cuts.Add(1)
+				return true
+			}
 		}
-		cuts.Add(1)
-		return true
 	}
 	return func() pgHook {
 		armed := false // per connection

@@ -25,6 +25,7 @@ func TestResetMidStreamRepeatedly(t *testing.T) {
 	}
 	exs := market.Exchanges()
 	r := startRig(t, rigOpts{exchanges: exs})
+	s.watch(r)
 	r.warmUp()
 	stop := r.stepper(5 * time.Millisecond)
 	for range 5 {
@@ -62,6 +63,7 @@ func TestSilentConnection(t *testing.T) {
 	}
 	exs := market.Exchanges()
 	r := startRig(t, rigOpts{exchanges: exs})
+	s.watch(r)
 	r.warmUp()
 	for _, ex := range exs {
 		r.sim.Stall(ex, true)
@@ -81,6 +83,7 @@ func TestSilentConnection(t *testing.T) {
 func TestTradeIDJump(t *testing.T) {
 	s := newScenario(t, 3)
 	r := startRig(t, rigOpts{exchanges: market.Exchanges()})
+	s.watch(r)
 	r.step(30)
 	for _, ex := range market.Exchanges() {
 		for _, sym := range r.sim.Symbols(ex) {
@@ -101,6 +104,7 @@ func TestMalformedAndInvalidInterleaved(t *testing.T) {
 	s := newScenario(t, 4)
 	exs := market.Exchanges()
 	r := startRig(t, rigOpts{exchanges: exs})
+	s.watch(r)
 	garbage := [][]byte{[]byte(`{not json`), []byte(`{"arg":{"channel":"trades","instId":"BTC-USDT"},"data":[{"px":"x"}]}`), []byte(`[1,2,3]`), {0xff, 0xfe}}
 	var invalid int
 	for i := range 6 {
@@ -142,6 +146,7 @@ func TestMalformedAndInvalidInterleaved(t *testing.T) {
 func TestOversizedFrame(t *testing.T) {
 	s := newScenario(t, 5)
 	r := startRig(t, rigOpts{exchanges: []market.Exchange{market.OKX, market.Binance}, readLimit: 64 << 10})
+	s.watch(r)
 	r.step(40)
 	r.waitTruth()
 	for _, ex := range r.opts.exchanges {
@@ -178,6 +183,7 @@ func TestOversizedFrame(t *testing.T) {
 func TestPostgresDownAtStartup(t *testing.T) {
 	s := newScenario(t, 6)
 	r := startRig(t, rigOpts{exchanges: market.Exchanges(), pgDown: true})
+	s.watch(r)
 	r.step(80)
 	eventually(t, "the writer to try the database", func() (bool, string) {
 		return r.pg.refused.Load() >= 3, "refused " + itoa(int(r.pg.refused.Load()))
@@ -202,14 +208,19 @@ func TestWriterKilledDuringCopy(t *testing.T) {
 	hits := make(chan hit)
 	var armed atomic.Bool
 	r := startRig(t, rigOpts{exchanges: []market.Exchange{market.OKX, market.Coinbase}})
+	s.watch(r)
 	r.pg.SetPGHook(func() pgHook {
 		return func(typ byte, _ []byte, backend int32) (bool, <-chan struct{}) {
 			if typ != 'd' || !armed.CompareAndSwap(true, false) {
 				return false, nil
 			}
 			h := hit{backend: backend, release: make(chan struct{})}
-			hits <- h
-			return false, h.release
+			select {
+			case hits <- h:
+				return false, h.release
+			case <-t.Context().Done(): // the test failed before taking it
+				return false, nil
+			}
 		}
 	})
 	r.pg.Cut() // the pool's connections now come through the hook
@@ -224,7 +235,13 @@ func TestWriterKilledDuringCopy(t *testing.T) {
 		case <-time.After(time.Minute):
 			t.Fatal("no COPY reached the database")
 		}
-		// The backend whose COPY data the relay holds: it is mid-COPY.
+		// The backend whose COPY data the relay holds: once it has started
+		// the COPY (the relay forwarded the statement a moment ago), it is
+		// terminated mid-COPY.
+		eventually(t, "the held backend to be in its COPY", func() (bool, string) {
+			n := r.queryInt(`SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND pid = $2 AND query ILIKE 'copy%' AND state = 'active'`, r.dbName, h.backend)
+			return n == 1, "backend " + itoa(int(h.backend)) + " not in COPY yet"
+		})
 		n := r.queryInt(`SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity
 			WHERE datname = $1 AND pid = $2 AND query ILIKE 'copy%' AND state = 'active') k`, r.dbName, h.backend)
 		close(h.release)
@@ -253,6 +270,7 @@ func TestWriterKilledDuringCopy(t *testing.T) {
 func TestCutAfterCommit(t *testing.T) {
 	s := newScenario(t, 8)
 	r := startRig(t, rigOpts{exchanges: []market.Exchange{market.OKX, market.Binance}})
+	s.watch(r)
 	var budget, cuts atomic.Int64
 	budget.Store(4)
 	r.pg.SetPGHook(commitCutter(&budget, &cuts))
@@ -284,6 +302,7 @@ func TestPostgresDownBeyondMemory(t *testing.T) {
 	const queue = 100
 	r := startRig(t, rigOpts{exchanges: []market.Exchange{market.OKX, market.Coinbase},
 		store: store.Config{QueueSize: queue, BatchSize: 50}, spoolBytes: 64 << 20})
+	s.watch(r)
 	r.step(10)
 	r.waitTruth()
 	r.pg.SetDown(true)
@@ -324,6 +343,7 @@ func TestSpoolCapReached(t *testing.T) {
 	}
 	r := startRig(t, rigOpts{exchanges: []market.Exchange{market.Binance, market.Coinbase},
 		store: store.Config{QueueSize: 50, BatchSize: 25}, spoolBytes: 16 << 10})
+	s.watch(r)
 	r.step(10)
 	r.waitTruth()
 	r.pg.SetDown(true)
@@ -366,6 +386,7 @@ func TestSlowDatabase(t *testing.T) {
 			c.BinancePongTimeout = time.Second
 		},
 	})
+	s.watch(r)
 	r.pg.SetLatency(20 * time.Millisecond)
 	stop := r.stepper(4 * time.Millisecond)
 	deadline := time.Now().Add(3 * time.Second)
@@ -398,6 +419,7 @@ func TestSlowDatabase(t *testing.T) {
 func TestRedisDown(t *testing.T) {
 	s := newScenario(t, 12)
 	r := startRig(t, rigOpts{exchanges: []market.Exchange{market.OKX, market.Coinbase}})
+	s.watch(r)
 	r.step(20)
 	eventually(t, "the live feed to publish", func() (bool, string) {
 		return r.pub.Status().Published > 0, "nothing published yet"
@@ -442,6 +464,7 @@ func TestCollectorFailsEveryConnect(t *testing.T) {
 		backoffMin: 40 * time.Millisecond, backoffMax: 320 * time.Millisecond,
 		rejecting: []market.Exchange{bad},
 	})
+	s.watch(r)
 	start := time.Now()
 	r.step(80)
 	eventually(t, "at least 6 refused connects", func() (bool, string) {
@@ -511,6 +534,7 @@ func TestHistoryUnavailableForPartOfGap(t *testing.T) {
 	}
 	const ex = market.Binance
 	r := startRig(t, rigOpts{exchanges: []market.Exchange{ex}})
+	s.watch(r)
 	r.step(5)
 	r.waitTruth()
 	before := r.sim.Now()

@@ -37,9 +37,8 @@ type core struct {
 	pub    *pubsub.Publisher // nil when REDIS_ENABLED=false
 	pipe   *pipeline.Pipeline
 	buffer *spool.Buffer // nil when SPOOL_DIR is empty
-	// checker and store are the pipeline's, shared by the backfill pipeline.
+	// checker is the pipeline's, shared by the backfill pipeline.
 	checker pipeline.Checker
-	store   pipeline.Store
 	// backfill is nil until attachBackfill.
 	backfill *backfillParts
 	// spoolGaps hands the gaps of records the full spool dropped to the
@@ -210,7 +209,7 @@ func newCoreWith(cfg config.Config, log *zap.Logger, pool *pgxpool.Pool, hooks c
 	if err != nil {
 		return nil, err
 	}
-	c.checker, c.store = v, st
+	c.checker = v
 	c.pipe, err = pipeline.New(pipeline.Config{
 		Checker:   v,
 		Store:     st,
@@ -375,7 +374,10 @@ func budgetedExchanges(ep exchangeURLs, b restBudgets) (map[market.Exchange]exch
 // through a second pipeline with the same checker and store but no
 // publisher (backfilled rows are not pushed on the live feed).
 func (c *core) attachBackfill(apis map[market.Exchange]exchangeAPI, budgets restBudgets, onProgress func(backfill.Progress)) (*backfill.Filler, error) {
-	sink, err := pipeline.New(pipeline.Config{Checker: c.checker, Store: c.store, Raw: func(rec market.Record) []byte { return pubsub.Encode(nil, rec) }})
+	// Backfilled rows go to the writer itself, which blocks while its
+	// queue is full, not through the spool: a fill waits for the database
+	// rather than have its rows dropped when the spool is full.
+	sink, err := pipeline.New(pipeline.Config{Checker: c.checker, Store: c.writer, Raw: func(rec market.Record) []byte { return pubsub.Encode(nil, rec) }})
 	if err != nil {
 		return nil, err
 	}

@@ -117,14 +117,19 @@ func (a *Adapter) Candles(ctx context.Context, sym market.Symbol, tf market.Time
 // TradesPerRequest) trades of sym with ids greater than afterID, ascending
 // by trade id.
 //
-// OKX returns "the latest data" when "before" (records newer than) is
-// given alone, which would skip every trade between afterID and the latest
-// page; so the request also sets "after" (records earlier than) to
-// afterID+limit+1. OKX numbers each instrument's trades one by one (the
-// trades channel's "count" aggregates ids 123, 122, 121), so that window
-// holds the next limit trades, and an empty result means there is no
-// newer trade. OKX keeps three months of trades. With afterID <= 0 the
-// latest trades are returned.
+// OKX pages backwards: "after" asks for records earlier than an id and
+// "before" for records newer than one, and a page holds the newest
+// records of that range ("before" alone returns the latest data). So the
+// request bounds the range on both sides, (afterID, upper), and a page
+// with fewer than TradesPerRequest trades holds every trade of the range:
+// its lowest ids are the ones that follow afterID. OKX numbers each
+// instrument's trades one by one (the trades channel's "count" aggregates
+// ids 123, 122, 121), so the first range, the next limit ids, usually
+// answers at once. When it is empty (ids skipped) the range grows sixteen
+// times per request; when a page is full, the range shrinks below that
+// page's lowest id until a page is not. An empty range reaching past the
+// newest trade means there is no newer trade. OKX keeps three months of
+// trades. With afterID <= 0 the latest trades are returned.
 func (a *Adapter) Trades(ctx context.Context, sym market.Symbol, afterID int64, limit int) ([]market.Trade, error) {
 	if err := sym.Check(); err != nil {
 		return nil, fmt.Errorf("okx trades: %w: %w", err, collector.ErrPermanent)
@@ -132,25 +137,77 @@ func (a *Adapter) Trades(ctx context.Context, sym market.Symbol, afterID int64, 
 	if limit <= 0 || limit > TradesPerRequest {
 		limit = TradesPerRequest
 	}
+	if afterID <= 0 {
+		page, err := a.tradesPage(ctx, sym, 0, 0, limit)
+		if err != nil {
+			return nil, err
+		}
+		return ascending(page, limit), nil
+	}
+	span := int64(limit) + 1
+	upper := saturatingAdd(afterID, span)
+	// above holds the trades of the last full page: every trade from its
+	// lowest id up to the range's previous bound.
+	var above []numberedTrade
+	for {
+		page, err := a.tradesPage(ctx, sym, afterID, upper, TradesPerRequest)
+		if err != nil {
+			return nil, err
+		}
+		switch {
+		case len(page) >= TradesPerRequest && upper-afterID-1 > int64(len(page)):
+			// Full, and the range holds more ids: lower ones may sit
+			// below this page.
+			upper, above = page[len(page)-1].id, page
+		case len(page) > 0 || len(above) > 0:
+			return ascending(append(above, page...), limit), nil
+		case upper == math.MaxInt64:
+			return nil, nil // no newer trade
+		default:
+			// No trade in the range: the ids jumped past it.
+			span = saturatingMul(span, 16)
+			upper = saturatingAdd(afterID, span)
+			if upper == math.MaxInt64 {
+				// The last range, reaching past any id: a "before"-only
+				// request, which returns the latest trades.
+				page, err := a.tradesPage(ctx, sym, afterID, 0, TradesPerRequest)
+				if err != nil {
+					return nil, err
+				}
+				if len(page) < TradesPerRequest {
+					return ascending(page, limit), nil
+				}
+				upper, above = page[len(page)-1].id, page
+			}
+		}
+	}
+}
+
+// numberedTrade is a trade with its id as a number.
+type numberedTrade struct {
+	id int64
+	t  market.Trade
+}
+
+// tradesPage asks history-trades for the trades of sym with afterID < id <
+// upper (a bound <= 0 is left out), newest first as OKX sends them, at
+// most limit.
+func (a *Adapter) tradesPage(ctx context.Context, sym market.Symbol, afterID, upper int64, limit int) ([]numberedTrade, error) {
 	q := url.Values{}
 	q.Set("instId", string(sym))
 	q.Set("type", "1")
 	if afterID > 0 {
 		q.Set("before", strconv.FormatInt(afterID, 10))
-		if afterID <= math.MaxInt64-int64(limit)-1 {
-			q.Set("after", strconv.FormatInt(afterID+int64(limit)+1, 10))
-		}
+	}
+	if upper > 0 && upper < math.MaxInt64 {
+		q.Set("after", strconv.FormatInt(upper, 10))
 	}
 	q.Set("limit", strconv.Itoa(limit))
 	body, received, err := a.get(ctx, tradesPath, q)
 	if err != nil {
 		return nil, fmt.Errorf("okx trades %s: %w", sym, err)
 	}
-	type numbered struct {
-		id int64
-		t  market.Trade
-	}
-	var got []numbered
+	var got []numberedTrade
 	err = readData(body, func(s *scanner) error {
 		var t market.Trade
 		if err := readTrade(s, sym, &t); err != nil {
@@ -160,25 +217,43 @@ func (a *Adapter) Trades(ctx context.Context, sym market.Symbol, afterID int64, 
 		if err != nil {
 			return badField("tradeId", fmt.Errorf("want a decimal trade id, got %q", t.TradeID))
 		}
-		if id <= afterID {
+		if id <= afterID || (upper > 0 && id >= upper) {
 			return nil
 		}
 		t.Exchange, t.Symbol, t.Received = market.OKX, sym, received
-		got = append(got, numbered{id: id, t: t})
+		got = append(got, numberedTrade{id: id, t: t})
 		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("okx trades %s: %w", sym, err)
 	}
-	sort.SliceStable(got, func(i, j int) bool { return got[i].id < got[j].id })
-	if len(got) > limit {
-		got = got[:limit]
+	sort.SliceStable(got, func(i, j int) bool { return got[i].id > got[j].id })
+	return got, nil
+}
+
+// ascending returns the limit lowest-numbered trades of page (sorted
+// newest first), oldest first.
+func ascending(page []numberedTrade, limit int) []market.Trade {
+	n := min(len(page), limit)
+	out := make([]market.Trade, n)
+	for i := range n {
+		out[i] = page[len(page)-1-i].t
 	}
-	out := make([]market.Trade, len(got))
-	for i := range got {
-		out[i] = got[i].t
+	return out
+}
+
+func saturatingAdd(a, b int64) int64 {
+	if a > math.MaxInt64-b {
+		return math.MaxInt64
 	}
-	return out, nil
+	return a + b
+}
+
+func saturatingMul(a, b int64) int64 {
+	if a > math.MaxInt64/b {
+		return math.MaxInt64
+	}
+	return a * b
 }
 
 // ceilMillis returns t in Unix milliseconds, rounded up.

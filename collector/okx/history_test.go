@@ -3,9 +3,11 @@ package okx
 import (
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -233,7 +235,7 @@ func TestTrades(t *testing.T) {
 		want      []market.Trade
 	}{
 		{name: "documented response, ascending", afterID: 242720718, limit: 2,
-			wantQuery: query("instId", "BTC-USDT", "type", "1", "before", "242720718", "after", "242720721", "limit", "2"),
+			wantQuery: query("instId", "BTC-USDT", "type", "1", "before", "242720718", "after", "242720721", "limit", "100"),
 			body:      doc, want: []market.Trade{t719, t720}},
 		{name: "ids up to afterID are left out", afterID: 242720719, limit: 100,
 			wantQuery: query("instId", "BTC-USDT", "type", "1", "before", "242720719", "after", "242720820", "limit", "100"),
@@ -248,11 +250,8 @@ func TestTrades(t *testing.T) {
 			wantQuery: query("instId", "BTC-USDT", "type", "1", "limit", "100"),
 			body:      doc, want: []market.Trade{t719, t720}},
 		{name: "a longer answer keeps the oldest", afterID: 242720718, limit: 1,
-			wantQuery: query("instId", "BTC-USDT", "type", "1", "before", "242720718", "after", "242720720", "limit", "1"),
+			wantQuery: query("instId", "BTC-USDT", "type", "1", "before", "242720718", "after", "242720720", "limit", "100"),
 			body:      doc, want: []market.Trade{t719}},
-		{name: "empty page", afterID: 242720720, limit: 100,
-			wantQuery: query("instId", "BTC-USDT", "type", "1", "before", "242720720", "after", "242720821", "limit", "100"),
-			body:      `{"code":"0","msg":"","data":[]}`, want: []market.Trade{}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -388,6 +387,94 @@ func TestCeilMillis(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			if got := ceilMillis(tc.in); got != tc.want {
 				t.Fatalf("ceilMillis = %d, want %d", got, tc.want)
+			}
+		})
+	}
+}
+
+// okxTradeBook answers history-trades as OKX documents it for type=1:
+// the trades with before < id < after, newest first, at most limit.
+type okxTradeBook struct {
+	ids      []int64 // ascending
+	requests atomic.Int32
+}
+
+func (b *okxTradeBook) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	b.requests.Add(1)
+	q := r.URL.Query()
+	num := func(k string, def int64) int64 {
+		if q.Get(k) == "" {
+			return def
+		}
+		n, err := strconv.ParseInt(q.Get(k), 10, 64)
+		if err != nil {
+			http.Error(w, "bad "+k, http.StatusBadRequest)
+		}
+		return n
+	}
+	lo, hi, limit := num("before", 0), num("after", math.MaxInt64), int(num("limit", 100))
+	var rows []string
+	for i := len(b.ids) - 1; i >= 0 && len(rows) < limit; i-- {
+		if id := b.ids[i]; id > lo && id < hi {
+			rows = append(rows, fmt.Sprintf(`{"instId":"BTC-USDT","side":"buy","sz":"1","source":"0","px":"100","tradeId":"%d","ts":"%d"}`, id, 1654161600000+id))
+		}
+	}
+	fmt.Fprintf(w, `{"code":"0","msg":"","data":[%s]}`, strings.Join(rows, ","))
+}
+
+// TestTradesFollowIDJumps: the trades after afterID are found whatever
+// the distance to the next id, without skipping any.
+func TestTradesFollowIDJumps(t *testing.T) {
+	span := func(from, to int64) []int64 {
+		var out []int64
+		for id := from; id <= to; id++ {
+			out = append(out, id)
+		}
+		return out
+	}
+	tests := []struct {
+		name     string
+		ids      []int64
+		afterID  int64
+		limit    int
+		want     []int64
+		requests int32
+	}{
+		{name: "contiguous", ids: span(1, 500), afterID: 10, limit: 100, want: span(11, 110), requests: 1},
+		{name: "jump of a thousand, many trades after", ids: append(span(1, 5), span(1005, 1600)...), afterID: 5, limit: 100,
+			want: span(1005, 1104), requests: 7},
+		{name: "jump, few trades after", ids: append(span(1, 5), span(100000, 100003)...), afterID: 5, limit: 100,
+			want: span(100000, 100003), requests: 4},
+		{name: "no newer trade", ids: span(1, 5), afterID: 5, limit: 100, want: nil, requests: 16},
+		// A page may hold fewer than limit trades: the caller asks again
+		// after its last id.
+		{name: "scattered ids", ids: []int64{3, 50, 700, 9000, 9001}, afterID: 3, limit: 2, want: []int64{50}, requests: 2},
+		{name: "full page below the jump", ids: append(span(1, 5), span(10000, 10150)...), afterID: 5, limit: 30,
+			want: span(10000, 10029), requests: 5},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			book := &okxTradeBook{ids: tc.ids}
+			srv := httptest.NewServer(book)
+			t.Cleanup(srv.Close)
+			a := newAdapter(t, Config{RESTURL: srv.URL, HTTPClient: srv.Client(), Now: func() time.Time { return restNow }})
+			got, err := a.Trades(t.Context(), "BTC-USDT", tc.afterID, tc.limit)
+			if err != nil {
+				t.Fatalf("Trades: %v", err)
+			}
+			var ids []int64
+			for _, tr := range got {
+				id, err := strconv.ParseInt(tr.TradeID, 10, 64)
+				if err != nil {
+					t.Fatal(err)
+				}
+				ids = append(ids, id)
+			}
+			if !slices.Equal(ids, tc.want) {
+				t.Errorf("ids %v, want %v", ids, tc.want)
+			}
+			if n := book.requests.Load(); n != tc.requests {
+				t.Errorf("%d requests, want %d", n, tc.requests)
 			}
 		})
 	}
