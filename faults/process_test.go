@@ -191,7 +191,6 @@ func restartUnderLoad(t *testing.T, s *scenario, sig syscall.Signal) {
 		n := r.queryInt(`SELECT count(DISTINCT (exchange, symbol)) FROM candles WHERE closed`)
 		return n == 6, itoa(n) + " streams with a closed candle"
 	})
-	downFrom := sm.Now()
 	if err := p.cmd.Process.Signal(sig); err != nil {
 		t.Fatal(err)
 	}
@@ -212,16 +211,19 @@ func restartUnderLoad(t *testing.T, s *scenario, sig syscall.Signal) {
 
 	p2 := startETL(t, bin, env)
 	r.waitSubscribed()
-	downTo := sm.Now()
+	backAt := sm.Now()
 	end := time.Now()
 	r.step(100)
 	stop()
 	r.afterFault()
-	// Coinbase candles are built from trades and not checked for holes
-	// (README, Gap detection): those of the minutes the service was down
-	// are a documented limit, counted apart. Everything else is exact.
+	// Coinbase candles are built from trades: those of the minutes the
+	// service was down come from the candle gaps its trade gap makes. The
+	// candle of the minute it came back in is built from the trades after
+	// the restart only, until reconciliation replaces it with the
+	// exchange's a minute after it closes (README, Gap detection): that one
+	// is left out. Everything else is exact.
 	exempt := func(ex market.Exchange, open time.Time) bool {
-		return ex == market.Coinbase && !open.Before(downFrom.Truncate(time.Minute)) && !open.After(downTo)
+		return ex == market.Coinbase && open.Equal(backAt.Truncate(time.Minute))
 	}
 	r.waitTruthExcept(exempt)
 	s.finishExcept(r, time.Since(end), exempt)

@@ -725,7 +725,7 @@ func (s *scenario) finishExcept(r *rig, recovery time.Duration, exempt candleExe
 	if s.res.GapsOpen != 0 {
 		s.t.Errorf("%d gaps not filled:\n%s", s.res.GapsOpen, strings.Join(r.gapRows(), "\n"))
 	}
-	s.res.Note = fmt.Sprintf("%d of %d Coinbase candles of the downtime rebuilt (limit: built candles are not gap-checked)", st, ex)
+	s.res.Note = fmt.Sprintf("%d of %d Coinbase candles of the minute of the restart stored (built from part of its trades until reconciled)", st, ex)
 }
 
 // watch makes a failed scenario report the counts it reached: when the

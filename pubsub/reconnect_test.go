@@ -1,13 +1,9 @@
 package pubsub
 
 import (
-	"errors"
-	"io"
-	"net"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -177,130 +173,15 @@ func TestReconnectsAfterClientKill(t *testing.T) {
 		st.Offered, st.Published, st.Dropped, st.Reconnects, st.Batches)
 }
 
-// relay forwards TCP connections to Redis, and can be taken down (every
-// connection closed, nothing listening) and brought back on the same
-// address: a Redis restart, seen from the publisher.
-type relay struct {
-	t      *testing.T
-	target string
-	addr   string
-
-	mu    sync.Mutex // guards ln, conns
-	ln    net.Listener
-	conns map[net.Conn]struct{}
-	wg    sync.WaitGroup
-	// cut makes the next upstream read the last one of its connection.
-	cut atomic.Bool
-}
-
-func newRelay(t *testing.T, target string) *relay {
-	r := &relay{t: t, target: target, addr: "127.0.0.1:0", conns: map[net.Conn]struct{}{}}
-	r.up()
-	t.Cleanup(r.down)
-	return r
-}
-
-func (r *relay) up() {
-	ln, err := net.Listen("tcp", r.addr)
-	if err != nil {
-		r.t.Fatalf("relay listen %s: %v", r.addr, err)
-	}
-	r.mu.Lock()
-	r.ln, r.addr = ln, ln.Addr().String()
-	r.mu.Unlock()
-	r.wg.Add(1)
-	go func() {
-		defer r.wg.Done()
-		for {
-			in, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			out, err := net.Dial("tcp", r.target)
-			if err != nil {
-				_ = in.Close()
-				continue
-			}
-			if !r.track(in, out) {
-				return
-			}
-			r.wg.Add(2)
-			go r.pipe(in, out, false)
-			go r.pipe(out, in, true)
-		}
-	}()
-}
-
-// track registers a relayed pair; false when the relay is going down.
-func (r *relay) track(in, out net.Conn) bool {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.ln == nil {
-		_ = in.Close()
-		_ = out.Close()
-		return false
-	}
-	r.conns[in], r.conns[out] = struct{}{}, struct{}{}
-	return true
-}
-
-// pipe copies src to dst until either fails. Upstream (publisher to Redis),
-// when cut is set, it forwards one read and then closes both connections:
-// Redis gets the commands, their replies never come back.
-func (r *relay) pipe(dst, src net.Conn, upstream bool) {
-	defer r.wg.Done()
-	defer func() {
-		_ = dst.Close()
-		_ = src.Close()
-	}()
-	buf := make([]byte, 64<<10)
-	for {
-		n, err := src.Read(buf)
-		if n > 0 {
-			cut := upstream && r.cut.CompareAndSwap(true, false)
-			if cut {
-				// Closed before Redis can answer through it.
-				_ = src.Close()
-			}
-			if _, err := dst.Write(buf[:n]); err != nil || cut {
-				return
-			}
-		}
-		if err != nil {
-			if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
-				r.t.Logf("relay: %v", err)
-			}
-			return
-		}
-	}
-}
-
-func (r *relay) down() {
-	r.mu.Lock()
-	if r.ln != nil {
-		_ = r.ln.Close()
-		r.ln = nil
-	}
-	for c := range r.conns {
-		_ = c.Close()
-		delete(r.conns, c)
-	}
-	r.mu.Unlock()
-	r.wg.Wait()
-}
-
-func (r *relay) url() string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return "redis://" + r.addr + "/0"
-}
+// relayURL is the Redis URL of a relay.
+func relayURL(r *dbtest.Relay) string { return "redis://" + r.Addr() + "/0" }
 
 func TestRedisGoesAwayAndComesBack(t *testing.T) {
 	c, prefix := testRedis(t)
 	sub := subscribe(t, c, prefix+":*")
-	rl := newRelay(t, c.Options().Addr)
+	rl := dbtest.NewRelay(t, c.Options().Addr)
 	p := start(t, Config{
-		URL: rl.url(), ChannelPrefix: prefix,
+		URL: relayURL(rl), ChannelPrefix: prefix,
 		RetryMin: 5 * time.Millisecond, RetryMax: 20 * time.Millisecond,
 	})
 	i := 0
@@ -318,7 +199,7 @@ func TestRedisGoesAwayAndComesBack(t *testing.T) {
 	}
 
 	// The connection breaks after a batch was sent, before its replies.
-	rl.cut.Store(true)
+	rl.CutAfterNextWrite()
 	publish(10)
 	await(t, "the publisher to reconnect after the broken batch", func() bool { return p.Status().Connected })
 	if st := p.Status(); st.Dropped[DropError] != 10 || st.Reconnects != 1 || st.LastError == "" {
@@ -329,7 +210,7 @@ func TestRedisGoesAwayAndComesBack(t *testing.T) {
 		t.Fatalf("after the broken batch: %+v, want 200 published", st)
 	}
 
-	rl.down()
+	rl.Down()
 	// The publisher learns that Redis is gone from its next batch.
 	for p.Status().State != StateDown {
 		publish(1)
@@ -342,7 +223,7 @@ func TestRedisGoesAwayAndComesBack(t *testing.T) {
 	if st := p.Status(); st.Dropped[DropRedisDown] != before+50 || st.Connected {
 		t.Fatalf("while Redis is down: %+v, want 50 more dropped (redis_down)", st)
 	}
-	rl.up()
+	rl.Up()
 	await(t, "the publisher to reconnect", func() bool { return p.Status().Connected })
 	published := p.Status().Published
 	publish(100)

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"marketetl/dbtest"
 )
 
 // humanLines are the human-readable lines of the testdata examples, as the
@@ -161,9 +163,9 @@ func isProbe(line string) bool { return strings.Contains(line, "PROBE-X") }
 
 func TestTailResubscribes(t *testing.T) {
 	c, prefix := testRedis(t)
-	rl := newRelay(t, c.Options().Addr)
+	rl := dbtest.NewRelay(t, c.Options().Addr)
 	w := &lineWriter{}
-	stop := tail(t, rl.url(), prefix+":*", w, false)
+	stop := tail(t, relayURL(rl), prefix+":*", w, false)
 	probe := func(what string) {
 		before := len(w.lines())
 		await(t, what, func() bool {
@@ -174,11 +176,11 @@ func TestTailResubscribes(t *testing.T) {
 		})
 	}
 	probe("Tail to subscribe")
-	rl.down()
+	rl.Down()
 	await(t, "Tail to notice", func() bool {
 		return slices.ContainsFunc(w.lines(), func(l string) bool { return strings.HasPrefix(l, "# connection lost (") })
 	})
-	rl.up()
+	rl.Up()
 	await(t, "Tail to resubscribe", func() bool { return w.has("# resubscribed to " + prefix + ":*") })
 	probe("messages after resubscribing")
 	if err := stop(); err != nil {
