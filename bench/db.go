@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"net/url"
 	"os"
 	"os/exec"
@@ -280,4 +281,21 @@ func machineInfo(ctx context.Context, dbURL, redisURL string) Machine {
 		}
 	}
 	return m
+}
+
+// settle vacuums and analyzes the tables a phase filled and forces a
+// checkpoint, so that the next phase starts without that work pending.
+func settle(ctx context.Context, dbURL string, progress io.Writer) error {
+	fmt.Fprintln(progress, "settling the database: VACUUM ANALYZE, CHECKPOINT")
+	conn, err := pgx.Connect(ctx, dbURL)
+	if err != nil {
+		return fmt.Errorf("settle the database: %w", err)
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	for _, sql := range []string{"VACUUM ANALYZE trades, candles", "CHECKPOINT"} {
+		if _, err := conn.Exec(ctx, sql); err != nil {
+			return fmt.Errorf("settle the database: %s: %w", sql, err)
+		}
+	}
+	return nil
 }

@@ -207,7 +207,16 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if res.Throughput, err = r.phase(ctx, phaseThroughput, false); err != nil {
 		return nil, err
 	}
+	// Each phase after the first starts from a settled database, so that
+	// it does not measure the server's own aftermath of the previous one
+	// (autovacuum of millions of new rows, a checkpoint writing them out).
+	if err := settle(ctx, r.dbURL, cfg.Progress); err != nil {
+		return nil, err
+	}
 	if res.Latency, err = r.phase(ctx, phaseLatency, true); err != nil {
+		return nil, err
+	}
+	if err := settle(ctx, r.dbURL, cfg.Progress); err != nil {
 		return nil, err
 	}
 	if res.Burst, err = r.phase(ctx, phaseBurst, false); err != nil {

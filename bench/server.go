@@ -48,7 +48,8 @@ type ServerReady struct {
 
 // ServerStats are a phase's counters on the server side, over its channels.
 type ServerStats struct {
-	// Frames is the phase's number of data frames; Sent those written.
+	// Frames is the phase's number of data frames; Sent those written (or
+	// lost with a connection whose write failed: never offered again).
 	Frames int `json:"frames"`
 	Sent   int `json:"sent"`
 	// Connects counts WebSocket connections accepted.
@@ -230,14 +231,18 @@ func (s *frameServer) stream(ctx context.Context, conn *websocket.Conn, c *chann
 		_ = conn.Close()
 	})
 	var clientClosed atomic.Bool
+	readerDone := make(chan struct{})
 	// Reader: pongs, the client's text pings (OKX) and its close.
 	conn.SetPongHandler(func(string) error { c.pongs.Add(1); return nil })
 	wg.Go(func() {
+		defer close(readerDone)
 		defer cancel()
 		for {
 			mt, msg, err := conn.ReadMessage()
 			if err != nil {
-				clientClosed.Store(true)
+				// Anything but our own Close ends the connection from
+				// the client's side.
+				clientClosed.Store(!errors.Is(err, net.ErrClosed))
 				return
 			}
 			if mt == websocket.TextMessage && string(msg) == "ping" {
@@ -267,6 +272,16 @@ func (s *frameServer) stream(ctx context.Context, conn *websocket.Conn, c *chann
 	err := s.send(ctx, w, c)
 	if err == nil {
 		<-ctx.Done() // everything sent: keep the connection (and pings) until the client leaves
+	} else {
+		// A write failed: when the client closed first, its close (or
+		// reset) is in the socket for the reader to see; give it a
+		// moment before the connection is closed from this side.
+		wait := time.NewTimer(time.Second)
+		select {
+		case <-readerDone:
+		case <-wait.C:
+		}
+		wait.Stop()
 	}
 	switch {
 	case clientClosed.Load() || ctx.Err() != nil && err == nil:
@@ -318,6 +333,9 @@ func (s *frameServer) send(ctx context.Context, w *rawWriter, c *channel) error 
 			continue // another connection claimed them
 		}
 		if err := w.write(f.data[base:f.ends[end-1]]); err != nil {
+			// Claimed, so never offered again: counted as sent, lost with
+			// the connection like frames left unread in its buffers.
+			c.sent.Add(end - from)
 			return fmt.Errorf("write frames %d..%d: %w", from, end, err)
 		}
 		t := time.Now().UnixNano()

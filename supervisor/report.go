@@ -89,11 +89,16 @@ type Statistics struct {
 
 // StreamReport is one stream's freshness.
 type StreamReport struct {
-	DataType           string     `json:"data_type"`
-	Symbol             string     `json:"symbol"`
-	Timeframe          string     `json:"timeframe,omitempty"`
-	Subscribed         bool       `json:"subscribed"`
-	Records            uint64     `json:"records"`
+	DataType   string `json:"data_type"`
+	Symbol     string `json:"symbol"`
+	Timeframe  string `json:"timeframe,omitempty"`
+	Subscribed bool   `json:"subscribed"`
+	Records    uint64 `json:"records"`
+	// Gaps counts the holes found in the stream (skipped trade ids,
+	// missing closed candles, restarts), each handed to the backfill;
+	// OutOfOrder the trades whose id was not above the last one.
+	Gaps               uint64     `json:"gaps"`
+	OutOfOrder         uint64     `json:"out_of_order"`
 	LastData           *time.Time `json:"last_data"`
 	TimeSinceData      *float64   `json:"time_since_data"`
 	MaxSilenceDuration float64    `json:"max_silence_duration"`
@@ -292,6 +297,8 @@ func (m *Manager) collectorReport(s *snapshot) CollectorReport {
 			Timeframe:          string(ss.Stream.Timeframe),
 			Subscribed:         ss.Subscribed,
 			Records:            ss.Records,
+			Gaps:               ss.Gaps,
+			OutOfOrder:         ss.OutOfOrder,
 			LastData:           timePtr(ss.LastData),
 			TimeSinceData:      since(s.at, ss.LastData),
 			MaxSilenceDuration: secs(s.limits.silence(ss.Stream.Type)),
