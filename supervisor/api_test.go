@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -263,6 +264,16 @@ func TestAPIReports(t *testing.T) {
 			"uptime_seconds", "reconnect_attempts", "last_message_time", "connection_uptime", "last_error", "last_restart_time")
 		if st := ca["statistics"].(map[string]any); st["uptime_seconds"] != 3.0 || st["last_message_time"] != "2000-01-01T00:00:03Z" {
 			t.Errorf("uptime %v, last message %v; want 3 seconds and 2000-01-01T00:00:03Z", st["uptime_seconds"], st["last_message_time"])
+		}
+		streams, _ := ca["streams"].(map[string]any)
+		if len(streams) == 0 {
+			t.Errorf("collector a reports no streams: %v", ca["streams"])
+		}
+		for k, v := range streams {
+			needKeys(t, k, v, "records", "gaps", "out_of_order")
+			if ss, _ := v.(map[string]any); ss["gaps"] != math.Floor(ss["records"].(float64)/2) {
+				t.Errorf("stream %s: gaps %v with %v records, want half", k, ss["gaps"], ss["records"])
+			}
 		}
 		if m := rep["manager"].(map[string]any); m["name"] != "marketetl" || m["uptime_seconds"] != 3.0 {
 			t.Errorf("manager %v", m)

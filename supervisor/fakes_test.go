@@ -68,6 +68,7 @@ func (r *fakeRunner) beat(data bool) {
 	for k, ss := range r.st.Streams {
 		ss.LastData, ss.Subscribed = now, true
 		ss.Records++
+		ss.Gaps = ss.Records / 2 // any count: the reports pass it on
 		r.st.Records++
 		r.st.Streams[k] = ss
 	}
