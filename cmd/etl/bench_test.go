@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -108,5 +109,24 @@ func TestMain(m *testing.M) {
 	if os.Getenv(benchChildEnv) == "1" && len(os.Args) > 2 && os.Args[1] == "bench" && os.Args[2] == "--serve" {
 		os.Exit(run(context.Background(), os.Args[1:], os.Stdout, os.Stderr))
 	}
-	os.Exit(m.Run())
+	os.Exit(runTests(m))
+}
+
+// runTests runs the package's tests with SPOOL_DIR (whose default is
+// relative to the working directory) in a temporary directory, so that a
+// test that runs the service leaves nothing in the source tree.
+func runTests(m *testing.M) int {
+	dir, err := os.MkdirTemp("", "etl-test-spool-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	if os.Getenv("SPOOL_DIR") == "" {
+		if err := os.Setenv("SPOOL_DIR", dir); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+	}
+	return m.Run()
 }
