@@ -26,6 +26,7 @@ func TestDockerComposeIsValid(t *testing.T) {
 				Condition string `yaml:"condition"`
 			} `yaml:"depends_on"`
 			Command     []string `yaml:"command"`
+			Volumes     []string `yaml:"volumes"`
 			Healthcheck *struct {
 				Test []string `yaml:"test"`
 			} `yaml:"healthcheck"`
@@ -47,6 +48,28 @@ func TestDockerComposeIsValid(t *testing.T) {
 	svc := compose.Services["marketetl"]
 	if svc.Build == nil {
 		t.Error("marketetl is not built from the Dockerfile")
+	}
+	// The image's SPOOL_DIR (Dockerfile) is a named volume, so that the
+	// spool outlives the container.
+	dockerfile, err := os.ReadFile("../Dockerfile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const spoolEnv = "ENV SPOOL_DIR="
+	i := strings.Index(string(dockerfile), spoolEnv)
+	if i < 0 {
+		t.Fatal("Dockerfile sets no SPOOL_DIR")
+	}
+	spoolDir, _, _ := strings.Cut(string(dockerfile)[i+len(spoolEnv):], "\n")
+	mounted := false
+	for _, v := range svc.Volumes {
+		src, dst, _ := strings.Cut(v, ":")
+		if dst == spoolDir && hasKey(compose.Volumes, src) {
+			mounted = true
+		}
+	}
+	if !mounted {
+		t.Errorf("marketetl mounts no named volume at the image's SPOOL_DIR %s: %v", spoolDir, svc.Volumes)
 	}
 	known := map[string]bool{}
 	for _, v := range Variables() {
@@ -79,4 +102,9 @@ func TestDockerComposeIsValid(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(repoRoot(t), "Dockerfile")); err != nil {
 		t.Errorf("Dockerfile: %v", err)
 	}
+}
+
+func hasKey(m map[string]any, k string) bool {
+	_, ok := m[k]
+	return ok
 }
