@@ -208,7 +208,7 @@ func startRig(t *testing.T, opts rigOpts) *rig {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { _ = sp.Close() })
-		bcfg := spool.BufferConfig{}
+		bcfg := spool.BufferConfig{SpoolAfter: 100 * time.Millisecond} // SPOOL_AFTER's default
 		if gapRepair {
 			bcfg.Gaps = &fillerGaps
 		}

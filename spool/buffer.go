@@ -18,10 +18,11 @@ import (
 type Writer interface {
 	// Run stores records until ctx ends, then drains (see store.Writer.Run).
 	Run(ctx context.Context) error
-	// TryWrite queues rec without blocking; queued is false when the
-	// queue is full. The error is set when rec cannot be stored at all
-	// (the writer is closed, or rec's type is unsupported).
-	TryWrite(rec market.Record) (queued bool, err error)
+	// TryWriteWithin queues rec, waiting up to wait for room; queued is
+	// false when the queue stayed full. The error is set when rec cannot
+	// be stored at all (the writer is closed, or rec's type is
+	// unsupported).
+	TryWriteWithin(rec market.Record, wait time.Duration) (queued bool, err error)
 	// Write queues rec, blocking while the queue is full, until ctx ends.
 	Write(ctx context.Context, rec market.Record) error
 	// TryReject queues a reject without blocking; one that finds the queue
@@ -62,6 +63,12 @@ type BufferConfig struct {
 	Gaps GapRecorder
 	// Now is the clock for Gap.Detected (default time.Now).
 	Now func() time.Time
+	// SpoolAfter is how long a record waits for room in the writer's
+	// queue before it (and the records after it) go to the spool: a queue
+	// is full for a moment while its table flushes, and a database that
+	// is slower than the feed for a while only slows the reading; one that
+	// stalls longer is spooled. 0 spools at once.
+	SpoolAfter time.Duration
 }
 
 // Buffer puts records in front of a store writer so that producers never
@@ -159,7 +166,7 @@ func (b *Buffer) Write(_ context.Context, rec market.Record) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.state != StateSpooling {
-		queued, err := b.w.TryWrite(rec)
+		queued, err := b.w.TryWriteWithin(rec, b.cfg.SpoolAfter)
 		if err != nil {
 			return err
 		}

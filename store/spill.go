@@ -24,17 +24,23 @@ type Overflow interface {
 // kept in rejects (or counted, when the rejects queue is full too) and
 // counts as queued. It fails like Write otherwise.
 func (w *Writer) TryWrite(rec market.Record) (queued bool, err error) {
+	return w.TryWriteWithin(rec, 0)
+}
+
+// TryWriteWithin is TryWrite that waits up to wait for room in the
+// record's table queue (a queue is briefly full while its table flushes).
+func (w *Writer) TryWriteWithin(rec market.Record, wait time.Duration) (queued bool, err error) {
 	switch r := rec.(type) {
 	case *market.Trade:
-		return tryQueue(w, w.trades, r, checkTrade)
+		return tryQueue(w, w.trades, r, checkTrade, wait)
 	case *market.Ticker:
-		return tryQueue(w, w.tickers, r, checkTicker)
+		return tryQueue(w, w.tickers, r, checkTicker, wait)
 	case *market.Candle:
-		return tryQueue(w, w.candles, r, checkCandle)
+		return tryQueue(w, w.candles, r, checkCandle, wait)
 	case *market.BookSnapshot:
-		return tryQueue(w, w.books, r, checkBook)
+		return tryQueue(w, w.books, r, checkBook, wait)
 	case *market.Balance:
-		return tryQueue(w, w.balances, r, checkBalance)
+		return tryQueue(w, w.balances, r, checkBalance, wait)
 	}
 	return false, fmt.Errorf("store %T: %w", rec, ErrUnsupported)
 }
@@ -45,29 +51,29 @@ func (w *Writer) TryReject(r market.Reject) error {
 	if !w.allowReject(r.Reason) {
 		return nil
 	}
-	queued, err := trySend(w, w.rejects.in, newRejectRow(r, "", w.cfg.RawLimit, time.Now()))
+	queued, err := trySend(w, w.rejects.in, newRejectRow(r, "", w.cfg.RawLimit, time.Now()), 0)
 	if err == nil && !queued {
 		w.countDroppedReject(r.Reason)
 	}
 	return err
 }
 
-func tryQueue[T market.Record](w *Writer, l *lane[T], rec T, check func(T) error) (bool, error) {
+func tryQueue[T market.Record](w *Writer, l *lane[T], rec T, check func(T) error, wait time.Duration) (bool, error) {
 	if err := check(rec); err != nil {
 		l.c.rejected.Add(1)
 		rej := refusalOf(rec)
 		rej.Reason, rej.Detail = ReasonUnstorable, err.Error()
 		return true, w.TryReject(rej)
 	}
-	queued, err := trySend(w, l.in, rec)
+	queued, err := trySend(w, l.in, rec, wait)
 	if queued {
 		l.c.sent.Add(1)
 	}
 	return queued, err
 }
 
-// trySend queues v on ch unless ch is full.
-func trySend[T any](w *Writer, ch chan<- T, v T) (bool, error) {
+// trySend queues v on ch unless ch stays full for wait.
+func trySend[T any](w *Writer, ch chan<- T, v T, wait time.Duration) (bool, error) {
 	w.sendMu.RLock()
 	defer w.sendMu.RUnlock()
 	if w.closed {
@@ -77,7 +83,19 @@ func trySend[T any](w *Writer, ch chan<- T, v T) (bool, error) {
 	case ch <- v:
 		return true, nil
 	default:
+	}
+	if wait <= 0 {
 		return false, nil
+	}
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case ch <- v:
+		return true, nil
+	case <-t.C:
+		return false, nil
+	case <-w.stopping:
+		return false, ErrClosed
 	}
 }
 

@@ -212,3 +212,55 @@ func TestConfig(t *testing.T) {
 		t.Fatal("New without a pool succeeded")
 	}
 }
+
+// TestTryWriteWithin: a record that finds its queue full waits for room up
+// to the given time; it is queued once a flush frees room, and refused
+// (nothing queued) when none comes.
+func TestTryWriteWithin(t *testing.T) {
+	_, pool := migratedDB(t)
+	lock, err := pool.Begin(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lock.Rollback(context.WithoutCancel(t.Context()))
+	if _, err := lock.Exec(t.Context(), `LOCK TABLE trades IN ACCESS EXCLUSIVE MODE`); err != nil {
+		t.Fatal(err)
+	}
+
+	r := startWriter(t, Config{BatchSize: 1, QueueSize: 2, FlushInterval: time.Hour}, pool)
+	recs := trades(1, 4)
+	for _, rec := range recs[:3] { // one in the stuck flush, two queued
+		if err := r.Write(t.Context(), rec); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if queued, err := r.TryWriteWithin(recs[3], 0); queued || err != nil {
+		t.Fatalf("TryWriteWithin a full queue without waiting: queued %t, %v", queued, err)
+	}
+	if queued, err := r.TryWriteWithin(recs[3], 20*time.Millisecond); queued || err != nil {
+		t.Fatalf("TryWriteWithin a queue that stays full: queued %t, %v", queued, err)
+	}
+	if d := r.Stats().QueueDepth; d != 2 {
+		t.Fatalf("queue depth %d, want 2", d)
+	}
+
+	// Room comes when the table is free again and the flush goes through.
+	done := make(chan error, 1)
+	go func() {
+		queued, err := r.TryWriteWithin(recs[3], time.Hour)
+		if err == nil && !queued {
+			err = errors.New("not queued")
+		}
+		done <- err
+	}()
+	if err := lock.Rollback(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("TryWriteWithin while the queue drains: %v", err)
+	}
+	await(t, "4 rows stored", func() bool { return r.Stats().Tables[TableTrades].Inserted == 4 })
+	if err := r.stop(); err != nil {
+		t.Fatal(err)
+	}
+}

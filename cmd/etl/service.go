@@ -181,7 +181,7 @@ func newCoreWith(cfg config.Config, log *zap.Logger, pool *pgxpool.Pool, hooks c
 			c.spoolGaps = &gapRelay{log: log.Named("spool")}
 			gaps = c.spoolGaps
 		}
-		c.buffer, err = spool.NewBuffer(spool.BufferConfig{Gaps: gaps}, sp, w, log.Named("spool"))
+		c.buffer, err = spool.NewBuffer(spool.BufferConfig{Gaps: gaps, SpoolAfter: cfg.SpoolAfter}, sp, w, log.Named("spool"))
 		if err != nil {
 			return nil, err
 		}
