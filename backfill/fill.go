@@ -16,9 +16,9 @@ import (
 )
 
 // candlePageBuckets is the fewest bar intervals one Candles call covers on
-// every exchange (OKX and Coinbase 300, Binance 1000): a page that returns
+// every exchange (OKX 100, Coinbase 300, Binance 1000): a page that returns
 // less is continued from its start plus this many intervals.
-const candlePageBuckets = 300
+const candlePageBuckets = 100
 
 // tradePage is the page size asked of Trades (capped by each exchange).
 const tradePage = 1000

@@ -34,6 +34,7 @@ type okxRESTTrade struct {
 const (
 	okxCandlesLatest     = 1440
 	okxCandleLimit       = 300
+	okxHistoryCandleMax  = 100 // history-candles takes at most 100
 	okxCandleDefault     = 100
 	okxTradesLimit       = 500
 	okxHistoryTradeLimit = 100
@@ -95,7 +96,11 @@ func (s *Sim) okxCandles(history bool) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		s.mu.Lock()
 		defer s.mu.Unlock()
-		q, ok := s.okxParse(w, r, okxCandleDefault, okxCandleLimit)
+		limit := okxCandleLimit
+		if history {
+			limit = okxHistoryCandleMax
+		}
+		q, ok := s.okxParse(w, r, okxCandleDefault, limit)
 		if !ok {
 			return
 		}

@@ -65,9 +65,11 @@ func tryQueue[T market.Record](w *Writer, l *lane[T], rec T, check func(T) error
 		rej.Reason, rej.Detail = ReasonUnstorable, err.Error()
 		return true, w.TryReject(rej)
 	}
+	// Counted before it is sent, taken back if it is not (see Sync).
+	l.c.sent.Add(1)
 	queued, err := trySend(w, l.in, rec, wait)
-	if queued {
-		l.c.sent.Add(1)
+	if !queued {
+		l.c.sent.Add(^uint64(0))
 	}
 	return queued, err
 }
@@ -151,6 +153,12 @@ func (w *Writer) Sync(ctx context.Context) error {
 		}
 		done := true
 		for i, c := range lanes {
+			// A row is counted in sent before it enters its queue, so
+			// every row ahead of the caller's in a queue was counted
+			// before the call: once done reaches the count taken then,
+			// the caller's rows are handled. A count taken back (a send
+			// that failed) lowers the target.
+			targets[i] = min(targets[i], c.sent.Load())
 			if c.done.Load() < targets[i] {
 				done = false
 				break

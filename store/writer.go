@@ -193,10 +193,12 @@ func queue[T market.Record](ctx context.Context, w *Writer, l *lane[T], rec T, c
 		rej.Reason, rej.Detail = ReasonUnstorable, err.Error()
 		return send(ctx, w, w.rejects.in, newRejectRow(rej, "", w.cfg.RawLimit, time.Now()))
 	}
+	// Counted before it is sent, taken back if it is not (see Sync).
+	l.c.sent.Add(1)
 	if err := send(ctx, w, l.in, rec); err != nil {
+		l.c.sent.Add(^uint64(0))
 		return err
 	}
-	l.c.sent.Add(1)
 	return nil
 }
 

@@ -16,8 +16,9 @@ import (
 // Page sizes of the REST history.
 const (
 	// CandlesPerRequest is how many bar intervals one Candles call covers:
-	// the largest limit of both candle endpoints.
-	CandlesPerRequest = 300
+	// the largest limit both candle endpoints accept (candles takes 300,
+	// history-candles 100).
+	CandlesPerRequest = 100
 	// TradesPerRequest is the most trades one Trades call returns: the
 	// largest limit of history-trades.
 	TradesPerRequest = 100

@@ -101,7 +101,7 @@ func TestCandles(t *testing.T) {
 		{
 			name: "recent minutes from candles, oldest first, closed only", tf: market.TF1m, from: minute(-10), to: minute(1),
 			wantPath:  "/api/v5/market/candles",
-			wantQuery: query("instId", "BTC-USDT", "bar", "1m", "after", msText(minute(0)), "before", strconv.FormatInt(minute(-10).UnixMilli()-1, 10), "limit", "300"),
+			wantQuery: query("instId", "BTC-USDT", "bar", "1m", "after", msText(minute(0)), "before", strconv.FormatInt(minute(-10).UnixMilli()-1, 10), "limit", "100"),
 			rep: ok(
 				row(minute(0), "5", "6", "4", "5.5", "1", "5.5", "5.5", "0"),
 				row(minute(-1), "4.10", "5", "4", "5", "2.00", "9.5", "9.50", "1"),
@@ -116,7 +116,7 @@ func TestCandles(t *testing.T) {
 		{
 			name: "old days from history-candles with the UTC bar", tf: market.TF1d, from: day(2020, 1, 1), to: day(2020, 1, 4),
 			wantPath:  "/api/v5/market/history-candles",
-			wantQuery: query("instId", "BTC-USDT", "bar", "1Dutc", "after", msText(day(2020, 1, 4)), "before", strconv.FormatInt(day(2020, 1, 1).UnixMilli()-1, 10), "limit", "300"),
+			wantQuery: query("instId", "BTC-USDT", "bar", "1Dutc", "after", msText(day(2020, 1, 4)), "before", strconv.FormatInt(day(2020, 1, 1).UnixMilli()-1, 10), "limit", "100"),
 			rep: ok(
 				row(day(2020, 1, 3), "3", "3", "3", "3", "3", "9", "9", "1"),
 				row(day(2020, 1, 2), "2", "2", "2", "2", "2", "4", "4", "1"),
@@ -129,16 +129,16 @@ func TestCandles(t *testing.T) {
 			},
 		},
 		{
-			name: "a long range asks for its first 300 bars", tf: market.TF1m, from: minute(-2000), to: minute(0),
+			name: "a long range asks for its first 100 bars", tf: market.TF1m, from: minute(-2000), to: minute(0),
 			wantPath:  "/api/v5/market/history-candles",
-			wantQuery: query("instId", "BTC-USDT", "bar", "1m", "after", msText(minute(-1700)), "before", strconv.FormatInt(minute(-2000).UnixMilli()-1, 10), "limit", "300"),
+			wantQuery: query("instId", "BTC-USDT", "bar", "1m", "after", msText(minute(-1900)), "before", strconv.FormatInt(minute(-2000).UnixMilli()-1, 10), "limit", "100"),
 			rep:       ok(),
 			want:      []market.Candle{},
 		},
 		{
 			name: "6h and 1w use the UTC bars", tf: market.TF6h, from: day(2026, 6, 1), to: day(2026, 6, 2),
 			wantPath:  "/api/v5/market/candles",
-			wantQuery: query("instId", "BTC-USDT", "bar", "6Hutc", "after", msText(day(2026, 6, 2)), "before", strconv.FormatInt(day(2026, 6, 1).UnixMilli()-1, 10), "limit", "300"),
+			wantQuery: query("instId", "BTC-USDT", "bar", "6Hutc", "after", msText(day(2026, 6, 2)), "before", strconv.FormatInt(day(2026, 6, 1).UnixMilli()-1, 10), "limit", "100"),
 			rep:       ok(),
 			want:      []market.Candle{},
 		},
