@@ -309,18 +309,13 @@ func (f *Filler) recordLoop(ctx context.Context) {
 			f.mu.Unlock()
 		}
 		if ctx.Err() != nil {
-			f.mu.Lock()
-			n := len(f.queue) + len(f.overflow)
-			f.mu.Unlock()
-			if n > 0 {
-				f.log.Warn("backfill: stopping with gaps not yet recorded", zap.Int("gaps", n))
-			}
+			f.recordLeft(ctx)
 			return
 		}
 		var retry <-chan time.Time
+		var t *time.Timer
 		if len(failed) > 0 {
-			t := time.NewTimer(delay)
-			defer t.Stop()
+			t = time.NewTimer(delay)
 			retry = t.C
 			delay = min(delay*2, f.cfg.RetryMax)
 		} else {
@@ -331,7 +326,40 @@ func (f *Filler) recordLoop(ctx context.Context) {
 		case <-f.queued:
 		case <-retry:
 		}
+		if t != nil {
+			t.Stop()
+		}
 	}
+}
+
+// recordLeftTimeout bounds recording the gaps still queued when the filler
+// stops: they are not found again by the next start, which only compares
+// each stream's last stored record with its first new one.
+const recordLeftTimeout = 5 * time.Second
+
+// recordLeft records the gaps still queued when ctx has ended, under a
+// context detached from it and bounded by recordLeftTimeout; what cannot be
+// recorded is logged, gap by gap.
+func (f *Filler) recordLeft(ctx context.Context) {
+	f.mu.Lock()
+	left := append(append([]market.Gap(nil), f.queue...), f.overflow...)
+	f.queue, f.overflow = nil, nil
+	f.mu.Unlock()
+	if len(left) == 0 {
+		return
+	}
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordLeftTimeout)
+	defer cancel()
+	recorded := 0
+	for _, g := range left {
+		if _, err := f.cfg.Gaps.Record(rctx, g); err != nil {
+			f.log.Error("backfill: gap not recorded at shutdown", zap.Stringer("gap", g), zap.Error(err))
+			continue
+		}
+		recorded++
+	}
+	f.log.Info("backfill: gaps recorded at shutdown, to be filled at the next start",
+		zap.Int("recorded", recorded), zap.Int("not_recorded", len(left)-recorded))
 }
 
 func (f *Filler) signal(ex market.Exchange) {
@@ -393,16 +421,21 @@ func (f *Filler) work(ctx context.Context, ex market.Exchange) {
 			delete(retries, r.ID)
 		}
 		var timer <-chan time.Time
+		var t *time.Timer
 		if !next.IsZero() {
-			t := time.NewTimer(max(next.Sub(f.cfg.Now()), 0))
+			t = time.NewTimer(max(next.Sub(f.cfg.Now()), 0))
 			timer = t.C
-			defer t.Stop()
 		}
 		select {
 		case <-ctx.Done():
-			return
 		case <-f.wake[ex]:
 		case <-timer:
+		}
+		if t != nil {
+			t.Stop()
+		}
+		if ctx.Err() != nil {
+			return
 		}
 	}
 }

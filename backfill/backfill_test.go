@@ -550,3 +550,26 @@ func TestRecordGapMergesWhenQueueFull(t *testing.T) {
 	})
 	sameLines(t, "BTC gaps", r.gapRows(st("BTC-USDT")), []string{"open ids 10..40 rows 0 attempts 0 "})
 }
+
+// TestGapsQueuedAtShutdownAreRecorded: gaps still queued when the filler
+// stops are recorded before Run returns (the next start would not find
+// them again), even though Run's context has ended.
+func TestGapsQueuedAtShutdownAreRecorded(t *testing.T) {
+	r := newRig(t, 0)
+	f := r.filler(func(c *backfill.Config) { c.Histories = nil })
+	at := r.start
+	st := market.Stream{Exchange: market.OKX, Symbol: "BTC-USDT", Type: market.TypeTrade}
+	f.RecordGap(market.Gap{Stream: st, From: at, To: at.Add(time.Minute), AfterID: 10, BeforeID: 20})
+	f.RecordGap(market.Gap{Stream: st, From: at.Add(2 * time.Minute), To: at.Add(3 * time.Minute), AfterID: 30, BeforeID: 40})
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel() // stopped before it recorded anything
+	if err := f.Run(ctx); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if n := r.count(`SELECT count(*) FROM gaps`); n != 2 {
+		t.Fatalf("%d gaps rows after the stop, want 2", n)
+	}
+	if q := f.Stats().Queued; q != 0 {
+		t.Fatalf("%d gaps still queued", q)
+	}
+}
