@@ -97,6 +97,7 @@ type Buffer struct {
 	current atomic.Value
 
 	spooled, replayed, corrupt, dropped, gaps atomic.Uint64
+	unreadable                                atomic.Uint64
 }
 
 // mark is the position of a record in its stream: its time and, for a
@@ -409,7 +410,15 @@ func (b *Buffer) next() (no int, ok bool, err error) {
 func (b *Buffer) replaySegment(ctx context.Context, no int) error {
 	data, err := b.sp.read(no)
 	if err != nil {
-		return err
+		// A segment that cannot be read would hold the replay back for
+		// good: it is set aside, and the records after it replayed.
+		if aerr := b.sp.setAside(no); aerr != nil {
+			return errors.Join(err, aerr)
+		}
+		b.unreadable.Add(1)
+		b.log.Error("spool: segment cannot be read; set aside (renamed .unreadable when it exists), its records not replayed",
+			zap.Int("segment", no), zap.Error(err))
+		return nil
 	}
 	var writeErr error
 	res := scanFrames(data, func(payload []byte) bool {
@@ -461,6 +470,9 @@ type Stats struct {
 	Spooled, Appended, Replayed, Corrupt, Dropped, Gaps uint64
 	// TornTails counts incomplete records cut off when the spool was opened.
 	TornTails uint64
+	// Unreadable counts segments set aside because they could not be read;
+	// WriteLost records lost to a failed disk write after being spooled.
+	Unreadable, WriteLost uint64
 }
 
 // Stats returns a snapshot of the counters. It does not wait for the
@@ -472,6 +484,7 @@ func (b *Buffer) Stats() Stats {
 		State: state, Bytes: u.Bytes, Segments: u.Segments, MaxBytes: u.MaxBytes,
 		Spooled: b.spooled.Load(), Appended: u.Appended, Replayed: b.replayed.Load(),
 		Corrupt: b.corrupt.Load(), Dropped: b.dropped.Load(), Gaps: b.gaps.Load(), TornTails: u.TornTails,
+		Unreadable: b.unreadable.Load(), WriteLost: u.WriteLost,
 	}
 }
 

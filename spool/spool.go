@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -136,6 +137,11 @@ type Spool struct {
 	frame    []byte // reused frame buffer
 	appended uint64
 	torn     uint64
+	// pending counts the records in bw not yet written to the file;
+	// writeLost those lost to a failed write.
+	pending   int
+	writeLost uint64
+	lock      *os.File // holds the directory's lock until Close; nil where locks are not taken
 }
 
 // segment is a sealed segment file.
@@ -159,11 +165,24 @@ func Open(cfg Config, log *zap.Logger) (*Spool, error) {
 	if err := os.MkdirAll(cfg.Dir, 0o750); err != nil {
 		return nil, fmt.Errorf("open spool: %w", err)
 	}
+	lock, err := lockDir(cfg.Dir)
+	if err != nil {
+		return nil, err
+	}
+	s, err := openLocked(cfg, log, lock)
+	if err != nil && lock != nil {
+		_ = lock.Close()
+	}
+	return s, err
+}
+
+// openLocked is Open once the directory is locked.
+func openLocked(cfg Config, log *zap.Logger, lock *os.File) (*Spool, error) {
 	entries, err := os.ReadDir(cfg.Dir)
 	if err != nil {
 		return nil, fmt.Errorf("open spool: %w", err)
 	}
-	s := &Spool{cfg: cfg, log: log, activeNo: 1}
+	s := &Spool{cfg: cfg, log: log, activeNo: 1, lock: lock}
 	for _, e := range entries {
 		no, ok := segmentNo(e.Name())
 		if !ok || !e.Type().IsRegular() {
@@ -272,8 +291,11 @@ func (s *Spool) Append(rec market.Record) error {
 	s.dirty = true
 	if err != nil {
 		// A partial frame is skipped when the segment is read.
-		return fmt.Errorf("spool: append to segment %d: %w", s.activeNo, err)
+		err = fmt.Errorf("spool: append to segment %d: %w", s.activeNo, err)
+		s.failLocked(err)
+		return err
 	}
+	s.pending++
 	s.appended++
 	if s.cfg.Fsync == FsyncAlways {
 		return s.syncLocked()
@@ -287,11 +309,34 @@ func (s *Spool) flushLocked() error {
 		return nil
 	}
 	if err := s.bw.Flush(); err != nil {
-		// A partial frame is skipped when the segment is read; the buffer
-		// keeps failing, so the segment is sealed and a new one begun.
-		return fmt.Errorf("spool: write to segment %d: %w", s.activeNo, err)
+		err = fmt.Errorf("spool: write to segment %d: %w", s.activeNo, err)
+		s.failLocked(err)
+		return err
 	}
+	s.pending = 0
 	return nil
+}
+
+// failLocked handles a failed write to the active segment (a full or
+// failing disk): the records still in the buffer are lost and counted
+// (WriteLost), and the segment is sealed as it is on disk — a partial frame
+// at its end is skipped when it is read — so that the next Append begins a
+// new one rather than failing for good on the buffer's kept error.
+func (s *Spool) failLocked(cause error) {
+	s.writeLost += uint64(s.pending)
+	s.log.Error("spool: write failed; records in the write buffer lost, segment sealed",
+		zap.Int("records_lost", s.pending), zap.Error(cause))
+	s.pending = 0
+	s.bw.Reset(io.Discard) // drops the buffer and its error
+	size := s.activeSz
+	if info, err := s.active.Stat(); err == nil {
+		size = info.Size()
+	}
+	s.bytes += size - s.activeSz
+	_ = s.active.Close()
+	s.sealed = append(s.sealed, segment{no: s.activeNo, size: size})
+	s.active, s.activeSz, s.dirty = nil, 0, false
+	s.activeNo++
 }
 
 // Flush writes the records appended so far to the active segment (the
@@ -333,8 +378,14 @@ func (s *Spool) sealLocked() error {
 		return nil
 	}
 	err := s.flushLocked()
+	if s.active == nil {
+		return err // the failed write sealed it
+	}
 	if err == nil && s.cfg.Fsync != FsyncNever {
 		err = s.syncLocked()
+	}
+	if s.active == nil {
+		return err
 	}
 	if cerr := s.active.Close(); err == nil && cerr != nil {
 		err = fmt.Errorf("spool: close segment %d: %w", s.activeNo, cerr)
@@ -385,6 +436,25 @@ func (s *Spool) remove(no int) error {
 	return nil
 }
 
+// setAside takes sealed segment no, which cannot be read, out of the
+// replay: renamed with the suffix ".unreadable" (for an operator to look
+// at) when it still exists, forgotten when it is gone.
+func (s *Spool) setAside(no int) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	i := slices.IndexFunc(s.sealed, func(seg segment) bool { return seg.no == no })
+	if i < 0 {
+		return fmt.Errorf("set aside spool segment %d: not a sealed segment", no)
+	}
+	p := s.path(no)
+	if err := os.Rename(p, p+".unreadable"); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("set aside spool segment %d: %w", no, err)
+	}
+	s.bytes -= s.sealed[i].size
+	s.sealed = slices.Delete(s.sealed, i, i+1)
+	return nil
+}
+
 // empty reports whether the spool holds no segment and no active writes.
 func (s *Spool) empty() bool {
 	s.mu.Lock()
@@ -401,14 +471,20 @@ func (s *Spool) Close() error {
 		return nil
 	}
 	s.closed = true
-	if s.active == nil {
-		return nil
+	var err error
+	if s.active != nil {
+		err = s.syncLocked()
 	}
-	err := s.syncLocked()
-	if cerr := s.active.Close(); err == nil && cerr != nil {
-		err = fmt.Errorf("spool: close segment %d: %w", s.activeNo, cerr)
+	if s.active != nil { // still open unless the write failed and sealed it
+		if cerr := s.active.Close(); err == nil && cerr != nil {
+			err = fmt.Errorf("spool: close segment %d: %w", s.activeNo, cerr)
+		}
+		s.active = nil
 	}
-	s.active = nil
+	if s.lock != nil {
+		_ = s.lock.Close() // releases the directory's lock
+		s.lock = nil
+	}
 	return err
 }
 
@@ -424,13 +500,16 @@ type Usage struct {
 	// incomplete records cut off at Open.
 	Appended  uint64
 	TornTails uint64
+	// WriteLost counts records lost to a failed write (a full or failing
+	// disk) after Append had taken them.
+	WriteLost uint64
 }
 
 // Usage returns a snapshot of the spool's size.
 func (s *Spool) Usage() Usage {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	u := Usage{Bytes: s.bytes, Segments: len(s.sealed), MaxBytes: s.cfg.MaxBytes, Appended: s.appended, TornTails: s.torn}
+	u := Usage{Bytes: s.bytes, Segments: len(s.sealed), MaxBytes: s.cfg.MaxBytes, Appended: s.appended, TornTails: s.torn, WriteLost: s.writeLost}
 	if s.active != nil {
 		u.Segments++
 	}

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -204,5 +205,28 @@ func TestSpoolConfig(t *testing.T) {
 				t.Error("opened; want an error")
 			}
 		})
+	}
+}
+
+// TestOneProcessPerSpool: a second Open of a directory in use fails with
+// an error that says what to do; once the first is closed it succeeds.
+func TestOneProcessPerSpool(t *testing.T) {
+	dir := t.TempDir()
+	first, err := Open(Config{Dir: dir}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(Config{Dir: dir}, nil); err == nil || !strings.Contains(err.Error(), "SPOOL_DIR") {
+		t.Fatalf("second Open of a spool in use: %v, want an error naming SPOOL_DIR", err)
+	}
+	if err := first.Close(); err != nil {
+		t.Fatal(err)
+	}
+	again, err := Open(Config{Dir: dir}, nil)
+	if err != nil {
+		t.Fatalf("Open after Close: %v", err)
+	}
+	if err := again.Close(); err != nil {
+		t.Fatal(err)
 	}
 }

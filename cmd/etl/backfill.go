@@ -111,6 +111,9 @@ func cmdBackfill(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	defer closeLog()
 	cfg.RedisEnabled = false // backfilled rows are not published
 	cfg.BackfillEnabled = true
+	// The spool belongs to the running service (one process at a time):
+	// the backfill writes straight to the database and waits for it.
+	cfg.SpoolDir = ""
 	pool, err := openDatabase(ctx, cfg, log)
 	if err != nil {
 		return err
