@@ -26,6 +26,9 @@ const (
 	// GapSpoolFull: the database was down and the local spool full, so
 	// records were not kept.
 	GapSpoolFull GapReason = "spool_full"
+	// GapSpoolError: the database was down and the disk refused to spool
+	// the records (a write error other than the spool's cap).
+	GapSpoolError GapReason = "spool_error"
 	// GapManual: asked for by hand (etl backfill).
 	GapManual GapReason = "manual"
 )

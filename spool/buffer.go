@@ -116,6 +116,7 @@ type hole struct {
 	minT     time.Time
 	maxT     time.Time
 	n        uint64
+	reason   market.GapReason // spool_full, or spool_error when the disk refused
 }
 
 // NewBuffer returns a Buffer in front of w that spools to sp. When sp
@@ -242,7 +243,10 @@ func (b *Buffer) dropLocked(rec market.Record, cause error) {
 	h := b.open[s]
 	if h == nil {
 		from, ok := b.lastKept[s]
-		h = &hole{from: from, haveFrom: ok, first: m, minT: m.t, maxT: m.t}
+		h = &hole{from: from, haveFrom: ok, first: m, minT: m.t, maxT: m.t, reason: market.GapSpoolFull}
+		if !errors.Is(cause, ErrFull) {
+			h.reason = market.GapSpoolError
+		}
 		b.open[s] = h
 		b.log.Error("spool: record dropped; the window is reported as a gap once the stream's records are kept again",
 			zap.Stringer("stream", s), zap.Error(cause))
@@ -263,7 +267,7 @@ func (b *Buffer) dropLocked(rec market.Record, cause error) {
 // first dropped one), To the first kept after (or just after the last
 // dropped one).
 func (b *Buffer) reportLocked(s market.Stream, h *hole, next mark) {
-	g := market.Gap{Stream: s, Reason: market.GapSpoolFull, Detected: b.cfg.Now().UTC()}
+	g := market.Gap{Stream: s, Reason: h.reason, Detected: b.cfg.Now().UTC()}
 	g.From = h.from.t
 	if !h.haveFrom || !h.minT.After(g.From) {
 		g.From = h.minT.Add(-time.Nanosecond)
