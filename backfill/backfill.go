@@ -201,7 +201,7 @@ func (f *Filler) RecordGap(g market.Gap) {
 		merged := false
 		for i := range f.queue {
 			if f.queue[i].Stream == g.Stream {
-				f.queue[i] = union(f.queue[i], g)
+				f.queue[i] = f.queue[i].Union(g)
 				merged = true
 				break
 			}
@@ -219,24 +219,6 @@ func (f *Filler) RecordGap(g market.Gap) {
 	case f.queued <- struct{}{}:
 	default:
 	}
-}
-
-// union returns a gap covering a and b (of one stream). Trade id bounds are
-// kept only when both have them.
-func union(a, b market.Gap) market.Gap {
-	out := a
-	if b.From.Before(out.From) {
-		out.From = b.From
-	}
-	if b.To.After(out.To) {
-		out.To = b.To
-	}
-	if a.HasIDs() && b.HasIDs() {
-		out.AfterID, out.BeforeID = min(a.AfterID, b.AfterID), max(a.BeforeID, b.BeforeID)
-	} else {
-		out.AfterID, out.BeforeID = 0, 0
-	}
-	return out
 }
 
 // Stats returns a snapshot of the counters.

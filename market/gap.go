@@ -62,3 +62,26 @@ func (g Gap) String() string {
 	}
 	return s
 }
+
+// Union returns the smallest gap covering g and o (of one stream), with g's
+// reason and the earlier detection time. The trade id bounds are kept only
+// when both gaps have them: a window bounded by time alone cannot be
+// bounded by ids.
+func (g Gap) Union(o Gap) Gap {
+	out := g
+	if o.From.Before(out.From) {
+		out.From = o.From
+	}
+	if o.To.After(out.To) {
+		out.To = o.To
+	}
+	if g.HasIDs() && o.HasIDs() {
+		out.AfterID, out.BeforeID = min(g.AfterID, o.AfterID), max(g.BeforeID, o.BeforeID)
+	} else {
+		out.AfterID, out.BeforeID = 0, 0
+	}
+	if out.Detected.IsZero() || (!o.Detected.IsZero() && o.Detected.Before(out.Detected)) {
+		out.Detected = o.Detected
+	}
+	return out
+}

@@ -95,3 +95,20 @@ func TestSideOpposite(t *testing.T) {
 		t.Error("Opposite")
 	}
 }
+
+func TestGapUnion(t *testing.T) {
+	at := time.Date(2026, 1, 2, 3, 4, 0, 0, time.UTC)
+	s := Stream{Exchange: Binance, Symbol: "BTC-USDT", Type: TypeTrade}
+	a := Gap{Stream: s, From: at, To: at.Add(time.Minute), AfterID: 10, BeforeID: 20, Reason: GapDisconnect, Detected: at.Add(time.Hour)}
+	b := Gap{Stream: s, From: at.Add(30 * time.Second), To: at.Add(2 * time.Minute), AfterID: 15, BeforeID: 30, Reason: GapRestart, Detected: at.Add(time.Minute)}
+	want := Gap{Stream: s, From: at, To: at.Add(2 * time.Minute), AfterID: 10, BeforeID: 30, Reason: GapDisconnect, Detected: at.Add(time.Minute)}
+	if got := a.Union(b); got != want {
+		t.Errorf("union\n got %v\nwant %v", got, want)
+	}
+	timeOnly := b
+	timeOnly.AfterID, timeOnly.BeforeID, timeOnly.Detected = 0, 0, time.Time{}
+	want.AfterID, want.BeforeID, want.Detected = 0, 0, a.Detected
+	if got := a.Union(timeOnly); got != want {
+		t.Errorf("union with a gap bounded by time only\n got %v\nwant %v", got, want)
+	}
+}

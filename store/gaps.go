@@ -120,7 +120,7 @@ func (s *Gaps) Record(ctx context.Context, g market.Gap) (GapRow, error) {
 			if !mergeable(merged, o.Gap) {
 				continue
 			}
-			merged = mergeGaps(merged, o.Gap)
+			merged = merged.Union(o.Gap)
 			if len(ids) == 0 {
 				reason = o.Gap.Reason
 			}
@@ -168,25 +168,6 @@ func mergeable(a, b market.Gap) bool {
 		return true
 	}
 	return a.AfterID < b.BeforeID && b.AfterID < a.BeforeID
-}
-
-// mergeGaps returns the smallest gap covering a and b (of one stream).
-func mergeGaps(a, b market.Gap) market.Gap {
-	out := a
-	if b.From.Before(out.From) {
-		out.From = b.From
-	}
-	if b.To.After(out.To) {
-		out.To = b.To
-	}
-	if a.HasIDs() && b.HasIDs() {
-		out.AfterID = min(a.AfterID, b.AfterID)
-		out.BeforeID = max(a.BeforeID, b.BeforeID)
-	}
-	if b.Detected.Before(out.Detected) {
-		out.Detected = b.Detected
-	}
-	return out
 }
 
 // Pending returns the open and filling gaps, oldest first; a non-empty
