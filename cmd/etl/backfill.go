@@ -123,13 +123,8 @@ func cmdBackfill(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if err != nil {
 		return err
 	}
-	budgets := newRESTBudgets(cfg)
-	apis, err := budgetedExchanges(endpointsFromConfig(cfg), budgets)
-	if err != nil {
-		return err
-	}
 	prog := &progressLine{w: stderr, gap: req.gap, tty: isTerminal(stderr), start: time.Now()}
-	filler, err := c.attachBackfill(apis, budgets, prog.update)
+	_, filler, err := c.attachExchanges(endpointsFromConfig(cfg), prog.update)
 	if err != nil {
 		return err
 	}

@@ -67,12 +67,8 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
-	budgets := newRESTBudgets(cfg)
-	apis, err := budgetedExchanges(simURLs(ep), budgets)
+	apis, _, err := c.attachExchanges(simURLs(ep), nil)
 	if err != nil {
-		return err
-	}
-	if _, err := c.attachBackfill(apis, budgets, nil); err != nil {
 		return err
 	}
 	build := collectorFactory(apis, c.pipe, int64(cfg.ReadLimitBytes), log, newGapDetection(c.pool, c.gapRecorder()))

@@ -59,12 +59,8 @@ func cmdRun(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	budgets := newRESTBudgets(cfg)
-	apis, err := budgetedExchanges(endpointsFromConfig(cfg), budgets)
+	apis, _, err := c.attachExchanges(endpointsFromConfig(cfg), nil)
 	if err != nil {
-		return err
-	}
-	if _, err := c.attachBackfill(apis, budgets, nil); err != nil {
 		return err
 	}
 	build := collectorFactory(apis, c.pipe, int64(cfg.ReadLimitBytes), log, newGapDetection(pool, c.gapRecorder()))

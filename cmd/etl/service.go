@@ -369,6 +369,22 @@ func budgetedExchanges(ep exchangeURLs, b restBudgets) (map[market.Exchange]exch
 	return apis, nil
 }
 
+// attachExchanges builds the exchange adapters for ep, each behind its
+// exchange's REST budget, and the gap filler over them (attachBackfill);
+// onProgress may be nil.
+func (c *core) attachExchanges(ep exchangeURLs, onProgress func(backfill.Progress)) (map[market.Exchange]exchangeAPI, *backfill.Filler, error) {
+	budgets := newRESTBudgets(c.cfg)
+	apis, err := budgetedExchanges(ep, budgets)
+	if err != nil {
+		return nil, nil, err
+	}
+	f, err := c.attachBackfill(apis, budgets, onProgress)
+	if err != nil {
+		return nil, nil, err
+	}
+	return apis, f, nil
+}
+
 // attachBackfill builds the gap filler: it records every gap in the gaps
 // table and, with BACKFILL_ENABLED, fills them from apis' REST history
 // through a second pipeline with the same checker and store but no
