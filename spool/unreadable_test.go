@@ -13,11 +13,18 @@ import (
 	"marketetl/market"
 )
 
-// listWriter is a Writer that keeps what it is given, in memory.
-type listWriter struct{ ids []string }
+// listWriter is a Writer that keeps what it is given, in memory; when
+// full, its queue takes nothing.
+type listWriter struct {
+	ids  []string
+	full bool
+}
 
 func (w *listWriter) Run(ctx context.Context) error { <-ctx.Done(); return nil }
 func (w *listWriter) TryWriteWithin(rec market.Record, _ time.Duration) (bool, error) {
+	if w.full {
+		return false, nil
+	}
 	return true, w.Write(context.Background(), rec)
 }
 func (w *listWriter) Write(_ context.Context, rec market.Record) error {
@@ -105,5 +112,43 @@ func TestFailedWriteSealsSegment(t *testing.T) {
 	}
 	if u := sp.Usage(); u.Segments != 2 {
 		t.Fatalf("usage %+v: want the sealed segment and a new one", u)
+	}
+}
+
+// TestDiskErrorGapReason: records dropped because the disk refused them
+// (not because the spool reached its cap) are reported with reason
+// spool_error.
+func TestDiskErrorGapReason(t *testing.T) {
+	sp, err := Open(Config{Dir: t.TempDir()}, zaptest.NewLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := &listWriter{full: true}
+	gaps := &gapLog{}
+	b, err := NewBuffer(BufferConfig{Gaps: gaps}, sp, w, zaptest.NewLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- b.Run(ctx) }()
+	if err := sp.Close(); err != nil { // every Append fails from now on, not with ErrFull
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		if err := b.Write(t.Context(), trade(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	got := gaps.all()
+	if len(got) != 1 || got[0].Reason != market.GapSpoolError {
+		t.Fatalf("gaps %v, want one with reason %s", got, market.GapSpoolError)
+	}
+	if st := b.Stats(); st.Dropped != 3 {
+		t.Fatalf("stats %+v, want 3 dropped", st)
 	}
 }
