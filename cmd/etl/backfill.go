@@ -37,7 +37,7 @@ func parseBackfillArgs(args []string, stderr io.Writer) (backfillRequest, error)
 	beforeID := fs.Int64("before-id", 0, "trades only: fill trade ids less than this (with --after-id)")
 	every := fs.Duration("progress", 2*time.Second, "progress period on stderr")
 	if err := fs.Parse(args); err != nil {
-		return backfillRequest{}, fmt.Errorf("%w: %v", errUsage, err)
+		return backfillRequest{}, fmt.Errorf("%w: %w", errUsage, err)
 	}
 	if fs.NArg() > 0 {
 		return backfillRequest{}, fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))

@@ -36,7 +36,7 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	keepDB := fs.Bool("keep-db", false, "keep the benchmark's database instead of dropping it")
 	quick := fs.Bool("quick", false, "a few seconds with small counts (CI: proves it works, measures nothing)")
 	if err := fs.Parse(args); err != nil {
-		return fmt.Errorf("%w: %v", errUsage, err)
+		return fmt.Errorf("%w: %w", errUsage, err)
 	}
 	if *serve {
 		return bench.Serve(ctx, os.Stdin, stdout)

@@ -32,7 +32,7 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	every := fs.Duration("every", 3*time.Second, "progress line period")
 	rate := fs.Float64("rate", 20, "simulated ticks per second (one trade in every market per tick)")
 	if err := fs.Parse(args); err != nil {
-		return fmt.Errorf("%w: %v", errUsage, err)
+		return fmt.Errorf("%w: %w", errUsage, err)
 	}
 	cfg, log, closeLog, err := loadConfig()
 	if err != nil {

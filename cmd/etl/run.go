@@ -28,7 +28,7 @@ func cmdRun(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.SetOutput(stderr)
 	migrate := fs.Bool("migrate", false, "apply pending schema migrations before starting")
 	if err := fs.Parse(args); err != nil {
-		return fmt.Errorf("%w: %v", errUsage, err)
+		return fmt.Errorf("%w: %w", errUsage, err)
 	}
 	cfg, log, closeLog, err := loadConfig()
 	if err != nil {

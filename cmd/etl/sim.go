@@ -18,7 +18,7 @@ func cmdSim(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	rate := fs.Float64("rate", 10, "ticks per second (one trade in every market per tick; 0: none)")
 	seed := fs.Int64("seed", 1, "random-walk seed")
 	if err := fs.Parse(args); err != nil {
-		return fmt.Errorf("%w: %v", errUsage, err)
+		return fmt.Errorf("%w: %w", errUsage, err)
 	}
 	_, log, closeLog, err := loadConfig()
 	if err != nil {

@@ -17,7 +17,7 @@ func cmdTail(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs.SetOutput(stderr)
 	raw := fs.Bool("json", false, "print each message's JSON payload as is")
 	if err := fs.Parse(args); err != nil {
-		return fmt.Errorf("%w: %v", errUsage, err)
+		return fmt.Errorf("%w: %w", errUsage, err)
 	}
 	cfg, err := config.Load(config.LookupEnv)
 	if err != nil {
