@@ -154,14 +154,17 @@ func (cfg *Config) applyDefaults() {
 // and run it with Run; Status and SetStreams may be called at any time from
 // any goroutine.
 type Collector struct {
-	cfg   Config
-	proto Protocol
-	sink  Sink
-	log   *zap.Logger
-	st    *tracker
-	dedup *dedup
-	agg   *aggregators
-	recon chan pending
+	cfg Config
+	// wallClock is set when Config.Now is the wall clock (time.Now), so
+	// that its readings also serve for socket deadlines.
+	wallClock bool
+	proto     Protocol
+	sink      Sink
+	log       *zap.Logger
+	st        *tracker
+	dedup     *dedup
+	agg       *aggregators
+	recon     chan pending
 	// positions, run and seqIDs drive gap detection: run is this
 	// collector's number in positions, seqIDs whether the protocol
 	// numbers trades one by one.
@@ -186,16 +189,18 @@ func New(cfg Config, proto Protocol, sink Sink) (*Collector, error) {
 	if proto == nil || sink == nil {
 		return nil, errors.New("new collector: protocol and sink are required")
 	}
+	wallClock := cfg.Now == nil
 	cfg.applyDefaults()
 	c := &Collector{
-		cfg:     cfg,
-		proto:   proto,
-		sink:    sink,
-		log:     cfg.Log.With(zap.String("collector", cfg.Name), zap.String("exchange", string(proto.Exchange()))),
-		st:      newTracker(cfg.Name, proto.Exchange(), cfg.Now),
-		dedup:   newDedup(),
-		changed: make(chan struct{}, 1),
-		recon:   make(chan pending, reconcileQueue),
+		cfg:       cfg,
+		wallClock: wallClock,
+		proto:     proto,
+		sink:      sink,
+		log:       cfg.Log.With(zap.String("collector", cfg.Name), zap.String("exchange", string(proto.Exchange()))),
+		st:        newTracker(cfg.Name, proto.Exchange(), cfg.Now),
+		dedup:     newDedup(),
+		changed:   make(chan struct{}, 1),
+		recon:     make(chan pending, reconcileQueue),
 
 		positions: cfg.Positions,
 		run:       cfg.Positions.next(),

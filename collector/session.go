@@ -58,9 +58,23 @@ func (c *Collector) session(ctx context.Context, key string, plan ConnPlan, upda
 	w.limit = sendLimiter(ka.MaxSendPerSecond)
 	var lastRead atomic.Int64 // unix nanos of the last frame read
 	lastRead.Store(c.cfg.Now().UnixNano())
-	touch := func() {
-		lastRead.Store(c.cfg.Now().UnixNano())
-		_ = conn.SetReadDeadline(time.Now().Add(readTimeout))
+	// touch notes a frame read at now. It runs on the reader goroutine
+	// only (the read loop and the ping and pong handlers, which run inside
+	// ReadMessage), which owns deadlineFrom. The read deadline is moved at
+	// most every readTimeout/16: moving it costs a clock reading and a
+	// timer update, on every frame otherwise; a frame therefore extends it
+	// to between 15/16 of readTimeout and all of it.
+	var deadlineFrom time.Time
+	touch := func(now time.Time) {
+		lastRead.Store(now.UnixNano())
+		wall := now
+		if !c.wallClock {
+			wall = time.Now()
+		}
+		if wall.Sub(deadlineFrom) >= readTimeout/16 || wall.Before(deadlineFrom) {
+			deadlineFrom = wall
+			_ = conn.SetReadDeadline(wall.Add(readTimeout))
+		}
 	}
 
 	// Closer: closing the connection is what unblocks the reader.
@@ -79,8 +93,9 @@ func (c *Collector) session(ctx context.Context, key string, plan ConnPlan, upda
 	// Reader.
 	g.Go(func() error {
 		conn.SetPingHandler(func(payload string) error {
-			touch()
-			c.st.message(c.cfg.Now())
+			now := c.cfg.Now()
+			touch(now)
+			c.st.message(now)
 			err := conn.WriteControl(websocket.PongMessage, []byte(payload), time.Now().Add(c.cfg.WriteTimeout))
 			if err != nil && !errors.Is(err, websocket.ErrCloseSent) {
 				var ne net.Error
@@ -92,11 +107,12 @@ func (c *Collector) session(ctx context.Context, key string, plan ConnPlan, upda
 			return nil
 		})
 		conn.SetPongHandler(func(string) error {
-			touch()
-			c.st.message(c.cfg.Now())
+			now := c.cfg.Now()
+			touch(now)
+			c.st.message(now)
 			return nil
 		})
-		touch()
+		touch(c.cfg.Now())
 		return c.read(gctx, key, c.positions.next(), conn, touch, ready)
 	})
 	err = g.Wait()
@@ -109,7 +125,7 @@ func (c *Collector) session(ctx context.Context, key string, plan ConnPlan, upda
 // read is the session's reader loop. session numbers the session for gap
 // detection: a record that follows one of another session crossed a
 // reconnect.
-func (c *Collector) read(ctx context.Context, key string, session uint64, conn *websocket.Conn, touch func(), ready chan<- struct{}) error {
+func (c *Collector) read(ctx context.Context, key string, session uint64, conn *websocket.Conn, touch func(time.Time), ready chan<- struct{}) error {
 	var ev Event
 	readySent := false
 	for {
@@ -125,7 +141,7 @@ func (c *Collector) read(ctx context.Context, key string, session uint64, conn *
 			return fmt.Errorf("read: %w", err)
 		}
 		received := c.cfg.Now().UTC()
-		touch()
+		touch(received)
 		c.st.message(received)
 		if !readySent {
 			close(ready)
