@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+
+	"marketetl/collector/wire"
 )
 
 // A small JSON scanner for the hot path. It validates the whole frame as
@@ -215,9 +217,9 @@ func scanValue(b []byte, i, depth int) (span, int, error) {
 	case c == 'n':
 		return scanLiteral(b, i, "null", kindNull)
 	case c == '-' || c >= '0' && c <= '9':
-		end, err := scanNumber(b, i)
-		if err != nil {
-			return span{}, 0, err
+		end, ok := wire.SkipNumber(b, i)
+		if !ok {
+			return span{}, 0, errAt(end, "bad number")
 		}
 		return span{off: int32(i), end: int32(end), kind: kindNumber}, end, nil
 	}
@@ -311,50 +313,6 @@ func scanString(b []byte, i int) (span, int, error) {
 
 func isHex(c byte) bool {
 	return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F'
-}
-
-func isDigit(c byte) bool { return c >= '0' && c <= '9' }
-
-// scanNumber scans the JSON number starting at b[i].
-func scanNumber(b []byte, i int) (int, error) {
-	j := i
-	if b[j] == '-' {
-		j++
-	}
-	switch {
-	case j < len(b) && b[j] == '0':
-		j++
-	case j < len(b) && b[j] >= '1' && b[j] <= '9':
-		for j < len(b) && isDigit(b[j]) {
-			j++
-		}
-	default:
-		return 0, errAt(j, "bad number")
-	}
-	if j < len(b) && b[j] == '.' {
-		j++
-		d := j
-		for j < len(b) && isDigit(b[j]) {
-			j++
-		}
-		if j == d {
-			return 0, errAt(j, "bad number")
-		}
-	}
-	if j < len(b) && (b[j] == 'e' || b[j] == 'E') {
-		j++
-		if j < len(b) && (b[j] == '+' || b[j] == '-') {
-			j++
-		}
-		d := j
-		for j < len(b) && isDigit(b[j]) {
-			j++
-		}
-		if j == d {
-			return 0, errAt(j, "bad number")
-		}
-	}
-	return j, nil
 }
 
 func scanLiteral(b []byte, i int, lit string, k byte) (span, int, error) {

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+
+	"marketetl/collector/wire"
 )
 
 // A small JSON scanner for the feed's hot path. Coinbase's feed messages
@@ -205,9 +207,9 @@ func scanValue(b []byte, i, depth int) (value, int, error) {
 	case c == 'n':
 		return scanLiteral(b, i, "null", kindNull)
 	case c == '-' || c >= '0' && c <= '9':
-		end, err := scanNumber(b, i)
-		if err != nil {
-			return value{}, 0, err
+		end, ok := wire.SkipNumber(b, i)
+		if !ok {
+			return value{}, 0, errAt(end, "bad number")
 		}
 		return value{start: i, end: end, kind: kindNumber}, end, nil
 	}
@@ -341,51 +343,6 @@ func skipPlainWords(b []byte, j int) int {
 
 func isHex(c byte) bool {
 	return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F'
-}
-
-func isDigit(c byte) bool { return c >= '0' && c <= '9' }
-
-// scanNumber scans the JSON number that starts at b[i] and returns the
-// index after it.
-func scanNumber(b []byte, i int) (int, error) {
-	j := i
-	if b[j] == '-' {
-		j++
-	}
-	switch {
-	case j < len(b) && b[j] == '0':
-		j++
-	case j < len(b) && b[j] >= '1' && b[j] <= '9':
-		for j < len(b) && isDigit(b[j]) {
-			j++
-		}
-	default:
-		return 0, errAt(j, "bad number")
-	}
-	if j < len(b) && b[j] == '.' {
-		j++
-		d := j
-		for j < len(b) && isDigit(b[j]) {
-			j++
-		}
-		if j == d {
-			return 0, errAt(j, "bad number")
-		}
-	}
-	if j < len(b) && (b[j] == 'e' || b[j] == 'E') {
-		j++
-		if j < len(b) && (b[j] == '+' || b[j] == '-') {
-			j++
-		}
-		d := j
-		for j < len(b) && isDigit(b[j]) {
-			j++
-		}
-		if j == d {
-			return 0, errAt(j, "bad number")
-		}
-	}
-	return j, nil
 }
 
 func scanLiteral(b []byte, i int, lit string, k valueKind) (value, int, error) {

@@ -3,6 +3,8 @@ package okx
 import (
 	"encoding/json"
 	"fmt"
+
+	"marketetl/collector/wire"
 )
 
 // A small JSON scanner for the hot path. It walks a frame once, validating
@@ -192,39 +194,10 @@ func isDigit(c byte) bool { return c >= '0' && c <= '9' }
 // number reads a number by RFC 8259's grammar.
 func (s *scanner) number() (span, error) {
 	start := s.i
-	if s.i < len(s.b) && s.b[s.i] == '-' {
-		s.i++
-	}
-	switch {
-	case s.i < len(s.b) && s.b[s.i] == '0':
-		s.i++
-	case s.i < len(s.b) && s.b[s.i] >= '1' && s.b[s.i] <= '9':
-		for s.i < len(s.b) && isDigit(s.b[s.i]) {
-			s.i++
-		}
-	default:
-		return span{}, s.fail("want a value")
-	}
-	if s.i < len(s.b) && s.b[s.i] == '.' {
-		s.i++
-		if s.i >= len(s.b) || !isDigit(s.b[s.i]) {
-			return span{}, s.fail("want a digit after the decimal point")
-		}
-		for s.i < len(s.b) && isDigit(s.b[s.i]) {
-			s.i++
-		}
-	}
-	if s.i < len(s.b) && (s.b[s.i] == 'e' || s.b[s.i] == 'E') {
-		s.i++
-		if s.i < len(s.b) && (s.b[s.i] == '+' || s.b[s.i] == '-') {
-			s.i++
-		}
-		if s.i >= len(s.b) || !isDigit(s.b[s.i]) {
-			return span{}, s.fail("want a digit in the exponent")
-		}
-		for s.i < len(s.b) && isDigit(s.b[s.i]) {
-			s.i++
-		}
+	end, ok := wire.SkipNumber(s.b, s.i)
+	s.i = end
+	if !ok {
+		return span{}, s.fail("want a number")
 	}
 	return span{off: start, end: s.i, kind: kindNumber}, nil
 }

@@ -88,3 +88,49 @@ func ParseCount(b []byte) (int64, error) {
 	}
 	return n, nil
 }
+
+// SkipNumber returns the index just after the JSON number (RFC 8259's
+// grammar: an optional minus, an integer part without leading zeros, an
+// optional fraction and an optional exponent) that starts at b[i]. When
+// there is none, ok is false and end is where the grammar failed. It is
+// the number rule of the adapters' hand-written JSON scanners.
+func SkipNumber(b []byte, i int) (end int, ok bool) {
+	j := i
+	if j < len(b) && b[j] == '-' {
+		j++
+	}
+	switch {
+	case j < len(b) && b[j] == '0':
+		j++
+	case j < len(b) && b[j] >= '1' && b[j] <= '9':
+		j = skipDigits(b, j)
+	default:
+		return j, false
+	}
+	if j < len(b) && b[j] == '.' {
+		d := j + 1
+		if j = skipDigits(b, d); j == d {
+			return j, false
+		}
+	}
+	if j < len(b) && (b[j] == 'e' || b[j] == 'E') {
+		j++
+		if j < len(b) && (b[j] == '+' || b[j] == '-') {
+			j++
+		}
+		d := j
+		if j = skipDigits(b, d); j == d {
+			return j, false
+		}
+	}
+	return j, true
+}
+
+// skipDigits returns the index of the first byte at or after i that is
+// not an ASCII digit.
+func skipDigits(b []byte, i int) int {
+	for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+		i++
+	}
+	return i
+}

@@ -110,3 +110,20 @@ func TestParseCount(t *testing.T) {
 		})
 	}
 }
+
+func TestSkipNumber(t *testing.T) {
+	for _, tc := range []struct {
+		in  string
+		end int
+		ok  bool
+	}{
+		{"0", 1, true}, {"-0", 2, true}, {"42219.9,", 7, true}, {"1e5]", 3, true}, {"1.5E-07}", 7, true},
+		{"-12.0e+3 ", 8, true}, {"01", 1, true}, // a number, then a byte the caller rejects
+		{"-", 1, false}, {"+1", 0, false}, {"1.", 2, false}, {"1.e5", 2, false}, {"1e", 2, false}, {"1e+", 3, false}, {".5", 0, false}, {"", 0, false},
+	} {
+		end, ok := SkipNumber([]byte(tc.in), 0)
+		if end != tc.end || ok != tc.ok {
+			t.Errorf("SkipNumber(%q) = %d, %t; want %d, %t", tc.in, end, ok, tc.end, tc.ok)
+		}
+	}
+}
