@@ -139,8 +139,8 @@ func (a *attempt) page(ctx context.Context, after int64, limit int) ([]numbered,
 	}
 	out := make([]numbered, 0, len(got))
 	for _, t := range got {
-		id, err := strconv.ParseInt(t.TradeID, 10, 64)
-		if err != nil {
+		id, ok := t.NumericID()
+		if !ok {
 			return nil, fmt.Errorf("trade id %q is not a number: %w", t.TradeID, collector.ErrPermanent)
 		}
 		out = append(out, numbered{id: id, t: t})

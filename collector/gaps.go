@@ -2,7 +2,6 @@ package collector
 
 import (
 	"context"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -175,9 +174,7 @@ func (c *Collector) continuity(p *position, rec market.Record, session uint64) (
 func (c *Collector) tradeContinuity(p *position, t *market.Trade, session uint64) (market.Gap, bool) {
 	var id int64
 	if c.seqIDs {
-		if n, err := strconv.ParseInt(t.TradeID, 10, 64); err == nil && n > 0 {
-			id = n
-		}
+		id, _ = t.NumericID()
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()

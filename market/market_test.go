@@ -112,3 +112,20 @@ func TestGapUnion(t *testing.T) {
 		t.Errorf("union with a gap bounded by time only\n got %v\nwant %v", got, want)
 	}
 }
+
+func TestTradeNumericID(t *testing.T) {
+	for _, tc := range []struct {
+		id   string
+		want int64
+		ok   bool
+	}{
+		{"130639474", 130639474, true}, {"1", 1, true}, {"999999999999999999", 999999999999999999, true},
+		{"0", 0, false}, {"", 0, false}, {"-5", 0, false}, {"12a", 0, false}, {"1234567890123456789", 0, false},
+		{"e6fa2fa0-0e02-4b6f-8d0a-2b5c9e6b1e04", 0, false},
+	} {
+		got, ok := (&Trade{TradeID: tc.id}).NumericID()
+		if got != tc.want || ok != tc.ok {
+			t.Errorf("NumericID(%q) = %d, %t; want %d, %t", tc.id, got, ok, tc.want, tc.ok)
+		}
+	}
+}

@@ -98,6 +98,23 @@ type Trade struct {
 	Aggregates int
 }
 
+// NumericID returns the trade id as a number when it is a decimal integer
+// above 0 (as the exchanges that number their trades one by one send it);
+// ok is false otherwise. It does not allocate.
+func (t *Trade) NumericID() (id int64, ok bool) {
+	if t.TradeID == "" || len(t.TradeID) > 18 { // 18 digits always fit an int64
+		return 0, false
+	}
+	for i := 0; i < len(t.TradeID); i++ {
+		c := t.TradeID[i]
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		id = id*10 + int64(c-'0')
+	}
+	return id, id > 0
+}
+
 // DataType implements Record.
 func (*Trade) DataType() DataType { return TypeTrade }
 

@@ -203,25 +203,9 @@ func (b *Buffer) Reject(_ context.Context, rej market.Reject) error {
 func markOf(rec market.Record) mark {
 	m := mark{t: rec.Header().Time}
 	if t, ok := rec.(*market.Trade); ok {
-		m.id = numericID(t.TradeID)
+		m.id, _ = t.NumericID()
 	}
 	return m
-}
-
-// numericID returns id as a positive number, or 0.
-func numericID(id string) int64 {
-	if id == "" || len(id) > 18 {
-		return 0
-	}
-	var n int64
-	for i := 0; i < len(id); i++ {
-		c := id[i]
-		if c < '0' || c > '9' {
-			return 0
-		}
-		n = n*10 + int64(c-'0')
-	}
-	return n
 }
 
 // keptLocked notes that rec was kept and closes its stream's hole, if any.
