@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 
@@ -88,17 +87,9 @@ func (a *Adapter) statusError(resp *http.Response, body []byte) error {
 // retryAfter reads a Retry-After header: seconds, as Binance sends it, or
 // an HTTP date. It returns def when the header is missing or unreadable.
 func (a *Adapter) retryAfter(h string, def time.Duration) time.Duration {
-	h = strings.TrimSpace(h)
-	if h == "" {
-		return def
-	}
 	d := def
-	if secs, err := strconv.ParseInt(h, 10, 64); err == nil {
-		if secs >= 0 && secs < int64(365*24*time.Hour/time.Second) {
-			d = time.Duration(secs) * time.Second
-		}
-	} else if at, err := http.ParseTime(h); err == nil {
-		d = at.Sub(a.cfg.Now())
+	if v, ok := wire.RetryAfter(h, a.cfg.Now()); ok && v < 365*24*time.Hour {
+		d = v
 	}
 	return max(d, minRetryAfter)
 }

@@ -4,12 +4,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
 
 	"marketetl/collector"
+	"marketetl/collector/wire"
 )
 
 // APIError is a REST response other than 200, with Coinbase's message when
@@ -76,14 +76,9 @@ func (a *Adapter) statusError(resp *http.Response, body []byte) error {
 // retryAfter reads a Retry-After header: seconds or an HTTP date. It
 // returns defaultRateLimitWait when the header is missing or unreadable.
 func (a *Adapter) retryAfter(h string) time.Duration {
-	h = strings.TrimSpace(h)
 	d := defaultRateLimitWait
-	if secs, err := strconv.ParseInt(h, 10, 64); err == nil {
-		if secs >= 0 && secs <= int64(maxRetryAfter/time.Second) {
-			d = time.Duration(secs) * time.Second
-		}
-	} else if at, err := http.ParseTime(h); err == nil {
-		d = min(at.Sub(a.cfg.Now()), maxRetryAfter)
+	if v, ok := wire.RetryAfter(h, a.cfg.Now()); ok {
+		d = min(v, maxRetryAfter)
 	}
 	return max(d, minRetryAfter)
 }

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"strconv"
 	"time"
 
 	"marketetl/collector"
@@ -141,19 +140,8 @@ func transientRESTCode(code string) bool {
 // retryAfter parses a Retry-After header (seconds or an HTTP date, read
 // against now).
 func retryAfter(h string, now time.Time) time.Duration {
-	if h == "" {
-		return defaultRetryAfter
-	}
-	if n, err := strconv.Atoi(h); err == nil && n >= 0 {
-		if n == 0 {
-			return defaultRetryAfter
-		}
-		return time.Duration(n) * time.Second
-	}
-	if t, err := http.ParseTime(h); err == nil {
-		if d := t.Sub(now); d > 0 {
-			return d
-		}
+	if d, ok := wire.RetryAfter(h, now); ok && d > 0 {
+		return d
 	}
 	return defaultRetryAfter
 }

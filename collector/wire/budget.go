@@ -3,8 +3,6 @@ package wire
 import (
 	"context"
 	"net/http"
-	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -170,20 +168,8 @@ func (b *Budget) observe(resp *http.Response) {
 // retryAfter reads Retry-After: delay-seconds or an HTTP date (RFC 9110
 // 10.2.3); def when missing, unreadable or not positive.
 func (b *Budget) retryAfter(h string, def time.Duration) time.Duration {
-	h = strings.TrimSpace(h)
-	if h == "" {
-		return def
-	}
-	if secs, err := strconv.ParseInt(h, 10, 64); err == nil {
-		if secs > 0 && secs < int64(7*24*time.Hour/time.Second) {
-			return time.Duration(secs) * time.Second
-		}
-		return def
-	}
-	if at, err := http.ParseTime(h); err == nil {
-		if d := at.Sub(b.cfg.Now()); d > 0 {
-			return d
-		}
+	if d, ok := RetryAfter(h, b.cfg.Now()); ok && d > 0 && d < 7*24*time.Hour {
+		return d
 	}
 	return def
 }

@@ -5,6 +5,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestGet(t *testing.T) {
@@ -50,5 +51,24 @@ func TestGet(t *testing.T) {
 	}
 	if _, _, err := Get(t.Context(), srv.Client(), "http://127.0.0.1:1/", 100); err == nil {
 		t.Error("no error from a closed port")
+	}
+}
+
+func TestRetryAfter(t *testing.T) {
+	now := time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		h  string
+		d  time.Duration
+		ok bool
+	}{
+		{"3", 3 * time.Second, true}, {" 120 ", 2 * time.Minute, true}, {"0", 0, true},
+		{now.Add(5 * time.Second).Format(http.TimeFormat), 5 * time.Second, true},
+		{now.Add(-5 * time.Second).Format(http.TimeFormat), -5 * time.Second, true},
+		{"", 0, false}, {"-1", 0, false}, {"soon", 0, false}, {"99999999999999999999", 0, false},
+	} {
+		d, ok := RetryAfter(tc.h, now)
+		if d != tc.d || ok != tc.ok {
+			t.Errorf("RetryAfter(%q) = %s, %t; want %s, %t", tc.h, d, ok, tc.d, tc.ok)
+		}
 	}
 }
