@@ -81,15 +81,17 @@ func TestTradeIDJumpRecordsOneGapWithExactIDs(t *testing.T) {
 	ls := newLineServer(t)
 	c, sink, gaps, stop := startGapCollector(t, ls, &lineProto{url: ls.url(), seqIDs: true}, Config{})
 	defer stop()
-	for _, f := range []string{trade(1, t0), trade(2, t0+1), trade(3, t0+2), trade(7, t0+5), trade(8, t0+6)} {
+	// 4..6 are missing, then 9 alone.
+	for _, f := range []string{trade(1, t0), trade(2, t0+1), trade(3, t0+2), trade(7, t0+5), trade(8, t0+6), trade(10, t0+7)} {
 		ls.broadcast(f)
 	}
-	waitFor(t, "5 trades", func() bool { return records(sink) == 5 })
-	checkGaps(t, gaps.snapshot(), market.Gap{Stream: tradeStream("BTC-USD"), From: at(t0 + 2), To: at(t0 + 5),
-		AfterID: 3, BeforeID: 7, Reason: market.GapTradeIDJump})
+	waitFor(t, "6 trades", func() bool { return records(sink) == 6 })
+	checkGaps(t, gaps.snapshot(),
+		market.Gap{Stream: tradeStream("BTC-USD"), From: at(t0 + 2), To: at(t0 + 5), AfterID: 3, BeforeID: 7, Reason: market.GapTradeIDJump},
+		market.Gap{Stream: tradeStream("BTC-USD"), From: at(t0 + 6), To: at(t0 + 7), AfterID: 8, BeforeID: 10, Reason: market.GapTradeIDJump})
 	st := c.Status()
-	if st.Gaps != 1 || st.Streams["coinbase:trade:BTC-USD"].Gaps != 1 {
-		t.Errorf("status counts %d gaps, stream %+v; want 1", st.Gaps, st.Streams["coinbase:trade:BTC-USD"])
+	if st.Gaps != 2 || st.Streams["coinbase:trade:BTC-USD"].Gaps != 2 {
+		t.Errorf("status counts %d gaps, stream %+v; want 2", st.Gaps, st.Streams["coinbase:trade:BTC-USD"])
 	}
 }
 
