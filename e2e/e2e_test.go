@@ -30,6 +30,7 @@ import (
 	"marketetl/pipeline"
 	"marketetl/pubsub"
 	"marketetl/sim"
+	"marketetl/spec"
 	"marketetl/store"
 	"marketetl/validate"
 )
@@ -117,7 +118,7 @@ func startRigWithRedis(t *testing.T, ex market.Exchange, types []market.DataType
 	if err != nil {
 		t.Fatal(err)
 	}
-	spec := collector.Spec{Name: "e2e", Exchange: ex, Symbols: s.Symbols(ex), DataTypes: types, Timeframes: []market.Timeframe{market.TF1m}}
+	spec := spec.Collector{Name: "e2e", Exchange: ex, Symbols: s.Symbols(ex), DataTypes: types, Timeframes: []market.Timeframe{market.TF1m}}
 	if !containsType(types, market.TypeCandle) {
 		spec.Timeframes = nil
 	}

@@ -17,6 +17,7 @@ import (
 	"marketetl/market"
 	"marketetl/pipeline"
 	"marketetl/sim"
+	"marketetl/spec"
 	"marketetl/store"
 	"marketetl/supervisor"
 	"marketetl/validate"
@@ -64,7 +65,7 @@ func TestStalledExchangeIsRestartedAndResumes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	factory := func(spec collector.Spec) (supervisor.Runner, error) {
+	factory := func(spec spec.Collector) (supervisor.Runner, error) {
 		return collector.New(collector.Config{Name: spec.Name, Streams: spec.Streams(), Log: log}, adapter, pipe)
 	}
 	m, err := supervisor.New(supervisor.Config{
@@ -76,8 +77,8 @@ func TestStalledExchangeIsRestartedAndResumes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	spec := collector.Spec{Name: "okx-stall", Exchange: market.OKX, Symbols: []market.Symbol{"BTC-USDT"}, DataTypes: []market.DataType{market.TypeTrade}}
-	if _, err := m.Reconcile(ctx, []collector.Spec{spec}); err != nil {
+	okxStall := spec.Collector{Name: "okx-stall", Exchange: market.OKX, Symbols: []market.Symbol{"BTC-USDT"}, DataTypes: []market.DataType{market.TypeTrade}}
+	if _, err := m.Reconcile(ctx, []spec.Collector{okxStall}); err != nil {
 		t.Fatal(err)
 	}
 

@@ -25,6 +25,7 @@ import (
 	"marketetl/pipeline"
 	"marketetl/pubsub"
 	"marketetl/sim"
+	"marketetl/spec"
 	"marketetl/spool"
 	"marketetl/store"
 	"marketetl/validate"
@@ -256,7 +257,7 @@ func startRig(t *testing.T, opts rigOpts) *rig {
 		fillerGaps.to.Store(r.filler)
 	}
 	for _, ex := range opts.exchanges {
-		spec := collector.Spec{Name: "faults-" + string(ex), Exchange: ex, Symbols: r.sim.Symbols(ex),
+		spec := spec.Collector{Name: "faults-" + string(ex), Exchange: ex, Symbols: r.sim.Symbols(ex),
 			DataTypes: []market.DataType{market.TypeTrade, market.TypeCandle}, Timeframes: []market.Timeframe{market.TF1m}}
 		ccfg := collector.Config{Name: spec.Name, Streams: spec.Streams(), Log: log.Named(string(ex)),
 			BackoffMin: opts.backoffMin, BackoffMax: opts.backoffMax, ReadLimit: opts.readLimit, ReadTimeout: opts.readTimeout,

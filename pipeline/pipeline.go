@@ -1,5 +1,5 @@
 // Package pipeline is the path every decoded record takes: validation, then
-// the store and the live feed. It implements collector.Sink.
+// the store and the live feed. It is the collectors' sink (collector.Sink; the service checks it).
 package pipeline
 
 import (
@@ -8,7 +8,6 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"marketetl/collector"
 	"marketetl/market"
 	"marketetl/validate"
 )
@@ -52,8 +51,6 @@ type Pipeline struct {
 	mu       sync.Mutex // guards rejected
 	rejected map[string]uint64
 }
-
-var _ collector.Sink = (*Pipeline)(nil)
 
 // New checks cfg and returns a Pipeline.
 func New(cfg Config) (*Pipeline, error) {

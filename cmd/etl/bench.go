@@ -14,6 +14,7 @@ import (
 	"marketetl/collector"
 	"marketetl/config"
 	"marketetl/market"
+	"marketetl/spec"
 )
 
 // cmdBench runs the end-to-end benchmark (see package bench) and prints
@@ -106,14 +107,14 @@ func benchServerCommand(ctx context.Context) *exec.Cmd {
 // from the environment, pointed at the frame server and the benchmark's
 // database.
 func benchService(cfg config.Config, log *zap.Logger) bench.BuildFunc {
-	return func(ctx context.Context, spec bench.ServiceSpec) (bench.Service, error) {
-		cfg.DatabaseURL = spec.DatabaseURL
+	return func(ctx context.Context, ss bench.ServiceSpec) (bench.Service, error) {
+		cfg.DatabaseURL = ss.DatabaseURL
 		cfg.DatabaseWait = 0
 		pool, err := openDatabase(ctx, cfg, log)
 		if err != nil {
 			return nil, err
 		}
-		c, err := newCoreWith(cfg, log, pool, coreHooks{onFlush: spec.OnFlush, onPublishReceived: spec.OnPublishReceived})
+		c, err := newCoreWith(cfg, log, pool, coreHooks{onFlush: ss.OnFlush, onPublishReceived: ss.OnPublishReceived})
 		if err != nil {
 			pool.Close()
 			return nil, err
@@ -122,14 +123,14 @@ func benchService(cfg config.Config, log *zap.Logger) bench.BuildFunc {
 			pool.Close()
 			return nil, fmt.Errorf("bench: REDIS_ENABLED is false: the benchmark measures publishing too")
 		}
-		apis, err := exchanges(exchangeURLs(spec.URLs), httpClient())
+		apis, err := exchanges(exchangeURLs(ss.URLs), httpClient())
 		if err != nil {
 			pool.Close()
 			return nil, err
 		}
-		col, err := collectorFactory(apis, c.pipe, int64(cfg.ReadLimitBytes), log, newGapDetection(pool, nil))(collector.Spec{
-			Name: spec.Name, Exchange: spec.Exchange, Symbols: spec.Symbols,
-			DataTypes: spec.DataTypes, Timeframes: spec.Timeframes,
+		col, err := collectorFactory(apis, c.pipe, int64(cfg.ReadLimitBytes), log, newGapDetection(pool, nil))(spec.Collector{
+			Name: ss.Name, Exchange: ss.Exchange, Symbols: ss.Symbols,
+			DataTypes: ss.DataTypes, Timeframes: ss.Timeframes,
 		})
 		if err != nil {
 			pool.Close()

@@ -19,6 +19,7 @@ import (
 	"marketetl/collector"
 	"marketetl/market"
 	"marketetl/sim"
+	"marketetl/spec"
 )
 
 // cmdDemo is the one-command experience: it creates and migrates the
@@ -74,7 +75,7 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	build := collectorFactory(apis, c.pipe, int64(cfg.ReadLimitBytes), log, newGapDetection(c.pool, c.gapRecorder()))
 	var cols []*collector.Collector
 	for _, ex := range market.Exchanges() {
-		spec := collector.Spec{
+		spec := spec.Collector{
 			Name: "demo-" + string(ex), Exchange: ex, Symbols: s.Symbols(ex),
 			DataTypes:  []market.DataType{market.TypeTicker, market.TypeTrade, market.TypeCandle},
 			Timeframes: []market.Timeframe{market.TF1m, market.TF5m},

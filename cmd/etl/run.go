@@ -15,8 +15,8 @@ import (
 	"go.uber.org/zap"
 	"golang.org/x/sync/errgroup"
 
-	"marketetl/collector"
 	"marketetl/config"
+	"marketetl/spec"
 	"marketetl/store"
 	"marketetl/supervisor"
 )
@@ -85,7 +85,7 @@ func cmdRun(ctx context.Context, args []string, stderr io.Writer) error {
 		Secrets:                   secrets,
 		Registerer:                reg,
 		Log:                       log.Named("supervisor"),
-	}, func(spec collector.Spec) (supervisor.Runner, error) { return build(spec) },
+	}, func(spec spec.Collector) (supervisor.Runner, error) { return build(spec) },
 		store.NewRegistry(pool), store.NewStatusLog(pool))
 	if err != nil {
 		return err

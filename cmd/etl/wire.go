@@ -15,6 +15,7 @@ import (
 	"marketetl/collector/okx"
 	"marketetl/config"
 	"marketetl/market"
+	"marketetl/spec"
 	"marketetl/store"
 )
 
@@ -88,8 +89,8 @@ func newGapDetection(pool *pgxpool.Pool, gaps collector.GapRecorder) gapDetectio
 }
 
 // collectorFactory returns a function that builds a collector for a spec.
-func collectorFactory(apis map[market.Exchange]exchangeAPI, sink collector.Sink, readLimit int64, log *zap.Logger, gd gapDetection) func(spec collector.Spec) (*collector.Collector, error) {
-	return func(spec collector.Spec) (*collector.Collector, error) {
+func collectorFactory(apis map[market.Exchange]exchangeAPI, sink collector.Sink, readLimit int64, log *zap.Logger, gd gapDetection) func(spec spec.Collector) (*collector.Collector, error) {
+	return func(spec spec.Collector) (*collector.Collector, error) {
 		api, ok := apis[spec.Exchange]
 		if !ok {
 			return nil, fmt.Errorf("collector %s: unknown exchange %q", spec.Name, spec.Exchange)
