@@ -58,9 +58,10 @@ type rigOpts struct {
 	spoolBytes int64
 }
 
-// rig is the real service wiring — simulated exchange, collectors with the
-// exchanges' adapters, validation, store writer, Redis publisher — built in
-// the test process, with relays in front of PostgreSQL and Redis.
+// rig is the service as package service builds it for `etl run` — the
+// collectors with the exchanges' adapters, validation, store writer, spool,
+// gap filler, Redis publisher — with the simulated exchange, built in the
+// test process, with relays in front of PostgreSQL and Redis.
 type rig struct {
 	t       *testing.T
 	ctx     context.Context
