@@ -3,9 +3,11 @@ package service
 import (
 	"context"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
 
@@ -72,5 +74,40 @@ func TestGapsReportedBeforeTheFillerRunsAreKept(t *testing.T) {
 	}
 	if n := count(ctx); n != 1 {
 		t.Fatalf("%d gaps recorded, want the 1 reported before the filler ran", n)
+	}
+}
+
+// TestNewNamesWhatIsMissing checks that New refuses to build without a
+// database pool or without exchanges, and that a registry entry without a
+// constructor is named.
+func TestNewNamesWhatIsMissing(t *testing.T) {
+	cfg, err := config.Load(func(string) (string, bool) { return "", false })
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.SpoolDir, cfg.RedisEnabled = "", false
+	pool, err := pgxpool.New(t.Context(), "postgres://postgres@127.0.0.1:1/none?sslmode=disable") // never connected
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	okx := Registry{market.OKX: {New: func(Endpoints, *http.Client) (Adapter, error) { return fakeAdapter{}, nil }}}
+	tests := []struct {
+		name string
+		pool *pgxpool.Pool
+		reg  Registry
+		want string
+	}{
+		{"no pool", nil, okx, "no database pool"},
+		{"no exchanges", pool, nil, "no exchanges registered"},
+		{"no constructor", pool, Registry{market.Binance: {}}, "exchange binance: no constructor"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := New(cfg, tc.pool, tc.reg, WithoutSupervisor())
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("New: %v, want an error with %q", err, tc.want)
+			}
+		})
 	}
 }
