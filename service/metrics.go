@@ -7,6 +7,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
+	"marketetl/dispatch"
 	"marketetl/market"
 	"marketetl/spool"
 	"marketetl/store"
@@ -66,6 +67,9 @@ type dataMetrics struct {
 
 func registerDataMetrics(reg prometheus.Registerer, c *Service) error {
 	if err := reg.Register(newBackfillMetrics(c)); err != nil {
+		return err
+	}
+	if err := reg.Register(dispatch.NewMetrics(c.callbacks)); err != nil {
 		return err
 	}
 	return reg.Register(&dataMetrics{
