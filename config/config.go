@@ -72,6 +72,13 @@ type Config struct {
 	StopTimeout               time.Duration
 	StatusRetention           time.Duration
 
+	// Several instances sharing the collectors (docs/SCALING.md).
+	Cluster          bool
+	InstanceID       string
+	ClusterLease     time.Duration
+	ClusterHeartbeat time.Duration
+	ClusterRebalance time.Duration
+
 	// Logging.
 	LogLevel    string
 	LogFormat   string
@@ -139,6 +146,12 @@ func load(e *env) Config {
 	c.FailedRetryInterval = e.duration("FAILED_RETRY_INTERVAL", 10*time.Minute, time.Second, "how often a failed collector is tried again")
 	c.StopTimeout = e.duration("COLLECTOR_STOP_TIMEOUT", 10*time.Second, 100*time.Millisecond, "how long a stopping collector may take before it is reported as hung")
 	c.StatusRetention = e.duration("STATUS_RETENTION", 30*24*time.Hour, time.Hour, "collector_status rows older than this are deleted")
+
+	c.Cluster = e.boolean("ETL_CLUSTER", false, "share the collectors with the other instances on the same database: each collector runs on one instance, and a dead instance's collectors move to the others (docs/SCALING.md)")
+	c.InstanceID = e.str("ETL_INSTANCE_ID", "", "this instance's name in the cluster (empty: <host name>-<process id>)")
+	c.ClusterLease = e.duration("ETL_CLUSTER_LEASE", 10*time.Second, time.Second, "an instance silent this long loses its collectors to the others (its database session is ended); it stops them itself after half of it")
+	c.ClusterHeartbeat = e.duration("ETL_CLUSTER_HEARTBEAT", time.Second, 50*time.Millisecond, "heartbeat period of an instance's cluster session (at most a quarter of ETL_CLUSTER_LEASE)")
+	c.ClusterRebalance = e.duration("ETL_CLUSTER_REBALANCE_INTERVAL", 2*time.Second, 50*time.Millisecond, "how often an instance takes unowned collectors and gives up those above its share (after two evaluations in a row)")
 
 	c.LogLevel = e.choice("LOG_LEVEL", "info", "debug, info, warn or error", "debug", "info", "warn", "error")
 	c.LogFormat = e.choice("LOG_FORMAT", "console", "console or json", "console", "json")

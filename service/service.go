@@ -25,6 +25,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"marketetl/backfill"
+	"marketetl/cluster"
 	"marketetl/collector"
 	"marketetl/config"
 	"marketetl/dispatch"
@@ -64,6 +65,7 @@ type Service struct {
 	detect   gapDetection
 
 	manager *supervisor.Manager // nil WithoutSupervisor
+	cluster *cluster.Coordinator // nil unless ETL_CLUSTER=true
 	api     *supervisor.API     // nil without ETL_ADMIN_ADDR or supervisor
 	metrics Registerer
 }
@@ -162,12 +164,17 @@ func (s *Service) buildSupervisor() error {
 		return err
 	}
 	s.manager = m
+	if cfg.Cluster {
+		if err := s.buildCluster(); err != nil {
+			return err
+		}
+	}
 	if cfg.AdminAddr == "" {
 		return nil
 	}
 	s.api, err = supervisor.NewAPI(supervisor.APIConfig{
 		Addr: cfg.AdminAddr, Token: cfg.AdminToken, DB: s.pool, Gatherer: s.metrics, Secrets: secrets, Log: s.log.Named("api"),
-		Components: s.Components,
+		Components: s.components,
 	}, m)
 	return err
 }
@@ -188,6 +195,9 @@ func (s *Service) RunWith(ctx context.Context, fn func(ctx context.Context) erro
 		g, gctx := errgroup.WithContext(ctx)
 		if s.manager != nil {
 			g.Go(func() error { return s.manager.Run(gctx) })
+		}
+		if s.cluster != nil {
+			g.Go(func() error { return s.cluster.Run(gctx) })
 		}
 		if s.api != nil {
 			g.Go(func() error { return s.api.Run(gctx) })
