@@ -64,9 +64,9 @@ type Service struct {
 	backfill *backfillParts // nil WithoutBackfill
 	detect   gapDetection
 
-	manager *supervisor.Manager // nil WithoutSupervisor
+	manager *supervisor.Manager  // nil WithoutSupervisor
 	cluster *cluster.Coordinator // nil unless ETL_CLUSTER=true
-	api     *supervisor.API     // nil without ETL_ADMIN_ADDR or supervisor
+	api     *supervisor.API      // nil without ETL_ADMIN_ADDR or supervisor
 	metrics Registerer
 }
 
