@@ -201,7 +201,11 @@ func (s *PGSession) View(ctx context.Context, names []string) (View, error) {
 		ns, key int64
 		pid     int32
 	}
-	locks, err := pgx.CollectRows(rows, pgx.RowToStructByPos[lock])
+	locks, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (lock, error) {
+		var l lock
+		err := r.Scan(&l.ns, &l.key, &l.pid)
+		return l, err
+	})
 	if err != nil {
 		return View{}, fmt.Errorf("read locks: %w", err)
 	}
@@ -213,7 +217,11 @@ func (s *PGSession) View(ctx context.Context, names []string) (View, error) {
 		id  string
 		key int32
 	}
-	insts, err := pgx.CollectRows(rows, pgx.RowToStructByPos[inst])
+	insts, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (inst, error) {
+		var i inst
+		err := r.Scan(&i.id, &i.key)
+		return i, err
+	})
 	if err != nil {
 		return View{}, fmt.Errorf("read instances: %w", err)
 	}
