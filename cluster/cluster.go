@@ -79,7 +79,7 @@ type Config struct {
 	// Lease is how long a session may go without a heartbeat before the
 	// database ends it and releases its locks (idle_session_timeout), and
 	// bounds how long this instance keeps its collectors without a
-	// successful heartbeat (ETL_CLUSTER_LEASE). Default 10 s.
+	// successful heartbeat (ETL_CLUSTER_LEASE). Default 8 s.
 	Lease time.Duration
 	// Heartbeat is the heartbeat period (ETL_CLUSTER_HEARTBEAT). Default
 	// 1 s; at most Lease/4.
@@ -103,7 +103,7 @@ type Config struct {
 
 func (c *Config) applyDefaults() {
 	if c.Lease <= 0 {
-		c.Lease = 10 * time.Second
+		c.Lease = 8 * time.Second
 	}
 	if c.Heartbeat <= 0 {
 		c.Heartbeat = time.Second

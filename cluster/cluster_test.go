@@ -14,7 +14,7 @@ import (
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-// testConfig is the defaults written out: lease 10 s (fence 5 s),
+// testConfig is the test instances' settings: lease 10 s (fence 5 s),
 // heartbeat 1 s, evaluations every 2 s, hysteresis 2.
 func testConfig(id string) Config {
 	return Config{InstanceID: id, Lease: 10 * time.Second, Heartbeat: time.Second, Rebalance: 2 * time.Second, Hysteresis: 2}

@@ -149,7 +149,7 @@ func load(e *env) Config {
 
 	c.Cluster = e.boolean("ETL_CLUSTER", false, "share the collectors with the other instances on the same database: each collector runs on one instance, and a dead instance's collectors move to the others (docs/SCALING.md)")
 	c.InstanceID = e.str("ETL_INSTANCE_ID", "", "this instance's name in the cluster (empty: <host name>-<process id>)")
-	c.ClusterLease = e.duration("ETL_CLUSTER_LEASE", 10*time.Second, time.Second, "an instance silent this long loses its collectors to the others (its database session is ended); it stops them itself after half of it")
+	c.ClusterLease = e.duration("ETL_CLUSTER_LEASE", 8*time.Second, time.Second, "an instance silent this long loses its collectors to the others (its database session is ended); it stops them itself after half of it")
 	c.ClusterHeartbeat = e.duration("ETL_CLUSTER_HEARTBEAT", time.Second, 50*time.Millisecond, "heartbeat period of an instance's cluster session (at most a quarter of ETL_CLUSTER_LEASE)")
 	c.ClusterRebalance = e.duration("ETL_CLUSTER_REBALANCE_INTERVAL", 2*time.Second, 50*time.Millisecond, "how often an instance takes unowned collectors and gives up those above its share (after two evaluations in a row)")
 

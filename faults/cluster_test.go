@@ -32,7 +32,7 @@ var clusterFlag = flag.Bool("cluster", false, "run TestCluster: three etl proces
 // clusterLease is the default ETL_CLUSTER_LEASE: the test runs with the
 // default cluster settings, so the takeover times it reports are those of
 // a default deployment.
-const clusterLease = 10 * time.Second
+const clusterLease = 8 * time.Second
 
 // clusterRig is the database, the simulated exchange and the etl
 // processes of TestCluster.
