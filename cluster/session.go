@@ -189,7 +189,7 @@ const instanceLive = `EXISTS (
 // View implements Session. It also clears the owned list of every
 // instance that no longer holds its instance lock, so that the instances
 // table never lists a collector under a dead instance and its new owner
-// at once.
+// at once, and deletes the rows of instances dead for a day.
 func (s *PGSession) View(ctx context.Context, names []string) (View, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -260,6 +260,12 @@ func (s *PGSession) View(ctx context.Context, names []string) (View, error) {
 		UPDATE instances i SET owned = '{}'
 		WHERE owned <> '{}' AND NOT `+instanceLive, int64(nsInstance)); err != nil {
 		return View{}, fmt.Errorf("clear dead instances: %w", err)
+	}
+	// A killed instance's row stays, for the status report, for a day.
+	if _, err := s.conn.Exec(ctx, `
+		DELETE FROM instances i
+		WHERE heartbeat_at < now() - interval '1 day' AND NOT `+instanceLive, int64(nsInstance)); err != nil {
+		return View{}, fmt.Errorf("delete dead instances: %w", err)
 	}
 	return v, nil
 }

@@ -105,6 +105,19 @@ func TestSessionLocks(t *testing.T) {
 	if len(ins) != 2 || ins[0].ID != "a" || ins[0].Live || len(ins[0].Owned) != 0 || ins[1].ID != "b" || !ins[1].Live {
 		t.Fatalf("instances = %+v", ins)
 	}
+	// A dead instance's row goes after a day; a live one's never.
+	if _, err := b.conn.Exec(ctx, `UPDATE instances SET heartbeat_at = now() - interval '25 hours'`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.View(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	if ins, err = b.Instances(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if len(ins) != 1 || ins[0].ID != "b" {
+		t.Fatalf("instances after a day = %+v, want only b", ins)
+	}
 	if err := b.Unlock(ctx, "x"); err != nil {
 		t.Fatal(err)
 	}
