@@ -62,7 +62,6 @@ func TestCluster(t *testing.T) {
 		t.Skip("runs with -cluster (make cluster-test)")
 	}
 	c := newClusterRig(t)
-	ctx := t.Context()
 
 	// Three instances; c reaches the database through a relay that can be
 	// cut while the process lives.
@@ -181,7 +180,6 @@ func TestCluster(t *testing.T) {
 			t.Errorf("%s after SIGTERM: %v", id, err)
 		}
 	}
-	_ = ctx
 }
 
 func newClusterRig(t *testing.T) *clusterRig {
