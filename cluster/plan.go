@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"hash/fnv"
 	"sort"
 )
 
@@ -143,6 +144,10 @@ func (p *planner) next(enabled []string, mine []string, v View) Decision {
 	}
 	p.over = 0
 	limit := len(enabled)/len(live) + 1
+	// Each instance tries the unowned collectors in its own order (by a
+	// hash of its id and the name), so that instances taking collectors
+	// at the same moment mostly try different ones.
+	sort.SliceStable(unowned, func(i, j int) bool { return p.rank(unowned[i]) < p.rank(unowned[j]) })
 	for _, n := range unowned {
 		switch {
 		case have < d.Target && p.orphaned[n] >= p.rounds:
@@ -154,6 +159,15 @@ func (p *planner) next(enabled []string, mine []string, v View) Decision {
 		have++
 	}
 	return d
+}
+
+// rank orders name for this instance.
+func (p *planner) rank(name string) uint32 {
+	h := fnv.New32a()
+	h.Write([]byte(p.self))
+	h.Write([]byte{0})
+	h.Write([]byte(name))
+	return h.Sum32()
 }
 
 func sorted(in []string) []string {

@@ -28,6 +28,25 @@ func TestTargets(t *testing.T) {
 	}
 }
 
+// Two instances taking collectors at once try them in different orders.
+func TestAcquireOrderDiffersByInstance(t *testing.T) {
+	all := []string{"c1", "c2", "c3", "c4", "c5", "c6"}
+	v := View{Live: []string{"a", "b", "x"}, Owner: map[string]string{}}
+	first := map[string]string{}
+	for _, id := range []string{"a", "b"} {
+		p := newPlanner(id, 2)
+		p.next(all, nil, v)
+		d := p.next(all, nil, v)
+		if len(d.Acquire) != 2 {
+			t.Fatalf("%s acquires %v, want 2", id, d.Acquire)
+		}
+		first[id] = d.Acquire[0]
+	}
+	if first["a"] == first["b"] {
+		t.Errorf("a and b both try %s first", first["a"])
+	}
+}
+
 func TestPlannerNext(t *testing.T) {
 	all := []string{"c1", "c2", "c3", "c4"}
 	for _, tc := range []struct {
@@ -64,7 +83,9 @@ func TestPlannerNext(t *testing.T) {
 			for range tc.rounds {
 				d = p.next(tc.enabled, tc.mine, tc.view)
 			}
-			if d.Target != tc.want.Target || !slices.Equal(d.Acquire, tc.want.Acquire) || !slices.Equal(d.Release, tc.want.Release) {
+			// Acquisitions are tried in the instance's own order.
+			acquire := slices.Sorted(slices.Values(d.Acquire))
+			if d.Target != tc.want.Target || !slices.Equal(acquire, tc.want.Acquire) || !slices.Equal(d.Release, tc.want.Release) {
 				t.Errorf("next = %+v, want %+v", d, tc.want)
 			}
 		})
