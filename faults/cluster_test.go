@@ -127,6 +127,15 @@ func TestCluster(t *testing.T) {
 	eventually(t, "c giving its collectors up", func() (bool, string) {
 		return strings.Contains(c.procs["c"].out.String(), "gave up every collector"), "not in c's log yet"
 	})
+	// c's own view, from its admin API (which needs no database): no
+	// collector running, nothing owned.
+	eventually(t, "c running no collector", func() (bool, string) {
+		st, err := c.status("c")
+		if err != nil {
+			return false, err.Error()
+		}
+		return st.Statistics.Running == 0 && len(st.Components.Cluster.Owned) == 0, fmt.Sprintf("%+v", st)
+	})
 	c.waitOwnedElsewhere("after c's connection was cut", "c", cOwned)
 	report = append(report, fmt.Sprintf("connection cut: c's %d collectors owned elsewhere after %s",
 		len(cOwned), time.Since(cut).Round(100*time.Millisecond)))
@@ -409,39 +418,56 @@ func (c *clusterRig) sample(ctx context.Context) {
 	})
 }
 
+// statusAnswer is the part of GET /api/status the test reads.
+type statusAnswer struct {
+	Statistics struct {
+		Running int `json:"running"`
+	} `json:"statistics"`
+	Components struct {
+		Cluster struct {
+			InstanceID string   `json:"instance_id"`
+			Owned      []string `json:"owned"`
+			Instances  []struct {
+				ID    string   `json:"instance_id"`
+				Live  bool     `json:"live"`
+				Owned []string `json:"owned"`
+			} `json:"instances"`
+		} `json:"cluster"`
+	} `json:"components"`
+}
+
+// status returns instance id's GET /api/status.
+func (c *clusterRig) status(id string) (statusAnswer, error) {
+	var st statusAnswer
+	req, err := http.NewRequestWithContext(c.ctx, http.MethodGet, "http://"+c.addrs[id]+"/api/status", nil)
+	if err != nil {
+		return st, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return st, err
+	}
+	defer resp.Body.Close()
+	err = json.NewDecoder(resp.Body).Decode(&st)
+	return st, err
+}
+
 // checkStatusAPI checks that GET /api/status on instance id shows the
-// cluster with the instances ids live.
+// cluster with the instances ids live and owning collectors.
 func (c *clusterRig) checkStatusAPI(id string, ids []string) {
 	c.t.Helper()
 	eventually(c.t, id+"'s /api/status showing the cluster", func() (bool, string) {
-		req, _ := http.NewRequestWithContext(c.ctx, http.MethodGet, "http://"+c.addrs[id]+"/api/status", nil)
-		resp, err := http.DefaultClient.Do(req)
+		st, err := c.status(id)
 		if err != nil {
 			return false, err.Error()
 		}
-		defer resp.Body.Close()
-		var body struct {
-			Components struct {
-				Cluster struct {
-					InstanceID string `json:"instance_id"`
-					Instances  []struct {
-						ID    string   `json:"instance_id"`
-						Live  bool     `json:"live"`
-						Owned []string `json:"owned"`
-					} `json:"instances"`
-				} `json:"cluster"`
-			} `json:"components"`
-		}
-		if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
-			return false, err.Error()
-		}
-		cl := body.Components.Cluster
+		cl := st.Components.Cluster
 		var live []string
 		for _, in := range cl.Instances {
 			if in.Live && len(in.Owned) > 0 {
 				live = append(live, in.ID)
 			}
 		}
-		return cl.InstanceID == id && slices.Equal(live, ids), fmt.Sprintf("%+v", cl)
+		return cl.InstanceID == id && slices.Equal(live, ids) && st.Statistics.Running == len(cl.Owned), fmt.Sprintf("%+v", st)
 	})
 }
