@@ -14,6 +14,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"sort"
 	"sync"
 	"time"
@@ -95,6 +96,9 @@ type Config struct {
 	Hysteresis int
 	// Now is the clock (monotonic readings are compared). Default time.Now.
 	Now func() time.Time
+	// Rand returns a number in [0, 1) that jitters the wait before a new
+	// session (up to half of it more). Default math/rand/v2's Float64.
+	Rand func() float64
 	// Metrics, when set, is where ownership changes are counted.
 	Metrics *Metrics
 	// Log receives the coordinator's logs; default none.
@@ -116,6 +120,9 @@ func (c *Config) applyDefaults() {
 	}
 	if c.Now == nil {
 		c.Now = time.Now
+	}
+	if c.Rand == nil {
+		c.Rand = rand.Float64
 	}
 	if c.Log == nil {
 		c.Log = zap.NewNop()
@@ -183,15 +190,24 @@ func (c *Coordinator) fence() time.Duration { return c.cfg.Lease / 2 }
 // stopped first, then a new term starts from nothing. When ctx ends the
 // collectors are stopped, the locks released and the instance's row
 // deleted; Run then returns nil.
+//
+// Between terms it waits a heartbeat, doubling up to the lease while
+// sessions keep failing (jittered, so that instances cut off together do
+// not come back together); a term that lasted a lease starts it afresh.
 func (c *Coordinator) Run(ctx context.Context) error {
 	delay := c.cfg.Heartbeat
 	for {
+		began := c.cfg.Now()
 		err := c.term(ctx)
 		if ctx.Err() != nil {
 			return nil
 		}
-		c.log.Error("cluster session ended; collectors stopped, starting again", zap.Error(err), zap.Duration("retry_in", delay))
-		t := time.NewTimer(delay)
+		if c.cfg.Now().Sub(began) > c.cfg.Lease {
+			delay = c.cfg.Heartbeat
+		}
+		wait := delay + time.Duration(float64(delay)*0.5*c.cfg.Rand())
+		c.log.Error("cluster session ended; collectors stopped, starting again", zap.Error(err), zap.Duration("retry_in", wait))
+		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
 			t.Stop()

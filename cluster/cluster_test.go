@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"slices"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -17,7 +18,8 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 // testConfig is the test instances' settings: lease 10 s (fence 5 s),
 // heartbeat 1 s, evaluations every 2 s, hysteresis 2.
 func testConfig(id string) Config {
-	return Config{InstanceID: id, Lease: 10 * time.Second, Heartbeat: time.Second, Rebalance: 2 * time.Second, Hysteresis: 2}
+	return Config{InstanceID: id, Lease: 10 * time.Second, Heartbeat: time.Second, Rebalance: 2 * time.Second, Hysteresis: 2,
+		Rand: func() float64 { return 0 }}
 }
 
 // instances runs coordinators against one fakeServer.
@@ -210,5 +212,42 @@ func TestHungHeartbeatStopsAtTheFence(t *testing.T) {
 		wantCounts(t, "just before the fence", srv, map[string]int{"a": 3})
 		at(start, 15100*time.Millisecond)
 		wantCounts(t, "just after the fence", srv, map[string]int{})
+	})
+}
+
+// A session that cannot be opened is retried after a heartbeat, doubling
+// up to the lease, plus the jitter.
+func TestRedialBacksOff(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		start := time.Now()
+		srv := newFakeServer(t, collectors(1)...)
+		var mu sync.Mutex
+		var tries []time.Duration
+		dial := func(context.Context) (Session, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			tries = append(tries, time.Since(start))
+			return nil, ErrInstanceInUse
+		}
+		cfg := testConfig("a")
+		cfg.Rand = func() float64 { return 0.5 } // a quarter more
+		c, err := New(cfg, dial, srv.target("a"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(t.Context())
+		var wg sync.WaitGroup
+		wg.Go(func() { _ = c.Run(ctx) })
+		at(start, 40*time.Second)
+		cancel()
+		wg.Wait()
+		// Waits of 1, 2, 4, 8 s, then the lease (10 s), each a quarter more.
+		want := []time.Duration{0, 1250 * time.Millisecond, 3750 * time.Millisecond, 8750 * time.Millisecond,
+			18750 * time.Millisecond, 31250 * time.Millisecond}
+		mu.Lock()
+		defer mu.Unlock()
+		if !slices.Equal(tries, want) {
+			t.Errorf("dialled at %v, want %v", tries, want)
+		}
 	})
 }
