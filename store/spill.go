@@ -39,6 +39,8 @@ func (w *Writer) TryWriteWithin(rec market.Record, wait time.Duration) (queued b
 		return tryQueue(w, w.candles, r, checkCandle, wait)
 	case *market.BookSnapshot:
 		return tryQueue(w, w.books, r, checkBook, wait)
+	case *market.BookUpdate:
+		return tryQueue(w, w.updates, r, checkBookUpdate, wait)
 	case *market.Balance:
 		return tryQueue(w, w.balances, r, checkBalance, wait)
 	}
@@ -139,7 +141,7 @@ func (f *flushSignal) notify() {
 // Writer is shutting down (the records may then be spilled rather than
 // committed). Rejects are not waited for.
 func (w *Writer) Sync(ctx context.Context) error {
-	lanes := []*counters{&w.trades.c, &w.tickers.c, &w.candles.c, &w.books.c, &w.balances.c}
+	lanes := []*counters{&w.trades.c, &w.tickers.c, &w.candles.c, &w.books.c, &w.updates.c, &w.balances.c}
 	targets := make([]uint64, len(lanes))
 	for i, c := range lanes {
 		targets[i] = c.sent.Load()
