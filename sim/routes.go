@@ -21,9 +21,11 @@ func (s *Sim) routes() http.Handler {
 	mux.HandleFunc("GET /binance/api/v3/trades", s.binanceTrades(false))
 	mux.HandleFunc("GET /binance/api/v3/historicalTrades", s.binanceTrades(true))
 	mux.HandleFunc("GET /binance/api/v3/aggTrades", s.binanceAggTrades)
+	mux.HandleFunc("GET /binance/api/v3/depth", s.binanceDepthREST)
 
 	mux.HandleFunc("GET /coinbase/{$}", s.coinbaseWS)
 	mux.HandleFunc("GET /coinbase/products/{id}/candles", s.coinbaseCandles)
 	mux.HandleFunc("GET /coinbase/products/{id}/trades", s.coinbaseTrades)
+	mux.HandleFunc("GET /coinbase/products/{id}/book", s.coinbaseBookREST)
 	return s.restGate(mux)
 }

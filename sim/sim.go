@@ -45,6 +45,8 @@ type Sim struct {
 	// restFaults holds the REST history horizon and 429 injection
 	// (faults.go); nil until one is set.
 	restFaults map[market.Exchange]*restFault
+	// okxChecksumZero makes OKX books frames carry checksum 0 (book.go).
+	okxChecksumZero bool
 
 	handlers sync.WaitGroup // one per WebSocket connection being served
 }
@@ -346,6 +348,7 @@ func (s *Sim) trade(in *instrument, t time.Time) {
 	case market.Coinbase:
 		s.coinbasePublish(in, tr, tk, live)
 	}
+	s.bookTick(in, t, live)
 }
 
 // Now returns the exchange time: that of the latest tick, or Config.Start
