@@ -24,6 +24,8 @@ const (
 	kindCandle  = 3
 	kindBook    = 4
 	kindBalance = 5
+	// kindBookUpdate follows the others: a payload's kind never changes.
+	kindBookUpdate = 6
 )
 
 // ErrUnsupported is returned (wrapped) by encode for a record type the
@@ -68,6 +70,13 @@ func encode(dst []byte, rec market.Record) ([]byte, error) {
 		dst = appendLevels(dst, r.Asks)
 		dst = binary.AppendVarint(dst, r.Sequence)
 		dst = binary.AppendVarint(dst, r.Checksum)
+	case *market.BookUpdate:
+		dst = append(dst, kindBookUpdate)
+		dst = appendMeta(dst, &r.Meta)
+		dst = appendString(dst, string(r.Side))
+		dst = appendDecimal(dst, r.Price)
+		dst = appendDecimal(dst, r.Size)
+		dst = binary.AppendVarint(dst, r.Sequence)
 	case *market.Balance:
 		dst = append(dst, kindBalance)
 		dst = appendMeta(dst, &r.Meta)
@@ -197,6 +206,14 @@ func decode(p []byte) (market.Record, error) {
 		b.Sequence = r.varint()
 		b.Checksum = r.varint()
 		rec = b
+	case kindBookUpdate:
+		u := &market.BookUpdate{}
+		r.meta(&u.Meta)
+		u.Side = market.BookSide(r.string())
+		u.Price = r.decimal()
+		u.Size = r.decimal()
+		u.Sequence = r.varint()
+		rec = u
 	case kindBalance:
 		b := &market.Balance{}
 		r.meta(&b.Meta)
