@@ -120,3 +120,18 @@ func BenchmarkMemory(b *testing.B) {
 		runtime.KeepAlive(all)
 	}
 }
+
+// BenchmarkSnapshot20 takes a top-20 snapshot record (what the collector
+// stores and publishes), the slices allocated on the heap.
+func BenchmarkSnapshot20(b *testing.B) {
+	bk, _ := benchBook(b, 400)
+	meta := market.Meta{Exchange: market.OKX, Symbol: "BTC-USDT"}
+	b.ReportAllocs()
+	var s *market.BookSnapshot
+	for b.Loop() {
+		s = bk.Snapshot(meta, 20)
+	}
+	if len(s.Bids) != 20 {
+		b.Fatal("short")
+	}
+}

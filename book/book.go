@@ -200,7 +200,8 @@ func (b *Book) Snapshot(meta market.Meta, depth int) *market.BookSnapshot {
 		bd, ad = min(bd, depth), min(ad, depth)
 	}
 	s := &market.BookSnapshot{Meta: meta, Sequence: b.Sequence}
-	s.Bids, s.Asks = b.Top(depth, make([]market.Level, 0, bd), make([]market.Level, 0, ad))
+	levels := make([]market.Level, 0, bd+ad) // one allocation for both sides
+	s.Bids, s.Asks = b.Top(depth, levels[:0:bd], levels[bd:bd:bd+ad])
 	return s
 }
 
