@@ -70,18 +70,27 @@ func (b *Book) Load(bids, asks []market.Level) error {
 	return b.Check()
 }
 
+// loadSide fills an empty side: every level appended, then sorted once
+// (inserting a 5,000-level snapshot best first one by one would move the
+// whole array each time).
 func (b *Book) loadSide(s *side, sd market.BookSide, ls []market.Level) error {
 	for i := range ls {
 		l := &ls[i]
 		if l.Price.Sign() <= 0 || l.Size.Sign() <= 0 {
 			return fmt.Errorf("load %s %s x %s: %w", sd, l.Price, l.Size, ErrBadLevel)
 		}
-		k, err := b.key(sd, l.Price)
+		k, err := b.key(sd, l.Price) // a rescale keeps the keys' order
 		if err != nil {
 			return err
 		}
-		if !s.set(k, *l) {
-			return fmt.Errorf("load %s %s: %w", sd, l.Price, ErrDuplicateLevel)
+		s.keys = append(s.keys, k)
+		s.slots = append(s.slots, int32(len(s.levels)))
+		s.levels = append(s.levels, *l)
+	}
+	s.sortKeys()
+	for i := 1; i < len(s.keys); i++ {
+		if s.keys[i] == s.keys[i-1] {
+			return fmt.Errorf("load %s %s: %w", sd, s.levels[s.slots[i]].Price, ErrDuplicateLevel)
 		}
 	}
 	return nil

@@ -136,6 +136,7 @@ func TestBookLoadRefuses(t *testing.T) {
 		want       error
 	}{
 		{"duplicate bid", []market.Level{lv("1", "1"), lv("1.0", "2")}, nil, ErrDuplicateLevel},
+		{"duplicate ask listed apart, after a rescale", nil, []market.Level{lv("3", "1"), lv("5", "1"), lv("4.5", "1"), lv("3.000", "2")}, ErrDuplicateLevel},
 		{"zero size", []market.Level{lv("1", "0")}, nil, ErrBadLevel},
 		{"negative price", nil, []market.Level{lv("-1", "1")}, ErrBadLevel},
 		{"crossed", []market.Level{lv("2", "1")}, []market.Level{lv("1", "1")}, ErrCrossed},
@@ -152,6 +153,33 @@ func TestBookLoadRefuses(t *testing.T) {
 				t.Errorf("depth after a refused load %d/%d, want 0/0", nb, na)
 			}
 		})
+	}
+}
+
+// TestBookLoadLarge loads a Binance-sized snapshot (5,000 levels a side,
+// listed best first) and checks the order of every level.
+func TestBookLoadLarge(t *testing.T) {
+	var bids, asks []market.Level
+	for i := range 5000 {
+		bids = append(bids, market.Level{Price: decimal.New(int64(1000000-i), -2), Size: decimal.New(int64(i+1), -8)})
+		asks = append(asks, market.Level{Price: decimal.New(int64(1000001+i), -2), Size: decimal.New(int64(i+1), -8)})
+	}
+	var b Book
+	if err := b.Load(bids, asks); err != nil {
+		t.Fatal(err)
+	}
+	gotBids, gotAsks := b.Top(0, nil, nil)
+	if levelsText(gotBids) != levelsText(bids) || levelsText(gotAsks) != levelsText(asks) {
+		t.Fatal("levels not best first after a large load")
+	}
+	if err := b.Apply([]market.BookChange{ch(market.Bid, "9999.99", "0"), ch(market.Ask, "10000.015", "1")}); err != nil {
+		t.Fatal(err)
+	}
+	if l, _ := b.BestAsk(); l.Price.String() != "10000.01" {
+		t.Errorf("best ask %s", l.Price)
+	}
+	if nb, na := b.Depth(); nb != 4999 || na != 5001 {
+		t.Errorf("depth %d/%d", nb, na)
 	}
 }
 

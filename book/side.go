@@ -1,6 +1,11 @@
 package book
 
-import "marketetl/market"
+import (
+	"cmp"
+	"slices"
+
+	"marketetl/market"
+)
 
 // side is one side of a book: keys ascending (worst price first, best
 // last) and, at the same index, the slot in levels holding that key's
@@ -95,4 +100,23 @@ func (s *side) top(n int, dst []market.Level) []market.Level {
 		dst = append(dst, s.levels[s.slots[i]])
 	}
 	return dst
+}
+
+// sortKeys sorts keys ascending, keeping each slot beside its key.
+func (s *side) sortKeys() {
+	if slices.IsSorted(s.keys) {
+		return
+	}
+	type entry struct {
+		key  int64
+		slot int32
+	}
+	es := make([]entry, len(s.keys))
+	for i := range es {
+		es[i] = entry{s.keys[i], s.slots[i]}
+	}
+	slices.SortFunc(es, func(a, b entry) int { return cmp.Compare(a.key, b.key) })
+	for i, e := range es {
+		s.keys[i], s.slots[i] = e.key, e.slot
+	}
 }
