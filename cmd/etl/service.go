@@ -163,6 +163,7 @@ func newCoreWith(cfg config.Config, log *zap.Logger, pool *pgxpool.Pool, hooks c
 		OnFlush:          hooks.onFlush,
 		BatchSize:        cfg.StoreBatchSize,
 		FlushInterval:    cfg.StoreFlushInterval,
+		FlushTimeout:     cfg.StoreFlushTimeout,
 		QueueSize:        cfg.StoreQueueSize,
 		ShutdownTimeout:  cfg.ShutdownTimeout,
 		RawLimit:         cfg.StoreRawLimit,
