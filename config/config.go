@@ -146,7 +146,7 @@ func load(e *env) Config {
 	c.LogLevel = e.choice("LOG_LEVEL", "info", "debug, info, warn or error", "debug", "info", "warn", "error")
 	c.LogFormat = e.choice("LOG_FORMAT", "console", "console or json", "console", "json")
 	c.LogDir = e.str("LOG_DIR", "", "when set, logs are also written to rotating files etl.log in this directory")
-	c.LogMaxFiles = e.integer("LOG_MAX_FILES", 10, 1, 10000, "rotated log files kept in LOG_DIR")
+	c.LogMaxFiles = e.integer("LOG_MAX_FILES", 30, 1, 10000, "rotated log files kept in LOG_DIR")
 	c.LogCleanup = e.boolean("LOG_CLEANUP", true, "remove rotated log files beyond LOG_MAX_FILES")
 	return c
 }
