@@ -34,7 +34,8 @@ type Writer interface {
 }
 
 // GapRecorder is told of each window of a stream whose records were
-// dropped because the spool was full. RecordGap must not block.
+// dropped because the spool was full (or refused them), or were damaged on
+// disk and skipped by the replay. RecordGap must not block.
 type GapRecorder interface {
 	RecordGap(g market.Gap)
 }
@@ -59,7 +60,7 @@ const (
 // BufferConfig wires a Buffer.
 type BufferConfig struct {
 	// Gaps, if set, is told of the windows of records dropped because the
-	// spool was full.
+	// spool was full, and of those damaged on disk (see segment indexes).
 	Gaps GapRecorder
 	// Now is the clock for Gap.Detected (default time.Now).
 	Now func() time.Time
@@ -97,7 +98,7 @@ type Buffer struct {
 	current atomic.Value
 
 	spooled, replayed, corrupt, dropped, gaps atomic.Uint64
-	unreadable                                atomic.Uint64
+	unreadable, corruptGaps                   atomic.Uint64
 }
 
 // mark is the position of a record in its stream: its time and, for a
@@ -399,13 +400,16 @@ func (b *Buffer) replaySegment(ctx context.Context, no int) error {
 	data, err := b.sp.read(no)
 	if err != nil {
 		// A segment that cannot be read would hold the replay back for
-		// good: it is set aside, and the records after it replayed.
+		// good: it is set aside, and the records after it replayed; its
+		// streams' windows are reported as gaps.
+		idx, ierr := b.sp.readIndex(no)
 		if aerr := b.sp.setAside(no); aerr != nil {
 			return errors.Join(err, aerr)
 		}
 		b.unreadable.Add(1)
 		b.log.Error("spool: segment cannot be read; set aside (renamed .unreadable when it exists), its records not replayed",
 			zap.Int("segment", no), zap.Error(err))
+		b.reportCorrupt(no, idx, ierr)
 		return nil
 	}
 	var writeErr error
@@ -431,6 +435,8 @@ func (b *Buffer) replaySegment(ctx context.Context, no int) error {
 	if res.Corrupt > 0 || res.Torn {
 		b.log.Error("spool: damaged records skipped", zap.Int("segment", no),
 			zap.Int("corrupt", res.Corrupt), zap.Bool("torn_tail", res.Torn))
+		idx, ierr := b.sp.readIndex(no)
+		b.reportCorrupt(no, idx, ierr)
 	}
 	b.corrupt.Add(uint64(res.Corrupt))
 	b.replayed.Add(uint64(res.Records))
@@ -461,6 +467,9 @@ type Stats struct {
 	// Unreadable counts segments set aside because they could not be read;
 	// WriteLost records lost to a failed disk write after being spooled.
 	Unreadable, WriteLost uint64
+	// CorruptGaps counts the gaps (market.GapSpoolCorrupt) reported for
+	// damaged records and unreadable segments.
+	CorruptGaps uint64
 }
 
 // Stats returns a snapshot of the counters. It does not wait for the
@@ -472,7 +481,7 @@ func (b *Buffer) Stats() Stats {
 		State: state, Bytes: u.Bytes, Segments: u.Segments, MaxBytes: u.MaxBytes,
 		Spooled: b.spooled.Load(), Appended: u.Appended, Replayed: b.replayed.Load(),
 		Corrupt: b.corrupt.Load(), Dropped: b.dropped.Load(), Gaps: b.gaps.Load(), TornTails: u.TornTails,
-		Unreadable: b.unreadable.Load(), WriteLost: u.WriteLost,
+		Unreadable: b.unreadable.Load(), WriteLost: u.WriteLost, CorruptGaps: b.corruptGaps.Load(),
 	}
 }
 

@@ -296,6 +296,7 @@ func (c *core) spoolStatus() map[string]any {
 		"enabled": true, "state": st.State, "bytes": st.Bytes, "segments": st.Segments, "max_bytes": st.MaxBytes,
 		"spooled": st.Spooled, "appended": st.Appended, "replayed": st.Replayed, "corrupt": st.Corrupt,
 		"dropped": st.Dropped, "gaps": st.Gaps, "torn_tails": st.TornTails, "unreadable_segments": st.Unreadable, "write_lost": st.WriteLost,
+		"corrupt_gaps": st.CorruptGaps,
 	}
 }
 
