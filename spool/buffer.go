@@ -64,6 +64,11 @@ type BufferConfig struct {
 	Gaps GapRecorder
 	// Now is the clock for Gap.Detected (default time.Now).
 	Now func() time.Time
+	// Validate, if set, checks each replayed record again, as every other
+	// input is checked (a spool file is input from disk): it returns the
+	// reject to keep, and true, for a record that must not be stored. Such
+	// a record is handed to the writer's rejects instead of its table.
+	Validate func(rec market.Record) (market.Reject, bool)
 	// SpoolAfter is how long a record waits for room in the writer's
 	// queue before it (and the records after it) go to the spool: a queue
 	// is full for a moment while its table flushes, and a database that
@@ -98,7 +103,7 @@ type Buffer struct {
 	current atomic.Value
 
 	spooled, replayed, corrupt, dropped, gaps atomic.Uint64
-	unreadable, corruptGaps                   atomic.Uint64
+	unreadable, corruptGaps, replayRejected   atomic.Uint64
 }
 
 // mark is the position of a record in its stream: its time and, for a
@@ -421,6 +426,15 @@ func (b *Buffer) replaySegment(ctx context.Context, no int) error {
 		if err != nil {
 			return false
 		}
+		if b.cfg.Validate != nil {
+			if rej, bad := b.cfg.Validate(rec); bad {
+				b.replayRejected.Add(1)
+				if err := b.w.TryReject(rej); err != nil {
+					writeErr = err
+				}
+				return true
+			}
+		}
 		if err := b.w.Write(ctx, rec); err != nil {
 			writeErr = err
 		}
@@ -447,42 +461,6 @@ func (b *Buffer) replaySegment(ctx context.Context, no int) error {
 	b.log.Info("spool: segment replayed", zap.Int("segment", no), zap.Int("records", res.Records),
 		zap.Int64("bytes_left", u.Bytes), zap.Int("segments_left", u.Segments))
 	return nil
-}
-
-// Stats is a snapshot of a Buffer.
-type Stats struct {
-	State State
-	// Bytes and Segments are the spool's size on disk; MaxBytes its cap.
-	Bytes    int64
-	Segments int
-	MaxBytes int64
-	// Spooled counts records written to the spool (by Write; rows spilled
-	// by the writer at shutdown are in Appended), Replayed records
-	// replayed and committed, Corrupt damaged records skipped, Dropped
-	// records neither queued nor spooled (spool full), Gaps the gaps
-	// reported for them.
-	Spooled, Appended, Replayed, Corrupt, Dropped, Gaps uint64
-	// TornTails counts incomplete records cut off when the spool was opened.
-	TornTails uint64
-	// Unreadable counts segments set aside because they could not be read;
-	// WriteLost records lost to a failed disk write after being spooled.
-	Unreadable, WriteLost uint64
-	// CorruptGaps counts the gaps (market.GapSpoolCorrupt) reported for
-	// damaged records and unreadable segments.
-	CorruptGaps uint64
-}
-
-// Stats returns a snapshot of the counters. It does not wait for the
-// database.
-func (b *Buffer) Stats() Stats {
-	state, _ := b.current.Load().(State)
-	u := b.sp.Usage()
-	return Stats{
-		State: state, Bytes: u.Bytes, Segments: u.Segments, MaxBytes: u.MaxBytes,
-		Spooled: b.spooled.Load(), Appended: u.Appended, Replayed: b.replayed.Load(),
-		Corrupt: b.corrupt.Load(), Dropped: b.dropped.Load(), Gaps: b.gaps.Load(), TornTails: u.TornTails,
-		Unreadable: b.unreadable.Load(), WriteLost: u.WriteLost, CorruptGaps: b.corruptGaps.Load(),
-	}
 }
 
 // pause waits for d or until ctx ends.

@@ -175,6 +175,11 @@ func newCoreWith(cfg config.Config, log *zap.Logger, pool *pgxpool.Pool, hooks c
 		return nil, err
 	}
 	c := &core{cfg: cfg, log: log, pool: pool, writer: w}
+	v, err := validate.New(validate.Config{ClockSkew: cfg.ValidateClockSkew}, nil)
+	if err != nil {
+		return nil, err
+	}
+	raw := func(rec market.Record) []byte { return pubsub.Encode(nil, rec) }
 	var st pipeline.Store = w
 	if sp != nil {
 		gaps := hooks.gaps
@@ -182,7 +187,11 @@ func newCoreWith(cfg config.Config, log *zap.Logger, pool *pgxpool.Pool, hooks c
 			c.spoolGaps = &gapRelay{log: log.Named("spool")}
 			gaps = c.spoolGaps
 		}
-		c.buffer, err = spool.NewBuffer(spool.BufferConfig{Gaps: gaps, SpoolAfter: cfg.SpoolAfter}, sp, w, log.Named("spool"))
+		c.buffer, err = spool.NewBuffer(spool.BufferConfig{
+			Gaps: gaps, SpoolAfter: cfg.SpoolAfter,
+			// Replayed records are validated again, like every input.
+			Validate: func(rec market.Record) (market.Reject, bool) { return pipeline.Refusal(v, raw, rec) },
+		}, sp, w, log.Named("spool"))
 		if err != nil {
 			return nil, err
 		}
@@ -206,16 +215,12 @@ func newCoreWith(cfg config.Config, log *zap.Logger, pool *pgxpool.Pool, hooks c
 		c.pub = p
 		pub = p
 	}
-	v, err := validate.New(validate.Config{ClockSkew: cfg.ValidateClockSkew}, nil)
-	if err != nil {
-		return nil, err
-	}
 	c.checker = v
 	c.pipe, err = pipeline.New(pipeline.Config{
 		Checker:   v,
 		Store:     st,
 		Publisher: pub,
-		Raw:       func(rec market.Record) []byte { return pubsub.Encode(nil, rec) },
+		Raw:       raw,
 	})
 	if err != nil {
 		return nil, err
@@ -296,7 +301,7 @@ func (c *core) spoolStatus() map[string]any {
 		"enabled": true, "state": st.State, "bytes": st.Bytes, "segments": st.Segments, "max_bytes": st.MaxBytes,
 		"spooled": st.Spooled, "appended": st.Appended, "replayed": st.Replayed, "corrupt": st.Corrupt,
 		"dropped": st.Dropped, "gaps": st.Gaps, "torn_tails": st.TornTails, "unreadable_segments": st.Unreadable, "write_lost": st.WriteLost,
-		"corrupt_gaps": st.CorruptGaps,
+		"corrupt_gaps": st.CorruptGaps, "replay_rejected": st.ReplayRejected,
 	}
 }
 
