@@ -426,6 +426,12 @@ func (b *Buffer) replaySegment(ctx context.Context, no int) error {
 		if err != nil {
 			return false
 		}
+		if sr, ok := rec.(*spilledReject); ok {
+			if err := b.w.TryReject(sr.rej); err != nil {
+				writeErr = err
+			}
+			return true
+		}
 		if b.cfg.Validate != nil {
 			if rej, bad := b.cfg.Validate(rec); bad {
 				b.replayRejected.Add(1)

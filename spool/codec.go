@@ -24,6 +24,7 @@ const (
 	kindCandle  = 3
 	kindBook    = 4
 	kindBalance = 5
+	kindReject  = 6 // a reject spilled by the store writer at shutdown
 )
 
 // ErrUnsupported is returned (wrapped) by encode for a record type the
@@ -74,6 +75,9 @@ func encode(dst []byte, rec market.Record) ([]byte, error) {
 		dst = appendString(dst, r.Account)
 		dst = appendDecimal(dst, r.Free)
 		dst = appendDecimal(dst, r.Locked)
+	case *spilledReject:
+		dst = append(dst, kindReject)
+		dst = appendReject(dst, r)
 	default:
 		return dst, fmt.Errorf("encode %T: %w", rec, ErrUnsupported)
 	}
@@ -204,6 +208,8 @@ func decode(p []byte) (market.Record, error) {
 		b.Free = r.decimal()
 		b.Locked = r.decimal()
 		rec = b
+	case kindReject:
+		rec = r.reject()
 	default:
 		if r.err == nil {
 			r.err = fmt.Errorf("unknown record kind %d", kind)

@@ -32,7 +32,11 @@ type bounds struct {
 type segIndex map[market.Stream]bounds
 
 // add widens the bounds of rec's stream to cover rec.
+// Spilled rejects are not indexed: the backfill cannot fetch them again.
 func (x segIndex) add(rec market.Record) {
+	if _, ok := rec.(*spilledReject); ok {
+		return
+	}
 	s, t := rec.Stream(), rec.Header().Time
 	b, ok := x[s]
 	if !ok {

@@ -39,7 +39,8 @@ type Config struct {
 	// or counted as lost when there is none.
 	ShutdownTimeout time.Duration
 	// Overflow, if set, keeps the rows not stored by the shutdown deadline
-	// (the spool), so that they are stored at the next start.
+	// (the spool), records and rejects alike, so that they are stored at
+	// the next start.
 	Overflow Overflow
 	// RawLimit is the number of bytes of a reject's raw payload that are
 	// kept (default 4096); negative keeps none.
