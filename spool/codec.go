@@ -24,8 +24,9 @@ const (
 	kindCandle  = 3
 	kindBook    = 4
 	kindBalance = 5
-	// kindBookUpdate follows the others: a payload's kind never changes.
+	// The kinds below follow the others: a payload's kind never changes.
 	kindBookUpdate = 6
+	kindReject     = 7 // a reject spilled by the store writer at shutdown
 )
 
 // ErrUnsupported is returned (wrapped) by encode for a record type the
@@ -83,6 +84,9 @@ func encode(dst []byte, rec market.Record) ([]byte, error) {
 		dst = appendString(dst, r.Account)
 		dst = appendDecimal(dst, r.Free)
 		dst = appendDecimal(dst, r.Locked)
+	case *spilledReject:
+		dst = append(dst, kindReject)
+		dst = appendReject(dst, r)
 	default:
 		return dst, fmt.Errorf("encode %T: %w", rec, ErrUnsupported)
 	}
@@ -221,6 +225,8 @@ func decode(p []byte) (market.Record, error) {
 		b.Free = r.decimal()
 		b.Locked = r.decimal()
 		rec = b
+	case kindReject:
+		rec = r.reject()
 	default:
 		if r.err == nil {
 			r.err = fmt.Errorf("unknown record kind %d", kind)

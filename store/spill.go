@@ -11,12 +11,15 @@ import (
 	"marketetl/market"
 )
 
-// Overflow keeps records the Writer could not commit before its shutdown
-// deadline, instead of losing them. *spool.Spool implements it.
+// Overflow keeps records and rejects the Writer could not commit before
+// its shutdown deadline, instead of losing them. *spool.Spool implements
+// it.
 type Overflow interface {
 	// Append keeps rec. It must not block for long (a local disk write);
 	// an error means rec was not kept (it is then counted as lost).
 	Append(rec market.Record) error
+	// AppendReject keeps a reject like Append keeps a record.
+	AppendReject(rej market.Reject) error
 }
 
 // TryWrite is Write that never blocks: queued is false, and nothing was
@@ -179,8 +182,8 @@ func (w *Writer) Sync(ctx context.Context) error {
 	}
 }
 
-// spill hands rows a flush could not store to the Overflow and returns how
-// many it kept; rows that are not records (rejects) are never spilled.
+// spill hands rows a flush could not store (records or rejects) to the
+// Overflow and returns how many it kept.
 func (l *lane[T]) spill(rows []T) int {
 	ov := l.w.cfg.Overflow
 	if ov == nil {
@@ -188,11 +191,16 @@ func (l *lane[T]) spill(rows []T) int {
 	}
 	kept := 0
 	for _, row := range rows {
-		rec, ok := any(row).(market.Record)
-		if !ok {
+		var err error
+		switch r := any(row).(type) {
+		case market.Record:
+			err = ov.Append(r)
+		case rejectRow:
+			err = ov.AppendReject(r.reject())
+		default:
 			return kept
 		}
-		if err := ov.Append(rec); err != nil {
+		if err != nil {
 			l.w.log.Error("store: spill unstored row at shutdown", zap.String("table", l.tab.name), zap.Error(err))
 			continue
 		}
