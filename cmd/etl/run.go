@@ -111,6 +111,7 @@ func cmdRun(ctx context.Context, args []string, stderr io.Writer) error {
 			g.Go(func() error { return api.Run(gctx) })
 		}
 		g.Go(func() error { return reloadOnHUP(gctx, cfg.CollectorsConfigPath, m, log) })
+		g.Go(func() error { return runRetention(gctx, cfg, pool, reg, log) })
 		return g.Wait()
 	})
 	if errors.Is(err, context.Canceled) {
