@@ -133,6 +133,11 @@ func NewRetention(cfg RetentionConfig, pool *pgxpool.Pool) (*Retention, error) {
 			Help: "Passes of the retention job over its tables.",
 		}),
 	}
+	for _, rule := range cfg.Rules {
+		// Every table's series exist from the start, at 0.
+		r.deleted.WithLabelValues(rule.Table)
+		r.errs.WithLabelValues(rule.Table)
+	}
 	if cfg.Registerer != nil {
 		for _, c := range []prometheus.Collector{r.deleted, r.errs, r.passes} {
 			if err := cfg.Registerer.Register(c); err != nil {

@@ -27,7 +27,8 @@ import (
 // every SQL query of the provisioned dashboards, expanded as Grafana's
 // PostgreSQL datasource expands it, and checks that it returns rows with
 // the columns its panel reads (time first for time series). Every PromQL
-// query must name metrics that the running service's /metrics exposes.
+// query, in the dashboards and in the alerting rules, must name metrics
+// that the running service's /metrics exposes.
 func TestDashboardQueries(t *testing.T) {
 	ctx := t.Context()
 	dbURL := dbtest.NewDatabase(t)
@@ -89,6 +90,7 @@ func TestDashboardQueries(t *testing.T) {
 			}
 		}
 	}
+	checkAlertRules(t, exposed)
 	if sqlQueries < 20 || promQueries < 8 {
 		t.Errorf("found %d SQL and %d PromQL queries: the dashboards were not read", sqlQueries, promQueries)
 	}
