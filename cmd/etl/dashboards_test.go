@@ -318,9 +318,9 @@ func addQualityRows(t *testing.T, pool *pgxpool.Pool) {
 	t.Helper()
 	batch := &pgx.Batch{}
 	batch.Queue(`INSERT INTO gaps (exchange, symbol, data_type, timeframe, from_ts, to_ts, reason, status, attempts, filled_rows, unfillable_reason, created_at, updated_at)
-		VALUES ('binance', 'BTC-USDT', 'trade', NULL, now() - INTERVAL '2 hours', now() - INTERVAL '119 minutes', 'reconnect', 'filled', 1, 42, NULL, now() - INTERVAL '2 hours', now() - INTERVAL '100 minutes'),
+		VALUES ('binance', 'BTC-USDT', 'trade', NULL, now() - INTERVAL '2 hours', now() - INTERVAL '119 minutes', 'disconnect', 'filled', 1, 42, NULL, now() - INTERVAL '2 hours', now() - INTERVAL '100 minutes'),
 		       ('okx', 'BTC-USDT', 'candle', '1m', now() - INTERVAL '3 hours', now() - INTERVAL '170 minutes', 'restart', 'unfillable', 2, 0, 'history_unavailable', now() - INTERVAL '3 hours', now() - INTERVAL '150 minutes'),
-		       ('okx', 'BTC-USDT', 'trade', NULL, now() - INTERVAL '10 minutes', now() - INTERVAL '9 minutes', 'sequence_gap', 'open', 0, 0, NULL, now() - INTERVAL '10 minutes', now() - INTERVAL '10 minutes')`)
+		       ('okx', 'BTC-USDT', 'trade', NULL, now() - INTERVAL '10 minutes', now() - INTERVAL '9 minutes', 'trade_id_jump', 'open', 0, 0, NULL, now() - INTERVAL '10 minutes', now() - INTERVAL '10 minutes')`)
 	batch.Queue(`INSERT INTO collector_status (ts, collector, exchange, status, healthy, issues, last_error)
 		VALUES (now() - INTERVAL '1 minute', 'okx-main', 'okx', 'restarting', false, '{"no data for 6m0s"}', 'read: connection reset by peer')`)
 	if err := pool.SendBatch(t.Context(), batch).Close(); err != nil {
