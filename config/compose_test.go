@@ -188,7 +188,7 @@ func TestComposeStackIsConsistent(t *testing.T) {
 		t.Fatalf("the image runs as %v: want a non-root USER", user)
 	}
 	owned := map[string]bool{}
-	for _, m := range regexp.MustCompile(`chown\s+` + regexp.QuoteMeta(user[1]) + `(?::\S+)?\s+(\S+)`).FindAllStringSubmatch(dockerfile, -1) {
+	for _, m := range regexp.MustCompile(`chown\s+`+regexp.QuoteMeta(user[1])+`(?::\S+)?\s+(\S+)`).FindAllStringSubmatch(dockerfile, -1) {
 		owned[m[1]] = true
 	}
 	spoolDir := regexp.MustCompile(`(?m)^ENV SPOOL_DIR=(\S+)`).FindStringSubmatch(dockerfile)
