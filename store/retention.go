@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
@@ -214,18 +215,22 @@ func (r *Retention) deleteOld(ctx context.Context, rule RetentionRule) (int64, e
 		cond += " AND " + t.where
 	}
 	table := pgx.Identifier{rule.Table}.Sanitize()
-	// ctid batches work on any table, with or without a key that suits.
-	q := fmt.Sprintf(`DELETE FROM %s WHERE ctid = ANY (ARRAY(SELECT ctid FROM %s WHERE %s LIMIT $2))`, table, table, cond)
+	// Batches by physical row address: (tableoid, ctid) names one row on
+	// any table, a hypertable's chunks included (a ctid alone repeats in
+	// every chunk). The DELETE checks the condition again, so that a row
+	// changed since the SELECT is left alone.
+	sel := fmt.Sprintf(`SELECT tableoid::oid, ctid FROM %s WHERE %s LIMIT $2`, table, cond)
+	del := fmt.Sprintf(`DELETE FROM %s WHERE tableoid = $2 AND ctid = ANY ($3) AND %s`, table, cond)
 	before := r.cfg.Now().Add(-rule.Keep)
 	var total int64
 	for total < r.cfg.MaxRowsPerPass {
 		limit := min(int64(r.cfg.BatchSize), r.cfg.MaxRowsPerPass-total)
-		tag, err := r.pool.Exec(ctx, q, before, limit)
+		n, found, err := r.deleteBatch(ctx, sel, del, before, limit)
+		total += n
 		if err != nil {
 			return total, fmt.Errorf("retention: delete %s rows before %s: %w", rule.Table, before.Format(time.RFC3339), err)
 		}
-		total += tag.RowsAffected()
-		if tag.RowsAffected() < limit {
+		if found < limit {
 			break
 		}
 	}
@@ -234,6 +239,39 @@ func (r *Retention) deleteOld(ctx context.Context, rule RetentionRule) (int64, e
 			zap.Time("before", before))
 	}
 	return total, nil
+}
+
+// deleteBatch selects up to limit deletable rows and deletes them; it
+// returns the rows deleted and found.
+func (r *Retention) deleteBatch(ctx context.Context, sel, del string, before time.Time, limit int64) (int64, int64, error) {
+	rows, err := r.pool.Query(ctx, sel, before, limit)
+	if err != nil {
+		return 0, 0, err
+	}
+	byTable := map[uint32][]pgtype.TID{}
+	var found int64
+	for rows.Next() {
+		var oid uint32
+		var tid pgtype.TID
+		if err := rows.Scan(&oid, &tid); err != nil {
+			rows.Close()
+			return 0, 0, err
+		}
+		byTable[oid] = append(byTable[oid], tid)
+		found++
+	}
+	if err := rows.Err(); err != nil {
+		return 0, 0, err
+	}
+	var deleted int64
+	for oid, tids := range byTable {
+		tag, err := r.pool.Exec(ctx, del, before, oid, tids)
+		if err != nil {
+			return deleted, found, err
+		}
+		deleted += tag.RowsAffected()
+	}
+	return deleted, found, nil
 }
 
 func (r *Retention) tableExists(ctx context.Context, table string) (bool, error) {
