@@ -73,6 +73,17 @@ type Config struct {
 	StopTimeout               time.Duration
 	StatusRetention           time.Duration
 
+	// Retention per table (0: kept for ever) and the DELETE job's pace.
+	RetentionTrades        time.Duration
+	RetentionTickers       time.Duration
+	RetentionBookSnapshots time.Duration
+	RetentionBookUpdates   time.Duration
+	RetentionRejects       time.Duration
+	RetentionFilledGaps    time.Duration
+	RetentionCandles       time.Duration
+	RetentionInterval      time.Duration
+	RetentionBatchSize     int
+
 	// Logging.
 	LogLevel    string
 	LogFormat   string
@@ -142,6 +153,16 @@ func load(e *env) Config {
 	c.FailedRetryInterval = e.duration("FAILED_RETRY_INTERVAL", 10*time.Minute, time.Second, "how often a failed collector is tried again")
 	c.StopTimeout = e.duration("COLLECTOR_STOP_TIMEOUT", 10*time.Second, 100*time.Millisecond, "how long a stopping collector may take before it is reported as hung")
 	c.StatusRetention = e.duration("STATUS_RETENTION", 30*24*time.Hour, time.Hour, "collector_status rows older than this are deleted")
+
+	c.RetentionTrades = e.duration("RETENTION_TRADES", 90*24*time.Hour, 0, "trades older than this are deleted (0: kept for ever)")
+	c.RetentionTickers = e.duration("RETENTION_TICKERS", 30*24*time.Hour, 0, "tickers older than this are deleted (0: kept for ever)")
+	c.RetentionBookSnapshots = e.duration("RETENTION_BOOK_SNAPSHOTS", 7*24*time.Hour, 0, "book_snapshots older than this are deleted (0: kept for ever)")
+	c.RetentionBookUpdates = e.duration("RETENTION_BOOK_UPDATES", 3*24*time.Hour, 0, "book_updates older than this are deleted, once that table exists (0: kept for ever)")
+	c.RetentionRejects = e.duration("RETENTION_REJECTS", 30*24*time.Hour, 0, "rejects older than this are deleted (0: kept for ever)")
+	c.RetentionFilledGaps = e.duration("RETENTION_FILLED_GAPS", 30*24*time.Hour, 0, "filled gaps not changed for this long are deleted; open, filling and unfillable gaps are kept (0: kept for ever)")
+	c.RetentionCandles = e.duration("RETENTION_CANDLES", 0, 0, "candles older than this are deleted (0: kept for ever)")
+	c.RetentionInterval = e.duration("RETENTION_INTERVAL", time.Hour, time.Minute, "period of the retention job's DELETE passes (tables without a TimescaleDB retention policy)")
+	c.RetentionBatchSize = e.integer("RETENTION_BATCH_SIZE", 10000, 1, 1_000_000, "rows one retention DELETE statement removes at most (a pass deletes at most 100 times that per table)")
 
 	c.LogLevel = e.choice("LOG_LEVEL", "info", "debug, info, warn or error", "debug", "info", "warn", "error")
 	c.LogFormat = e.choice("LOG_FORMAT", "console", "console or json", "console", "json")

@@ -192,6 +192,11 @@ func (s *Service) RunWith(ctx context.Context, fn func(ctx context.Context) erro
 		if s.api != nil {
 			g.Go(func() error { return s.api.Run(gctx) })
 		}
+		if s.manager != nil {
+			// The retention job runs with the full service (etl run, etl
+			// demo), not in the embedded or test configurations.
+			g.Go(func() error { return runRetention(gctx, s.cfg, s.pool, s.metrics, s.log) })
+		}
 		if fn != nil {
 			g.Go(func() error { return fn(gctx) })
 		}

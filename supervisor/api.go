@@ -184,6 +184,7 @@ type route struct {
 
 func (a *API) routes() http.Handler {
 	rs := []route{
+		{"GET", "/{$}", false, a.statusPage},
 		{"GET", "/healthz", false, a.healthz},
 		{"GET", "/readyz", false, a.readyz},
 		{"GET", "/metrics", false, promhttp.HandlerFor(a.cfg.Gatherer, promhttp.HandlerOpts{ErrorLog: zap.NewStdLog(a.log.Named("metrics"))}).ServeHTTP},
