@@ -270,7 +270,7 @@ func (f *Filler) Run(ctx context.Context) error {
 // recordLoop moves queued gaps into the gaps table until ctx ends; a gap
 // whose recording failed stays queued and is tried again with backoff.
 func (f *Filler) recordLoop(ctx context.Context) {
-	delay := f.cfg.RetryMin
+	attempt := 0 // failed rounds in a row
 	for {
 		f.mu.Lock()
 		batch := append(f.queue, f.overflow...)
@@ -303,11 +303,11 @@ func (f *Filler) recordLoop(ctx context.Context) {
 		var retry <-chan time.Time
 		var t *time.Timer
 		if len(failed) > 0 {
-			t = time.NewTimer(delay)
+			t = time.NewTimer(f.retryDelay(attempt))
 			retry = t.C
-			delay = min(delay*2, f.cfg.RetryMax)
+			attempt++
 		} else {
-			delay = f.cfg.RetryMin
+			attempt = 0
 		}
 		select {
 		case <-ctx.Done():
@@ -430,7 +430,7 @@ func (f *Filler) work(ctx context.Context, ex market.Exchange) {
 }
 
 // retryDelay returns the wait after failed attempt number attempt (0 for
-// the first) to fill a gap.
+// the first) to record or fill a gap.
 func (f *Filler) retryDelay(attempt int) time.Duration {
 	return backoff.Policy{
 		Min: f.cfg.RetryMin, Max: f.cfg.RetryMax,
