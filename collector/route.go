@@ -222,3 +222,17 @@ func (r *router) exchangeError(key string, ee *ExchangeError) {
 	r.log.Warn("exchange refused a request", zap.String("conn", key), zap.String("code", ee.Code),
 		zap.String("message", truncate(ee.Message, 300)), zap.String("stream", streamOrEmpty(ee.Stream)), zap.Bool("permanent", ee.Permanent))
 }
+
+func streamOrEmpty(s market.Stream) string {
+	if s.Symbol == "" {
+		return ""
+	}
+	return s.String()
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}

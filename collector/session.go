@@ -338,17 +338,3 @@ func sortStreams(s []market.Stream) {
 }
 
 func marketStream(e market.Exchange) market.Stream { return market.Stream{Exchange: e} }
-
-func streamOrEmpty(s market.Stream) string {
-	if s.Symbol == "" {
-		return ""
-	}
-	return s.String()
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "…"
-}
