@@ -202,4 +202,7 @@ func TestRelayHookHoldsUntilReleased(t *testing.T) {
 	if err := <-done; err == nil {
 		t.Error("query held through a cut got its answer")
 	}
+	// The cut let the held message go: Close returns (it waits for the
+	// relay's goroutines) while release is still open.
+	r.Close()
 }
