@@ -162,21 +162,14 @@ type Collector struct {
 	sink      Sink
 	log       *zap.Logger
 	st        *tracker
-	dedup     *dedup
-	agg       *aggregators
 	recon     chan pending
-	// positions, run and seqIDs drive gap detection: run is this
-	// collector's number in positions, seqIDs whether the protocol
-	// numbers trades one by one.
+	// positions numbers the sessions and keeps each stream's last record,
+	// for gap detection.
 	positions *Positions
-	run       uint64
-	seqIDs    bool
+	// route routes what the connections decoded.
+	route *router
 
 	mu sync.Mutex // guards the fields below
-	// wanted are the streams to hand on, keyed by Stream.String().
-	wanted map[string]market.Stream
-	// tracked holds the gap detection position of each wanted stream.
-	tracked map[market.Stream]*position
 	// plans is the latest connection plan by key.
 	plans map[string]ConnPlan
 	// changed is signalled (non-blocking) when SetStreams changed the plan.
@@ -198,15 +191,16 @@ func New(cfg Config, proto Protocol, sink Sink) (*Collector, error) {
 		sink:      sink,
 		log:       cfg.Log.With(zap.String("collector", cfg.Name), zap.String("exchange", string(proto.Exchange()))),
 		st:        newTracker(cfg.Name, proto.Exchange(), cfg.Now),
-		dedup:     newDedup(),
 		changed:   make(chan struct{}, 1),
 		recon:     make(chan pending, reconcileQueue),
-
 		positions: cfg.Positions,
-		run:       cfg.Positions.next(),
+	}
+	c.route = &router{
+		exchange: proto.Exchange(), sink: sink, st: c.st, dedup: newDedup(), log: c.log, now: cfg.Now,
+		gaps: cfg.Gaps, run: cfg.Positions.next(), reconcile: c.enqueueReconcile,
 	}
 	if r, ok := proto.(TradeIDRule); ok {
-		c.seqIDs = r.SequentialTradeIDs()
+		c.route.seqIDs = r.SequentialTradeIDs()
 	}
 	if err := c.setStreams(cfg.Streams); err != nil {
 		return nil, fmt.Errorf("new collector %s: %w", cfg.Name, err)
@@ -219,16 +213,7 @@ func New(cfg Config, proto Protocol, sink Sink) (*Collector, error) {
 func (c *Collector) Status() Status { return c.st.snapshot() }
 
 // Streams returns the streams the collector is configured to collect.
-func (c *Collector) Streams() []market.Stream {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	out := make([]market.Stream, 0, len(c.wanted))
-	for _, s := range c.wanted {
-		out = append(out, s)
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].String() < out[j].String() })
-	return out
-}
+func (c *Collector) Streams() []market.Stream { return c.route.streams() }
 
 // SetStreams replaces the set of streams at runtime. Connections that stay
 // are sent subscribe and unsubscribe frames for the difference, without a
@@ -288,10 +273,8 @@ func (c *Collector) setStreams(streams []market.Stream) error {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.wanted = wanted
-	c.tracked = tracked
+	c.route.setRoutes(wanted, tracked, agg)
 	c.plans = byKey
-	c.agg = c.agg.replace(agg)
 	c.st.setStreams(list)
 	return nil
 }
@@ -302,28 +285,6 @@ func (c *Collector) plan(key string) (ConnPlan, bool) {
 	defer c.mu.Unlock()
 	p, ok := c.plans[key]
 	return p, ok
-}
-
-func (c *Collector) isWanted(s market.Stream) bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	_, ok := c.wanted[s.String()]
-	return ok
-}
-
-// wantedPosition returns the gap detection position of s and whether s is
-// wanted.
-func (c *Collector) wantedPosition(s market.Stream) (*position, bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	p, ok := c.tracked[s]
-	return p, ok
-}
-
-func (c *Collector) aggregators() *aggregators {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.agg
 }
 
 // Run runs the collector's connections until ctx ends, then closes them and

@@ -166,23 +166,23 @@ func (p *position) reason(run, session uint64, within market.GapReason) market.G
 // continuity checks that rec, just handed on by session, follows its
 // stream's last record, moves the position on, and returns the gap in
 // between when there is one. It takes only p's lock and allocates nothing.
-func (c *Collector) continuity(p *position, rec market.Record, session uint64) (market.Gap, bool) {
-	switch r := rec.(type) {
+func (r *router) continuity(p *position, rec market.Record, session uint64) (market.Gap, bool) {
+	switch v := rec.(type) {
 	case *market.Trade:
-		return c.tradeContinuity(p, r, session)
+		return r.tradeContinuity(p, v, session)
 	case *market.Candle:
-		if !r.Closed {
+		if !v.Closed {
 			return market.Gap{}, false
 		}
-		return c.candleContinuity(p, r, session)
+		return r.candleContinuity(p, v, session)
 	}
 	return market.Gap{}, false
 }
 
-func (c *Collector) tradeContinuity(p *position, t *market.Trade, session uint64) (market.Gap, bool) {
+func (r *router) tradeContinuity(p *position, t *market.Trade, session uint64) (market.Gap, bool) {
 	var id int64
 	var sid string
-	if c.seqIDs && market.DecimalTradeID(t.TradeID) {
+	if r.seqIDs && market.DecimalTradeID(t.TradeID) {
 		id, _ = t.NumericID() // 0 for an id beyond 18 digits
 		sid = t.TradeID
 	}
@@ -194,25 +194,25 @@ func (c *Collector) tradeContinuity(p *position, t *market.Trade, session uint64
 		if market.CompareTradeIDs(sid, p.sid) <= 0 {
 			// Out of order or resent beyond the dedup window: no hole, and
 			// the position stays at the greatest id.
-			c.st.outOfOrder(t.Stream())
+			r.st.outOfOrder(t.Stream())
 			return market.Gap{}, false
 		}
 		n := uint64(max(t.Aggregates, 1))
 		if market.TradeIDDistance(p.sid, sid) > n {
-			g = market.Gap{From: p.time, To: t.Time, Reason: p.reason(c.run, session, market.GapTradeIDJump)}
+			g = market.Gap{From: p.time, To: t.Time, Reason: p.reason(r.run, session, market.GapTradeIDJump)}
 			if id > 0 && p.id > 0 {
 				// Bounded by ids too when both fit the gaps table's bigint.
 				g.AfterID, g.BeforeID = p.id, id-int64(n)+1
 			}
 			found = true
 		}
-	case p.known && (p.run != c.run || p.session != session):
+	case p.known && (p.run != r.run || p.session != session):
 		// No ids to compare: a restart or a reconnect may have lost
 		// anything published in between.
-		g = market.Gap{From: p.time, To: t.Time, Reason: p.reason(c.run, session, market.GapDisconnect)}
+		g = market.Gap{From: p.time, To: t.Time, Reason: p.reason(r.run, session, market.GapDisconnect)}
 		found = true
 	}
-	p.known, p.time, p.id, p.sid, p.run, p.session = true, t.Time, id, sid, c.run, session
+	p.known, p.time, p.id, p.sid, p.run, p.session = true, t.Time, id, sid, r.run, session
 	if found {
 		g.Stream = t.Stream()
 		if g.To.Before(g.From) {
@@ -222,7 +222,7 @@ func (c *Collector) tradeContinuity(p *position, t *market.Trade, session uint64
 	return g, found
 }
 
-func (c *Collector) candleContinuity(p *position, cd *market.Candle, session uint64) (market.Gap, bool) {
+func (r *router) candleContinuity(p *position, cd *market.Candle, session uint64) (market.Gap, bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	g, found := market.Gap{}, false
@@ -232,26 +232,26 @@ func (c *Collector) candleContinuity(p *position, cd *market.Candle, session uin
 		}
 		if cd.Time.After(p.time.Add(cd.Timeframe.Duration())) {
 			g = market.Gap{Stream: cd.Stream(), From: p.time, To: cd.Time,
-				Reason: p.reason(c.run, session, market.GapCandleMissing)}
+				Reason: p.reason(r.run, session, market.GapCandleMissing)}
 			found = true
 		}
 	}
-	p.known, p.time, p.id, p.sid, p.run, p.session = true, cd.Time, 0, "", c.run, session
+	p.known, p.time, p.id, p.sid, p.run, p.session = true, cd.Time, 0, "", r.run, session
 	return g, found
 }
 
 // recordGap counts, logs and passes on a gap found in a stream.
-func (c *Collector) recordGap(g market.Gap) {
-	g.Detected = c.cfg.Now().UTC()
-	c.st.gap(g.Stream)
-	c.log.Warn("gap in stream", zap.String("gap", g.String()), zap.String("stream", g.Stream.String()),
+func (r *router) recordGap(g market.Gap) {
+	g.Detected = r.now().UTC()
+	r.st.gap(g.Stream)
+	r.log.Warn("gap in stream", zap.String("gap", g.String()), zap.String("stream", g.Stream.String()),
 		zap.String("reason", string(g.Reason)))
-	if c.cfg.Gaps != nil {
-		c.cfg.Gaps.RecordGap(g)
+	if r.gaps != nil {
+		r.gaps.RecordGap(g)
 	}
 	if g.Stream.Type == market.TypeTrade {
-		for _, cg := range builtCandleGaps(g, c.aggregators().timeframes(g.Stream.Symbol)) {
-			c.recordGap(cg)
+		for _, cg := range builtCandleGaps(g, r.aggregators().timeframes(g.Stream.Symbol)) {
+			r.recordGap(cg)
 		}
 	}
 }

@@ -175,7 +175,7 @@ func (c *Collector) compareCandle(ctx context.Context, ours, theirs *market.Cand
 		c.log.Info("closed candle differs from the exchange's REST candle; corrected",
 			zap.String("stream", ours.Stream().String()), zap.Time("ts", ours.Time),
 			zap.String("ours", ohlcv(ours)), zap.String("exchange", ohlcv(&fixed)))
-		if err := c.deliver(ctx, &fixed, fixed.Received, 0); err != nil {
+		if err := c.route.deliver(ctx, &fixed, fixed.Received, 0); err != nil {
 			return err
 		}
 		c.st.reconciled(reconcileCorrected)

@@ -31,7 +31,7 @@ func TestLongTradeIDsKeepContinuity(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			c := &Collector{st: newTracker("t", market.Coinbase, time.Now), run: 1, seqIDs: true}
+			c := &router{st: newTracker("t", market.Coinbase, time.Now), run: 1, seqIDs: true}
 			p := &position{}
 			var gaps []int
 			for i, id := range tc.ids {
@@ -67,7 +67,7 @@ func equalInts(a, b []int) bool {
 
 // A trade with a long id that follows its stream allocates nothing.
 func TestLongIDContinuityAllocatesNothing(t *testing.T) {
-	c := &Collector{st: newTracker("t", market.Coinbase, time.Now), run: 1, seqIDs: true}
+	c := &router{st: newTracker("t", market.Coinbase, time.Now), run: 1, seqIDs: true}
 	const runs = 100
 	trades := make([]market.Trade, runs+2)
 	for i := range trades {

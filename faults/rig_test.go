@@ -69,8 +69,8 @@ type rig struct {
 	log     *zap.Logger
 	sim     *sim.Sim
 	ep      sim.Endpoints
-	pg      *relay
-	redis   *relay
+	pg      *dbtest.Relay
+	redis   *dbtest.Relay
 	dbName  string
 	check   *pgxpool.Pool // direct to PostgreSQL, for the test's own queries
 	pool    *pgxpool.Pool // the service's, through the relay
@@ -122,12 +122,12 @@ func startRig(t *testing.T, opts rigOpts) *rig {
 		t.Fatal(err)
 	}
 	pgTarget := u.Host
-	r.pg = newRelay(t, pgTarget)
+	r.pg = dbtest.NewRelay(t, pgTarget)
 	ru, err := url.Parse(dbtest.RedisURL())
 	if err != nil {
 		t.Fatal(err)
 	}
-	r.redis = newRelay(t, ru.Host)
+	r.redis = dbtest.NewRelay(t, ru.Host)
 	if opts.pgDown {
 		r.pg.SetDown(true)
 	}

@@ -261,7 +261,7 @@ func (l *lane[T]) storeRows(ctx context.Context, rows []T, res *FlushResult, enc
 			}
 			return l.storeRows(ctx, rows[mid:], res, enc)
 		}
-		delay := backoff(l.w.cfg.RetryMin, l.w.cfg.RetryMax, attempt)
+		delay := retryDelay(l.w.cfg.RetryMin, l.w.cfg.RetryMax, attempt)
 		l.c.retries.Add(1)
 		res.Retries++
 		fields := []zap.Field{zap.String("table", l.tab.name), zap.Int("rows", len(rows)),

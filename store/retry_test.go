@@ -53,7 +53,7 @@ func TestClassify(t *testing.T) {
 	}
 }
 
-func TestBackoff(t *testing.T) {
+func TestRetryDelay(t *testing.T) {
 	minD, maxD := 50*time.Millisecond, 5*time.Second
 	for attempt := range 70 {
 		want := maxD
@@ -61,9 +61,9 @@ func TestBackoff(t *testing.T) {
 			want = minD << attempt
 		}
 		for range 20 {
-			d := backoff(minD, maxD, attempt)
+			d := retryDelay(minD, maxD, attempt)
 			if d < want/2 || d > want {
-				t.Fatalf("backoff(attempt %d) = %s, want within [%s, %s]", attempt, d, want/2, want)
+				t.Fatalf("retryDelay(attempt %d) = %s, want within [%s, %s]", attempt, d, want/2, want)
 			}
 		}
 	}

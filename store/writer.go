@@ -244,7 +244,7 @@ func (w *Writer) insertReject(ctx context.Context, r rejectRow) error {
 		if ctx.Err() != nil || classify(err) == failRows {
 			return fmt.Errorf("insert reject: %w", err)
 		}
-		if err := sleep(ctx, backoff(w.cfg.RetryMin, w.cfg.RetryMax, attempt)); err != nil {
+		if err := sleep(ctx, retryDelay(w.cfg.RetryMin, w.cfg.RetryMax, attempt)); err != nil {
 			return fmt.Errorf("insert reject: %w", err)
 		}
 	}

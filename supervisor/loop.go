@@ -220,7 +220,7 @@ func (m *Manager) afterRun(e *entry, out outcome) time.Duration {
 		e.log.Error("collector failed; retrying on the long interval", append(fields, zap.Duration("retry_in", m.cfg.FailedRetryInterval))...)
 		return m.cfg.FailedRetryInterval
 	default:
-		d := backoff(&m.cfg, e.attempts, m.cfg.Rand())
+		d := restartDelay(&m.cfg, e.attempts, m.cfg.Rand())
 		e.setState(StateRestarting, text)
 		e.nextAttempt = now.Add(d)
 		e.log.Warn("collector failed; restarting after backoff", append(fields, zap.Duration("delay", d))...)
