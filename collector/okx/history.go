@@ -3,6 +3,7 @@ package okx
 import (
 	"context"
 	"fmt"
+	"marketetl/collector/wire"
 	"math"
 	"net/url"
 	"sort"
@@ -91,7 +92,7 @@ func (a *Adapter) Candles(ctx context.Context, sym market.Symbol, tf market.Time
 		return nil, fmt.Errorf("okx candles %s %s: %w", sym, tf, err)
 	}
 	out := make([]market.Candle, 0, CandlesPerRequest)
-	err = readData(body, func(s *scanner) error {
+	err = readData(body, func(s *wire.Scanner) error {
 		var c market.Candle
 		confirm, err := readCandle(s, &c)
 		if err != nil {
@@ -209,7 +210,7 @@ func (a *Adapter) tradesPage(ctx context.Context, sym market.Symbol, afterID, up
 		return nil, fmt.Errorf("okx trades %s: %w", sym, err)
 	}
 	var got []numberedTrade
-	err = readData(body, func(s *scanner) error {
+	err = readData(body, func(s *wire.Scanner) error {
 		var t market.Trade
 		if err := readTrade(s, sym, &t); err != nil {
 			return err
