@@ -67,7 +67,7 @@ func granularity(tf market.Timeframe) (int64, error) {
 // not, and never more than CandlesPerRequest of them. Coinbase's rows,
 // [time, low, high, open, close, volume] with JSON numbers, newest first,
 // are read from the numbers' literal text; rows outside the buckets asked
-// for ("some of those candles may precede your declared start value") are
+// for ("some of those candles may precede your declared start wire.Span") are
 // left out. Coinbase gives no trade count and no quote volume.
 //
 // Timeframes without a Coinbase granularity (3m, 30m, 2h, 4h, 12h, 1w)

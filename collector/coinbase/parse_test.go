@@ -3,6 +3,7 @@ package coinbase
 import (
 	"bytes"
 	"encoding/json"
+	"marketetl/collector/wire"
 	"testing"
 	"time"
 )
@@ -95,7 +96,7 @@ func FuzzScan(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
-		if bytes.Count(b, []byte("["))+bytes.Count(b, []byte("{")) > maxDepth {
+		if bytes.Count(b, []byte("["))+bytes.Count(b, []byte("{")) > wire.MaxDepth {
 			t.Skip("deeper than the scanner's bound")
 		}
 		var fs fields
