@@ -21,16 +21,30 @@ var ErrNotCount = errors.New("want a non-negative integer")
 // maxFastDigits is the most digits that always fit an int64.
 const maxFastDigits = 18
 
-// ParseDecimal reads a plain decimal, -?[0-9]+(\.[0-9]+)?, keeping its
-// exact digits: "0.10" is 10 × 10⁻², as decimal.NewFromString reads it.
-// Exchanges write prices and sizes this way; anything else (exponents, a
-// leading '+', a bare '.') is refused rather than guessed at. Up to 18
+// ParseDecimal reads a price, size or amount by the kit's one decimal
+// rule, the same for every exchange: the text inside the JSON string is
+//
+//	-?(0|[1-9][0-9]*)(\.[0-9]+)?
+//
+// that is, an optional minus, an integer part without redundant leading
+// zeros, and an optional point followed by at least one digit. The exact
+// digits are kept: "0.10" is 10 × 10⁻², as decimal.NewFromString reads it,
+// so an exchange's scale survives to the database. "-0" and "-0.00" read
+// as zero. Everything else is refused with ErrNotDecimal rather than
+// guessed at: the empty string, exponents ("1e-8"), a leading '+', leading
+// zeros ("007"), a bare or trailing point (".5", "5."), white space,
+// thousands separators, "NaN" and "Infinity". OKX, Binance and Coinbase
+// document and send only this form (see the kit's README); an exchange
+// that writes "" for "no value" checks for it before calling. Up to 18
 // digits are read without going through text conversion.
 func ParseDecimal(b []byte) (decimal.Decimal, error) {
 	i := 0
 	neg := len(b) > 0 && b[0] == '-'
 	if neg {
 		i++
+	}
+	if len(b) > i+1 && b[i] == '0' && b[i+1] != '.' {
+		return decimal.Decimal{}, fmt.Errorf("%q: %w", b, ErrNotDecimal)
 	}
 	var coef int64
 	digits, scale := 0, 0
