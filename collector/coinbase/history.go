@@ -80,7 +80,7 @@ func (a *Adapter) Candles(ctx context.Context, sym market.Symbol, tf market.Time
 	if err := sym.Check(); err != nil {
 		return nil, fmt.Errorf("coinbase candles: %w: %w", err, collector.ErrPermanent)
 	}
-	first, last, ok := candleRange(g, from, to, a.cfg.Now())
+	first, last, ok := candleRange(g, from, to, a.rest.Now())
 	if !ok {
 		return nil, nil
 	}
@@ -284,11 +284,11 @@ func productPath(sym market.Symbol, what string) string {
 // get makes one GET request and returns the body of a 200 response and
 // when it was read. Other responses become errors: see statusError.
 func (a *Adapter) get(ctx context.Context, path string, q url.Values) ([]byte, time.Time, error) {
-	resp, body, err := wire.Get(ctx, a.cfg.HTTPClient, a.restBase+path+"?"+q.Encode(), maxBody)
+	resp, body, err := a.rest.Get(ctx, path+"?"+q.Encode())
 	if err != nil {
 		return nil, time.Time{}, fmt.Errorf("GET %s: %w", path, err)
 	}
-	received := a.cfg.Now().UTC()
+	received := a.rest.Now().UTC()
 	if resp.StatusCode != http.StatusOK {
 		return nil, time.Time{}, fmt.Errorf("GET %s: %w", path, a.statusError(resp, body))
 	}

@@ -67,7 +67,7 @@ func (a *Adapter) Candles(ctx context.Context, sym market.Symbol, tf market.Time
 	if err := sym.Check(); err != nil {
 		return nil, fmt.Errorf("okx candles: %w: %w", err, collector.ErrPermanent)
 	}
-	now := a.cfg.Now()
+	now := a.rest.Now()
 	step := tf.Duration().Milliseconds()
 	forming := tf.Truncate(now).UnixMilli()
 	start, end := ceilMillis(from), ceilMillis(to)

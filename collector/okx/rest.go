@@ -27,11 +27,11 @@ const (
 // classifyREST), any other error is transient. OKX's refusals are
 // *collector.ExchangeError inside those.
 func (a *Adapter) get(ctx context.Context, path string, q url.Values) ([]byte, time.Time, error) {
-	resp, body, err := wire.Get(ctx, a.cfg.HTTPClient, a.restBase+path+"?"+q.Encode(), maxBody)
+	resp, body, err := a.rest.Get(ctx, path+"?"+q.Encode())
 	if err != nil {
 		return nil, time.Time{}, fmt.Errorf("GET %s: %w", path, err)
 	}
-	received := a.cfg.Now().UTC()
+	received := a.rest.Now().UTC()
 	code, msg, ok := envelope(body)
 	if resp.StatusCode == http.StatusOK && ok && code == "0" {
 		return body, received, nil
