@@ -139,6 +139,9 @@ func (s *Scanner) End() error {
 // Peek returns the next byte after white space, or 0 at the end, without
 // reading it: '"' starts a string, '{' an object, '[' an array.
 func (s *Scanner) Peek() byte {
+	if s.i < len(s.b) && s.b[s.i] > ' ' {
+		return s.b[s.i]
+	}
 	s.space()
 	if s.i >= len(s.b) {
 		return 0

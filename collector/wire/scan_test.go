@@ -300,3 +300,19 @@ func FuzzScan(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, b []byte) { checkAgainstJSON(t, b) })
 }
+
+// BenchmarkValid validates every adapter's golden frames.
+func BenchmarkValid(b *testing.B) {
+	frames := goldenFrames(b)
+	var n int64
+	for _, f := range frames {
+		n += int64(len(f))
+	}
+	b.SetBytes(n)
+	b.ReportAllocs()
+	for b.Loop() {
+		for _, f := range frames {
+			_ = Valid(f)
+		}
+	}
+}
