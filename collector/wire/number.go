@@ -1,7 +1,3 @@
-// Package wire holds what several exchange adapters need to read numbers
-// from a frame's bytes exactly: plain decimals into decimal.Decimal with
-// their scale kept, and non-negative integers, without float64 and, for
-// the common sizes, without allocating text.
 package wire
 
 import (
