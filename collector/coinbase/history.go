@@ -160,7 +160,7 @@ func candleRow(row []json.Number) (market.Candle, error) {
 		name string
 		dst  *decimal.Decimal
 	}{{1, "low", &c.Low}, {2, "high", &c.High}, {3, "open", &c.Open}, {4, "close", &c.Close}, {5, "volume", &c.Volume}} {
-		if *f.dst, err = decimal.NewFromString(string(row[f.i])); err != nil {
+		if *f.dst, err = wire.ParseNumber([]byte(row[f.i])); err != nil {
 			return c, fmt.Errorf("%s: %w", f.name, err)
 		}
 	}

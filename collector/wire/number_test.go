@@ -166,3 +166,45 @@ func TestSkipNumber(t *testing.T) {
 		}
 	}
 }
+
+// TestParseNumber: JSON numbers, exponents included, read exactly; what
+// is not one JSON number is refused.
+func TestParseNumber(t *testing.T) {
+	tests := []struct {
+		in, want string // want "" means refused
+	}{
+		{"0.32", "32e-2"},
+		{"4.2", "42e-1"},
+		{"12.3", "123e-1"},
+		{"1415398768", "1415398768e0"},
+		{"1e-05", "1e-5"},
+		{"1.5E+3", "15e2"},
+		{"-0", "0e0"},
+		{"", ""},
+		{"01", ""},
+		{"+1", ""},
+		{".5", ""},
+		{"1.", ""},
+		{"1e", ""},
+		{"1 ", ""},
+		{`"1"`, ""},
+		{"NaN", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.in, func(t *testing.T) {
+			got, err := ParseNumber([]byte(tt.in))
+			if tt.want == "" {
+				if err == nil || !errors.Is(err, ErrNotDecimal) {
+					t.Fatalf("ParseNumber(%q) = %s, %v; want ErrNotDecimal", tt.in, got, err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("ParseNumber(%q): %v", tt.in, err)
+			}
+			if s := fmt.Sprintf("%se%d", got.Coefficient(), got.Exponent()); s != tt.want {
+				t.Errorf("ParseNumber(%q) = %s, want %s", tt.in, s, tt.want)
+			}
+		})
+	}
+}
