@@ -3,9 +3,10 @@ package coinbase
 import (
 	"bytes"
 	"encoding/json"
-	"marketetl/collector/wire"
 	"testing"
 	"time"
+
+	"marketetl/collector/wire"
 )
 
 func TestParseTime(t *testing.T) {

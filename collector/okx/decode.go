@@ -3,10 +3,10 @@ package okx
 import (
 	"errors"
 	"fmt"
-	"marketetl/collector/wire"
 	"time"
 
 	"marketetl/collector"
+	"marketetl/collector/wire"
 	"marketetl/market"
 )
 

@@ -3,9 +3,9 @@ package okx
 import (
 	"bytes"
 	"fmt"
-	"marketetl/collector/wire"
 
 	"marketetl/collector"
+	"marketetl/collector/wire"
 	"marketetl/market"
 )
 

@@ -3,13 +3,13 @@ package okx
 import (
 	"errors"
 	"io/fs"
-	"marketetl/collector/wire"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"marketetl/collector"
+	"marketetl/collector/wire"
 	"marketetl/market"
 )
 

@@ -3,7 +3,6 @@ package okx
 import (
 	"context"
 	"fmt"
-	"marketetl/collector/wire"
 	"math"
 	"net/url"
 	"sort"
@@ -11,6 +10,7 @@ import (
 	"time"
 
 	"marketetl/collector"
+	"marketetl/collector/wire"
 	"marketetl/market"
 )
 

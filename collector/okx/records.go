@@ -2,12 +2,12 @@ package okx
 
 import (
 	"fmt"
-	"marketetl/collector/wire"
 	"time"
 
 	"github.com/shopspring/decimal"
 
 	"marketetl/collector"
+	"marketetl/collector/wire"
 	"marketetl/market"
 )
 

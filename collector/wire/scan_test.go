@@ -21,7 +21,9 @@ func walk(s *Scanner) (any, error) {
 		m := map[string]any{}
 		err := s.Object(func(key []byte) error {
 			v, err := walk(s)
-			m[string(key)] = v
+			// Keys as encoding/json reads them: invalid UTF-8 becomes
+			// U+FFFD (adapters compare keys byte for byte).
+			m[string([]rune(string(key)))] = v
 			return err
 		})
 		return m, err
