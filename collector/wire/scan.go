@@ -116,16 +116,7 @@ func (s *Scanner) Errorf(format string, args ...any) error {
 }
 
 // space skips white space.
-func (s *Scanner) space() {
-	for s.i < len(s.b) {
-		switch s.b[s.i] {
-		case ' ', '\t', '\n', '\r':
-			s.i++
-		default:
-			return
-		}
-	}
-}
+func (s *Scanner) space() { s.i = skipSpace(s.b, s.i) }
 
 // End checks that nothing but white space is left.
 func (s *Scanner) End() error {
@@ -139,8 +130,8 @@ func (s *Scanner) End() error {
 // Peek returns the next byte after white space, or 0 at the end, without
 // reading it: '"' starts a string, '{' an object, '[' an array.
 func (s *Scanner) Peek() byte {
-	if s.i < len(s.b) && s.b[s.i] > ' ' {
-		return s.b[s.i]
+	if i := s.i; i < len(s.b) && s.b[i] > ' ' {
+		return s.b[i]
 	}
 	s.space()
 	if s.i >= len(s.b) {
@@ -295,24 +286,10 @@ func (s *Scanner) Object(member func(key []byte) error) error {
 		return nil
 	}
 	for {
-		if s.Peek() != '"' {
-			return s.fail("want a key")
-		}
-		ks, err := s.str()
+		key, err := s.key()
 		if err != nil {
 			return err
 		}
-		key := s.b[ks.Off:ks.End]
-		if ks.Esc {
-			if key, err = Text(s.b, ks); err != nil {
-				return err
-			}
-		}
-		if s.Peek() != ':' {
-			return s.fail("want a colon after the key")
-		}
-		s.i++
-		s.space()
 		if err := member(key); err != nil {
 			return err
 		}
@@ -327,6 +304,59 @@ func (s *Scanner) Object(member func(key []byte) error) error {
 			return s.fail("want a comma or the end of the object")
 		}
 	}
+}
+
+// key reads an object's key and its colon, leaving the scanner at the
+// value. A key of plain bytes, the usual case, is read here with the
+// frame and offset in locals; one with escapes or errors goes through
+// str.
+func (s *Scanner) key() ([]byte, error) {
+	b, i := s.b, s.i
+	i = skipSpace(b, i)
+	if i >= len(b) || b[i] != '"' {
+		s.i = i
+		return nil, s.fail("want a key")
+	}
+	j := i + 1
+	for j < len(b) && isPlain(b[j]) {
+		j++
+	}
+	var key []byte
+	if j < len(b) && b[j] == '"' {
+		key = b[i+1 : j]
+		i = j + 1
+	} else {
+		s.i = i
+		ks, err := s.str()
+		if err != nil {
+			return nil, err
+		}
+		if key, err = Text(b, ks); err != nil {
+			return nil, err
+		}
+		i = s.i
+	}
+	i = skipSpace(b, i)
+	if i >= len(b) || b[i] != ':' {
+		s.i = i
+		return nil, s.fail("want a colon after the key")
+	}
+	s.i = skipSpace(b, i+1)
+	return key, nil
+}
+
+// skipSpace returns the index of the first byte at or after i that is not
+// white space.
+func skipSpace(b []byte, i int) int {
+	for i < len(b) {
+		switch b[i] {
+		case ' ', '\t', '\n', '\r':
+			i++
+		default:
+			return i
+		}
+	}
+	return i
 }
 
 // Array reads an array, calling elem with the scanner at each element;

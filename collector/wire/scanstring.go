@@ -2,24 +2,35 @@ package wire
 
 import "encoding/binary"
 
-// str reads a string; the scanner must be at its opening quote.
+// str reads a string; the scanner must be at its opening quote. The
+// frame and the offset are kept in locals: the compiler would otherwise
+// load them from the Scanner on every byte.
 func (s *Scanner) str() (Span, error) {
-	if s.i >= len(s.b) || s.b[s.i] != '"' {
+	b, i := s.b, s.i
+	if i >= len(b) || b[i] != '"' {
 		return Span{}, s.fail("want a string")
 	}
-	start := s.i + 1
+	start := i + 1
 	esc := false
 	j := start
 	for {
-		j = skipPlainWords(s.b, j)
-		for j < len(s.b) && isPlain(s.b[j]) {
+		// Keys and most values end within a few bytes: look byte by byte
+		// first, and eight bytes at a time only past the eighth.
+		k := min(j+8, len(b))
+		for j < k && isPlain(b[j]) {
 			j++
 		}
-		if j >= len(s.b) {
-			s.i = len(s.b)
+		if j == k {
+			j = skipPlainWords(b, j)
+			for j < len(b) && isPlain(b[j]) {
+				j++
+			}
+		}
+		if j >= len(b) {
+			s.i = len(b)
 			return Span{}, s.fail("unterminated string")
 		}
-		switch s.b[j] {
+		switch b[j] {
 		case '"':
 			s.i = j + 1
 			return Span{Off: int32(start), End: int32(j), Kind: KindString, Esc: esc}, nil
@@ -30,15 +41,15 @@ func (s *Scanner) str() (Span, error) {
 		}
 		esc = true
 		j++
-		if j >= len(s.b) {
+		if j >= len(b) {
 			s.i = j
 			return Span{}, s.fail("unterminated escape")
 		}
-		switch s.b[j] {
+		switch b[j] {
 		case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
 		case 'u':
 			for k := j + 1; k <= j+4; k++ {
-				if k >= len(s.b) || !isHex(s.b[k]) {
+				if k >= len(b) || !isHex(b[k]) {
 					s.i = k
 					return Span{}, s.fail("bad \\u escape")
 				}
