@@ -5,6 +5,7 @@ import (
 	"slices"
 	"testing"
 	"testing/synctest"
+	"time"
 
 	"marketetl/collector"
 	"marketetl/market"
@@ -56,8 +57,17 @@ func TestReconcile(t *testing.T) {
 			name:   "the file's configuration wins",
 			stored: []collector.Spec{spec("a", disabled)},
 			steps: []step{{
-				specs: []collector.Spec{spec("a", withSymbols("BTC-USDT", "ETH-USDT"))},
+				specs: []collector.Spec{spec("a", withInterval(7*time.Second))},
 				want:  Diff{Updated: []string{"a"}},
+			}},
+			enabled: map[string]bool{"a": false},
+		},
+		{
+			name:   "a change of symbols only is applied without a restart",
+			stored: []collector.Spec{spec("a", disabled)},
+			steps: []step{{
+				specs: []collector.Spec{spec("a", withSymbols("BTC-USDT", "ETH-USDT"))},
+				want:  Diff{Resubscribed: []string{"a"}},
 			}},
 			enabled: map[string]bool{"a": false},
 		},

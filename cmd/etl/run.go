@@ -10,6 +10,7 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"go.uber.org/zap"
@@ -93,10 +94,19 @@ func cmdRun(ctx context.Context, args []string, stderr io.Writer) error {
 	if _, err := m.Reconcile(ctx, specs); err != nil {
 		return fmt.Errorf("seed collectors from %s: %w", cfg.CollectorsConfigPath, err)
 	}
-	var api *supervisor.API
+	var (
+		api   *supervisor.API
+		reads *supervisor.ReadCache
+	)
 	if cfg.AdminAddr != "" {
+		var readPool *pgxpool.Pool
+		reads, readPool, err = newReads(ctx, cfg, c, log.Named("api"))
+		if err != nil {
+			return err
+		}
+		defer readPool.Close()
 		api, err = supervisor.NewAPI(supervisor.APIConfig{
-			Addr: cfg.AdminAddr, Token: cfg.AdminToken, DB: pool, Gatherer: reg, Secrets: secrets, Log: log.Named("api"),
+			Addr: cfg.AdminAddr, Token: cfg.AdminToken, Reads: reads, Gatherer: reg, Secrets: secrets, Log: log.Named("api"),
 			Components: c.components,
 		}, m)
 		if err != nil {
@@ -108,6 +118,7 @@ func cmdRun(ctx context.Context, args []string, stderr io.Writer) error {
 		g, gctx := errgroup.WithContext(ctx)
 		g.Go(func() error { return m.Run(gctx) })
 		if api != nil {
+			g.Go(func() error { return reads.Run(gctx) })
 			g.Go(func() error { return api.Run(gctx) })
 		}
 		g.Go(func() error { return reloadOnHUP(gctx, cfg.CollectorsConfigPath, m, log) })

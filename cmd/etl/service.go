@@ -44,6 +44,10 @@ type core struct {
 	// spoolGaps hands the gaps of records the full spool dropped to the
 	// filler, once attachBackfill has built it.
 	spoolGaps *gapRelay
+	// gapCounts returns the gap counts cached by the admin API's read
+	// cache, for the status and the metrics (no query per request); nil:
+	// not reported.
+	gapCounts func() (store.GapCounts, bool)
 }
 
 // gapRelay passes gaps on to a recorder attached after it was handed out
@@ -446,13 +450,13 @@ func (c *core) backfillStatus() map[string]any {
 		return map[string]any{"enabled": false}
 	}
 	out := map[string]any{"enabled": c.cfg.BackfillEnabled}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	if counts, err := c.backfill.gaps.Counts(ctx); err != nil {
-		out["gaps_error"] = err.Error()
-	} else {
-		out["gaps"] = counts.ByStatus
-		out["filled_rows"] = counts.FilledRows
+	if c.gapCounts != nil {
+		if counts, ok := c.gapCounts(); ok {
+			out["gaps"] = counts.ByStatus
+			out["filled_rows"] = counts.FilledRows
+		} else {
+			out["gaps_error"] = "not known: see database.gaps_error"
+		}
 	}
 	st := c.backfill.filler.Stats()
 	out["queued"] = st.Queued
