@@ -134,6 +134,8 @@ func TestAPIAuthorization(t *testing.T) {
 		{"POST", "/api/collectors/a/enable", ""},
 		{"POST", "/api/collectors/a/disable", ""},
 		{"POST", "/api/restart-all", ""},
+		{"POST", "/api/collectors/a/symbols", `{"symbol":"ETH-USDT"}`},
+		{"DELETE", "/api/collectors/a/symbols/BTC-USDT", ""},
 	}
 	cases := []struct {
 		name       string
@@ -157,7 +159,8 @@ func TestAPIAuthorization(t *testing.T) {
 					if code != tc.wantCode || !strings.Contains(errorText(t, body), tc.wantText) {
 						t.Errorf("answer %d %s, want %d with %q", code, body, tc.wantCode, tc.wantText)
 					}
-					if n := len(a.f.startTimes("a")); n != 1 || len(a.m.List()) != 1 || !a.status("a").Enabled {
+					if n := len(a.f.startTimes("a")); n != 1 || len(a.m.List()) != 1 || !a.status("a").Enabled ||
+						strings.Join(a.status("a").Symbols, ",") != "BTC-USDT" {
 						t.Errorf("a refused request changed something: %d starts, list %v", n, a.m.List())
 					}
 					a.mustStop()

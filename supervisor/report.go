@@ -219,7 +219,7 @@ func (m *Manager) snap(e *entry, now time.Time) snapshot {
 		s.issues = []Issue{{IssueNotRunning, "not started: the supervisor is not running"}}
 	}
 	for i := range s.issues {
-		s.issues[i].Text = m.red.text(s.issues[i].Text)
+		s.issues[i].Text = m.red.report(s.issues[i].Text)
 	}
 	return s
 }
@@ -237,7 +237,7 @@ func (m *Manager) collectorReport(s *snapshot) CollectorReport {
 		Name:              s.spec.Name,
 		Exchange:          string(s.spec.Exchange),
 		Status:            s.state,
-		StatusReason:      m.red.text(s.reason),
+		StatusReason:      m.red.report(s.reason),
 		ConnectionState:   string(s.status.State),
 		Enabled:           s.spec.IsEnabled(),
 		ShouldBeRunning:   s.spec.IsEnabled(),
@@ -283,7 +283,7 @@ func (m *Manager) collectorReport(s *snapshot) CollectorReport {
 		ReconnectAttempts: s.attempts,
 		Reconnects:        s.status.Reconnects,
 		LastMessageTime:   timePtr(s.status.LastMessage),
-		LastError:         m.red.text(lastErr),
+		LastError:         m.red.report(lastErr),
 		LastErrorTime:     timePtr(lastErrTime),
 		LastRestartTime:   timePtr(s.lastRestart),
 		HungStops:         s.errorsBy[errKindHung],
@@ -309,7 +309,7 @@ func (m *Manager) collectorReport(s *snapshot) CollectorReport {
 			LastData:           timePtr(ss.LastData),
 			TimeSinceData:      since(s.at, ss.LastData),
 			MaxSilenceDuration: secs(s.limits.silence(ss.Stream.Type)),
-			LastError:          m.red.text(ss.LastError),
+			LastError:          m.red.report(ss.LastError),
 		}
 	}
 	return r
