@@ -130,11 +130,13 @@ func TestSymbolsChangeWithoutReconnect(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if r.Statistics.ConnectionUptime <= 0 {
-			t.Errorf("connection_uptime %v while connected", r.Statistics.ConnectionUptime)
+		at := connectedSince(t, m, "okx")
+		if at.IsZero() || r.Statistics.ConnectedSince == nil || !r.Statistics.ConnectedSince.Equal(at) {
+			t.Errorf("connected_since %v, want the collector's %v", r.Statistics.ConnectedSince, at)
 		}
-		return connectedSince(t, m, "okx")
+		return at
 	}
+	eventually(t, "the collector connected", func() bool { return !connectedSince(t, m, "okx").IsZero() })
 	since := connected()
 
 	// Add through the admin API.
