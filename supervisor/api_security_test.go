@@ -18,7 +18,7 @@ import (
 func TestUnauthenticatedReadsQueryNothing(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		a := newAPIHarness(t, APIConfig{Token: testToken}, Config{})
-		a.start(spec("a"))
+		a.start(newSpec("a"))
 		if p, c := a.db.calls(); p != 1 || c != 1 {
 			t.Fatalf("after one refresh: %d pings and %d gap counts, want 1 and 1", p, c)
 		}
@@ -67,7 +67,7 @@ func TestBearerSchemeIsCaseInsensitive(t *testing.T) {
 		t.Run(tc.header, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				a := newAPIHarness(t, APIConfig{Token: testToken}, Config{})
-				a.start(spec("a"))
+				a.start(newSpec("a"))
 				req := httptest.NewRequest("POST", "/api/restart-all", nil)
 				req.Host = "127.0.0.1:8080"
 				req.Header.Set("Authorization", tc.header)
@@ -108,7 +108,7 @@ func TestHostCheckOnLoopback(t *testing.T) {
 		t.Run(tc.addr+" Host "+tc.host, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				a := newAPIHarness(t, APIConfig{Addr: tc.addr, Token: testToken}, Config{})
-				a.start(spec("a"))
+				a.start(newSpec("a"))
 				for _, r := range []struct{ method, path string }{{"GET", "/api/status"}, {"POST", "/api/collectors/a/restart"}} {
 					req := httptest.NewRequest(r.method, r.path, nil)
 					req.Host = tc.host
@@ -137,7 +137,7 @@ func TestStatusHidesDriverText(t *testing.T) {
 		a := newAPIHarness(t, APIConfig{Token: testToken}, Config{})
 		a.f.set("a", failing(errors.New("resume streams: failed to connect to `user=etl_writer database=market_prod`: "+
 			"10.9.8.7:5432 (db.internal): dial error: dial tcp 10.9.8.7:5432: connect: connection refused")))
-		a.start(spec("a"))
+		a.start(newSpec("a"))
 		a.db.setErr(&pgconn.PgError{Severity: "FATAL", Code: "28P01",
 			Message: `password authentication failed for user "etl_reader" on db.internal`})
 		a.reads.Refresh(t.Context())

@@ -11,6 +11,7 @@ import (
 
 	"marketetl/collector"
 	"marketetl/market"
+	"marketetl/spec"
 )
 
 // StreamSetter is a Runner whose streams can change while it runs:
@@ -96,9 +97,9 @@ func (m *Manager) changeSymbols(ctx context.Context, what, name string, change f
 		return fmt.Errorf("%s collector: %w", what, err)
 	}
 	e.mu.Lock()
-	spec := e.spec
+	cur := e.spec
 	e.mu.Unlock()
-	syms, err := change(spec.Symbols)
+	syms, err := change(cur.Symbols)
 	if err != nil {
 		return fmt.Errorf("%s collector %s: %w", what, name, err)
 	}
@@ -120,9 +121,9 @@ func (m *Manager) setSymbolsEntry(ctx context.Context, e *entry, syms []market.S
 	if slices.Equal(old.Symbols, syms) {
 		return nil
 	}
-	spec := old
-	spec.Symbols = syms
-	if err := spec.Validate(); err != nil {
+	next := old
+	next.Symbols = syms
+	if err := next.Validate(); err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalidSpec, err)
 	}
 	// The entry and its running collector change together, under e.mu, so
@@ -137,7 +138,7 @@ func (m *Manager) setSymbolsEntry(ctx context.Context, e *entry, syms []market.S
 		return fmt.Errorf("%w: %w", ErrInvalidSpec, err)
 	}
 	e.mu.Unlock()
-	if err := m.reg.PutCollector(ctx, spec); err != nil {
+	if err := m.reg.PutCollector(ctx, next); err != nil {
 		e.mu.Lock()
 		if _, rerr := e.applySymbolsLocked(old.Symbols); rerr != nil {
 			e.log.Error("restoring the previous streams after a registry error failed", zap.String("error", m.red.err(rerr)))
@@ -180,7 +181,7 @@ func (e *entry) applySymbolsLocked(syms []market.Symbol) (restart bool, err erro
 // syncStreamsLocked gives a run that was built from an older spec the entry's
 // current symbols: a symbol change that landed between the run's build
 // and its registration as e.cur. The caller holds e.mu.
-func (e *entry) syncStreamsLocked(built *collector.Spec, rn *run) {
+func (e *entry) syncStreamsLocked(built *spec.Collector, rn *run) {
 	if slices.Equal(built.Symbols, e.spec.Symbols) {
 		return
 	}
@@ -193,7 +194,7 @@ func (e *entry) syncStreamsLocked(built *collector.Spec, rn *run) {
 
 // onlySymbolsDiffer reports whether a and b differ in their symbols and in
 // nothing else (their enabled state aside).
-func onlySymbolsDiffer(a, b *collector.Spec) bool {
+func onlySymbolsDiffer(a, b *spec.Collector) bool {
 	if slices.Equal(a.Symbols, b.Symbols) {
 		return false
 	}

@@ -19,6 +19,7 @@ import (
 	"marketetl/collector/okx"
 	"marketetl/market"
 	"marketetl/sim"
+	"marketetl/spec"
 )
 
 // symbolSink counts the records the collector hands on, by symbol.
@@ -75,9 +76,9 @@ func TestSymbolsChangeWithoutReconnect(t *testing.T) {
 	}
 	sink := &symbolSink{n: map[market.Symbol]int{}}
 	var builds atomic.Int32
-	factory := func(spec collector.Spec) (Runner, error) {
+	factory := func(sp spec.Collector) (Runner, error) {
 		builds.Add(1)
-		return collector.New(collector.Config{Name: spec.Name, Streams: spec.Streams(), Log: log}, adapter, sink)
+		return collector.New(collector.Config{Name: sp.Name, Streams: sp.Streams(), Log: log}, adapter, sink)
 	}
 	m, err := New(Config{HealthCheckInterval: time.Hour, ShutdownTimeout: 20 * time.Second, Log: log},
 		factory, newRegistry(), &fakeHistory{})
@@ -89,9 +90,9 @@ func TestSymbolsChangeWithoutReconnect(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	base := collector.Spec{Name: "okx", Exchange: market.OKX, Symbols: []market.Symbol{"BTC-USDT"},
+	base := spec.Collector{Name: "okx", Exchange: market.OKX, Symbols: []market.Symbol{"BTC-USDT"},
 		DataTypes: []market.DataType{market.TypeTrade, market.TypeCandle}, Timeframes: []market.Timeframe{market.TF1m}}
-	if _, err := m.Reconcile(ctx, []collector.Spec{base}); err != nil {
+	if _, err := m.Reconcile(ctx, []spec.Collector{base}); err != nil {
 		t.Fatal(err)
 	}
 	runDone := make(chan error, 1)
@@ -165,7 +166,7 @@ func TestSymbolsChangeWithoutReconnect(t *testing.T) {
 	// through the admin API.
 	changed := base
 	changed.Symbols = []market.Symbol{"BTC-USDT", "ETH-USDT"}
-	d, err := m.Reconcile(ctx, []collector.Spec{changed})
+	d, err := m.Reconcile(ctx, []spec.Collector{changed})
 	if err != nil {
 		t.Fatal(err)
 	}

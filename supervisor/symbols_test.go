@@ -6,8 +6,8 @@ import (
 	"testing"
 	"testing/synctest"
 
-	"marketetl/collector"
 	"marketetl/market"
+	"marketetl/spec"
 )
 
 // errRegistryDown is the registry's failure in TestSymbolOperations.
@@ -51,7 +51,7 @@ func TestSymbolOperations(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				h := newHarness(t, Config{}, nil)
-				h.start(spec("a"))
+				h.start(newSpec("a"))
 				err := tc.op(h)
 				if tc.want == errRegistryDown {
 					if err == nil || !strings.Contains(err.Error(), errRegistryDown.Error()) {
@@ -96,15 +96,15 @@ func TestSymbolChangeDuringBuild(t *testing.T) {
 		sets := make(chan []market.Stream, 1)
 		added := make(chan error, 1)
 		m := h.m
-		m.factory = func(spec collector.Spec) (Runner, error) {
-			added <- m.AddSymbol(t.Context(), spec.Name, "ETH-USDT")
-			r, err := h.f.build(spec)
+		m.factory = func(sp spec.Collector) (Runner, error) {
+			added <- m.AddSymbol(t.Context(), sp.Name, "ETH-USDT")
+			r, err := h.f.build(sp)
 			if err != nil {
 				return nil, err
 			}
 			return &setterRunner{fakeRunner: r.(*fakeRunner), sets: sets}, nil
 		}
-		h.start(spec("a"))
+		h.start(newSpec("a"))
 		if err := <-added; err != nil {
 			t.Fatal(err)
 		}

@@ -14,6 +14,7 @@ import (
 
 	"marketetl/collector"
 	"marketetl/market"
+	"marketetl/spec"
 	"marketetl/store"
 	"marketetl/supervisor"
 )
@@ -21,20 +22,20 @@ import (
 // memRegistry keeps collectors in memory.
 type memRegistry struct {
 	mu    sync.Mutex // guards specs
-	specs map[string]collector.Spec
+	specs map[string]spec.Collector
 }
 
-func (r *memRegistry) Collectors(context.Context) ([]collector.Spec, error) {
+func (r *memRegistry) Collectors(context.Context) ([]spec.Collector, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	var out []collector.Spec
+	var out []spec.Collector
 	for _, s := range r.specs {
 		out = append(out, s)
 	}
 	return out, nil
 }
 
-func (r *memRegistry) PutCollector(_ context.Context, s collector.Spec) error {
+func (r *memRegistry) PutCollector(_ context.Context, s spec.Collector) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.specs[s.Name] = s
@@ -84,8 +85,8 @@ func TestReloadResubscribesChangedSymbols(t *testing.T) {
 	runner := &streamRunner{sets: make(chan []market.Stream, 1)}
 	builds := make(chan struct{}, 10)
 	m, err := supervisor.New(supervisor.Config{HealthCheckInterval: time.Hour},
-		func(collector.Spec) (supervisor.Runner, error) { builds <- struct{}{}; return runner, nil },
-		&memRegistry{specs: map[string]collector.Spec{}}, noHistory{})
+		func(spec.Collector) (supervisor.Runner, error) { builds <- struct{}{}; return runner, nil },
+		&memRegistry{specs: map[string]spec.Collector{}}, noHistory{})
 	if err != nil {
 		t.Fatal(err)
 	}
