@@ -66,8 +66,8 @@ type DatabaseState struct {
 	// Gaps maps exchange to gap status to the number of gaps, and
 	// FilledRows exchange to data type to the rows stored by filling; nil
 	// when unknown (GapsError says why).
-	Gaps       map[string]map[string]int64 `json:"gaps,omitempty"`
-	FilledRows map[string]map[string]int64 `json:"filled_rows,omitempty"`
+	Gaps       map[string]map[string]int64 `json:"gaps"`
+	FilledRows map[string]map[string]int64 `json:"filled_rows"`
 	GapsError  string                      `json:"gaps_error,omitempty"`
 }
 
