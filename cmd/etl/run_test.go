@@ -211,6 +211,9 @@ func TestRunKeepsSecretsOut(t *testing.T) {
 		!strings.Contains(answers.String(), "etl_store_flush_duration_seconds_bucket") {
 		t.Error("metrics lack the data path's or the collectors' series")
 	}
+	if !strings.Contains(answers.String(), `etl_gaps{exchange="okx",state="open"}`) {
+		t.Error("metrics lack the gap counts of the read cache")
+	}
 
 	// SIGHUP re-reads the file and applies the difference: a new collector.
 	if err := os.WriteFile(yamlPath, []byte(`collectors:
