@@ -47,6 +47,7 @@ type rig struct {
 	col    *collector.Collector
 	pipe   *pipeline.Pipeline
 	pub    *pubsub.Publisher
+	svc    *service.Service
 	prefix string
 
 	mu   sync.Mutex
@@ -97,7 +98,7 @@ func startRigWithRedis(t *testing.T, ex market.Exchange, types []market.DataType
 	if err != nil {
 		t.Fatal(err)
 	}
-	r.pub, r.pipe = svc.Publisher(), svc.Pipeline()
+	r.pub, r.pipe, r.svc = svc.Publisher(), svc.Pipeline(), svc
 	sp := spec.Collector{Name: "e2e", Exchange: ex, Symbols: s.Symbols(ex), DataTypes: types, Timeframes: []market.Timeframe{market.TF1m}}
 	if !containsType(types, market.TypeCandle) {
 		sp.Timeframes = nil

@@ -10,6 +10,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"marketetl/collector"
+	"marketetl/dispatch"
 	"marketetl/market"
 	"marketetl/pipeline"
 	"marketetl/pubsub"
@@ -99,7 +100,8 @@ func (s *Service) buildData(flushes *flushMetrics) error {
 		return err
 	}
 	s.checker = v
-	s.pipe, err = pipeline.New(pipeline.Config{Checker: v, Store: st, Publisher: pub, Raw: encodeRaw})
+	s.callbacks = dispatch.New(log.Named("callbacks"))
+	s.pipe, err = pipeline.New(pipeline.Config{Checker: v, Store: st, Publisher: pub, Raw: encodeRaw, Subscribers: s.callbacks})
 	return err
 }
 
@@ -125,6 +127,7 @@ func (s *Service) runWithData(ctx context.Context, fn func(ctx context.Context) 
 	if s.pub != nil {
 		data.Go(func() error { return s.pub.Run(dataCtx) })
 	}
+	data.Go(func() error { return s.callbacks.Run(dataCtx) })
 	fnErr := s.runBackfill(ctx, fn)
 	stopData()
 	dataErr := data.Wait()
@@ -198,6 +201,7 @@ func (s *Service) Components() map[string]any {
 	ws := s.writer.Stats()
 	out["spool"] = s.spoolStatus()
 	out["backfill"] = s.backfillStatus()
+	out["callbacks"] = s.callbacks.Stats()
 	out["store"] = map[string]any{
 		"queue_depth":     ws.QueueDepth,
 		"tables":          ws.Tables,

@@ -5,6 +5,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"marketetl/dispatch"
 	"marketetl/market"
 	"marketetl/spool"
 	"marketetl/store"
@@ -64,6 +65,9 @@ type dataMetrics struct {
 
 func registerDataMetrics(reg prometheus.Registerer, c *Service) error {
 	if err := reg.Register(newBackfillMetrics(c)); err != nil {
+		return err
+	}
+	if err := reg.Register(dispatch.NewMetrics(c.callbacks)); err != nil {
 		return err
 	}
 	return reg.Register(&dataMetrics{

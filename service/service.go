@@ -27,6 +27,7 @@ import (
 	"marketetl/backfill"
 	"marketetl/collector"
 	"marketetl/config"
+	"marketetl/dispatch"
 	"marketetl/market"
 	"marketetl/pipeline"
 	"marketetl/pubsub"
@@ -51,6 +52,8 @@ type Service struct {
 	pub     *pubsub.Publisher // nil when REDIS_ENABLED=false
 	pipe    *pipeline.Pipeline
 	checker pipeline.Checker
+	// callbacks are the in-process subscribers of the embedding API.
+	callbacks *dispatch.Dispatcher
 	// spoolGaps hands the gaps of records the full spool dropped to the
 	// filler, built after the spool.
 	spoolGaps *gapRelay
