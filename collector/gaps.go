@@ -2,6 +2,7 @@ package collector
 
 import (
 	"context"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -72,7 +73,10 @@ func (ps *Positions) Seed(last map[market.Stream]Last) {
 		p := ps.get(s)
 		p.mu.Lock()
 		if !p.known {
-			p.known, p.time, p.id, p.run, p.session = true, l.Time, l.TradeID, 0, 0
+			p.known, p.time, p.id, p.sid, p.run, p.session = true, l.Time, l.TradeID, "", 0, 0
+			if l.TradeID > 0 {
+				p.sid = strconv.FormatInt(l.TradeID, 10)
+			}
 		}
 		p.resumed = true
 		p.mu.Unlock()
@@ -132,8 +136,12 @@ type position struct {
 	// known is true once time (and id) hold a record.
 	known bool
 	time  time.Time
-	// id is the last trade id when ids are sequential integers, else 0.
-	id int64
+	// id is the last trade id when ids are sequential integers that fit
+	// an int64, else 0; sid is that trade id as sent whenever ids are
+	// sequential decimal integers, of any length, else "" (longer ids are
+	// compared as decimal strings, so continuity is checked for them too).
+	id  int64
+	sid string
 	// run and session are the numbers of the collector run and the
 	// connection session that delivered the record; both 0 when it was
 	// restored from storage.
@@ -173,24 +181,29 @@ func (c *Collector) continuity(p *position, rec market.Record, session uint64) (
 
 func (c *Collector) tradeContinuity(p *position, t *market.Trade, session uint64) (market.Gap, bool) {
 	var id int64
-	if c.seqIDs {
-		id, _ = t.NumericID()
+	var sid string
+	if c.seqIDs && market.DecimalTradeID(t.TradeID) {
+		id, _ = t.NumericID() // 0 for an id beyond 18 digits
+		sid = t.TradeID
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	g, found := market.Gap{}, false
 	switch {
-	case p.known && id > 0 && p.id > 0:
-		if id <= p.id {
+	case p.known && sid != "" && p.sid != "":
+		if market.CompareTradeIDs(sid, p.sid) <= 0 {
 			// Out of order or resent beyond the dedup window: no hole, and
 			// the position stays at the greatest id.
 			c.st.outOfOrder(t.Stream())
 			return market.Gap{}, false
 		}
-		first := id - int64(max(t.Aggregates, 1)) + 1
-		if first > p.id+1 {
-			g = market.Gap{From: p.time, To: t.Time, AfterID: p.id, BeforeID: first,
-				Reason: p.reason(c.run, session, market.GapTradeIDJump)}
+		n := uint64(max(t.Aggregates, 1))
+		if market.TradeIDDistance(p.sid, sid) > n {
+			g = market.Gap{From: p.time, To: t.Time, Reason: p.reason(c.run, session, market.GapTradeIDJump)}
+			if id > 0 && p.id > 0 {
+				// Bounded by ids too when both fit the gaps table's bigint.
+				g.AfterID, g.BeforeID = p.id, id-int64(n)+1
+			}
 			found = true
 		}
 	case p.known && (p.run != c.run || p.session != session):
@@ -199,7 +212,7 @@ func (c *Collector) tradeContinuity(p *position, t *market.Trade, session uint64
 		g = market.Gap{From: p.time, To: t.Time, Reason: p.reason(c.run, session, market.GapDisconnect)}
 		found = true
 	}
-	p.known, p.time, p.id, p.run, p.session = true, t.Time, id, c.run, session
+	p.known, p.time, p.id, p.sid, p.run, p.session = true, t.Time, id, sid, c.run, session
 	if found {
 		g.Stream = t.Stream()
 		if g.To.Before(g.From) {
@@ -223,7 +236,7 @@ func (c *Collector) candleContinuity(p *position, cd *market.Candle, session uin
 			found = true
 		}
 	}
-	p.known, p.time, p.id, p.run, p.session = true, cd.Time, 0, c.run, session
+	p.known, p.time, p.id, p.sid, p.run, p.session = true, cd.Time, 0, "", c.run, session
 	return g, found
 }
 

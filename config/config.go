@@ -15,6 +15,7 @@ type Config struct {
 	// Store settings.
 	StoreBatchSize       int
 	StoreFlushInterval   time.Duration
+	StoreFlushTimeout    time.Duration
 	StoreQueueSize       int
 	StoreRejectsPerSec   int
 	StoreRawLimit        int
@@ -92,6 +93,8 @@ func load(e *env) Config {
 	c.StoreBatchSize = e.integer("STORE_BATCH_SIZE", 5000, 1, 1_000_000, "rows per COPY batch: a table is flushed when its buffer reaches this many rows")
 	c.StoreFlushInterval = e.duration("STORE_FLUSH_INTERVAL", 25*time.Millisecond, time.Millisecond,
 		"a table's buffer is flushed when its oldest row is this old, even if the batch is not full")
+	c.StoreFlushTimeout = e.duration("STORE_FLUSH_TIMEOUT", 30*time.Second, 100*time.Millisecond,
+		"bound of one attempt to store a batch (also the statement_timeout of its merge transaction); a flush blocked longer, on a lock say, is cancelled and retried with its rows kept")
 	c.StoreQueueSize = e.integer("STORE_QUEUE_SIZE", 50000, 1, 10_000_000, "records the writer's queue holds before producers block (backpressure)")
 	c.StoreRejectsPerSec = e.integer("STORE_REJECTS_PER_SECOND", 100, 1, 1_000_000, "rejects stored per second at most (with a burst of the same size); beyond, they are counted, not stored")
 	c.StoreRawLimit = e.integer("STORE_REJECT_RAW_BYTES", 4096, 0, 1<<20, "a rejected payload is kept truncated to this many bytes")
@@ -147,7 +150,7 @@ func load(e *env) Config {
 	c.LogLevel = e.choice("LOG_LEVEL", "info", "debug, info, warn or error", "debug", "info", "warn", "error")
 	c.LogFormat = e.choice("LOG_FORMAT", "console", "console or json", "console", "json")
 	c.LogDir = e.str("LOG_DIR", "", "when set, logs are also written to rotating files etl.log in this directory")
-	c.LogMaxFiles = e.integer("LOG_MAX_FILES", 10, 1, 10000, "rotated log files kept in LOG_DIR")
+	c.LogMaxFiles = e.integer("LOG_MAX_FILES", 30, 1, 10000, "rotated log files kept in LOG_DIR")
 	c.LogCleanup = e.boolean("LOG_CLEANUP", true, "remove rotated log files beyond LOG_MAX_FILES")
 	return c
 }

@@ -29,9 +29,21 @@ const (
 	// GapSpoolError: the database was down and the disk refused to spool
 	// the records (a write error other than the spool's cap).
 	GapSpoolError GapReason = "spool_error"
+	// GapSpoolCorrupt: spooled records were damaged on disk (a frame that
+	// failed its checksum or could not be decoded, a segment that could not
+	// be read); the window is that of the stream's records in the damaged
+	// segment, from the segment's index.
+	GapSpoolCorrupt GapReason = "spool_corrupt"
 	// GapManual: asked for by hand (etl backfill).
 	GapManual GapReason = "manual"
 )
+
+// GapReasons returns every gap reason, in the order of README's table of
+// gap reasons (a test keeps the two in step).
+func GapReasons() []GapReason {
+	return []GapReason{GapTradeIDJump, GapCandleMissing, GapDisconnect, GapRestart,
+		GapSpoolFull, GapSpoolError, GapSpoolCorrupt, GapManual}
+}
 
 // Gap is a window of one stream in which records may be missing. The
 // window is given in exchange time and, for streams whose exchange numbers

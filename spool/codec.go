@@ -24,6 +24,9 @@ const (
 	kindCandle  = 3
 	kindBook    = 4
 	kindBalance = 5
+	// The kinds below follow the others: a payload's kind never changes.
+	kindBookUpdate = 6
+	kindReject     = 7 // a reject spilled by the store writer at shutdown
 )
 
 // ErrUnsupported is returned (wrapped) by encode for a record type the
@@ -68,12 +71,22 @@ func encode(dst []byte, rec market.Record) ([]byte, error) {
 		dst = appendLevels(dst, r.Asks)
 		dst = binary.AppendVarint(dst, r.Sequence)
 		dst = binary.AppendVarint(dst, r.Checksum)
+	case *market.BookUpdate:
+		dst = append(dst, kindBookUpdate)
+		dst = appendMeta(dst, &r.Meta)
+		dst = appendString(dst, string(r.Side))
+		dst = appendDecimal(dst, r.Price)
+		dst = appendDecimal(dst, r.Size)
+		dst = binary.AppendVarint(dst, r.Sequence)
 	case *market.Balance:
 		dst = append(dst, kindBalance)
 		dst = appendMeta(dst, &r.Meta)
 		dst = appendString(dst, r.Account)
 		dst = appendDecimal(dst, r.Free)
 		dst = appendDecimal(dst, r.Locked)
+	case *spilledReject:
+		dst = append(dst, kindReject)
+		dst = appendReject(dst, r)
 	default:
 		return dst, fmt.Errorf("encode %T: %w", rec, ErrUnsupported)
 	}
@@ -197,6 +210,14 @@ func decode(p []byte) (market.Record, error) {
 		b.Sequence = r.varint()
 		b.Checksum = r.varint()
 		rec = b
+	case kindBookUpdate:
+		u := &market.BookUpdate{}
+		r.meta(&u.Meta)
+		u.Side = market.BookSide(r.string())
+		u.Price = r.decimal()
+		u.Size = r.decimal()
+		u.Sequence = r.varint()
+		rec = u
 	case kindBalance:
 		b := &market.Balance{}
 		r.meta(&b.Meta)
@@ -204,6 +225,8 @@ func decode(p []byte) (market.Record, error) {
 		b.Free = r.decimal()
 		b.Locked = r.decimal()
 		rec = b
+	case kindReject:
+		rec = r.reject()
 	default:
 		if r.err == nil {
 			r.err = fmt.Errorf("unknown record kind %d", kind)

@@ -48,7 +48,9 @@ func sampleRecords() map[string]market.Record {
 			Bids: []market.Level{{Price: dec("100.10"), Size: dec("1")}, {Price: dec("100.00"), Size: dec("2.50")}},
 			Asks: []market.Level{}, Sequence: 1 << 40, Checksum: -12345},
 		"book nil sides": &market.BookSnapshot{Meta: meta("BTC-USDT")},
-		"balance":        &market.Balance{Meta: meta("BTC"), Account: "spot", Free: dec("0.50000000"), Locked: dec("-0")},
+		"book update": &market.BookUpdate{Meta: meta("BTC-USDT"), Sequence: 1<<40 + 3,
+			BookChange: market.BookChange{Side: market.Ask, Price: dec("100.10"), Size: dec("0.000")}},
+		"balance": &market.Balance{Meta: meta("BTC"), Account: "spot", Free: dec("0.50000000"), Locked: dec("-0")},
 	}
 }
 

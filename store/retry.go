@@ -39,7 +39,8 @@ func classify(err error) failure {
 	}
 	var netErr net.Error
 	switch {
-	case pgconn.SafeToRetry(err), pgconn.Timeout(err),
+	case errors.Is(err, ErrFlushTimeout), errors.Is(err, context.DeadlineExceeded),
+		pgconn.SafeToRetry(err), pgconn.Timeout(err),
 		errors.As(err, &netErr),
 		errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, net.ErrClosed):
 		return failTransient

@@ -39,6 +39,8 @@ func TestClassify(t *testing.T) {
 		{"unexpected EOF", fmt.Errorf("read: %w", io.ErrUnexpectedEOF), failTransient},
 		{"network error", &net.OpError{Op: "read", Err: errors.New("connection reset")}, failTransient},
 		{"connect error", &pgconn.ConnectError{}, failTransient},
+		{"flush timeout", fmt.Errorf("%w after 30s: %w", ErrFlushTimeout, errors.New("copy cancelled")), failTransient},
+		{"context deadline", fmt.Errorf("copy: %w", context.DeadlineExceeded), failTransient},
 		{"plain error", errors.New("something"), failOther},
 		{"text that looks transient is not read", errors.New("SQLSTATE 08006 connection failure"), failOther},
 	}
