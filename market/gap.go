@@ -85,3 +85,38 @@ func (g Gap) Union(o Gap) Gap {
 	}
 	return out
 }
+
+// CheckReason says why a candle is to be compared with the exchange's own.
+type CheckReason string
+
+// The check reasons, stored in candle_checks.reason; part of the public
+// interface: add, never rename.
+const (
+	// CheckProvisional: the candle was built from part of its interval's
+	// trades and is stored as provisional until the exchange's candle
+	// replaces it.
+	CheckProvisional CheckReason = "provisional"
+	// CheckClosed: a closed candle (built from every trade seen, or
+	// received) is compared once with the exchange's REST candle.
+	CheckClosed CheckReason = "closed"
+)
+
+// CandleCheck is a candle waiting to be compared with the exchange's own
+// (REST) candle: a row of candle_checks.
+type CandleCheck struct {
+	// Stream is the candle's stream and Time its open time.
+	Stream Stream
+	Time   time.Time
+	Reason CheckReason
+	// Due is when the next comparison may run.
+	Due time.Time
+	// Attempts counts the comparisons that failed or found no exchange
+	// candle; LastError says why the last one did.
+	Attempts  int
+	LastError string
+}
+
+// String describes the check for logs and errors.
+func (c CandleCheck) String() string {
+	return fmt.Sprintf("%s %s (%s)", c.Stream, c.Time.UTC().Format(time.RFC3339), c.Reason)
+}
