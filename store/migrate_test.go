@@ -13,7 +13,7 @@ import (
 
 // schemaTables are the tables the migrations create.
 var schemaTables = []string{
-	"balances", "book_snapshots", "candles", "collector_status", "collectors",
+	"balances", "book_snapshots", "candle_checks", "candles", "collector_status", "collectors",
 	"gaps", "rejects", "schema_extensions", "tickers", "trades",
 }
 
@@ -116,14 +116,14 @@ func TestMigrateUpDownUp(t *testing.T) {
 		if err := m.Up(t.Context()); err != nil {
 			t.Fatalf("%s: %v", step, err)
 		}
-		wantVersion(4)
+		wantVersion(8)
 		if got := tablesPresent(t, pool); strings.Join(got, " ") != strings.Join(schemaTables, " ") {
 			t.Fatalf("%s: tables %v, want %v", step, got, schemaTables)
 		}
 	}
 
 	// Forcing an older version and migrating up again re-runs migrations 3
-	// and 4 over the existing tables: every statement is idempotent.
+	// to 8 over the existing tables: every statement is idempotent.
 	if err := m.Force(t.Context(), 2); err != nil {
 		t.Fatalf("force: %v", err)
 	}
@@ -131,7 +131,7 @@ func TestMigrateUpDownUp(t *testing.T) {
 	if err := m.Up(t.Context()); err != nil {
 		t.Fatalf("up over existing tables: %v", err)
 	}
-	wantVersion(4)
+	wantVersion(8)
 }
 
 // TestMigrateTimescaleDB checks the hypertables when the server has

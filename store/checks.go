@@ -1,0 +1,124 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"marketetl/market"
+)
+
+// TableCandleChecks is the table of candles waiting to be compared with the
+// exchange's own.
+const TableCandleChecks = "candle_checks"
+
+// Candle check states, stored in candle_checks.status.
+const (
+	CheckPending   = "pending"
+	CheckAbandoned = "abandoned"
+)
+
+// CandleChecks reads and writes the candle_checks table: the durable list
+// of candles waiting for reconciliation with the exchange's REST candles.
+// Provisional candles get their row from the database itself when they are
+// stored (a trigger); closed candles are added by the collectors.
+type CandleChecks struct {
+	pool *pgxpool.Pool
+}
+
+// NewCandleChecks returns a CandleChecks working through pool.
+func NewCandleChecks(pool *pgxpool.Pool) *CandleChecks { return &CandleChecks{pool: pool} }
+
+// Add records checks as pending. A check already recorded for the same
+// candle is kept (its due time and attempts too); only its reason becomes
+// provisional when a provisional check is added.
+func (s *CandleChecks) Add(ctx context.Context, checks []market.CandleCheck) error {
+	if len(checks) == 0 {
+		return nil
+	}
+	b := &pgx.Batch{}
+	for _, c := range checks {
+		b.Queue(`INSERT INTO candle_checks (exchange, symbol, timeframe, ts, reason, due_at)
+			VALUES ($1, $2, $3, $4, $5, $6)
+			ON CONFLICT (exchange, symbol, timeframe, ts) DO UPDATE SET reason = 'provisional', status = 'pending', updated_at = now()
+			WHERE EXCLUDED.reason = 'provisional' AND (candle_checks.reason <> 'provisional' OR candle_checks.status <> 'pending')`,
+			string(c.Stream.Exchange), string(c.Stream.Symbol), string(c.Stream.Timeframe), c.Time, string(c.Reason), c.Due)
+	}
+	if err := s.pool.SendBatch(ctx, b).Close(); err != nil {
+		return fmt.Errorf("record %d candle checks: %w", len(checks), err)
+	}
+	return nil
+}
+
+// Pending returns up to limit pending checks of streams, earliest due
+// first (due or not).
+func (s *CandleChecks) Pending(ctx context.Context, streams []market.Stream, limit int) ([]market.CandleCheck, error) {
+	var ex, sym, tf []string
+	for _, st := range streams {
+		if st.Type != market.TypeCandle {
+			continue
+		}
+		ex = append(ex, string(st.Exchange))
+		sym = append(sym, string(st.Symbol))
+		tf = append(tf, string(st.Timeframe))
+	}
+	if len(ex) == 0 {
+		return nil, nil
+	}
+	rows, err := s.pool.Query(ctx, `SELECT c.exchange, c.symbol, c.timeframe, c.ts, c.reason, c.due_at, c.attempts, coalesce(c.last_error, '')
+		FROM candle_checks c JOIN unnest($1::text[], $2::text[], $3::text[]) AS s(exchange, symbol, timeframe)
+		  ON c.exchange = s.exchange AND c.symbol = s.symbol AND c.timeframe = s.timeframe
+		WHERE c.status = 'pending' ORDER BY c.due_at, c.ts LIMIT $4`, ex, sym, tf, limit)
+	if err != nil {
+		return nil, fmt.Errorf("read pending candle checks: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (market.CandleCheck, error) {
+		var (
+			c                market.CandleCheck
+			e, sy, t, reason string
+		)
+		err := r.Scan(&e, &sy, &t, &c.Time, &reason, &c.Due, &c.Attempts, &c.LastError)
+		c.Stream = market.Stream{Exchange: market.Exchange(e), Symbol: market.Symbol(sy), Type: market.TypeCandle, Timeframe: market.Timeframe(t)}
+		c.Reason = market.CheckReason(reason)
+		c.Time, c.Due = c.Time.UTC(), c.Due.UTC()
+		return c, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read pending candle checks: %w", err)
+	}
+	return out, nil
+}
+
+// Done deletes the check of c's candle: the exchange's candle is stored, or
+// ours was found equal to it.
+func (s *CandleChecks) Done(ctx context.Context, c market.CandleCheck) error {
+	if _, err := s.pool.Exec(ctx, `DELETE FROM candle_checks WHERE exchange = $1 AND symbol = $2 AND timeframe = $3 AND ts = $4`,
+		string(c.Stream.Exchange), string(c.Stream.Symbol), string(c.Stream.Timeframe), c.Time); err != nil {
+		return fmt.Errorf("finish candle check %s: %w", c, err)
+	}
+	return nil
+}
+
+// Retry counts a failed attempt at c and makes it due again at due.
+func (s *CandleChecks) Retry(ctx context.Context, c market.CandleCheck, due time.Time, lastError string) error {
+	if _, err := s.pool.Exec(ctx, `UPDATE candle_checks SET attempts = attempts + 1, due_at = $5, last_error = $6, updated_at = now()
+		WHERE exchange = $1 AND symbol = $2 AND timeframe = $3 AND ts = $4`,
+		string(c.Stream.Exchange), string(c.Stream.Symbol), string(c.Stream.Timeframe), c.Time, due, nullText(lastError)); err != nil {
+		return fmt.Errorf("postpone candle check %s: %w", c, err)
+	}
+	return nil
+}
+
+// Abandon counts a last failed attempt at c and stops retrying it: the row
+// stays, as abandoned, with the error.
+func (s *CandleChecks) Abandon(ctx context.Context, c market.CandleCheck, lastError string) error {
+	if _, err := s.pool.Exec(ctx, `UPDATE candle_checks SET attempts = attempts + 1, status = 'abandoned', last_error = $5, updated_at = now()
+		WHERE exchange = $1 AND symbol = $2 AND timeframe = $3 AND ts = $4`,
+		string(c.Stream.Exchange), string(c.Stream.Symbol), string(c.Stream.Timeframe), c.Time, nullText(lastError)); err != nil {
+		return fmt.Errorf("abandon candle check %s: %w", c, err)
+	}
+	return nil
+}
