@@ -15,14 +15,18 @@ type aggregators struct {
 	mu       sync.Mutex // guards builders
 	builders map[market.Symbol]*aggregate.Builder
 	tfs      map[market.Symbol][]market.Timeframe
+	// provisional is given each provisional candle built, before it is
+	// returned to be handed on, to schedule its reconciliation.
+	provisional func(*market.Candle)
 }
 
-// newAggregators returns nil when no stream is aggregated.
-func newAggregators(streams []market.Stream) (*aggregators, error) {
+// newAggregators returns nil when no stream is aggregated. provisional is
+// given every provisional candle built, before it is returned.
+func newAggregators(streams []market.Stream, provisional func(*market.Candle)) (*aggregators, error) {
 	if len(streams) == 0 {
 		return nil, nil
 	}
-	a := &aggregators{builders: map[market.Symbol]*aggregate.Builder{}, tfs: map[market.Symbol][]market.Timeframe{}}
+	a := &aggregators{builders: map[market.Symbol]*aggregate.Builder{}, tfs: map[market.Symbol][]market.Timeframe{}, provisional: provisional}
 	for _, s := range streams {
 		if s.Type != market.TypeCandle {
 			return nil, fmt.Errorf("aggregated stream %s: only candles can be built from trades", s)
@@ -90,7 +94,21 @@ func (a *aggregators) add(t *market.Trade) []market.Record {
 	if b == nil {
 		return nil
 	}
-	return toRecords(b.Add(t, nil))
+	return a.toRecords(b.Add(t, nil))
+}
+
+// interrupt tells every builder that the stream was interrupted (a
+// connection ended): the candles being built, and those of the next
+// trades' buckets, end provisional. Nil-safe.
+func (a *aggregators) interrupt() {
+	if a == nil {
+		return
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for _, b := range a.builders {
+		b.Interrupt()
+	}
 }
 
 // advance closes the candles of sym that ended by exchange time now,
@@ -106,15 +124,20 @@ func (a *aggregators) advance(sym market.Symbol, now, received time.Time) []mark
 	for _, c := range cs {
 		c.Received = received
 	}
-	return toRecords(cs)
+	return a.toRecords(cs)
 }
 
-func toRecords(cs []*market.Candle) []market.Record {
+// toRecords returns cs as records, after giving the provisional ones to
+// a.provisional.
+func (a *aggregators) toRecords(cs []*market.Candle) []market.Record {
 	if len(cs) == 0 {
 		return nil
 	}
 	out := make([]market.Record, len(cs))
 	for i, c := range cs {
+		if c.Provisional && a.provisional != nil {
+			a.provisional(c)
+		}
 		out[i] = c
 	}
 	return out

@@ -3,6 +3,8 @@ package market
 import (
 	"fmt"
 	"time"
+
+	"github.com/shopspring/decimal"
 )
 
 // GapReason says why a window of a stream may be missing records.
@@ -110,6 +112,10 @@ type CandleCheck struct {
 	Reason CheckReason
 	// Due is when the next comparison may run.
 	Due time.Time
+	// Open, High, Low, Close and Volume are our candle's values when the
+	// check was recorded (zero when unknown): a closed candle equal to the
+	// exchange's is left alone.
+	Open, High, Low, Close, Volume decimal.Decimal
 	// Attempts counts the comparisons that failed or found no exchange
 	// candle; LastError says why the last one did.
 	Attempts  int

@@ -25,6 +25,11 @@ CREATE TABLE IF NOT EXISTS candle_checks (
     due_at     timestamptz      NOT NULL,
     attempts   integer          NOT NULL DEFAULT 0 CHECK (attempts >= 0),
     last_error text             NULL,
+    open       numeric          NULL,
+    high       numeric          NULL,
+    low        numeric          NULL,
+    close      numeric          NULL,
+    volume     numeric          NULL,
     created_at timestamptz      NOT NULL DEFAULT now(),
     updated_at timestamptz      NOT NULL DEFAULT now(),
     CONSTRAINT candle_checks_pkey PRIMARY KEY (exchange, symbol, timeframe, ts)
@@ -42,6 +47,7 @@ COMMENT ON COLUMN candle_checks.status IS 'pending: to be compared at due_at; ab
 COMMENT ON COLUMN candle_checks.due_at IS 'When the next comparison may run (after a failure: the backoff''s end).';
 COMMENT ON COLUMN candle_checks.attempts IS 'Comparisons that failed or found no exchange candle.';
 COMMENT ON COLUMN candle_checks.last_error IS 'Why the last attempt failed; NULL when none did.';
+COMMENT ON COLUMN candle_checks.open IS 'Our candle''s open when the check was recorded (high, low, close and volume likewise): a closed candle equal to the exchange''s is left alone; NULL when unknown.';
 COMMENT ON COLUMN candle_checks.created_at IS 'When the check was recorded (database time).';
 COMMENT ON COLUMN candle_checks.updated_at IS 'When the row last changed (database time).';
 
@@ -51,11 +57,12 @@ COMMENT ON COLUMN candle_checks.updated_at IS 'When the row last changed (databa
 -- first comparison is due a minute after the candle was received.
 CREATE OR REPLACE FUNCTION candle_checks_record_provisional() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    INSERT INTO candle_checks (exchange, symbol, timeframe, ts, reason, due_at)
-    VALUES (NEW.exchange, NEW.symbol, NEW.timeframe, NEW.ts, 'provisional', NEW.received_at + interval '1 minute')
+    INSERT INTO candle_checks (exchange, symbol, timeframe, ts, reason, due_at, open, high, low, close, volume)
+    VALUES (NEW.exchange, NEW.symbol, NEW.timeframe, NEW.ts, 'provisional', NEW.received_at + interval '1 minute',
+            NEW.open, NEW.high, NEW.low, NEW.close, NEW.volume)
     ON CONFLICT (exchange, symbol, timeframe, ts) DO UPDATE
-        SET reason = 'provisional', status = 'pending', updated_at = now()
-        WHERE candle_checks.reason <> 'provisional' OR candle_checks.status <> 'pending';
+        SET reason = 'provisional', status = 'pending', open = EXCLUDED.open, high = EXCLUDED.high,
+            low = EXCLUDED.low, close = EXCLUDED.close, volume = EXCLUDED.volume, updated_at = now();
     RETURN NULL;
 END
 $$;

@@ -41,11 +41,14 @@ func (s *CandleChecks) Add(ctx context.Context, checks []market.CandleCheck) err
 	}
 	b := &pgx.Batch{}
 	for _, c := range checks {
-		b.Queue(`INSERT INTO candle_checks (exchange, symbol, timeframe, ts, reason, due_at)
-			VALUES ($1, $2, $3, $4, $5, $6)
-			ON CONFLICT (exchange, symbol, timeframe, ts) DO UPDATE SET reason = 'provisional', status = 'pending', updated_at = now()
-			WHERE EXCLUDED.reason = 'provisional' AND (candle_checks.reason <> 'provisional' OR candle_checks.status <> 'pending')`,
-			string(c.Stream.Exchange), string(c.Stream.Symbol), string(c.Stream.Timeframe), c.Time, string(c.Reason), c.Due)
+		b.Queue(`INSERT INTO candle_checks (exchange, symbol, timeframe, ts, reason, due_at, open, high, low, close, volume)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+			ON CONFLICT (exchange, symbol, timeframe, ts) DO UPDATE SET reason = 'provisional', status = 'pending',
+				open = EXCLUDED.open, high = EXCLUDED.high, low = EXCLUDED.low, close = EXCLUDED.close, volume = EXCLUDED.volume,
+				updated_at = now()
+			WHERE EXCLUDED.reason = 'provisional'`,
+			string(c.Stream.Exchange), string(c.Stream.Symbol), string(c.Stream.Timeframe), c.Time, string(c.Reason), c.Due,
+			c.Open, c.High, c.Low, c.Close, c.Volume)
 	}
 	if err := s.pool.SendBatch(ctx, b).Close(); err != nil {
 		return fmt.Errorf("record %d candle checks: %w", len(checks), err)
@@ -68,10 +71,11 @@ func (s *CandleChecks) Pending(ctx context.Context, streams []market.Stream, lim
 	if len(ex) == 0 {
 		return nil, nil
 	}
-	rows, err := s.pool.Query(ctx, `SELECT c.exchange, c.symbol, c.timeframe, c.ts, c.reason, c.due_at, c.attempts, coalesce(c.last_error, '')
+	rows, err := s.pool.Query(ctx, `SELECT c.exchange, c.symbol, c.timeframe, c.ts, c.reason, c.due_at, c.attempts, coalesce(c.last_error, ''),
+			coalesce(c.open, 0), coalesce(c.high, 0), coalesce(c.low, 0), coalesce(c.close, 0), coalesce(c.volume, 0)
 		FROM candle_checks c JOIN unnest($1::text[], $2::text[], $3::text[]) AS s(exchange, symbol, timeframe)
 		  ON c.exchange = s.exchange AND c.symbol = s.symbol AND c.timeframe = s.timeframe
-		WHERE c.status = 'pending' ORDER BY c.due_at, c.ts LIMIT $4`, ex, sym, tf, limit)
+		WHERE c.status = 'pending' ORDER BY c.due_at, c.ts, c.exchange, c.symbol, c.timeframe LIMIT $4`, ex, sym, tf, limit)
 	if err != nil {
 		return nil, fmt.Errorf("read pending candle checks: %w", err)
 	}
@@ -80,7 +84,7 @@ func (s *CandleChecks) Pending(ctx context.Context, streams []market.Stream, lim
 			c                market.CandleCheck
 			e, sy, t, reason string
 		)
-		err := r.Scan(&e, &sy, &t, &c.Time, &reason, &c.Due, &c.Attempts, &c.LastError)
+		err := r.Scan(&e, &sy, &t, &c.Time, &reason, &c.Due, &c.Attempts, &c.LastError, &c.Open, &c.High, &c.Low, &c.Close, &c.Volume)
 		c.Stream = market.Stream{Exchange: market.Exchange(e), Symbol: market.Symbol(sy), Type: market.TypeCandle, Timeframe: market.Timeframe(t)}
 		c.Reason = market.CheckReason(reason)
 		c.Time, c.Due = c.Time.UTC(), c.Due.UTC()
