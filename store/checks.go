@@ -33,8 +33,10 @@ type CandleChecks struct {
 func NewCandleChecks(pool *pgxpool.Pool) *CandleChecks { return &CandleChecks{pool: pool} }
 
 // Add records checks as pending. A check already recorded for the same
-// candle is kept (its due time and attempts too); only its reason becomes
-// provisional when a provisional check is added.
+// candle is kept, attempts included; when a provisional check is added, it
+// becomes provisional, takes its values, and takes its due time when that
+// is earlier and no attempt was made yet (the store records a provisional
+// candle's check with a due time of its own).
 func (s *CandleChecks) Add(ctx context.Context, checks []market.CandleCheck) error {
 	if len(checks) == 0 {
 		return nil
@@ -45,6 +47,7 @@ func (s *CandleChecks) Add(ctx context.Context, checks []market.CandleCheck) err
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
 			ON CONFLICT (exchange, symbol, timeframe, ts) DO UPDATE SET reason = 'provisional', status = 'pending',
 				open = EXCLUDED.open, high = EXCLUDED.high, low = EXCLUDED.low, close = EXCLUDED.close, volume = EXCLUDED.volume,
+				due_at = CASE WHEN candle_checks.attempts = 0 THEN least(candle_checks.due_at, EXCLUDED.due_at) ELSE candle_checks.due_at END,
 				updated_at = now()
 			WHERE EXCLUDED.reason = 'provisional'`,
 			string(c.Stream.Exchange), string(c.Stream.Symbol), string(c.Stream.Timeframe), c.Time, string(c.Reason), c.Due,
