@@ -71,7 +71,7 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
-	build := collectorFactory(apis, c.pipe, int64(cfg.ReadLimitBytes), log, newGapDetection(c.pool, c.gapRecorder()))
+	build := collectorFactory(apis, c.pipe, int64(cfg.ReadLimitBytes), log, newGapDetection(c.pool, c.gapRecorder()).storedBy(c.writer))
 	var cols []*collector.Collector
 	for _, ex := range market.Exchanges() {
 		spec := collector.Spec{

@@ -63,7 +63,7 @@ func cmdRun(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	build := collectorFactory(apis, c.pipe, int64(cfg.ReadLimitBytes), log, newGapDetection(pool, c.gapRecorder()))
+	build := collectorFactory(apis, c.pipe, int64(cfg.ReadLimitBytes), log, newGapDetection(pool, c.gapRecorder()).storedBy(c.writer))
 	if err := registerDataMetrics(reg, c); err != nil {
 		return err
 	}

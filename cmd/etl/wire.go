@@ -65,6 +65,17 @@ type gapDetection struct {
 	positions *collector.Positions
 	resume    collector.ResumeFunc
 	gaps      collector.GapRecorder
+	// checks and sync make candle reconciliation durable: the
+	// candle_checks table, and the writer's Sync (see storedBy).
+	checks collector.CandleChecks
+	sync   func(ctx context.Context) error
+}
+
+// storedBy makes the collectors finish a candle check only once the
+// exchange's candle that finished it is stored by w.
+func (d gapDetection) storedBy(w *store.Writer) gapDetection {
+	d.sync = w.Sync
+	return d
 }
 
 // newGapDetection seeds positions from pool (nil: not seeded) and hands
@@ -72,6 +83,7 @@ type gapDetection struct {
 func newGapDetection(pool *pgxpool.Pool, gaps collector.GapRecorder) gapDetection {
 	d := gapDetection{positions: collector.NewPositions(), gaps: gaps}
 	if pool != nil {
+		d.checks = store.NewCandleChecks(pool)
 		d.resume = func(ctx context.Context, streams []market.Stream) (map[market.Stream]collector.Last, error) {
 			stored, err := store.LastStored(ctx, pool, streams)
 			if err != nil {
@@ -104,6 +116,8 @@ func collectorFactory(apis map[market.Exchange]exchangeAPI, sink collector.Sink,
 			Positions:    gd.positions,
 			Resume:       gd.resume,
 			Gaps:         gd.gaps,
+			Checks:       gd.checks,
+			Sync:         gd.sync,
 		}, api, sink)
 	}
 }
