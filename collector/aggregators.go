@@ -18,15 +18,22 @@ type aggregators struct {
 	// provisional is given each provisional candle built, before it is
 	// returned to be handed on, to schedule its reconciliation.
 	provisional func(*market.Candle)
+	// seqIDs: the exchange numbers trades one by one, so a trade whose id
+	// skips some tells that trades were missed; lastID is the greatest id
+	// folded in per symbol (guarded by mu).
+	seqIDs bool
+	lastID map[market.Symbol]int64
 }
 
 // newAggregators returns nil when no stream is aggregated. provisional is
-// given every provisional candle built, before it is returned.
-func newAggregators(streams []market.Stream, provisional func(*market.Candle)) (*aggregators, error) {
+// given every provisional candle built, before it is returned; seqIDs says
+// whether the exchange numbers trades one by one.
+func newAggregators(streams []market.Stream, seqIDs bool, provisional func(*market.Candle)) (*aggregators, error) {
 	if len(streams) == 0 {
 		return nil, nil
 	}
-	a := &aggregators{builders: map[market.Symbol]*aggregate.Builder{}, tfs: map[market.Symbol][]market.Timeframe{}, provisional: provisional}
+	a := &aggregators{builders: map[market.Symbol]*aggregate.Builder{}, tfs: map[market.Symbol][]market.Timeframe{},
+		provisional: provisional, seqIDs: seqIDs, lastID: map[market.Symbol]int64{}}
 	for _, s := range streams {
 		if s.Type != market.TypeCandle {
 			return nil, fmt.Errorf("aggregated stream %s: only candles can be built from trades", s)
@@ -65,6 +72,9 @@ func (old *aggregators) replace(next *aggregators) *aggregators {
 	for sym, tfs := range next.tfs {
 		if b, ok := old.builders[sym]; ok && sameTimeframes(old.tfs[sym], tfs) {
 			next.builders[sym] = b
+			if id, ok := old.lastID[sym]; ok {
+				next.lastID[sym] = id
+			}
 		}
 	}
 	return next
@@ -86,13 +96,27 @@ func sameTimeframes(a, b []market.Timeframe) bool {
 	return true
 }
 
-// add folds a trade into its symbol's builder and returns the candles it produced.
+// add folds a trade into its symbol's builder and returns the candles it
+// produced. When trade ids are sequential, a trade whose id skips some
+// (trades were missed, with or without a reconnect) first interrupts the
+// builder, so that the candles missing those trades end provisional.
 func (a *aggregators) add(t *market.Trade) []market.Record {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	b := a.builders[t.Symbol]
 	if b == nil {
 		return nil
+	}
+	if a.seqIDs {
+		if id, ok := t.NumericID(); ok {
+			last, seen := a.lastID[t.Symbol]
+			if seen && id > last+1 {
+				b.Interrupt()
+			}
+			if !seen || id > last {
+				a.lastID[t.Symbol] = id
+			}
+		}
 	}
 	return a.toRecords(b.Add(t, nil))
 }

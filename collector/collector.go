@@ -300,7 +300,7 @@ func (c *Collector) setStreams(streams []market.Stream) error {
 		byKey[p.Key] = p
 		aggregated = append(aggregated, p.Aggregated...)
 	}
-	agg, err := newAggregators(aggregated, c.enqueueReconcile)
+	agg, err := newAggregators(aggregated, c.seqIDs, c.enqueueReconcile)
 	if err != nil {
 		return err
 	}
