@@ -373,7 +373,8 @@ func TestCoinbaseReconnectMidMinuteEndsAsTheExchangesCandles(t *testing.T) {
 		if err := rig.pool.QueryRow(t.Context(), `SELECT count(*) FROM candle_checks WHERE ts <= $1`, minutes[2]).Scan(&n); err != nil {
 			t.Fatal(err)
 		}
-		return n == 0
+		r := col.Status().Reconciled
+		return n == 0 && r["matched"]+r["confirmed"]+r["corrected"] == 3
 	})
 	// Never presented as final with wrong values: every closed candle
 	// handed on (stored and published) is the exchange's; the minute of
