@@ -351,7 +351,7 @@ func TestCoinbaseReconnectMidMinuteEndsAsTheExchangesCandles(t *testing.T) {
 			for _, m := range minutes {
 				t.Logf("%s stored %s, want %s; handed on %d", m.Format("15:04"), storedCandle(t, rig.pool, cs, m), want[m], len(handed.of(m)))
 			}
-			rows, _ := rig.pool.Query(context.Background(), `SELECT ts, reason, status, attempts, coalesce(last_error, '') FROM candle_checks`)
+			rows, _ := rig.pool.Query(t.Context(), `SELECT ts, reason, status, attempts, coalesce(last_error, '') FROM candle_checks`)
 			for rows.Next() {
 				var ts time.Time
 				var a, b, e string
