@@ -15,13 +15,12 @@ import (
 
 	"marketetl/backfill"
 	"marketetl/collector"
-	"marketetl/collector/binance"
-	"marketetl/collector/coinbase"
-	"marketetl/collector/okx"
 	"marketetl/collector/wire"
 	"marketetl/dbtest"
+	"marketetl/exchange"
 	"marketetl/market"
 	"marketetl/pipeline"
+	"marketetl/service"
 	"marketetl/sim"
 	"marketetl/store"
 	"marketetl/validate"
@@ -86,19 +85,12 @@ func newRig(t *testing.T, ticks int) *rig {
 	})
 	r := &rig{t: t, sim: s, start: start, pool: pool, gaps: store.NewGaps(pool), writer: w, pipe: pipe, log: log,
 		hist: map[market.Exchange]collector.History{}, budget: map[market.Exchange]*wire.Budget{}}
+	reg := exchange.Registry()
 	for _, ex := range market.Exchanges() {
 		b := wire.NewBudget(wire.BudgetConfig{Name: string(ex), Rate: 1000, Burst: 100})
 		r.budget[ex] = b
 		hc := &http.Client{Transport: b.Transport(nil), Timeout: 10 * time.Second}
-		var h collector.History
-		switch ex {
-		case market.OKX:
-			h, err = okx.New(okx.Config{PublicURL: ep.OKXPublicWS, BusinessURL: ep.OKXBusinessWS, RESTURL: ep.OKXREST, HTTPClient: hc})
-		case market.Binance:
-			h, err = binance.New(binance.Config{WSURL: ep.BinanceWS, RESTURL: ep.BinanceREST, HTTPClient: hc})
-		case market.Coinbase:
-			h, err = coinbase.New(coinbase.Config{WSURL: ep.CoinbaseWS, RESTURL: ep.CoinbaseREST, HTTPClient: hc})
-		}
+		h, err := reg[ex].New(service.Endpoints(ep), hc)
 		if err != nil {
 			t.Fatal(err)
 		}

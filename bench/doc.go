@@ -6,8 +6,8 @@
 //
 // The frame server runs in a child process (Serve), so that the CPU time
 // and peak RSS measured in the benchmark's own process are the service's.
-// The service itself is built by the caller (cmd/etl, exactly as `etl run`
-// wires it) through a BuildFunc; this package only drives and measures it.
+// The service itself is built by the caller (cmd/etl, with package service,
+// as `etl run` builds it) through a BuildFunc; this package only drives and measures it.
 //
 // The phases, in order:
 //

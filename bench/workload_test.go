@@ -9,10 +9,9 @@ import (
 	"github.com/shopspring/decimal"
 
 	"marketetl/collector"
-	"marketetl/collector/binance"
-	"marketetl/collector/coinbase"
-	"marketetl/collector/okx"
+	"marketetl/exchange"
 	"marketetl/market"
+	"marketetl/service"
 )
 
 var anchor = time.Date(2026, 11, 24, 9, 0, 0, 0, time.UTC)
@@ -21,19 +20,15 @@ var anchor = time.Date(2026, 11, 24, 9, 0, 0, 0, time.UTC)
 // decode with.
 func adapters(t *testing.T) map[market.Exchange]collector.Protocol {
 	t.Helper()
-	b, err := binance.New(binance.Config{})
-	if err != nil {
-		t.Fatal(err)
+	out := map[market.Exchange]collector.Protocol{}
+	for ex, e := range exchange.Registry() {
+		a, err := e.New(service.Endpoints{}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[ex] = a
 	}
-	o, err := okx.New(okx.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := coinbase.New(coinbase.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return map[market.Exchange]collector.Protocol{market.Binance: b, market.OKX: o, market.Coinbase: c}
+	return out
 }
 
 // splitFrames parses back-to-back unmasked frames into their payloads.

@@ -116,6 +116,9 @@ type Event struct {
 	// Ignored is true for a frame the adapter recognised and deliberately
 	// ignores (an unknown type that the exchange says clients must ignore).
 	Ignored bool
+	// LoggedIn is true when the frame confirms the login of an
+	// Authenticator's connection.
+	LoggedIn bool
 }
 
 // Reset clears ev for reuse, keeping the Records slice's capacity.

@@ -14,6 +14,7 @@ import (
 	"marketetl/collector/binance"
 	"marketetl/dbtest"
 	"marketetl/market"
+	"marketetl/service"
 	"marketetl/sim"
 	"marketetl/store"
 )
@@ -93,19 +94,8 @@ func TestRestartGapFromTheDatabase(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := &records{}
-	resume := func(ctx context.Context, streams []market.Stream) (map[market.Stream]collector.Last, error) {
-		stored, err := store.LastStored(ctx, pool, streams)
-		if err != nil {
-			return nil, err
-		}
-		out := map[market.Stream]collector.Last{}
-		for st, l := range stored {
-			out[st] = collector.Last{Time: l.Time, TradeID: l.TradeID}
-		}
-		return out, nil
-	}
 	col, err := collector.New(collector.Config{Name: "restart", Streams: []market.Stream{candles, trades}, Log: log,
-		Resume: resume, Gaps: got}, proto, got)
+		Resume: service.ResumeFromStore(pool), Gaps: got}, proto, got)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,19 +10,19 @@ import (
 
 	"gopkg.in/yaml.v3"
 
-	"marketetl/collector"
 	"marketetl/market"
+	"marketetl/spec"
 )
 
 // collectorsFile is the YAML file's shape.
 type collectorsFile struct {
-	Collectors []collector.Spec `yaml:"collectors"`
+	Collectors []spec.Collector `yaml:"collectors"`
 }
 
 // LoadCollectors reads the YAML file of collectors at path. Unknown keys,
 // unknown exchanges, malformed symbols or timeframes and duplicate names are
 // refused with the file, the line and what is wrong.
-func LoadCollectors(path string) ([]collector.Spec, error) {
+func LoadCollectors(path string) ([]spec.Collector, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("read collectors file (ETL_CONFIG): %w", err)
@@ -31,7 +31,7 @@ func LoadCollectors(path string) ([]collector.Spec, error) {
 }
 
 // ParseCollectors parses the YAML of collectors; name is used in errors.
-func ParseCollectors(name string, data []byte) ([]collector.Spec, error) {
+func ParseCollectors(name string, data []byte) ([]spec.Collector, error) {
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	var f collectorsFile
@@ -74,7 +74,7 @@ func ParseCollectors(name string, data []byte) ([]collector.Spec, error) {
 
 // normalise upper-cases symbols and lower-cases the exchange, so that
 // btc-usdt and OKX are accepted.
-func normalise(s *collector.Spec) {
+func normalise(s *spec.Collector) {
 	s.Exchange = market.Exchange(strings.ToLower(strings.TrimSpace(string(s.Exchange))))
 	for i, sym := range s.Symbols {
 		s.Symbols[i] = market.Symbol(strings.ToUpper(strings.TrimSpace(string(sym))))

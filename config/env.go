@@ -6,13 +6,12 @@ package config
 import (
 	"errors"
 	"fmt"
+	"marketetl/spec"
 	"net/url"
 	"os"
 	"strconv"
 	"strings"
 	"time"
-
-	"marketetl/collector"
 )
 
 // Variable documents one environment variable.
@@ -103,7 +102,7 @@ func (e *env) duration(name string, def, min time.Duration, doc string) time.Dur
 	if !set {
 		return def
 	}
-	d, err := collector.ParseDuration(v)
+	d, err := spec.ParseDuration(v)
 	if err != nil {
 		e.fail(name, "%v", err)
 		return def

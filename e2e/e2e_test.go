@@ -22,16 +22,16 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"marketetl/collector"
-	"marketetl/collector/binance"
-	"marketetl/collector/coinbase"
-	"marketetl/collector/okx"
+	"marketetl/config"
 	"marketetl/dbtest"
+	"marketetl/exchange"
 	"marketetl/market"
 	"marketetl/pipeline"
 	"marketetl/pubsub"
+	"marketetl/service"
 	"marketetl/sim"
+	"marketetl/spec"
 	"marketetl/store"
-	"marketetl/validate"
 )
 
 func TestMain(m *testing.M) {
@@ -47,30 +47,11 @@ type rig struct {
 	col    *collector.Collector
 	pipe   *pipeline.Pipeline
 	pub    *pubsub.Publisher
+	svc    *service.Service
 	prefix string
 
 	mu   sync.Mutex
 	msgs map[string][]string // channel → payloads received
-}
-
-func protocolFor(t *testing.T, ex market.Exchange, ep sim.Endpoints) collector.Protocol {
-	t.Helper()
-	var (
-		p   collector.Protocol
-		err error
-	)
-	switch ex {
-	case market.OKX:
-		p, err = okx.New(okx.Config{PublicURL: ep.OKXPublicWS, BusinessURL: ep.OKXBusinessWS, RESTURL: ep.OKXREST})
-	case market.Binance:
-		p, err = binance.New(binance.Config{WSURL: ep.BinanceWS, RESTURL: ep.BinanceREST})
-	case market.Coinbase:
-		p, err = coinbase.New(coinbase.Config{WSURL: ep.CoinbaseWS, RESTURL: ep.CoinbaseREST})
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	return p
 }
 
 // startRig starts the simulator, the store, the publisher, a Redis
@@ -100,31 +81,29 @@ func startRigWithRedis(t *testing.T, ex market.Exchange, types []market.DataType
 	if err != nil {
 		t.Fatal(err)
 	}
-	w, err := store.New(store.Config{FlushInterval: 10 * time.Millisecond}, pool, log)
+	cfg, err := config.Load(func(string) (string, bool) { return "", false })
 	if err != nil {
 		t.Fatal(err)
 	}
 	r := &rig{t: t, ex: ex, sim: s, pool: pool, prefix: dbtest.Unique("e2e"), msgs: map[string][]string{}}
-	r.pub, err = pubsub.New(pubsub.Config{URL: redisURL, ChannelPrefix: r.prefix}, log)
+	cfg.RedisURL, cfg.RedisChannelPrefix = redisURL, r.prefix
+	cfg.StoreFlushInterval = 10 * time.Millisecond
+	cfg.SpoolDir = ""
+	svc, err := service.New(cfg, pool, exchange.Registry(), service.WithLogger(log), service.WithoutSupervisor(),
+		service.WithEndpoints(service.Endpoints(ep)),
+		service.WithCollectorConfig(func(c *collector.Config) {
+			c.BackoffMin, c.BackoffMax = 20*time.Millisecond, 200*time.Millisecond
+			c.ReconcileAfter = 10 * time.Millisecond
+		}))
 	if err != nil {
 		t.Fatal(err)
 	}
-	v, err := validate.New(validate.Config{}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r.pipe, err = pipeline.New(pipeline.Config{Checker: v, Store: w, Publisher: r.pub})
-	if err != nil {
-		t.Fatal(err)
-	}
-	spec := collector.Spec{Name: "e2e", Exchange: ex, Symbols: s.Symbols(ex), DataTypes: types, Timeframes: []market.Timeframe{market.TF1m}}
+	r.pub, r.pipe, r.svc = svc.Publisher(), svc.Pipeline(), svc
+	sp := spec.Collector{Name: "e2e", Exchange: ex, Symbols: s.Symbols(ex), DataTypes: types, Timeframes: []market.Timeframe{market.TF1m}}
 	if !containsType(types, market.TypeCandle) {
-		spec.Timeframes = nil
+		sp.Timeframes = nil
 	}
-	proto := protocolFor(t, ex, ep)
-	r.col, err = collector.New(collector.Config{Name: "e2e", Streams: spec.Streams(), Log: log,
-		BackoffMin: 20 * time.Millisecond, BackoffMax: 200 * time.Millisecond,
-		History: proto.(collector.History), ReconcileAfter: 10 * time.Millisecond}, proto, r.pipe)
+	r.col, err = svc.Collector(sp)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -135,44 +114,42 @@ func startRigWithRedis(t *testing.T, ex market.Exchange, types []market.DataType
 		t.Fatalf("subscribe to redis: %v", err)
 	}
 
-	// The data path stops after the producers, as in the service.
-	dataCtx, stopData := context.WithCancel(context.WithoutCancel(ctx))
-	data, _ := errgroup.WithContext(dataCtx)
-	data.Go(func() error { return w.Run(dataCtx) })
-	data.Go(func() error { return r.pub.Run(dataCtx) })
-	front, fctx := errgroup.WithContext(ctx)
-	front.Go(func() error { return s.Run(fctx) })
-	front.Go(func() error { return r.col.Run(fctx) })
-	front.Go(func() error {
-		ch := sub.Channel()
-		for {
-			select {
-			case <-fctx.Done():
-				return nil
-			case m, ok := <-ch:
-				if !ok {
-					return nil
+	// The service stops its data path after the producers.
+	done := make(chan error, 1)
+	go func() { // owned by the cleanup below, which waits for it
+		done <- svc.RunWith(ctx, func(ctx context.Context) error {
+			front, fctx := errgroup.WithContext(ctx)
+			front.Go(func() error { return s.Run(fctx) })
+			front.Go(func() error { return r.col.Run(fctx) })
+			front.Go(func() error {
+				ch := sub.Channel()
+				for {
+					select {
+					case <-fctx.Done():
+						return nil
+					case m, ok := <-ch:
+						if !ok {
+							return nil
+						}
+						r.mu.Lock()
+						r.msgs[m.Channel] = append(r.msgs[m.Channel], m.Payload)
+						r.mu.Unlock()
+					}
 				}
-				r.mu.Lock()
-				r.msgs[m.Channel] = append(r.msgs[m.Channel], m.Payload)
-				r.mu.Unlock()
-			}
-		}
-	})
+			})
+			return front.Wait()
+		})
+	}()
 	t.Cleanup(func() {
 		cancel()
-		if err := front.Wait(); err != nil {
-			t.Errorf("collector side: %v", err)
-		}
-		stopData()
-		if err := data.Wait(); err != nil {
-			t.Errorf("data side: %v", err)
+		if err := <-done; err != nil {
+			t.Errorf("service: %v", err)
 		}
 		_ = sub.Close()
 		_ = rdb.Close()
 		pool.Close()
 	})
-	for _, st := range spec.Streams() {
+	for _, st := range sp.Streams() {
 		if err := s.WaitSubscribed(ctx, st); err != nil {
 			t.Fatal(err)
 		}

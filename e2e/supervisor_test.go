@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -9,17 +10,15 @@ import (
 
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
-	"golang.org/x/sync/errgroup"
 
-	"marketetl/collector"
-	"marketetl/collector/okx"
+	"marketetl/config"
 	"marketetl/dbtest"
+	"marketetl/exchange"
 	"marketetl/market"
-	"marketetl/pipeline"
+	"marketetl/service"
 	"marketetl/sim"
+	"marketetl/spec"
 	"marketetl/store"
-	"marketetl/supervisor"
-	"marketetl/validate"
 )
 
 // TestStalledExchangeIsRestartedAndResumes runs the real collector under
@@ -48,53 +47,32 @@ func TestStalledExchangeIsRestartedAndResumes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w, err := store.New(store.Config{FlushInterval: 10 * time.Millisecond}, pool, log)
+	cfg, err := config.Load(func(string) (string, bool) { return "", false })
 	if err != nil {
 		t.Fatal(err)
 	}
-	v, err := validate.New(validate.Config{}, nil)
+	cfg.HealthCheckInterval, cfg.GlobalHealthCheckInterval = 200*time.Millisecond, time.Second
+	cfg.MaxSilence, cfg.HeartbeatTimeout = time.Second, 30*time.Second
+	cfg.ReconnectDelay, cfg.ReconnectDelayMax = 50*time.Millisecond, 200*time.Millisecond
+	cfg.StopTimeout, cfg.ShutdownTimeout = 5*time.Second, 10*time.Second
+	cfg.StoreFlushInterval = 10 * time.Millisecond
+	cfg.AdminAddr, cfg.SpoolDir, cfg.RedisEnabled = "", "", false
+	svc, err := service.New(cfg, pool, exchange.Registry(), service.WithLogger(log), service.WithEndpoints(service.Endpoints(ep)))
 	if err != nil {
 		t.Fatal(err)
 	}
-	pipe, err := pipeline.New(pipeline.Config{Checker: v, Store: w})
-	if err != nil {
-		t.Fatal(err)
-	}
-	adapter, err := okx.New(okx.Config{PublicURL: ep.OKXPublicWS, BusinessURL: ep.OKXBusinessWS, RESTURL: ep.OKXREST})
-	if err != nil {
-		t.Fatal(err)
-	}
-	factory := func(spec collector.Spec) (supervisor.Runner, error) {
-		return collector.New(collector.Config{Name: spec.Name, Streams: spec.Streams(), Log: log}, adapter, pipe)
-	}
-	m, err := supervisor.New(supervisor.Config{
-		HealthCheckInterval: 200 * time.Millisecond, GlobalHealthCheckInterval: time.Second,
-		MaxSilence: time.Second, HeartbeatTimeout: 30 * time.Second,
-		ReconnectDelay: 50 * time.Millisecond, ReconnectDelayMax: 200 * time.Millisecond,
-		StopTimeout: 5 * time.Second, ShutdownTimeout: 10 * time.Second, Log: log,
-	}, factory, store.NewRegistry(pool), store.NewStatusLog(pool))
-	if err != nil {
-		t.Fatal(err)
-	}
-	spec := collector.Spec{Name: "okx-stall", Exchange: market.OKX, Symbols: []market.Symbol{"BTC-USDT"}, DataTypes: []market.DataType{market.TypeTrade}}
-	if _, err := m.Reconcile(ctx, []collector.Spec{spec}); err != nil {
+	m := svc.Supervisor()
+	okxStall := spec.Collector{Name: "okx-stall", Exchange: market.OKX, Symbols: []market.Symbol{"BTC-USDT"}, DataTypes: []market.DataType{market.TypeTrade}}
+	if _, err := m.Reconcile(ctx, []spec.Collector{okxStall}); err != nil {
 		t.Fatal(err)
 	}
 
-	dataCtx, stopData := context.WithCancel(context.WithoutCancel(ctx))
-	dataDone := make(chan error, 1)
-	go func() { dataDone <- w.Run(dataCtx) }()
-	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return s.Run(gctx) })
-	g.Go(func() error { return m.Run(gctx) })
+	done := make(chan error, 1)
+	go func() { done <- svc.RunWith(ctx, s.Run) }() // owned by the deferred wait below
 	defer func() {
 		cancel()
-		if err := g.Wait(); err != nil {
-			t.Errorf("supervisor side: %v", err)
-		}
-		stopData()
-		if err := <-dataDone; err != nil {
-			t.Errorf("writer: %v", err)
+		if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
+			t.Errorf("service: %v", err)
 		}
 	}()
 

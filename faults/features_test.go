@@ -2,8 +2,8 @@ package faults
 
 // What this build of the service can do, for the scenarios that prove it.
 // A scenario whose feature is missing is skipped with the reason, and the
-// report says so; flip a switch when the feature lands (the rig's wiring
-// then has to pass it on, see rig_test.go).
+// report says so; flip a switch when the feature lands (the rig builds the
+// service with package service, see rig_test.go).
 const (
 	// haveGapRepair: the collectors record gaps (collector.Config.Gaps,
 	// restart seeding from the database) and the REST backfill fills them

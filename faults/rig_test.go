@@ -6,7 +6,6 @@ import (
 	"net/url"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -17,17 +16,17 @@ import (
 
 	"marketetl/backfill"
 	"marketetl/collector"
-	"marketetl/collector/binance"
-	"marketetl/collector/coinbase"
-	"marketetl/collector/okx"
+	"marketetl/config"
 	"marketetl/dbtest"
+	"marketetl/exchange"
 	"marketetl/market"
 	"marketetl/pipeline"
 	"marketetl/pubsub"
+	"marketetl/service"
 	"marketetl/sim"
+	"marketetl/spec"
 	"marketetl/spool"
 	"marketetl/store"
-	"marketetl/validate"
 )
 
 // rigOpts shape one in-process service for a scenario.
@@ -54,17 +53,15 @@ type rigOpts struct {
 	// rejecting are exchanges that refuse every connection from the
 	// start (their streams are not awaited).
 	rejecting []market.Exchange
-	// noGapRepair builds the collectors without gap detection and the
-	// REST backfill (as before they existed).
-	noGapRepair bool
 	// spoolBytes, when > 0, puts the disk spool (capped at this many
 	// bytes) between the pipeline and the writer, as SPOOL_DIR does.
 	spoolBytes int64
 }
 
-// rig is the real service wiring — simulated exchange, collectors with the
-// exchanges' adapters, validation, store writer, Redis publisher — built in
-// the test process, with relays in front of PostgreSQL and Redis.
+// rig is the service as package service builds it for `etl run` — the
+// collectors with the exchanges' adapters, validation, store writer, spool,
+// gap filler, Redis publisher — with the simulated exchange, built in the
+// test process, with relays in front of PostgreSQL and Redis.
 type rig struct {
 	t       *testing.T
 	ctx     context.Context
@@ -87,21 +84,6 @@ type rig struct {
 	// external: the service runs as a separate process (etl run) with gap
 	// repair; only sim, check, dbName, streams and opts are set.
 	external bool
-}
-
-func protocolFor(ex market.Exchange, ep sim.Endpoints) (interface {
-	collector.Protocol
-	collector.History
-}, error) {
-	switch ex {
-	case market.OKX:
-		return okx.New(okx.Config{PublicURL: ep.OKXPublicWS, BusinessURL: ep.OKXBusinessWS, RESTURL: ep.OKXREST})
-	case market.Binance:
-		return binance.New(binance.Config{WSURL: ep.BinanceWS, RESTURL: ep.BinanceREST})
-	case market.Coinbase:
-		return coinbase.New(coinbase.Config{WSURL: ep.CoinbaseWS, RESTURL: ep.CoinbaseREST})
-	}
-	return nil, fmt.Errorf("no adapter for %q", ex)
 }
 
 // viaRelay returns raw with its host replaced by addr.
@@ -185,120 +167,41 @@ func startRig(t *testing.T, opts rigOpts) *rig {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wcfg := opts.store
-	if wcfg.FlushInterval == 0 {
-		wcfg.FlushInterval = 10 * time.Millisecond
-	}
-	if wcfg.RetryMin == 0 {
-		wcfg.RetryMin, wcfg.RetryMax = 10*time.Millisecond, 200*time.Millisecond
-	}
-	if wcfg.ShutdownTimeout == 0 {
-		wcfg.ShutdownTimeout = 10 * time.Second
-	}
-	r.writer, err = store.New(wcfg, r.pool, log.Named("store"))
+	svc, err := service.New(r.config(), r.pool, exchange.Registry(), r.options()...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var sink pipeline.Store = r.writer
-	gapRepair := haveGapRepair && !opts.noGapRepair
-	var fillerGaps forwardGaps // the spool's and the collectors' gaps go to the filler, built below
-	if opts.spoolBytes > 0 {
-		sp, err := spool.Open(spool.Config{Dir: t.TempDir(), MaxBytes: opts.spoolBytes, SegmentBytes: min(opts.spoolBytes, 64<<10)}, log.Named("spool"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = sp.Close() })
-		bcfg := spool.BufferConfig{SpoolAfter: 100 * time.Millisecond} // SPOOL_AFTER's default
-		if gapRepair {
-			bcfg.Gaps = &fillerGaps
-		}
-		r.buffer, err = spool.NewBuffer(bcfg, sp, r.writer, log.Named("spool"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		sink = r.buffer
-	}
-	r.pub, err = pubsub.New(pubsub.Config{URL: "redis://" + r.redis.Addr() + "/0", ChannelPrefix: dbtest.Unique("faults")}, log.Named("pubsub"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	v, err := validate.New(validate.Config{}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r.pipe, err = pipeline.New(pipeline.Config{Checker: v, Store: sink, Publisher: r.pub,
-		Raw: func(rec market.Record) []byte { return pubsub.Encode(nil, rec) }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	histories := map[market.Exchange]collector.History{}
-	protos := map[market.Exchange]collector.Protocol{}
+	r.writer, r.buffer, r.pub, r.pipe, r.filler = svc.Writer(), svc.Spool(), svc.Publisher(), svc.Pipeline(), svc.Filler()
 	for _, ex := range opts.exchanges {
-		p, err := protocolFor(ex, r.ep)
-		if err != nil {
-			t.Fatal(err)
-		}
-		histories[ex], protos[ex] = p, p
-	}
-	positions := collector.NewPositions()
-	if gapRepair {
-		// Backfilled rows are validated and stored like live ones, without
-		// the live feed.
-		bpipe, err := pipeline.New(pipeline.Config{Checker: v, Store: r.writer})
-		if err != nil {
-			t.Fatal(err)
-		}
-		r.filler, err = backfill.New(backfill.Config{Histories: histories, Sink: bpipe, Sync: r.writer.Sync, Gaps: store.NewGaps(r.pool),
-			RetryMin: 50 * time.Millisecond, RetryMax: time.Second, Log: log.Named("backfill")})
-		if err != nil {
-			t.Fatal(err)
-		}
-		fillerGaps.to.Store(r.filler)
-	}
-	for _, ex := range opts.exchanges {
-		spec := collector.Spec{Name: "faults-" + string(ex), Exchange: ex, Symbols: r.sim.Symbols(ex),
+		sp := spec.Collector{Name: "faults-" + string(ex), Exchange: ex, Symbols: r.sim.Symbols(ex),
 			DataTypes: []market.DataType{market.TypeTrade, market.TypeCandle}, Timeframes: []market.Timeframe{market.TF1m}}
-		ccfg := collector.Config{Name: spec.Name, Streams: spec.Streams(), Log: log.Named(string(ex)),
-			BackoffMin: opts.backoffMin, BackoffMax: opts.backoffMax, ReadLimit: opts.readLimit, ReadTimeout: opts.readTimeout,
-			History: histories[ex], ReconcileAfter: 10 * time.Millisecond}
-		if gapRepair {
-			ccfg.Gaps, ccfg.Positions, ccfg.Resume = &fillerGaps, positions, r.resume
-		}
-		r.cols[ex], err = collector.New(ccfg, protos[ex], r.pipe)
+		r.cols[ex], err = svc.Collector(sp)
 		if err != nil {
 			t.Fatal(err)
 		}
-		r.streams = append(r.streams, spec.Streams()...)
+		r.streams = append(r.streams, sp.Streams()...)
 	}
-
-	dataCtx, stopData := context.WithCancel(context.WithoutCancel(ctx))
-	data, _ := errgroup.WithContext(dataCtx)
-	if r.buffer != nil {
-		data.Go(func() error { return r.buffer.Run(dataCtx) })
-	} else {
-		data.Go(func() error { return r.writer.Run(dataCtx) })
-	}
-	data.Go(func() error { return r.pub.Run(dataCtx) })
-	front, fctx := errgroup.WithContext(ctx)
-	front.Go(func() error { return r.sim.Run(fctx) })
-	for _, c := range r.cols {
-		front.Go(func() error { return c.Run(fctx) })
-	}
-	if r.filler != nil {
-		front.Go(func() error { return r.filler.Run(fctx) })
-	}
+	done := make(chan error, 1)
+	go func() { // owned by the cleanup below, which waits for it
+		done <- svc.RunWith(ctx, func(ctx context.Context) error {
+			front, fctx := errgroup.WithContext(ctx)
+			front.Go(func() error { return r.sim.Run(fctx) })
+			for _, c := range r.cols {
+				front.Go(func() error { return c.Run(fctx) })
+			}
+			err := front.Wait()
+			// The collectors have stopped: the relays forward again so
+			// that the filler's last records and the writer's final
+			// flush can reach the database.
+			r.pg.SetDown(false)
+			r.pg.SetLatency(0)
+			return err
+		})
+	}()
 	t.Cleanup(func() {
 		cancel()
-		if err := front.Wait(); err != nil {
-			t.Errorf("collector side: %v", err)
-		}
-		// The relays forward again so that the writer's final flush can
-		// reach the database.
-		r.pg.SetDown(false)
-		r.pg.SetLatency(0)
-		stopData()
-		if err := data.Wait(); err != nil {
-			t.Errorf("data side: %v", err)
+		if err := <-done; err != nil {
+			t.Errorf("service: %v", err)
 		}
 		r.pool.Close()
 		r.check.Close()
@@ -313,30 +216,63 @@ func startRig(t *testing.T, opts rigOpts) *rig {
 	return r
 }
 
-// resume is the collectors' ResumeFunc: the last stored record of each
-// stream, as the service's is.
-func (r *rig) resume(ctx context.Context, streams []market.Stream) (map[market.Stream]collector.Last, error) {
-	stored, err := store.LastStored(ctx, r.pool, streams)
+// config is the service's configuration: the defaults of the
+// environment, with the rig's Redis relay, quick flushes and, with
+// spoolBytes, the disk spool.
+func (r *rig) config() config.Config {
+	r.t.Helper()
+	cfg, err := config.Load(func(string) (string, bool) { return "", false })
 	if err != nil {
-		return nil, err
+		r.t.Fatal(err)
 	}
-	out := make(map[market.Stream]collector.Last, len(stored))
-	for s, l := range stored {
-		out[s] = collector.Last{Time: l.Time, TradeID: l.TradeID}
+	cfg.RedisURL = "redis://" + r.redis.Addr() + "/0"
+	cfg.RedisChannelPrefix = dbtest.Unique("faults")
+	cfg.StoreFlushInterval = 10 * time.Millisecond
+	if r.opts.store.FlushInterval > 0 {
+		cfg.StoreFlushInterval = r.opts.store.FlushInterval
 	}
-	return out, nil
+	if r.opts.store.QueueSize > 0 {
+		cfg.StoreQueueSize = r.opts.store.QueueSize
+	}
+	if r.opts.store.BatchSize > 0 {
+		cfg.StoreBatchSize = r.opts.store.BatchSize
+	}
+	cfg.ShutdownTimeout = 10 * time.Second
+	if r.opts.readLimit > 0 {
+		cfg.ReadLimitBytes = int(r.opts.readLimit)
+	}
+	cfg.SpoolDir = ""
+	if r.opts.spoolBytes > 0 {
+		cfg.SpoolDir = r.t.TempDir()
+		cfg.SpoolMaxBytes = int(r.opts.spoolBytes)
+	}
+	return cfg
 }
 
-// forwardGaps hands gaps to the filler once it exists; it is built after
-// the spool buffer that reports to it.
-type forwardGaps struct {
-	to atomic.Pointer[backfill.Filler]
-}
-
-func (f *forwardGaps) RecordGap(g market.Gap) {
-	if to := f.to.Load(); to != nil {
-		to.RecordGap(g)
+// options are the service's options for the rig: no supervisor (the
+// scenarios run their collectors themselves), the simulated exchange's
+// endpoints, quick retries and reconnects.
+func (r *rig) options() []service.Option {
+	opts := []service.Option{
+		service.WithLogger(r.log), service.WithoutSupervisor(), service.WithEndpoints(service.Endpoints(r.ep)),
+		service.WithStoreConfig(func(c *store.Config) {
+			c.RetryMin, c.RetryMax = 10*time.Millisecond, 200*time.Millisecond
+			if r.opts.store.RetryMin > 0 {
+				c.RetryMin, c.RetryMax = r.opts.store.RetryMin, r.opts.store.RetryMax
+			}
+		}),
+		service.WithSpoolConfig(func(c *spool.Config) { c.SegmentBytes = min(r.opts.spoolBytes, 64<<10) }),
+		service.WithBackfillConfig(func(c *backfill.Config) { c.RetryMin, c.RetryMax = 50*time.Millisecond, time.Second }),
+		service.WithCollectorConfig(func(c *collector.Config) {
+			c.BackoffMin, c.BackoffMax = r.opts.backoffMin, r.opts.backoffMax
+			c.ReadTimeout = r.opts.readTimeout
+			c.ReconcileAfter = 10 * time.Millisecond
+		}),
 	}
+	if !haveGapRepair {
+		opts = append(opts, service.WithoutBackfill())
+	}
+	return opts
 }
 
 // waitSubscribed waits until the exchange sees every stream subscribed.

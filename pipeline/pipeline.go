@@ -1,5 +1,5 @@
 // Package pipeline is the path every decoded record takes: validation, then
-// the store and the live feed. It implements collector.Sink.
+// the store and the live feed. It is the collectors' sink (collector.Sink; the service checks it).
 package pipeline
 
 import (
@@ -8,7 +8,6 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"marketetl/collector"
 	"marketetl/market"
 	"marketetl/validate"
 )
@@ -33,6 +32,13 @@ type Publisher interface {
 	Publish(rec market.Record)
 }
 
+// Subscribers receive accepted records in process (the embedding API's
+// callbacks). *dispatch.Dispatcher implements it. Deliver does not block
+// unless a subscriber asked for backpressure.
+type Subscribers interface {
+	Deliver(ctx context.Context, rec market.Record) error
+}
+
 // Config wires a Pipeline.
 type Config struct {
 	Checker Checker
@@ -41,6 +47,8 @@ type Config struct {
 	Publisher Publisher
 	// Raw renders a rejected record for the rejects table; nil keeps no raw payload.
 	Raw func(rec market.Record) []byte
+	// Subscribers may be nil: no in-process callbacks.
+	Subscribers Subscribers
 }
 
 // Pipeline validates records and hands accepted ones to the store and the
@@ -53,8 +61,6 @@ type Pipeline struct {
 	rejected map[string]uint64
 }
 
-var _ collector.Sink = (*Pipeline)(nil)
-
 // New checks cfg and returns a Pipeline.
 func New(cfg Config) (*Pipeline, error) {
 	if cfg.Checker == nil || cfg.Store == nil {
@@ -64,8 +70,9 @@ func New(cfg Config) (*Pipeline, error) {
 }
 
 // Accept validates rec; an accepted record is written to the store (which
-// may block under backpressure) and then published; a rejected one is kept
-// in the store's rejects with its reason.
+// may block under backpressure), then published and handed to the
+// in-process subscribers; a rejected one is kept in the store's rejects
+// with its reason.
 func (p *Pipeline) Accept(ctx context.Context, rec market.Record) error {
 	if rej := p.cfg.Checker.Check(rec); rej != nil {
 		h := rec.Header()
@@ -84,6 +91,11 @@ func (p *Pipeline) Accept(ctx context.Context, rec market.Record) error {
 	p.accepted.Add(1)
 	if p.cfg.Publisher != nil {
 		p.cfg.Publisher.Publish(rec)
+	}
+	if p.cfg.Subscribers != nil {
+		if err := p.cfg.Subscribers.Deliver(ctx, rec); err != nil {
+			return fmt.Errorf("deliver %s to subscribers: %w", rec.Stream(), err)
+		}
 	}
 	return nil
 }

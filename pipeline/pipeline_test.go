@@ -91,3 +91,35 @@ func TestNewRequiresCheckerAndStore(t *testing.T) {
 		t.Fatal("empty config accepted")
 	}
 }
+
+type fakeSubscribers struct{ got []market.Record }
+
+func (f *fakeSubscribers) Deliver(_ context.Context, r market.Record) error {
+	f.got = append(f.got, r)
+	return nil
+}
+
+// Subscribers see accepted records only, after the store took them.
+func TestAcceptDeliversAcceptedToSubscribers(t *testing.T) {
+	v, err := validate.New(validate.Config{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, subs := &fakeStore{}, &fakeSubscribers{}
+	p, err := New(Config{Checker: v, Store: st, Subscribers: subs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, price := range []string{"10", "-1", "11"} {
+		if err := p.Accept(t.Context(), trade(price)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(subs.got) != 2 || len(st.written) != 2 {
+		t.Fatalf("subscribers got %d, store %d; want 2 and 2", len(subs.got), len(st.written))
+	}
+	st.err = errors.New("store down")
+	if err := p.Accept(t.Context(), trade("12")); err == nil || len(subs.got) != 2 {
+		t.Errorf("a record the store refused reached the subscribers (err %v)", err)
+	}
+}

@@ -132,6 +132,9 @@ func (cb *coinbaseSession) handle(msg []byte) {
 	if req.Type == "subscribe" {
 		cb.subscribed.Store(true)
 	}
+	if cb.handleBalance(msg, req.Type) {
+		return
+	}
 	if len(req.Channels) == 0 {
 		fail("No channels provided")
 		return

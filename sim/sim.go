@@ -45,6 +45,8 @@ type Sim struct {
 	// restFaults holds the REST history horizon and 429 injection
 	// (faults.go); nil until one is set.
 	restFaults map[market.Exchange]*restFault
+	// accounts are the private accounts (private.go); nil until used.
+	accounts map[market.Exchange]*account
 
 	handlers sync.WaitGroup // one per WebSocket connection being served
 }

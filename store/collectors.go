@@ -4,11 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"marketetl/spec"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
-
-	"marketetl/collector"
 )
 
 // Registry keeps the collectors' configuration and enabled state in the
@@ -23,23 +22,23 @@ func NewRegistry(pool *pgxpool.Pool) *Registry { return &Registry{pool: pool} }
 
 // Collectors returns every stored collector, ordered by name, each with
 // Enabled set.
-func (r *Registry) Collectors(ctx context.Context) ([]collector.Spec, error) {
+func (r *Registry) Collectors(ctx context.Context) ([]spec.Collector, error) {
 	rows, err := r.pool.Query(ctx, `SELECT name, spec, enabled FROM collectors ORDER BY name`)
 	if err != nil {
 		return nil, fmt.Errorf("read collectors: %w", err)
 	}
-	specs, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (collector.Spec, error) {
+	specs, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (spec.Collector, error) {
 		var (
 			name    string
 			raw     []byte
 			enabled bool
 		)
 		if err := row.Scan(&name, &raw, &enabled); err != nil {
-			return collector.Spec{}, err
+			return spec.Collector{}, err
 		}
-		var s collector.Spec
+		var s spec.Collector
 		if err := json.Unmarshal(raw, &s); err != nil {
-			return collector.Spec{}, fmt.Errorf("collector %s: decode spec: %w", name, err)
+			return spec.Collector{}, fmt.Errorf("collector %s: decode spec: %w", name, err)
 		}
 		s.Name, s.Enabled = name, &enabled
 		return s, nil
@@ -54,7 +53,7 @@ func (r *Registry) Collectors(ctx context.Context) ([]collector.Spec, error) {
 // name. The spec column holds spec in the YAML file's shape, as JSON,
 // without enabled, which has its own column; a nil spec.Enabled is stored
 // as enabled.
-func (r *Registry) PutCollector(ctx context.Context, spec collector.Spec) error {
+func (r *Registry) PutCollector(ctx context.Context, spec spec.Collector) error {
 	enabled := spec.IsEnabled()
 	body := spec
 	body.Enabled = nil

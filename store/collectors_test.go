@@ -5,8 +5,8 @@ import (
 	"testing"
 	"time"
 
-	"marketetl/collector"
 	"marketetl/market"
+	"marketetl/spec"
 )
 
 func TestRegistry(t *testing.T) {
@@ -14,34 +14,34 @@ func TestRegistry(t *testing.T) {
 	reg := NewRegistry(pool)
 	ctx := t.Context()
 	on, off := true, false
-	full := collector.Spec{
+	full := spec.Collector{
 		Name:                "okx-main",
 		Exchange:            market.OKX,
 		Symbols:             []market.Symbol{"BTC-USDT", "ETH-USDT"},
 		DataTypes:           []market.DataType{market.TypeTicker, market.TypeCandle},
 		Timeframes:          []market.Timeframe{"1m", "1h"},
 		AutoRestart:         &off,
-		HealthCheckInterval: collector.Duration(15 * time.Second),
-		MaxSilence:          collector.Duration(2 * time.Minute),
-		MaxSilenceByType:    map[market.DataType]collector.Duration{market.TypeTicker: collector.Duration(10 * time.Minute)},
+		HealthCheckInterval: spec.Duration(15 * time.Second),
+		MaxSilence:          spec.Duration(2 * time.Minute),
+		MaxSilenceByType:    map[market.DataType]spec.Duration{market.TypeTicker: spec.Duration(10 * time.Minute)},
 		Enabled:             &off,
 	}
-	minimal := collector.Spec{Name: "cb", Exchange: market.Coinbase, Symbols: []market.Symbol{"BTC-USD"}, DataTypes: []market.DataType{market.TypeTrade}}
-	withEnabled := func(s collector.Spec, e *bool) collector.Spec { s.Enabled = e; return s }
+	minimal := spec.Collector{Name: "cb", Exchange: market.Coinbase, Symbols: []market.Symbol{"BTC-USD"}, DataTypes: []market.DataType{market.TypeTrade}}
+	withEnabled := func(s spec.Collector, e *bool) spec.Collector { s.Enabled = e; return s }
 
 	steps := []struct {
 		name string
 		do   func() error
-		want []collector.Spec
+		want []spec.Collector
 	}{
 		{"empty", func() error { return nil }, nil},
-		{"put every field", func() error { return reg.PutCollector(ctx, full) }, []collector.Spec{full}},
+		{"put every field", func() error { return reg.PutCollector(ctx, full) }, []spec.Collector{full}},
 		{"nil enabled is stored as enabled", func() error { return reg.PutCollector(ctx, minimal) },
-			[]collector.Spec{withEnabled(minimal, &on), full}},
+			[]spec.Collector{withEnabled(minimal, &on), full}},
 		{"replace", func() error { return reg.PutCollector(ctx, withEnabled(full, &on)) },
-			[]collector.Spec{withEnabled(minimal, &on), withEnabled(full, &on)}},
-		{"delete", func() error { return reg.DeleteCollector(ctx, "cb") }, []collector.Spec{withEnabled(full, &on)}},
-		{"delete a missing one", func() error { return reg.DeleteCollector(ctx, "cb") }, []collector.Spec{withEnabled(full, &on)}},
+			[]spec.Collector{withEnabled(minimal, &on), withEnabled(full, &on)}},
+		{"delete", func() error { return reg.DeleteCollector(ctx, "cb") }, []spec.Collector{withEnabled(full, &on)}},
+		{"delete a missing one", func() error { return reg.DeleteCollector(ctx, "cb") }, []spec.Collector{withEnabled(full, &on)}},
 	}
 	for _, st := range steps {
 		if err := st.do(); err != nil {

@@ -11,8 +11,8 @@ import (
 
 	"go.uber.org/zap"
 
-	"marketetl/collector"
 	"marketetl/market"
+	"marketetl/spec"
 )
 
 // errorBody is every error answer: {"error": "..."}.
@@ -174,7 +174,7 @@ func (a *API) health(w http.ResponseWriter, r *http.Request) {
 
 // add reads a collector in the YAML file's shape, as JSON.
 func (a *API) add(w http.ResponseWriter, r *http.Request) {
-	var spec collector.Spec
+	var spec spec.Collector
 	dec := json.NewDecoder(r.Body)
 	dec.DisallowUnknownFields()
 	err := dec.Decode(&spec)
@@ -210,7 +210,7 @@ func (a *API) add(w http.ResponseWriter, r *http.Request) {
 
 // normalise lower-cases the exchange and upper-cases symbols, as the YAML
 // reader does.
-func normalise(s *collector.Spec) {
+func normalise(s *spec.Collector) {
 	s.Exchange = market.Exchange(strings.ToLower(strings.TrimSpace(string(s.Exchange))))
 	for i, sym := range s.Symbols {
 		s.Symbols[i] = market.Symbol(strings.ToUpper(strings.TrimSpace(string(sym))))

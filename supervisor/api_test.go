@@ -111,7 +111,7 @@ func TestAPIAuthorization(t *testing.T) {
 			t.Run(tc.name+" "+ep.method+" "+ep.path, func(t *testing.T) {
 				synctest.Test(t, func(t *testing.T) {
 					a := newAPIHarness(t, APIConfig{Token: tc.configured}, Config{})
-					a.start(spec("a"))
+					a.start(newSpec("a"))
 					code, body := a.do(ep.method, ep.path, tc.sent, ep.body)
 					if code != tc.wantCode || !strings.Contains(errorText(t, body), tc.wantText) {
 						t.Errorf("answer %d %s, want %d with %q", code, body, tc.wantCode, tc.wantText)
@@ -127,7 +127,7 @@ func TestAPIAuthorization(t *testing.T) {
 	t.Run("reads need no token", func(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
 			a := newAPIHarness(t, APIConfig{Token: testToken}, Config{})
-			a.start(spec("a"))
+			a.start(newSpec("a"))
 			for _, p := range []string{"/healthz", "/readyz", "/metrics", "/api/status", "/api/collectors", "/api/collectors/a", "/api/collectors/a/health"} {
 				if code, body := a.do("GET", p, "", ""); code != http.StatusOK {
 					t.Errorf("GET %s = %d %s", p, code, body)
@@ -198,7 +198,7 @@ func TestAPIBodyLimit(t *testing.T) {
 func TestAPIEndpoints(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		a := newAPIHarness(t, APIConfig{Token: testToken}, Config{})
-		a.start(spec("a"))
+		a.start(newSpec("a"))
 		steps := []struct {
 			method, path, body string
 			wantCode           int
@@ -245,7 +245,7 @@ func TestAPIEndpoints(t *testing.T) {
 func TestAPIReports(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		a := newAPIHarness(t, APIConfig{}, Config{})
-		a.start(spec("a"), spec("b", disabled))
+		a.start(newSpec("a"), newSpec("b", disabled))
 		time.Sleep(3 * time.Second)
 		synctest.Wait()
 		_, body := a.do("GET", "/api/status", "", "")
@@ -330,7 +330,7 @@ func TestReadyz(t *testing.T) {
 					a.f.set("a", tc.behave)
 				}
 				if tc.specs > 0 {
-					a.start(spec("a"))
+					a.start(newSpec("a"))
 				} else {
 					a.start()
 				}

@@ -16,6 +16,7 @@ import (
 
 	"marketetl/collector"
 	"marketetl/market"
+	"marketetl/spec"
 )
 
 // lineProtocol is a minimal text protocol spoken by lineServer, enough to
@@ -153,7 +154,7 @@ func eventually(t *testing.T, what string, cond func() bool) {
 func TestWithRealCollector(t *testing.T) {
 	srv := newLineServer(t)
 	sink := &countingSink{}
-	factory := func(spec collector.Spec) (Runner, error) {
+	factory := func(spec spec.Collector) (Runner, error) {
 		return collector.New(collector.Config{Name: spec.Name, Streams: spec.Streams(), BackoffMin: 10 * time.Millisecond},
 			&lineProtocol{url: srv.url()}, sink)
 	}
@@ -166,7 +167,7 @@ func TestWithRealCollector(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
-	if _, err := m.Reconcile(ctx, []collector.Spec{spec("live")}); err != nil {
+	if _, err := m.Reconcile(ctx, []spec.Collector{newSpec("live")}); err != nil {
 		t.Fatal(err)
 	}
 	errc := make(chan error, 1)

@@ -8,6 +8,7 @@ import (
 	"go.uber.org/zap"
 
 	"marketetl/collector"
+	"marketetl/spec"
 )
 
 // State is a collector's lifecycle state as the supervisor reports it. It
@@ -76,7 +77,7 @@ type entry struct {
 
 	mu sync.Mutex // guards every field below
 	// spec is the collector's configuration; spec.Enabled is always set.
-	spec  collector.Spec
+	spec  spec.Collector
 	state State
 	// reason says why the collector is restarting or failed.
 	reason string
@@ -108,7 +109,7 @@ type entry struct {
 	errorRate   float64
 }
 
-func newEntry(spec collector.Spec, log *zap.Logger) *entry {
+func newEntry(spec spec.Collector, log *zap.Logger) *entry {
 	enabled := spec.IsEnabled()
 	spec.Enabled = &enabled
 	return &entry{
@@ -203,7 +204,7 @@ func mergeStatus(base, cur *collector.Status) collector.Status {
 
 // streamsOf returns a status's streams for spec, including configured
 // streams the collector has not reported yet (a run that never started).
-func streamsOf(spec *collector.Spec, st *collector.Status) map[string]collector.StreamStatus {
+func streamsOf(spec *spec.Collector, st *collector.Status) map[string]collector.StreamStatus {
 	out := make(map[string]collector.StreamStatus, len(st.Streams))
 	for k, v := range st.Streams {
 		out[k] = v

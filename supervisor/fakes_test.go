@@ -13,6 +13,7 @@ import (
 
 	"marketetl/collector"
 	"marketetl/market"
+	"marketetl/spec"
 	"marketetl/store"
 )
 
@@ -21,7 +22,7 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 // fakeRunner is a Runner whose Run does what its behaviour says and whose
 // Status is what the behaviour set.
 type fakeRunner struct {
-	spec   collector.Spec
+	spec   spec.Collector
 	n      int // which start of its collector this is, from 0
 	behave behaviour
 
@@ -169,7 +170,7 @@ func (f *fakeFactory) set(name string, b behaviour) {
 	f.behave[name] = b
 }
 
-func (f *fakeFactory) build(spec collector.Spec) (Runner, error) {
+func (f *fakeFactory) build(spec spec.Collector) (Runner, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if err := f.buildErr[spec.Name]; err != nil {
@@ -210,26 +211,26 @@ func (f *fakeFactory) gaps(name string) []time.Duration {
 // fakeRegistry is an in-memory Registry.
 type fakeRegistry struct {
 	mu    sync.Mutex // guards specs and err
-	specs map[string]collector.Spec
+	specs map[string]spec.Collector
 	// err, when set, fails every call.
 	err error
 }
 
-func newRegistry(specs ...collector.Spec) *fakeRegistry {
-	r := &fakeRegistry{specs: map[string]collector.Spec{}}
+func newRegistry(specs ...spec.Collector) *fakeRegistry {
+	r := &fakeRegistry{specs: map[string]spec.Collector{}}
 	for _, s := range specs {
 		r.specs[s.Name] = s
 	}
 	return r
 }
 
-func (r *fakeRegistry) Collectors(context.Context) ([]collector.Spec, error) {
+func (r *fakeRegistry) Collectors(context.Context) ([]spec.Collector, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.err != nil {
 		return nil, r.err
 	}
-	var out []collector.Spec
+	var out []spec.Collector
 	for _, s := range r.specs {
 		out = append(out, s)
 	}
@@ -237,7 +238,7 @@ func (r *fakeRegistry) Collectors(context.Context) ([]collector.Spec, error) {
 	return out, nil
 }
 
-func (r *fakeRegistry) PutCollector(_ context.Context, spec collector.Spec) error {
+func (r *fakeRegistry) PutCollector(_ context.Context, spec spec.Collector) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.err != nil {
@@ -303,8 +304,8 @@ func (h *fakeHistory) allRounds() [][]store.CollectorStatus {
 }
 
 // spec returns a valid collector spec named name on OKX.
-func spec(name string, opts ...func(*collector.Spec)) collector.Spec {
-	s := collector.Spec{
+func newSpec(name string, opts ...func(*spec.Collector)) spec.Collector {
+	s := spec.Collector{
 		Name:      name,
 		Exchange:  market.OKX,
 		Symbols:   []market.Symbol{"BTC-USDT"},
@@ -316,20 +317,20 @@ func spec(name string, opts ...func(*collector.Spec)) collector.Spec {
 	return s
 }
 
-func disabled(s *collector.Spec) { off := false; s.Enabled = &off }
-func enabledSpec(s *collector.Spec) {
+func disabled(s *spec.Collector) { off := false; s.Enabled = &off }
+func enabledSpec(s *spec.Collector) {
 	on := true
 	s.Enabled = &on
 }
-func noAutoRestart(s *collector.Spec) { off := false; s.AutoRestart = &off }
-func withInterval(d time.Duration) func(*collector.Spec) {
-	return func(s *collector.Spec) { s.HealthCheckInterval = collector.Duration(d) }
+func noAutoRestart(s *spec.Collector) { off := false; s.AutoRestart = &off }
+func withInterval(d time.Duration) func(*spec.Collector) {
+	return func(s *spec.Collector) { s.HealthCheckInterval = spec.Duration(d) }
 }
-func withSilence(d time.Duration) func(*collector.Spec) {
-	return func(s *collector.Spec) { s.MaxSilence = collector.Duration(d) }
+func withSilence(d time.Duration) func(*spec.Collector) {
+	return func(s *spec.Collector) { s.MaxSilence = spec.Duration(d) }
 }
-func withSymbols(syms ...market.Symbol) func(*collector.Spec) {
-	return func(s *collector.Spec) { s.Symbols = syms }
+func withSymbols(syms ...market.Symbol) func(*spec.Collector) {
+	return func(s *spec.Collector) { s.Symbols = syms }
 }
 
 // errTransient is a run's failure that a restart may cure.

@@ -2,14 +2,13 @@ package supervisor
 
 import (
 	"context"
+	"marketetl/spec"
 	"sync"
 	"testing"
 	"testing/synctest"
 
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
-
-	"marketetl/collector"
 )
 
 // harness runs a Manager over fakes. Inside a synctest bubble its clock is
@@ -47,7 +46,7 @@ func newHarness(t *testing.T, cfg Config, reg *fakeRegistry) *harness {
 }
 
 // start seeds specs with Reconcile and runs the manager until stop.
-func (h *harness) start(specs ...collector.Spec) {
+func (h *harness) start(specs ...spec.Collector) {
 	h.t.Helper()
 	ctx, cancel := context.WithCancel(h.t.Context())
 	if _, err := h.m.Reconcile(ctx, specs); err != nil {

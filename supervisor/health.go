@@ -7,6 +7,7 @@ import (
 
 	"marketetl/collector"
 	"marketetl/market"
+	"marketetl/spec"
 )
 
 // IssueKind classifies why a collector is unhealthy.
@@ -54,7 +55,7 @@ type limits struct {
 }
 
 // limitsFor resolves spec's overrides over the manager's defaults.
-func limitsFor(cfg *Config, spec *collector.Spec) limits {
+func limitsFor(cfg *Config, spec *spec.Collector) limits {
 	l := limits{
 		heartbeat:          cfg.HeartbeatTimeout,
 		maxSilence:         cfg.MaxSilence,
@@ -83,7 +84,7 @@ func (l *limits) silence(t market.DataType) time.Duration {
 }
 
 // checkInterval returns spec's health check interval.
-func checkInterval(cfg *Config, spec *collector.Spec) time.Duration {
+func checkInterval(cfg *Config, spec *spec.Collector) time.Duration {
 	if spec.HealthCheckInterval > 0 {
 		return spec.HealthCheckInterval.Std()
 	}

@@ -7,6 +7,7 @@ import (
 
 	"marketetl/collector"
 	"marketetl/market"
+	"marketetl/spec"
 )
 
 func TestAssess(t *testing.T) {
@@ -137,14 +138,14 @@ func TestLimitsFor(t *testing.T) {
 	cfg := Config{MaxSilence: 300 * time.Second, HeartbeatTimeout: 90 * time.Second, HealthCheckInterval: 30 * time.Second}
 	cases := []struct {
 		name                        string
-		spec                        collector.Spec
+		spec                        spec.Collector
 		trade, ticker, wantInterval time.Duration
 	}{
-		{name: "defaults", spec: spec("a"), trade: 300 * time.Second, ticker: 300 * time.Second, wantInterval: 30 * time.Second},
-		{name: "collector override", spec: spec("a", withSilence(time.Minute), withInterval(5*time.Second)),
+		{name: "defaults", spec: newSpec("a"), trade: 300 * time.Second, ticker: 300 * time.Second, wantInterval: 30 * time.Second},
+		{name: "collector override", spec: newSpec("a", withSilence(time.Minute), withInterval(5*time.Second)),
 			trade: time.Minute, ticker: time.Minute, wantInterval: 5 * time.Second},
-		{name: "type override", spec: spec("a", withSilence(time.Minute), func(s *collector.Spec) {
-			s.MaxSilenceByType = map[market.DataType]collector.Duration{market.TypeTrade: collector.Duration(10 * time.Minute)}
+		{name: "type override", spec: newSpec("a", withSilence(time.Minute), func(s *spec.Collector) {
+			s.MaxSilenceByType = map[market.DataType]spec.Duration{market.TypeTrade: spec.Duration(10 * time.Minute)}
 		}), trade: 10 * time.Minute, ticker: time.Minute, wantInterval: 30 * time.Second},
 	}
 	for _, tc := range cases {

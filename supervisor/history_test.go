@@ -11,7 +11,7 @@ func TestHistoryRounds(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		h := newHarness(t, Config{HealthCheckInterval: 10 * time.Second, RetentionInterval: time.Hour, StatusRetention: 24 * time.Hour}, nil)
 		h.f.set("bad", failing(errTransient))
-		h.start(spec("good"), spec("off", disabled), spec("bad"))
+		h.start(newSpec("good"), newSpec("off", disabled), newSpec("bad"))
 		time.Sleep(35 * time.Second)
 		synctest.Wait()
 		h.mustStop()
@@ -57,7 +57,7 @@ func TestHousekeeping(t *testing.T) {
 		h.f.set("a", failing(errTransient))
 		h.f.set("b", failing(errTransient))
 		begin := time.Now()
-		h.start(spec("a"), spec("b"))
+		h.start(newSpec("a"), newSpec("b"))
 		time.Sleep(time.Minute + time.Millisecond)
 		synctest.Wait()
 		entries := h.logged("global health check: no collector is healthy")

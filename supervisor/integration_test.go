@@ -15,8 +15,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap/zaptest"
 
-	"marketetl/collector"
 	"marketetl/dbtest"
+	"marketetl/spec"
 	"marketetl/store"
 )
 
@@ -45,7 +45,7 @@ type service struct {
 	errc   chan error
 }
 
-func startService(t *testing.T, pool *pgxpool.Pool, yaml []collector.Spec) *service {
+func startService(t *testing.T, pool *pgxpool.Pool, yaml []spec.Collector) *service {
 	t.Helper()
 	s := &service{t: t, f: newFactory(), errc: make(chan error, 1)}
 	m, err := New(Config{HealthCheckInterval: 100 * time.Millisecond, Log: zaptest.NewLogger(t)},
@@ -116,7 +116,7 @@ func (s *service) names(query string) []string {
 // manager on the same database.
 func TestRuntimeChangesSurviveARestart(t *testing.T) {
 	pool := migratedPool(t)
-	s := startService(t, pool, []collector.Spec{spec("a"), spec("b")})
+	s := startService(t, pool, []spec.Collector{newSpec("a"), newSpec("b")})
 	eventually(t, "a and b running", func() bool { return slices.Equal(s.m.Running(), []string{"a", "b"}) })
 
 	for _, step := range []struct {
@@ -180,7 +180,7 @@ func TestRuntimeChangesSurviveARestart(t *testing.T) {
 	// A new manager on the same database, with the file now listing a only
 	// (b was deleted from it too): a stays disabled although the file says
 	// enabled, c is still there.
-	s2 := startService(t, pool, []collector.Spec{spec("a")})
+	s2 := startService(t, pool, []spec.Collector{newSpec("a")})
 	defer s2.stop()
 	eventually(t, "c running again", func() bool { return slices.Equal(s2.m.Running(), []string{"c"}) })
 	if got := s2.names(""); !slices.Equal(got, []string{"a", "c"}) {

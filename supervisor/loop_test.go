@@ -11,6 +11,7 @@ import (
 
 	"marketetl/collector"
 	"marketetl/market"
+	"marketetl/spec"
 )
 
 // stuck connects and then reads nothing at all.
@@ -41,7 +42,7 @@ func TestUnhealthyCollectorIsRestarted(t *testing.T) {
 	cases := []struct {
 		name   string
 		behave behaviour
-		opts   []func(*collector.Spec)
+		opts   []func(*spec.Collector)
 		// restartAfter is when the first restart is expected: the first
 		// check that finds the issue plus the 5s backoff; 0 for never.
 		restartAfter time.Duration
@@ -50,35 +51,35 @@ func TestUnhealthyCollectorIsRestarted(t *testing.T) {
 	}{
 		{
 			name: "stale data", behave: silent,
-			opts: []func(*collector.Spec){withInterval(10 * time.Second), withSilence(30 * time.Second)},
+			opts: []func(*spec.Collector){withInterval(10 * time.Second), withSilence(30 * time.Second)},
 			// checks at 10, 20, 30 find 30s at most; 40 finds 40s > 30s
 			restartAfter: 45 * time.Second, trigger: TriggerStaleData,
 			issue: "no data on trades for BTC-USDT for 40s",
 		},
 		{
 			name: "stale data of one type with its own silence", behave: silent,
-			opts: []func(*collector.Spec){withInterval(10 * time.Second), func(s *collector.Spec) {
-				s.MaxSilenceByType = map[market.DataType]collector.Duration{"trade": collector.Duration(15 * time.Second)}
+			opts: []func(*spec.Collector){withInterval(10 * time.Second), func(s *spec.Collector) {
+				s.MaxSilenceByType = map[market.DataType]spec.Duration{"trade": spec.Duration(15 * time.Second)}
 			}},
 			restartAfter: 25 * time.Second, trigger: TriggerStaleData,
 			issue: "no data on trades for BTC-USDT for 20s",
 		},
 		{
 			name: "no heartbeat", behave: stuck,
-			opts: []func(*collector.Spec){withInterval(10 * time.Second)},
+			opts: []func(*spec.Collector){withInterval(10 * time.Second)},
 			// heartbeat timeout 20s: the check at 30s finds 30s
 			restartAfter: 35 * time.Second, trigger: TriggerNoHeartbeat,
 			issue: "no message received for 30s (heartbeat timeout 20s)",
 		},
 		{
 			name: "not connected", behave: reconnecting,
-			opts:         []func(*collector.Spec){withInterval(10 * time.Second)},
+			opts:         []func(*spec.Collector){withInterval(10 * time.Second)},
 			restartAfter: 35 * time.Second, trigger: TriggerDisconnected,
 			issue: "not connected (reconnecting) for 30s",
 		},
 		{
 			name: "auto_restart off", behave: silent,
-			opts:  []func(*collector.Spec){withInterval(10 * time.Second), withSilence(30 * time.Second), noAutoRestart},
+			opts:  []func(*spec.Collector){withInterval(10 * time.Second), withSilence(30 * time.Second), noAutoRestart},
 			issue: "no data on trades for BTC-USDT for 40s",
 		},
 	}
@@ -87,7 +88,7 @@ func TestUnhealthyCollectorIsRestarted(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				h := newHarness(t, Config{HeartbeatTimeout: 20 * time.Second}, nil)
 				h.f.set("c", tc.behave)
-				h.start(spec("c", tc.opts...))
+				h.start(newSpec("c", tc.opts...))
 				// Just after the check that should find the issue.
 				first := tc.restartAfter - 5*time.Second
 				if tc.restartAfter == 0 {
@@ -128,7 +129,7 @@ func TestBackoffGrowsJitteredAndCapped(t *testing.T) {
 			MaxReconnectAttempts: 10, Rand: sequence(0, 0.5, 0.75, 0.25, 0.5),
 		}, nil)
 		h.f.set("c", failing(errTransient))
-		h.start(spec("c"))
+		h.start(newSpec("c"))
 		time.Sleep(31 * time.Second)
 		synctest.Wait()
 		want := []time.Duration{
@@ -158,7 +159,7 @@ func TestFailedAfterMaxAttemptsOthersUntouched(t *testing.T) {
 			MaxReconnectAttempts: 3, FailedRetryInterval: 10 * time.Minute,
 		}, nil)
 		h.f.set("bad", failing(errTransient))
-		h.start(spec("bad"), spec("good"))
+		h.start(newSpec("bad"), newSpec("good"))
 		time.Sleep(time.Minute)
 		synctest.Wait()
 
@@ -204,7 +205,7 @@ func TestFailureDecayStartsAfresh(t *testing.T) {
 		}, nil)
 		// Two quick failures, then two minutes of service, then a failure.
 		h.f.set("c", after(2, failing(errTransient), after(3, runFor(2*time.Minute, errTransient), failing(errTransient))))
-		h.start(spec("c"))
+		h.start(newSpec("c"))
 		time.Sleep(2*time.Minute + 4*time.Second + 500*time.Millisecond)
 		synctest.Wait()
 		want := []time.Duration{
@@ -224,7 +225,7 @@ func TestPanickingCollectorIsRecovered(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		h := newHarness(t, Config{}, nil)
 		h.f.set("c", after(1, func(context.Context, *fakeRunner) error { panic("index out of range in decoder") }, healthy))
-		h.start(spec("c"), spec("other"))
+		h.start(newSpec("c"), newSpec("other"))
 		time.Sleep(6 * time.Second)
 		synctest.Wait()
 		st := h.status("c")
@@ -256,7 +257,7 @@ func TestPermanentErrorIsNotRestarted(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		h := newHarness(t, Config{}, nil)
 		h.f.set("c", after(1, failing(errBadConfig), healthy))
-		h.start(spec("c"))
+		h.start(newSpec("c"))
 		time.Sleep(time.Hour)
 		synctest.Wait()
 		st := h.status("c")
@@ -285,7 +286,7 @@ func TestHungCollectorIsReported(t *testing.T) {
 			h := newHarness(t, Config{StopTimeout: 10 * time.Second}, nil)
 			release := make(chan struct{})
 			h.f.set("c", hangs(release))
-			h.start(spec("c"))
+			h.start(newSpec("c"))
 			begin := time.Now()
 			if err := h.m.Disable(t.Context(), "c"); err != nil {
 				t.Fatalf("Disable: %v", err)
@@ -317,7 +318,7 @@ func TestHungCollectorIsReported(t *testing.T) {
 			h := newHarness(t, Config{StopTimeout: 10 * time.Second, ShutdownTimeout: 20 * time.Second}, nil)
 			release := make(chan struct{})
 			h.f.set("c", hangs(release))
-			h.start(spec("c"), spec("fine"))
+			h.start(newSpec("c"), newSpec("fine"))
 			begin := time.Now()
 			err := h.stop()
 			if err == nil || !strings.Contains(err.Error(), "collectors c did not stop within 20s") {
@@ -335,7 +336,7 @@ func TestHungCollectorIsReported(t *testing.T) {
 func TestManualRestart(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		h := newHarness(t, Config{}, nil)
-		h.start(spec("a"), spec("b"), spec("off", disabled))
+		h.start(newSpec("a"), newSpec("b"), newSpec("off", disabled))
 		if err := h.m.Restart("a"); err != nil {
 			t.Fatalf("Restart(a): %v", err)
 		}
@@ -367,7 +368,7 @@ func TestManualRestart(t *testing.T) {
 func TestCountersGrowAcrossRestarts(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		h := newHarness(t, Config{}, nil)
-		h.start(spec("c"))
+		h.start(newSpec("c"))
 		time.Sleep(10*time.Second + time.Millisecond)
 		synctest.Wait()
 		before := h.status("c").Statistics.Records

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"marketetl/spec"
 	"sort"
 	"strings"
 	"sync"
@@ -11,8 +12,6 @@ import (
 	"time"
 
 	"go.uber.org/zap"
-
-	"marketetl/collector"
 )
 
 // phase is where a Manager is in its life.
@@ -55,7 +54,7 @@ type Manager struct {
 	lastGlobal time.Time
 	// yaml is the last list given to Reconcile, by name; nil before the
 	// first call.
-	yaml map[string]collector.Spec
+	yaml map[string]spec.Collector
 
 	// History writing outcomes, for the metrics and the logs.
 	historyWritten  atomic.Uint64

@@ -10,15 +10,15 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"marketetl/collector"
 	"marketetl/market"
+	"marketetl/spec"
 )
 
 func TestMetricsEndpoint(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		a := newAPIHarness(t, APIConfig{Token: testToken}, Config{})
 		a.f.set("bad", failing(errTransient))
-		a.start(spec("a", withSymbols("BTC-USDT", "ETH-USDT")), spec("bad"))
+		a.start(newSpec("a", withSymbols("BTC-USDT", "ETH-USDT")), newSpec("bad"))
 		time.Sleep(2*time.Second + time.Millisecond)
 		synctest.Wait()
 		_, body := a.do("GET", "/metrics", "", "")
@@ -59,10 +59,10 @@ func BenchmarkScrape(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	var specs []collector.Spec
+	var specs []spec.Collector
 	for i := range 100 {
-		specs = append(specs, spec(fmt.Sprintf("c%03d", i), withSymbols("BTC-USDT", "ETH-USDT", "SOL-USDT", "XRP-USDT", "ADA-USDT"),
-			func(s *collector.Spec) { s.DataTypes = []market.DataType{market.TypeTrade, market.TypeTicker} }))
+		specs = append(specs, newSpec(fmt.Sprintf("c%03d", i), withSymbols("BTC-USDT", "ETH-USDT", "SOL-USDT", "XRP-USDT", "ADA-USDT"),
+			func(s *spec.Collector) { s.DataTypes = []market.DataType{market.TypeTrade, market.TypeTicker} }))
 	}
 	if _, err := m.Reconcile(b.Context(), specs); err != nil {
 		b.Fatal(err)

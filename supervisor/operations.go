@@ -4,12 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"marketetl/spec"
 	"reflect"
 	"sort"
 
 	"go.uber.org/zap"
-
-	"marketetl/collector"
 )
 
 // prepare loads the registry if needed and refuses operations once the
@@ -44,7 +43,7 @@ func (m *Manager) get(name string) (*entry, error) {
 // Add adds a collector, stores it and, when it is enabled (Enabled nil
 // means enabled) and the manager runs, starts it. It fails with
 // ErrInvalidSpec, ErrExists, ErrStopped or the registry's error.
-func (m *Manager) Add(ctx context.Context, spec collector.Spec) error {
+func (m *Manager) Add(ctx context.Context, spec spec.Collector) error {
 	if err := spec.Validate(); err != nil {
 		return fmt.Errorf("add collector: %w: %w", ErrInvalidSpec, err)
 	}
@@ -60,7 +59,7 @@ func (m *Manager) Add(ctx context.Context, spec collector.Spec) error {
 }
 
 // add stores spec and starts it; the caller holds opMu.
-func (m *Manager) add(ctx context.Context, spec collector.Spec) error {
+func (m *Manager) add(ctx context.Context, spec spec.Collector) error {
 	enabled := spec.IsEnabled()
 	spec.Enabled = &enabled
 	if err := m.reg.PutCollector(ctx, spec); err != nil {
@@ -313,9 +312,9 @@ func (d *Diff) Empty() bool {
 // first, all of them: any error (ErrInvalidSpec) changes nothing. Changes
 // are then applied one collector at a time; on a registry error Reconcile
 // stops and returns what it applied with the error.
-func (m *Manager) Reconcile(ctx context.Context, specs []collector.Spec) (Diff, error) {
+func (m *Manager) Reconcile(ctx context.Context, specs []spec.Collector) (Diff, error) {
 	var d Diff
-	want := make(map[string]collector.Spec, len(specs))
+	want := make(map[string]spec.Collector, len(specs))
 	var errs []error
 	for _, s := range specs {
 		if err := s.Validate(); err != nil {
@@ -411,7 +410,7 @@ func (m *Manager) Reconcile(ctx context.Context, specs []collector.Spec) (Diff, 
 // replace stores spec as e's new configuration and swaps in a fresh entry
 // (counters and failure state start afresh), restarting it if it runs.
 // The caller holds opMu.
-func (m *Manager) replace(ctx context.Context, e *entry, spec collector.Spec) error {
+func (m *Manager) replace(ctx context.Context, e *entry, spec spec.Collector) error {
 	if err := m.reg.PutCollector(ctx, spec); err != nil {
 		return fmt.Errorf("update collector %s: store: %s", spec.Name, m.red.err(err))
 	}
@@ -429,14 +428,14 @@ func (m *Manager) replace(ctx context.Context, e *entry, spec collector.Spec) er
 
 // sameConfig reports whether a and b configure the same collector, their
 // enabled state aside.
-func sameConfig(a, b *collector.Spec) bool {
+func sameConfig(a, b *spec.Collector) bool {
 	ca, cb := canonical(*a), canonical(*b)
 	return reflect.DeepEqual(ca, cb)
 }
 
 // canonical clears what does not change a collector's configuration:
 // enabled, the default of auto_restart, and empty versus absent lists.
-func canonical(s collector.Spec) collector.Spec {
+func canonical(s spec.Collector) spec.Collector {
 	s.Enabled = nil
 	auto := s.RestartsAutomatically()
 	s.AutoRestart = &auto

@@ -6,21 +6,21 @@ import (
 	"testing"
 	"testing/synctest"
 
-	"marketetl/collector"
 	"marketetl/market"
+	"marketetl/spec"
 )
 
 func TestReconcile(t *testing.T) {
 	type step struct {
 		// before runs an operation before the step's Reconcile.
 		before func(t *testing.T, m *Manager)
-		specs  []collector.Spec
+		specs  []spec.Collector
 		want   Diff
 	}
 	cases := []struct {
 		name string
 		// stored is the registry before the manager starts.
-		stored []collector.Spec
+		stored []spec.Collector
 		steps  []step
 		// enabled is the stored enabled state of each collector at the end
 		// (absent: not stored).
@@ -29,34 +29,34 @@ func TestReconcile(t *testing.T) {
 		{
 			name: "seed an empty database",
 			steps: []step{{
-				specs: []collector.Spec{spec("a"), spec("b", disabled)},
+				specs: []spec.Collector{newSpec("a"), newSpec("b", disabled)},
 				want:  Diff{Added: []string{"a", "b"}},
 			}},
 			enabled: map[string]bool{"a": true, "b": false},
 		},
 		{
 			name:   "a stored enabled state wins over the file at startup",
-			stored: []collector.Spec{spec("a", disabled), spec("b", enabledSpec)},
+			stored: []spec.Collector{newSpec("a", disabled), newSpec("b", enabledSpec)},
 			steps: []step{{
-				specs: []collector.Spec{spec("a", enabledSpec), spec("b", disabled)},
+				specs: []spec.Collector{newSpec("a", enabledSpec), newSpec("b", disabled)},
 				want:  Diff{Unchanged: []string{"a", "b"}},
 			}},
 			enabled: map[string]bool{"a": false, "b": true},
 		},
 		{
 			name:   "collectors added at runtime are kept",
-			stored: []collector.Spec{spec("api", enabledSpec)},
+			stored: []spec.Collector{newSpec("api", enabledSpec)},
 			steps: []step{
-				{specs: []collector.Spec{spec("a")}, want: Diff{Added: []string{"a"}}},
-				{specs: []collector.Spec{spec("a")}, want: Diff{Unchanged: []string{"a"}}},
+				{specs: []spec.Collector{newSpec("a")}, want: Diff{Added: []string{"a"}}},
+				{specs: []spec.Collector{newSpec("a")}, want: Diff{Unchanged: []string{"a"}}},
 			},
 			enabled: map[string]bool{"a": true, "api": true},
 		},
 		{
 			name:   "the file's configuration wins",
-			stored: []collector.Spec{spec("a", disabled)},
+			stored: []spec.Collector{newSpec("a", disabled)},
 			steps: []step{{
-				specs: []collector.Spec{spec("a", withSymbols("BTC-USDT", "ETH-USDT"))},
+				specs: []spec.Collector{newSpec("a", withSymbols("BTC-USDT", "ETH-USDT"))},
 				want:  Diff{Updated: []string{"a"}},
 			}},
 			enabled: map[string]bool{"a": false},
@@ -64,8 +64,8 @@ func TestReconcile(t *testing.T) {
 		{
 			name: "a change of enabled in the file is applied on reload",
 			steps: []step{
-				{specs: []collector.Spec{spec("a"), spec("b", disabled)}, want: Diff{Added: []string{"a", "b"}}},
-				{specs: []collector.Spec{spec("a", disabled), spec("b", enabledSpec)},
+				{specs: []spec.Collector{newSpec("a"), newSpec("b", disabled)}, want: Diff{Added: []string{"a", "b"}}},
+				{specs: []spec.Collector{newSpec("a", disabled), newSpec("b", enabledSpec)},
 					want: Diff{Enabled: []string{"b"}, Disabled: []string{"a"}}},
 			},
 			enabled: map[string]bool{"a": false, "b": true},
@@ -73,14 +73,14 @@ func TestReconcile(t *testing.T) {
 		{
 			name: "an unchanged file does not undo a runtime disable",
 			steps: []step{
-				{specs: []collector.Spec{spec("a")}, want: Diff{Added: []string{"a"}}},
+				{specs: []spec.Collector{newSpec("a")}, want: Diff{Added: []string{"a"}}},
 				{
 					before: func(t *testing.T, m *Manager) {
 						if err := m.Disable(t.Context(), "a"); err != nil {
 							t.Fatal(err)
 						}
 					},
-					specs: []collector.Spec{spec("a")}, want: Diff{Unchanged: []string{"a"}},
+					specs: []spec.Collector{newSpec("a")}, want: Diff{Unchanged: []string{"a"}},
 				},
 			},
 			enabled: map[string]bool{"a": false},
@@ -88,24 +88,24 @@ func TestReconcile(t *testing.T) {
 		{
 			name: "removed from the file is removed",
 			steps: []step{
-				{specs: []collector.Spec{spec("a"), spec("b")}, want: Diff{Added: []string{"a", "b"}}},
-				{specs: []collector.Spec{spec("a")}, want: Diff{Unchanged: []string{"a"}, Removed: []string{"b"}}},
+				{specs: []spec.Collector{newSpec("a"), newSpec("b")}, want: Diff{Added: []string{"a", "b"}}},
+				{specs: []spec.Collector{newSpec("a")}, want: Diff{Unchanged: []string{"a"}, Removed: []string{"b"}}},
 			},
 			enabled: map[string]bool{"a": true},
 		},
 		{
 			name: "removed at runtime stays removed while the file does not change it",
 			steps: []step{
-				{specs: []collector.Spec{spec("a"), spec("b")}, want: Diff{Added: []string{"a", "b"}}},
+				{specs: []spec.Collector{newSpec("a"), newSpec("b")}, want: Diff{Added: []string{"a", "b"}}},
 				{
 					before: func(t *testing.T, m *Manager) {
 						if err := m.Remove(t.Context(), "b"); err != nil {
 							t.Fatal(err)
 						}
 					},
-					specs: []collector.Spec{spec("a"), spec("b")}, want: Diff{Unchanged: []string{"a"}, Skipped: []string{"b"}},
+					specs: []spec.Collector{newSpec("a"), newSpec("b")}, want: Diff{Unchanged: []string{"a"}, Skipped: []string{"b"}},
 				},
-				{specs: []collector.Spec{spec("a"), spec("b", withSymbols("ETH-USDT"))}, want: Diff{Unchanged: []string{"a"}, Added: []string{"b"}}},
+				{specs: []spec.Collector{newSpec("a"), newSpec("b", withSymbols("ETH-USDT"))}, want: Diff{Unchanged: []string{"a"}, Added: []string{"b"}}},
 			},
 			enabled: map[string]bool{"a": true, "b": true},
 		},
@@ -147,10 +147,10 @@ func sameDiff(a, b Diff) bool {
 func TestReconcileRefusesInvalidFiles(t *testing.T) {
 	cases := []struct {
 		name  string
-		specs []collector.Spec
+		specs []spec.Collector
 	}{
-		{"invalid spec", []collector.Spec{spec("a"), spec("b", func(s *collector.Spec) { s.Exchange = "kraken" })}},
-		{"duplicate name", []collector.Spec{spec("a"), spec("a")}},
+		{"invalid spec", []spec.Collector{newSpec("a"), newSpec("b", func(s *spec.Collector) { s.Exchange = "kraken" })}},
+		{"duplicate name", []spec.Collector{newSpec("a"), newSpec("a")}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -167,15 +167,15 @@ func TestReconcileRefusesInvalidFiles(t *testing.T) {
 }
 
 func TestOperationErrors(t *testing.T) {
-	h := newHarness(t, Config{}, newRegistry(spec("a", enabledSpec)))
+	h := newHarness(t, Config{}, newRegistry(newSpec("a", enabledSpec)))
 	ctx := t.Context()
 	cases := []struct {
 		name string
 		op   func() error
 		want error
 	}{
-		{"add invalid", func() error { return h.m.Add(ctx, spec("Bad Name")) }, ErrInvalidSpec},
-		{"add existing", func() error { return h.m.Add(ctx, spec("a")) }, ErrExists},
+		{"add invalid", func() error { return h.m.Add(ctx, newSpec("Bad Name")) }, ErrInvalidSpec},
+		{"add existing", func() error { return h.m.Add(ctx, newSpec("a")) }, ErrExists},
 		{"remove unknown", func() error { return h.m.Remove(ctx, "zz") }, ErrNotFound},
 		{"enable unknown", func() error { return h.m.Enable(ctx, "zz") }, ErrNotFound},
 		{"disable unknown", func() error { return h.m.Disable(ctx, "zz") }, ErrNotFound},
@@ -193,7 +193,7 @@ func TestOperationErrors(t *testing.T) {
 }
 
 func TestRegistryFailureChangesNothing(t *testing.T) {
-	h := newHarness(t, Config{}, newRegistry(spec("a", enabledSpec)))
+	h := newHarness(t, Config{}, newRegistry(newSpec("a", enabledSpec)))
 	if _, err := h.m.Reconcile(t.Context(), nil); err != nil {
 		t.Fatal(err)
 	}
@@ -203,7 +203,7 @@ func TestRegistryFailureChangesNothing(t *testing.T) {
 	if err := h.m.Disable(t.Context(), "a"); err == nil {
 		t.Fatal("Disable succeeded although the registry failed")
 	}
-	if err := h.m.Add(t.Context(), spec("b")); err == nil {
+	if err := h.m.Add(t.Context(), newSpec("b")); err == nil {
 		t.Fatal("Add succeeded although the registry failed")
 	}
 	if err := h.m.Remove(t.Context(), "a"); err == nil {
@@ -218,7 +218,7 @@ func TestRegistryFailureChangesNothing(t *testing.T) {
 func TestOperationsWhileRunning(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		h := newHarness(t, Config{}, nil)
-		h.start(spec("a"), spec("b", disabled))
+		h.start(newSpec("a"), newSpec("b", disabled))
 		ctx := t.Context()
 		starts := func(name string) int { return len(h.f.startTimes(name)) }
 
@@ -242,7 +242,7 @@ func TestOperationsWhileRunning(t *testing.T) {
 		if hr, _ := h.m.Health("a"); hr.IsHealthy || !slices.Equal(hr.Issues, []string{"disabled"}) {
 			t.Errorf("a's health after disable: %+v", hr)
 		}
-		if err := h.m.Add(ctx, spec("c", func(s *collector.Spec) { s.Exchange = market.Binance })); err != nil {
+		if err := h.m.Add(ctx, newSpec("c", func(s *spec.Collector) { s.Exchange = market.Binance })); err != nil {
 			t.Fatal(err)
 		}
 		synctest.Wait()
@@ -270,7 +270,7 @@ func TestOperationsWhileRunning(t *testing.T) {
 			t.Errorf("c started %d times, want 1", starts("c"))
 		}
 		// A configuration change through the file restarts the collector.
-		if _, err := h.m.Reconcile(ctx, []collector.Spec{spec("a", disabled), spec("c", withSymbols("ETH-USDT"), func(s *collector.Spec) { s.Exchange = market.Binance })}); err != nil {
+		if _, err := h.m.Reconcile(ctx, []spec.Collector{newSpec("a", disabled), newSpec("c", withSymbols("ETH-USDT"), func(s *spec.Collector) { s.Exchange = market.Binance })}); err != nil {
 			t.Fatal(err)
 		}
 		synctest.Wait()

@@ -55,7 +55,7 @@ func TestSecretsNeverLeak(t *testing.T) {
 		})
 		a.f.set("b", failing(fmt.Errorf("config: password=%s: %w", dbPassword, errBadConfig)))
 		a.db.err = errors.New("failed to connect to " + dbURL)
-		a.start(spec("a"), spec("b"), spec("c"))
+		a.start(newSpec("a"), newSpec("b"), newSpec("c"))
 		time.Sleep(31 * time.Second)
 		synctest.Wait()
 

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"marketetl/collector"
+	"marketetl/spec"
 )
 
 // JSON units, for every report below: durations are seconds as JSON numbers
@@ -158,7 +159,7 @@ type Totals struct {
 // snapshot is everything reported about one collector at one instant,
 // taken under the entry's lock.
 type snapshot struct {
-	spec        collector.Spec
+	spec        spec.Collector
 	state       State
 	reason      string
 	running     bool

@@ -25,6 +25,7 @@ import (
 	"go.uber.org/zap"
 
 	"marketetl/collector"
+	"marketetl/spec"
 	"marketetl/store"
 )
 
@@ -50,17 +51,17 @@ var _ Runner = (*collector.Collector)(nil)
 // state; it must not block on I/O. An error wrapping collector.ErrPermanent
 // marks the collector failed without automatic retries; any other error is
 // counted as a failed start and retried with backoff.
-type Factory func(spec collector.Spec) (Runner, error)
+type Factory func(spec spec.Collector) (Runner, error)
 
 // Registry keeps the collectors' configuration and enabled state, so that
 // a runtime change survives a restart of the service. *store.Registry
 // implements it.
 type Registry interface {
 	// Collectors returns every stored collector, each with Enabled set.
-	Collectors(ctx context.Context) ([]collector.Spec, error)
+	Collectors(ctx context.Context) ([]spec.Collector, error)
 	// PutCollector inserts spec or replaces the stored collector of the
 	// same name. spec.Enabled is set.
-	PutCollector(ctx context.Context, spec collector.Spec) error
+	PutCollector(ctx context.Context, spec spec.Collector) error
 	// DeleteCollector deletes the named collector; deleting one that is not
 	// stored is not an error.
 	DeleteCollector(ctx context.Context, name string) error

@@ -12,7 +12,9 @@ import (
 	"time"
 
 	"marketetl/backfill"
+	"marketetl/exchange"
 	"marketetl/market"
+	"marketetl/service"
 	"marketetl/store"
 )
 
@@ -114,47 +116,43 @@ func cmdBackfill(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	// The spool belongs to the running service (one process at a time):
 	// the backfill writes straight to the database and waits for it.
 	cfg.SpoolDir = ""
-	pool, err := openDatabase(ctx, cfg, log)
+	pool, err := service.OpenDatabase(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
 	defer pool.Close()
-	c, err := newCore(cfg, log, pool, nil)
-	if err != nil {
-		return err
-	}
 	prog := &progressLine{w: stderr, gap: req.gap, tty: isTerminal(stderr), start: time.Now()}
-	_, filler, err := c.attachExchanges(endpointsFromConfig(cfg), prog.update)
+	svc, err := service.New(cfg, pool, exchange.Registry(), service.WithLogger(log),
+		service.WithoutSupervisor(), service.WithManualBackfill(prog.update))
 	if err != nil {
 		return err
 	}
-	c.backfill.manual = true
-	return runManualBackfill(ctx, c, filler, req, prog, stdout)
+	return runManualBackfill(ctx, svc, req, prog, stdout)
 }
 
 // runManualBackfill runs the fill and the store writer, then prints the
 // summary.
-func runManualBackfill(ctx context.Context, c *core, filler *backfill.Filler, req backfillRequest, prog *progressLine, stdout io.Writer) error {
+func runManualBackfill(ctx context.Context, svc *service.Service, req backfillRequest, prog *progressLine, stdout io.Writer) error {
 	table := store.TableTrades
 	if req.gap.Stream.Type == market.TypeCandle {
 		table = store.TableCandles
 	}
-	before := c.writer.Stats().Tables[table]
+	before := svc.Writer().Stats().Tables[table]
 	var res backfill.Result
-	err := c.runWithData(ctx, func(ctx context.Context) error {
+	err := svc.RunWith(ctx, func(ctx context.Context) error {
 		pctx, stop := context.WithCancel(ctx)
 		var wg sync.WaitGroup
 		wg.Go(func() { prog.run(pctx, req.every) })
 		var ferr error
-		res, ferr = filler.Fill(ctx, req.gap)
+		res, ferr = svc.Filler().Fill(ctx, req.gap)
 		stop()
 		wg.Wait()
 		return ferr
 	})
 	prog.done()
 	// The writer has drained: its counters are final.
-	after := c.writer.Stats().Tables[table]
-	rejected := c.backfill.sink.Counts().Rejected
+	after := svc.Writer().Stats().Tables[table]
+	rejected := svc.BackfillPipeline().Counts().Rejected
 	var nRejected uint64
 	for _, n := range rejected {
 		nRejected += n

@@ -8,12 +8,16 @@ import (
 	"os"
 	"os/exec"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"go.uber.org/zap"
 
 	"marketetl/bench"
 	"marketetl/collector"
 	"marketetl/config"
+	"marketetl/exchange"
 	"marketetl/market"
+	"marketetl/service"
+	"marketetl/spec"
 )
 
 // cmdBench runs the end-to-end benchmark (see package bench) and prints
@@ -101,63 +105,61 @@ func benchServerCommand(ctx context.Context) *exec.Cmd {
 	return exec.CommandContext(ctx, self, "bench", "--serve")
 }
 
-// benchService builds the service under test exactly as `etl run` wires
-// it — newCoreWith, exchanges, collectorFactory — with the configuration
-// from the environment, pointed at the frame server and the benchmark's
-// database.
+// benchService builds the service under test with the service package,
+// as `etl run` builds it, with the configuration from the environment,
+// pointed at the frame server and the benchmark's database: one collector
+// run beside the data path, no supervisor and no gap filler.
 func benchService(cfg config.Config, log *zap.Logger) bench.BuildFunc {
-	return func(ctx context.Context, spec bench.ServiceSpec) (bench.Service, error) {
-		cfg.DatabaseURL = spec.DatabaseURL
+	return func(ctx context.Context, ss bench.ServiceSpec) (bench.Service, error) {
+		cfg.DatabaseURL = ss.DatabaseURL
 		cfg.DatabaseWait = 0
-		pool, err := openDatabase(ctx, cfg, log)
+		pool, err := service.OpenDatabase(ctx, cfg, log)
 		if err != nil {
 			return nil, err
 		}
-		c, err := newCoreWith(cfg, log, pool, coreHooks{onFlush: spec.OnFlush, onPublishReceived: spec.OnPublishReceived})
+		svc, err := service.New(cfg, pool, exchange.Registry(), service.WithLogger(log),
+			service.WithEndpoints(service.Endpoints(ss.URLs)), service.WithoutSupervisor(), service.WithoutBackfill(),
+			service.WithOnFlush(ss.OnFlush), service.WithOnPublishReceived(ss.OnPublishReceived))
 		if err != nil {
 			pool.Close()
 			return nil, err
 		}
-		if c.pub == nil {
+		if svc.Publisher() == nil {
 			pool.Close()
 			return nil, fmt.Errorf("bench: REDIS_ENABLED is false: the benchmark measures publishing too")
 		}
-		apis, err := exchanges(exchangeURLs(spec.URLs), httpClient())
-		if err != nil {
-			pool.Close()
-			return nil, err
-		}
-		col, err := collectorFactory(apis, c.pipe, int64(cfg.ReadLimitBytes), log, newGapDetection(pool, nil))(collector.Spec{
-			Name: spec.Name, Exchange: spec.Exchange, Symbols: spec.Symbols,
-			DataTypes: spec.DataTypes, Timeframes: spec.Timeframes,
+		col, err := svc.Collector(spec.Collector{
+			Name: ss.Name, Exchange: ss.Exchange, Symbols: ss.Symbols,
+			DataTypes: ss.DataTypes, Timeframes: ss.Timeframes,
 		})
 		if err != nil {
 			pool.Close()
 			return nil, err
 		}
-		return &benchRun{core: c, col: col}, nil
+		return &benchRun{svc: svc, pool: pool, col: col}, nil
 	}
 }
 
 // benchRun is one phase's service.
 type benchRun struct {
-	core *core
+	svc  *service.Service
+	pool *pgxpool.Pool
 	col  *collector.Collector
 }
 
 // Run runs the collector over the data path, as `etl run` does, and
 // closes the pool once everything has stopped.
 func (b *benchRun) Run(ctx context.Context) error {
-	defer b.core.pool.Close()
-	return b.core.runWithData(ctx, b.col.Run)
+	defer b.pool.Close()
+	return b.svc.RunWith(ctx, b.col.Run)
 }
 
 // Status reads the collector's, the pipeline's and the publisher's counters.
 func (b *benchRun) Status() bench.ServiceStatus {
 	cs := b.col.Status()
-	ps := b.core.pub.Status()
+	ps := b.svc.Publisher().Status()
 	var rejected uint64
-	for _, n := range b.core.pipe.Counts().Rejected {
+	for _, n := range b.svc.Pipeline().Counts().Rejected {
 		rejected += n
 	}
 	var dropped uint64

@@ -17,8 +17,11 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"marketetl/collector"
+	"marketetl/exchange"
 	"marketetl/market"
+	"marketetl/service"
 	"marketetl/sim"
+	"marketetl/spec"
 )
 
 // cmdDemo is the one-command experience: it creates and migrates the
@@ -50,15 +53,11 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err := migrateUp(ctx, cfg.DatabaseURL, log); err != nil {
 		return err
 	}
-	pool, err := openDatabase(ctx, cfg, log)
+	pool, err := service.OpenDatabase(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
 	defer pool.Close()
-	c, err := newCore(cfg, log, pool, nil)
-	if err != nil {
-		return err
-	}
 	s, err := sim.New(sim.Config{Seed: 1, Rate: *rate, Addr: "127.0.0.1:0"}, log.Named("sim"))
 	if err != nil {
 		return err
@@ -67,19 +66,18 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
-	apis, _, err := c.attachExchanges(simURLs(ep), nil)
+	svc, err := service.New(cfg, pool, exchange.Registry(), service.WithLogger(log),
+		service.WithEndpoints(service.Endpoints(ep)), service.WithoutSupervisor())
 	if err != nil {
 		return err
 	}
-	build := collectorFactory(apis, c.pipe, int64(cfg.ReadLimitBytes), log, newGapDetection(c.pool, c.gapRecorder()).storedBy(c.writer))
 	var cols []*collector.Collector
 	for _, ex := range market.Exchanges() {
-		spec := collector.Spec{
+		col, err := svc.Collector(spec.Collector{
 			Name: "demo-" + string(ex), Exchange: ex, Symbols: s.Symbols(ex),
 			DataTypes:  []market.DataType{market.TypeTicker, market.TypeTrade, market.TypeCandle},
 			Timeframes: []market.Timeframe{market.TF1m, market.TF5m},
-		}
-		col, err := build(spec)
+		})
 		if err != nil {
 			return err
 		}
@@ -87,19 +85,19 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	fmt.Fprintf(stdout, "marketetl demo: simulated OKX, Binance and Coinbase on %s, writing to %s\n",
 		strings.TrimPrefix(ep.BinanceREST, "http://"), redactDatabaseURL(cfg.DatabaseURL))
-	if c.pub != nil {
+	if svc.Publisher() != nil {
 		fmt.Fprintf(stdout, "live feed on Redis channels %s:* (watch it with: go run ./cmd/etl tail)\n", cfg.RedisChannelPrefix)
 	}
 	fmt.Fprintln(stdout, "Ctrl-C stops it.")
 
 	start := time.Now()
-	err = c.runWithData(ctx, func(ctx context.Context) error {
+	err = svc.RunWith(ctx, func(ctx context.Context) error {
 		g, gctx := errgroup.WithContext(ctx)
 		g.Go(func() error { return s.Run(gctx) })
 		for _, col := range cols {
 			g.Go(func() error { return col.Run(gctx) })
 		}
-		g.Go(func() error { return progress(gctx, stdout, pool, cols, c, *every, start) })
+		g.Go(func() error { return progress(gctx, stdout, pool, cols, svc, log, *every, start) })
 		return g.Wait()
 	})
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
@@ -112,7 +110,7 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
 	fmt.Fprintln(stdout, "\nsummary:")
-	if err := printCounts(sctx, stdout, pool, cols, c, time.Since(start)); err != nil {
+	if err := printCounts(sctx, stdout, pool, cols, svc, time.Since(start)); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "\nquery it:\n  psql %q -c \"SELECT exchange, symbol, ts, open, high, low, close, volume FROM candles WHERE timeframe = '1m' AND closed ORDER BY ts DESC LIMIT 10\"\n",
@@ -121,7 +119,7 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 }
 
 // progress prints a line every period until ctx ends.
-func progress(ctx context.Context, w io.Writer, pool *pgxpool.Pool, cols []*collector.Collector, c *core, every time.Duration, start time.Time) error {
+func progress(ctx context.Context, w io.Writer, pool *pgxpool.Pool, cols []*collector.Collector, c *service.Service, log *zap.Logger, every time.Duration, start time.Time) error {
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
@@ -130,14 +128,14 @@ func progress(ctx context.Context, w io.Writer, pool *pgxpool.Pool, cols []*coll
 			return nil
 		case <-t.C:
 			if err := printCounts(ctx, w, pool, cols, c, time.Since(start)); err != nil && ctx.Err() == nil {
-				c.log.Warn("demo progress", zap.Error(err))
+				log.Warn("demo progress", zap.Error(err))
 			}
 		}
 	}
 }
 
 // printCounts prints rows stored per exchange and type, rejects and reconnects.
-func printCounts(ctx context.Context, w io.Writer, pool *pgxpool.Pool, cols []*collector.Collector, c *core, elapsed time.Duration) error {
+func printCounts(ctx context.Context, w io.Writer, pool *pgxpool.Pool, cols []*collector.Collector, c *service.Service, elapsed time.Duration) error {
 	rows, err := pool.Query(ctx, `
 		SELECT exchange, 'trades', count(*) FROM trades GROUP BY exchange
 		UNION ALL SELECT exchange, 'candles(closed)', count(*) FROM candles WHERE closed GROUP BY exchange
@@ -174,8 +172,8 @@ func printCounts(ctx context.Context, w io.Writer, pool *pgxpool.Pool, cols []*c
 	}
 	sort.Strings(parts)
 	line := fmt.Sprintf("[%5.0fs] %s", elapsed.Seconds(), strings.Join(parts, " | "))
-	if c.pub != nil {
-		st := c.pub.Status()
+	if pub := c.Publisher(); pub != nil {
+		st := pub.Status()
 		line += fmt.Sprintf(" | redis: %s, %d published", st.State, st.Published)
 	}
 	_, err = fmt.Fprintln(w, line)
@@ -232,6 +230,3 @@ func redactErr(err error, raw string) string {
 	}
 	return s
 }
-
-// simURLs converts the simulator's endpoints.
-func simURLs(ep sim.Endpoints) exchangeURLs { return exchangeURLs(ep) }

@@ -10,14 +10,11 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 	"go.uber.org/zap"
-	"golang.org/x/sync/errgroup"
 
-	"marketetl/collector"
 	"marketetl/config"
-	"marketetl/store"
+	"marketetl/exchange"
+	"marketetl/service"
 	"marketetl/supervisor"
 )
 
@@ -39,7 +36,7 @@ func cmdRun(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	pool, err := openDatabase(ctx, cfg, log)
+	pool, err := service.OpenDatabase(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
@@ -49,69 +46,17 @@ func cmdRun(ctx context.Context, args []string, stderr io.Writer) error {
 			return err
 		}
 	}
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	flushes, err := newFlushMetrics(reg)
+	svc, err := service.New(cfg, pool, exchange.Registry(), service.WithLogger(log))
 	if err != nil {
 		return err
 	}
-	c, err := newCore(cfg, log, pool, flushes.observe)
-	if err != nil {
-		return err
-	}
-	apis, _, err := c.attachExchanges(endpointsFromConfig(cfg), nil)
-	if err != nil {
-		return err
-	}
-	build := collectorFactory(apis, c.pipe, int64(cfg.ReadLimitBytes), log, newGapDetection(pool, c.gapRecorder()).storedBy(c.writer))
-	if err := registerDataMetrics(reg, c); err != nil {
-		return err
-	}
-	secrets := []string{cfg.AdminToken}
-	m, err := supervisor.New(supervisor.Config{
-		HealthCheckInterval:       cfg.HealthCheckInterval,
-		GlobalHealthCheckInterval: cfg.GlobalHealthCheckInterval,
-		MaxSilence:                cfg.MaxSilence,
-		HeartbeatTimeout:          cfg.HeartbeatTimeout,
-		MaxErrorsPerMinute:        float64(cfg.MaxErrorsPerMinute),
-		ReconnectDelay:            cfg.ReconnectDelay,
-		ReconnectDelayMax:         cfg.ReconnectDelayMax,
-		MaxReconnectAttempts:      cfg.MaxReconnectAttempts,
-		FailureDecay:              cfg.FailureDecay,
-		FailedRetryInterval:       cfg.FailedRetryInterval,
-		StopTimeout:               cfg.StopTimeout,
-		ShutdownTimeout:           cfg.ShutdownTimeout * 3 / 5,
-		StatusRetention:           cfg.StatusRetention,
-		Secrets:                   secrets,
-		Registerer:                reg,
-		Log:                       log.Named("supervisor"),
-	}, func(spec collector.Spec) (supervisor.Runner, error) { return build(spec) },
-		store.NewRegistry(pool), store.NewStatusLog(pool))
-	if err != nil {
-		return err
-	}
+	m := svc.Supervisor()
 	if _, err := m.Reconcile(ctx, specs); err != nil {
 		return fmt.Errorf("seed collectors from %s: %w", cfg.CollectorsConfigPath, err)
 	}
-	var api *supervisor.API
-	if cfg.AdminAddr != "" {
-		api, err = supervisor.NewAPI(supervisor.APIConfig{
-			Addr: cfg.AdminAddr, Token: cfg.AdminToken, DB: pool, Gatherer: reg, Secrets: secrets, Log: log.Named("api"),
-			Components: c.components,
-		}, m)
-		if err != nil {
-			return err
-		}
-	}
 	log.Info("marketetl starting", zap.Int("collectors", len(specs)), zap.String("admin_addr", cfg.AdminAddr))
-	err = c.runWithData(ctx, func(ctx context.Context) error {
-		g, gctx := errgroup.WithContext(ctx)
-		g.Go(func() error { return m.Run(gctx) })
-		if api != nil {
-			g.Go(func() error { return api.Run(gctx) })
-		}
-		g.Go(func() error { return reloadOnHUP(gctx, cfg.CollectorsConfigPath, m, log) })
-		return g.Wait()
+	err = svc.RunWith(ctx, func(ctx context.Context) error {
+		return reloadOnHUP(ctx, cfg.CollectorsConfigPath, m, log)
 	})
 	if errors.Is(err, context.Canceled) {
 		err = nil

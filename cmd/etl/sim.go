@@ -34,14 +34,14 @@ func cmdSim(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return err
 	}
 	fmt.Fprintf(stdout, "simulated exchange on %s; point marketetl at it with:\n", *addr)
-	for _, kv := range endpointVars(simURLs(ep)) {
+	for _, kv := range endpointVars(ep) {
 		fmt.Fprintf(stdout, "  export %s=%s\n", kv[0], kv[1])
 	}
 	return s.Run(ctx)
 }
 
 // endpointVars lists the environment variables for ep.
-func endpointVars(ep exchangeURLs) [][2]string {
+func endpointVars(ep sim.Endpoints) [][2]string {
 	return [][2]string{
 		{"OKX_WS_PUBLIC_URL", ep.OKXPublicWS}, {"OKX_WS_BUSINESS_URL", ep.OKXBusinessWS}, {"OKX_REST_URL", ep.OKXREST},
 		{"BINANCE_WS_URL", ep.BinanceWS}, {"BINANCE_REST_URL", ep.BinanceREST},

@@ -1,4 +1,10 @@
-package collector
+// Package spec is the configuration of one collector, as the collectors
+// file (ETL_CONFIG), the admin API and the registry table hold it: which
+// exchange, symbols, data types and timeframes, and the supervisor's
+// per-collector settings. It imports only market, so that the store, the
+// configuration and the supervisor can speak of collectors without
+// importing the collector loop.
+package spec
 
 import (
 	"encoding/json"
@@ -15,9 +21,9 @@ import (
 	"marketetl/market"
 )
 
-// Spec is one collector's configuration, in the shape of the YAML file
+// Collector is one collector's configuration, in the shape of the YAML file
 // (ETL_CONFIG) and of the admin API's JSON body.
-type Spec struct {
+type Collector struct {
 	// Name identifies the collector; unique, [a-z0-9_-], at most 64 characters.
 	Name string `yaml:"name" json:"name"`
 	// Exchange is okx, binance or coinbase.
@@ -42,17 +48,17 @@ type Spec struct {
 }
 
 // IsEnabled reports Enabled, defaulting to true.
-func (s *Spec) IsEnabled() bool { return s.Enabled == nil || *s.Enabled }
+func (s *Collector) IsEnabled() bool { return s.Enabled == nil || *s.Enabled }
 
 // RestartsAutomatically reports AutoRestart, defaulting to true.
-func (s *Spec) RestartsAutomatically() bool { return s.AutoRestart == nil || *s.AutoRestart }
+func (s *Collector) RestartsAutomatically() bool { return s.AutoRestart == nil || *s.AutoRestart }
 
 // CollectedTypes are the data types a collector can be configured with today.
 var collectedTypes = map[market.DataType]bool{market.TypeTicker: true, market.TypeTrade: true, market.TypeCandle: true}
 
 // Validate reports every problem with s, joined, or nil. Each message says
 // which field is wrong and what is expected.
-func (s *Spec) Validate() error {
+func (s *Collector) Validate() error {
 	var errs []error
 	if !validName(s.Name) {
 		errs = append(errs, fmt.Errorf("name %q: want 1 to 64 characters of a-z, 0-9, '-' and '_'", s.Name))
@@ -127,7 +133,7 @@ func validName(n string) bool {
 }
 
 // Streams expands s into its streams, sorted by their String form.
-func (s *Spec) Streams() []market.Stream {
+func (s *Collector) Streams() []market.Stream {
 	var out []market.Stream
 	for _, sym := range s.Symbols {
 		for _, t := range s.DataTypes {

@@ -1,4 +1,4 @@
-package main
+package service
 
 import (
 	"context"
@@ -7,6 +7,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
+	"marketetl/dispatch"
 	"marketetl/market"
 	"marketetl/spool"
 	"marketetl/store"
@@ -51,7 +52,7 @@ func (m *flushMetrics) observe(r store.FlushResult) {
 // scrape time from the components' own snapshots, so that the hot path
 // does no metric bookkeeping of its own.
 type dataMetrics struct {
-	c *core
+	c *Service
 
 	accepted  *prometheus.Desc
 	rejected  *prometheus.Desc
@@ -64,8 +65,11 @@ type dataMetrics struct {
 	spool     spoolDescs
 }
 
-func registerDataMetrics(reg prometheus.Registerer, c *core) error {
+func registerDataMetrics(reg prometheus.Registerer, c *Service) error {
 	if err := reg.Register(newBackfillMetrics(c)); err != nil {
+		return err
+	}
+	if err := reg.Register(dispatch.NewMetrics(c.callbacks)); err != nil {
 		return err
 	}
 	return reg.Register(&dataMetrics{
@@ -169,11 +173,11 @@ func (d spoolDescs) collect(ch chan<- prometheus.Metric, st spool.Stats) {
 // backfillMetrics exports the gaps (counted in the gaps table at scrape
 // time), the rows filled and the REST budgets' counters.
 type backfillMetrics struct {
-	c                                    *core
+	c                                    *Service
 	gaps, rows, throttled, requests, que *prometheus.Desc
 }
 
-func newBackfillMetrics(c *core) *backfillMetrics {
+func newBackfillMetrics(c *Service) *backfillMetrics {
 	return &backfillMetrics{
 		c:         c,
 		gaps:      prometheus.NewDesc("etl_gaps", "Gaps in the gaps table, by exchange and state (open, filling, filled, unfillable).", []string{"exchange", "state"}, nil),
@@ -215,7 +219,7 @@ func (m *backfillMetrics) Collect(ch chan<- prometheus.Metric) {
 		}
 	}
 	ch <- prometheus.MustNewConstMetric(m.que, prometheus.GaugeValue, float64(st.Queued))
-	for ex, bu := range b.budgets {
+	for ex, bu := range m.c.budgets {
 		bs := bu.Stats()
 		ch <- prometheus.MustNewConstMetric(m.throttled, prometheus.CounterValue, float64(bs.Throttled), string(ex))
 		ch <- prometheus.MustNewConstMetric(m.requests, prometheus.CounterValue, float64(bs.Requests), string(ex))

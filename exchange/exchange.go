@@ -1,0 +1,80 @@
+// Package exchange is the registry of the exchanges marketetl collects
+// from: for each, how to build its adapter (package collector/okx,
+// collector/binance, collector/coinbase) and its REST budget. It is the
+// one place that names every concrete exchange; adding an exchange is one
+// entry in Registry.
+package exchange
+
+import (
+	"net/http"
+	"strings"
+	"time"
+
+	"marketetl/collector/binance"
+	"marketetl/collector/coinbase"
+	"marketetl/collector/okx"
+	"marketetl/collector/wire"
+	"marketetl/config"
+	"marketetl/market"
+	"marketetl/service"
+)
+
+// Registry returns the map from exchange to its entry, built on each call
+// (no global state). The REST budgets follow the exchanges' documented
+// public limits, overridable in the environment:
+//   - OKX: per endpoint and IP, history-trades and history-candles "20
+//     requests per 2 seconds" (candles 40/2 s, trades 100/2 s): one bucket
+//     at the tightest, OKX_REST_RATE (10) per second, burst 20;
+//   - Binance: "REQUEST_WEIGHT 6000 per minute" per IP, each endpoint with
+//     its weight (klines 2, historicalTrades and trades 25, aggTrades 4):
+//     BINANCE_REST_WEIGHT_PER_MINUTE, burst a tenth of it; a 418 is an IP
+//     ban ("from 2 minutes to 3 days"), held for its Retry-After;
+//   - Coinbase Exchange: public endpoints "10 requests per second, up to 15
+//     in bursts" per IP: COINBASE_REST_RATE, burst 1.5 times it.
+//
+// A 429 or 418 pauses the exchange's whole budget for Retry-After or the
+// default of its entry.
+func Registry() service.Registry {
+	return service.Registry{
+		market.OKX: {
+			New: func(ep service.Endpoints, hc *http.Client) (service.Adapter, error) {
+				return okx.New(okx.Config{PublicURL: ep.OKXPublicWS, BusinessURL: ep.OKXBusinessWS, RESTURL: ep.OKXREST, HTTPClient: hc})
+			},
+			Budget: func(cfg config.Config) wire.BudgetConfig {
+				return wire.BudgetConfig{Name: "okx", Rate: float64(cfg.OKXRESTRate), Burst: 2 * cfg.OKXRESTRate, PauseOn429: 2 * time.Second}
+			},
+		},
+		market.Binance: {
+			New: func(ep service.Endpoints, hc *http.Client) (service.Adapter, error) {
+				return binance.New(binance.Config{WSURL: ep.BinanceWS, RESTURL: ep.BinanceREST, HTTPClient: hc})
+			},
+			Budget: func(cfg config.Config) wire.BudgetConfig {
+				return wire.BudgetConfig{Name: "binance", Rate: float64(cfg.BinanceRESTWeight) / 60,
+					Burst: max(cfg.BinanceRESTWeight/10, 25), PauseOn429: time.Minute, PauseOn418: 2 * time.Minute, Cost: binanceWeight}
+			},
+		},
+		market.Coinbase: {
+			New: func(ep service.Endpoints, hc *http.Client) (service.Adapter, error) {
+				return coinbase.New(coinbase.Config{WSURL: ep.CoinbaseWS, RESTURL: ep.CoinbaseREST, HTTPClient: hc})
+			},
+			Budget: func(cfg config.Config) wire.BudgetConfig {
+				return wire.BudgetConfig{Name: "coinbase", Rate: float64(cfg.CoinbaseRESTRate),
+					Burst: max(cfg.CoinbaseRESTRate*3/2, 1), PauseOn429: time.Second}
+			},
+		},
+	}
+}
+
+// binanceWeight is a Binance request's documented weight (1 for an
+// endpoint not listed).
+func binanceWeight(r *http.Request) int {
+	switch p := r.URL.Path; {
+	case strings.HasSuffix(p, "/api/v3/klines"):
+		return 2
+	case strings.HasSuffix(p, "/api/v3/historicalTrades"), strings.HasSuffix(p, "/api/v3/trades"):
+		return 25
+	case strings.HasSuffix(p, "/api/v3/aggTrades"):
+		return 4
+	}
+	return 1
+}

@@ -1,0 +1,126 @@
+package service
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"marketetl/collector"
+	"marketetl/collector/wire"
+	"marketetl/config"
+	"marketetl/market"
+	"marketetl/spec"
+	"marketetl/store"
+)
+
+// Adapter is what one exchange package provides: the WebSocket protocol
+// the collector loop speaks, and the REST history that fills gaps and
+// reconciles candles.
+type Adapter interface {
+	collector.Protocol
+	collector.History
+}
+
+// Exchange is one exchange's registry entry.
+type Exchange struct {
+	// New builds the adapter against ep, with hc (already within the
+	// exchange's REST budget) for its REST calls. Required.
+	New func(ep Endpoints, hc *http.Client) (Adapter, error)
+	// Budget returns the exchange's REST budget from the configuration
+	// (its documented public limits, overridable in the environment); nil
+	// means no budget.
+	Budget func(cfg config.Config) wire.BudgetConfig
+}
+
+// Registry maps each exchange the service can collect from to its entry.
+// The service imports no exchange package: the caller builds the registry
+// (package exchange holds the project's).
+type Registry map[market.Exchange]Exchange
+
+// Endpoints are the exchange URLs the adapters dial: from the environment
+// (EndpointsFromConfig), the simulated exchange or the benchmark's frame
+// server. The fields are those of sim.Endpoints, so that one converts.
+type Endpoints struct {
+	OKXPublicWS, OKXBusinessWS, OKXREST string
+	BinanceWS, BinanceREST              string
+	CoinbaseWS, CoinbaseREST            string
+}
+
+// EndpointsFromConfig returns the URLs of the environment
+// (OKX_WS_PUBLIC_URL and the others).
+func EndpointsFromConfig(c config.Config) Endpoints {
+	return Endpoints{
+		OKXPublicWS: c.OKXPublicWS, OKXBusinessWS: c.OKXBusinessWS, OKXREST: c.OKXREST,
+		BinanceWS: c.BinanceWS, BinanceREST: c.BinanceREST,
+		CoinbaseWS: c.CoinbaseWS, CoinbaseREST: c.CoinbaseREST,
+	}
+}
+
+// gapDetection is shared by every collector the service builds, so that a
+// collector the supervisor restarts resumes gap detection where the
+// previous one stopped, and the first records after a process restart are
+// checked against the last stored ones.
+type gapDetection struct {
+	positions *collector.Positions
+	resume    collector.ResumeFunc
+	gaps      collector.GapRecorder
+	// checks is the candle_checks table: candle reconciliation survives
+	// restarts.
+	checks collector.CandleChecks
+}
+
+// newGapDetection seeds positions from pool and hands gaps to gaps (nil:
+// gaps are only logged and counted).
+func newGapDetection(pool *pgxpool.Pool, gaps collector.GapRecorder) gapDetection {
+	return gapDetection{positions: collector.NewPositions(), resume: ResumeFromStore(pool), gaps: gaps,
+		checks: store.NewCandleChecks(pool)}
+}
+
+// ResumeFromStore is the collectors' ResumeFunc over the database: the
+// last stored record of each stream.
+func ResumeFromStore(pool *pgxpool.Pool) collector.ResumeFunc {
+	return func(ctx context.Context, streams []market.Stream) (map[market.Stream]collector.Last, error) {
+		stored, err := store.LastStored(ctx, pool, streams)
+		if err != nil {
+			return nil, err
+		}
+		out := make(map[market.Stream]collector.Last, len(stored))
+		for s, l := range stored {
+			out[s] = collector.Last{Time: l.Time, TradeID: l.TradeID}
+		}
+		return out, nil
+	}
+}
+
+// Collector builds a collector for sp, wired as the supervisor's are:
+// the exchange's adapter, the pipeline as its sink, gap detection shared
+// with every other collector of the service. Run it inside RunWith (or
+// leave it to the supervisor).
+func (s *Service) Collector(sp spec.Collector) (*collector.Collector, error) {
+	api, ok := s.adapters[sp.Exchange]
+	if !ok {
+		return nil, fmt.Errorf("collector %s: unknown exchange %q", sp.Name, sp.Exchange)
+	}
+	cfg := collector.Config{
+		Name:         sp.Name,
+		Streams:      sp.Streams(),
+		ReadLimit:    int64(s.cfg.ReadLimitBytes),
+		Log:          s.log,
+		HealthyAfter: time.Minute,
+		History:      api,
+		Positions:    s.detect.positions,
+		Resume:       s.detect.resume,
+		Gaps:         s.detect.gaps,
+		Checks:       s.detect.checks,
+		// A candle check is finished only once the exchange's candle
+		// that finished it is stored.
+		Sync: s.writer.Sync,
+	}
+	if s.opts.collector != nil {
+		s.opts.collector(&cfg)
+	}
+	return collector.New(cfg, api, s.pipe)
+}
