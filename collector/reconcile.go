@@ -60,11 +60,14 @@ const (
 // candles).
 const reconcileBatch = 100
 
-// Retry delays of a failed check (and of a check list that does not
-// answer): checkRetryMin doubled per attempt up to checkRetryMax, jittered.
+// Retry delays of a failed check: checkRetryMin doubled per attempt up to
+// checkRetryMax, jittered. A check list that does not answer (the database
+// is down) is retried the same way but at most every checkListRetryMax:
+// nothing else wakes the loop once it is back.
 const (
-	checkRetryMin = time.Second
-	checkRetryMax = 5 * time.Minute
+	checkRetryMin     = time.Second
+	checkRetryMax     = 5 * time.Minute
+	checkListRetryMax = 10 * time.Second
 )
 
 // checkBackoff returns the delay before retry number attempt (1-based):
@@ -134,7 +137,7 @@ func (c *Collector) reconcile(ctx context.Context) error {
 		}
 		if err != nil {
 			failures++
-			wait = c.checkBackoff(failures)
+			wait = min(c.checkBackoff(failures), checkListRetryMax)
 			c.log.Warn("candle reconciliation: the check list did not answer; retrying", zap.Duration("retry_in", wait), zap.Error(err))
 		} else {
 			failures = 0
@@ -149,6 +152,8 @@ func (c *Collector) reconcile(ctx context.Context) error {
 		}
 		select {
 		case <-ctx.Done():
+			c.recordChecksAtStop(ctx)
+			return nil
 		case <-c.checkWake:
 		case <-tick:
 		}

@@ -3,6 +3,7 @@ package collector
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -135,6 +136,60 @@ func TestProvisionalCandleWithoutExchangeCandleIsRetriedThenAbandoned(t *testing
 		}
 		if recs, _ := sink.snapshot(); len(recs) != 0 {
 			t.Errorf("%d records handed on, want none", len(recs))
+		}
+	})
+}
+
+// downChecks is a check list whose Pending fails its first fails calls;
+// it records when each call came.
+type downChecks struct {
+	*memChecks
+	mu    sync.Mutex
+	fails int
+	calls []time.Time
+}
+
+func (d *downChecks) Pending(ctx context.Context, streams []market.Stream, limit int) ([]market.CandleCheck, error) {
+	d.mu.Lock()
+	d.calls = append(d.calls, time.Now())
+	n := len(d.calls)
+	d.mu.Unlock()
+	if n <= d.fails {
+		return nil, errors.New("database down")
+	}
+	return d.memChecks.Pending(ctx, streams, limit)
+}
+
+// TestCheckListDownIsRetriedAtMostEveryTenSeconds: while the check list
+// does not answer, the loop retries with the jittered backoff, capped at
+// checkListRetryMax, so that it notices soon that the database is back
+// even when no candle closes meanwhile.
+func TestCheckListDownIsRetriedAtMostEveryTenSeconds(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cs := market.Stream{Exchange: market.Coinbase, Symbol: "BTC-USD", Type: market.TypeCandle, Timeframe: market.TF1m}
+		checks := &downChecks{memChecks: newMemChecks(), fails: 7}
+		c, err := New(Config{Name: "t", Streams: []market.Stream{cs}, History: &flakyHistory{}, Checks: checks, Rand: func() float64 { return 0 }},
+			&lineProto{url: "ws://127.0.0.1:1", candles: true}, newSink())
+		if err != nil {
+			t.Fatal(err)
+		}
+		start := time.Now()
+		ctx, cancel := context.WithCancel(t.Context())
+		done := make(chan error, 1)
+		go func() { done <- c.reconcile(ctx) }()
+		time.Sleep(time.Hour)
+		synctest.Wait()
+		cancel()
+		<-done
+		var got []time.Duration
+		for _, at := range checks.calls {
+			got = append(got, at.Sub(start))
+		}
+		// 0.5s, 1s, 2s, 4s, 8s, then capped at 10s; the eighth call answers.
+		want := []time.Duration{0, 500 * time.Millisecond, 1500 * time.Millisecond, 3500 * time.Millisecond,
+			7500 * time.Millisecond, 15500 * time.Millisecond, 25500 * time.Millisecond, 35500 * time.Millisecond}
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("check list read at %v, want %v", got, want)
 		}
 	})
 }
