@@ -8,6 +8,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"marketetl/backoff"
 	"marketetl/market"
 )
 
@@ -73,17 +74,8 @@ const (
 // checkBackoff returns the delay before retry number attempt (1-based):
 // checkRetryMin doubled attempt-1 times, capped at checkRetryMax, jittered
 // to [d/2, d] with Config.Rand.
-//
-// Local to this file until the project's shared backoff package lands;
-// switch to it then.
 func (c *Collector) checkBackoff(attempt int) time.Duration {
-	d := checkRetryMin
-	for i := 1; i < attempt && d < checkRetryMax; i++ {
-		d *= 2
-	}
-	d = min(d, checkRetryMax)
-	half := d / 2
-	return half + time.Duration(c.cfg.Rand()*float64(d-half))
+	return backoff.Policy{Min: checkRetryMin, Max: checkRetryMax, Jitter: backoff.Jitter{Below: 0.5}, Rand: c.cfg.Rand}.Delay(attempt - 1)
 }
 
 // enqueueReconcile schedules candle cd for comparison with the exchange's
