@@ -21,6 +21,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"marketetl/backoff"
 	"marketetl/collector"
 	"marketetl/market"
 	"marketetl/store"
@@ -80,8 +81,10 @@ type Config struct {
 	// QueueSize bounds the gaps waiting to be recorded; when full, a new
 	// gap is merged with a queued gap of the same stream. Default 1024.
 	QueueSize int
-	// RetryMin and RetryMax bound the backoff after a transient failure
-	// (doubling per attempt). Defaults 1s and 5m.
+	// RetryMin and RetryMax bound the backoff after a failed attempt to
+	// fill a gap: the delay doubles per failed attempt from RetryMin up to
+	// RetryMax and is drawn from its upper half, so that gaps failing
+	// together are not retried in step. Defaults 1s and 5m.
 	RetryMin, RetryMax time.Duration
 	// MaxThrottles is how many 429/418 answers in a row one page may get
 	// before the attempt counts as failed. Default 10.
@@ -90,6 +93,9 @@ type Config struct {
 	OnProgress func(Progress)
 	// Now is the clock; default time.Now.
 	Now func() time.Time
+	// Rand returns a float in [0,1) for the retry jitter; default
+	// math/rand/v2.
+	Rand func() float64
 	// Log receives the filler's logs; default a no-op logger.
 	Log *zap.Logger
 }
@@ -264,7 +270,7 @@ func (f *Filler) Run(ctx context.Context) error {
 // recordLoop moves queued gaps into the gaps table until ctx ends; a gap
 // whose recording failed stays queued and is tried again with backoff.
 func (f *Filler) recordLoop(ctx context.Context) {
-	delay := f.cfg.RetryMin
+	attempt := 0 // failed rounds in a row
 	for {
 		f.mu.Lock()
 		batch := append(f.queue, f.overflow...)
@@ -297,11 +303,11 @@ func (f *Filler) recordLoop(ctx context.Context) {
 		var retry <-chan time.Time
 		var t *time.Timer
 		if len(failed) > 0 {
-			t = time.NewTimer(delay)
+			t = time.NewTimer(f.retryDelay(attempt))
 			retry = t.C
-			delay = min(delay*2, f.cfg.RetryMax)
+			attempt++
 		} else {
-			delay = f.cfg.RetryMin
+			attempt = 0
 		}
 		select {
 		case <-ctx.Done():
@@ -359,11 +365,11 @@ func (f *Filler) signal(ex market.Exchange) {
 // at a time, oldest first, and waits for new ones or for a retry to fall
 // due.
 func (f *Filler) work(ctx context.Context, ex market.Exchange) {
-	type backoff struct {
+	type retry struct {
 		notBefore time.Time
-		delay     time.Duration
+		attempt   int // failed attempts so far
 	}
-	retries := map[int64]backoff{}
+	retries := map[int64]retry{}
 	for ctx.Err() == nil {
 		rows, err := f.cfg.Gaps.Pending(ctx, ex)
 		var next time.Time
@@ -390,14 +396,15 @@ func (f *Filler) work(ctx context.Context, ex market.Exchange) {
 			}
 			if err != nil {
 				b := retries[r.ID]
-				b.delay = min(max(b.delay*2, f.cfg.RetryMin), f.cfg.RetryMax)
-				b.notBefore = f.cfg.Now().Add(b.delay)
+				delay := f.retryDelay(b.attempt)
+				b.attempt++
+				b.notBefore = f.cfg.Now().Add(delay)
 				retries[r.ID] = b
 				if next.IsZero() || b.notBefore.Before(next) {
 					next = b.notBefore
 				}
 				f.log.Warn("backfill: fill attempt failed; will retry", zap.Int64("gap_id", r.ID), zap.Stringer("gap", r.Gap),
-					zap.Duration("retry_in", b.delay), zap.Error(err))
+					zap.Duration("retry_in", delay), zap.Error(err))
 				continue
 			}
 			delete(retries, r.ID)
@@ -420,6 +427,15 @@ func (f *Filler) work(ctx context.Context, ex market.Exchange) {
 			return
 		}
 	}
+}
+
+// retryDelay returns the wait after failed attempt number attempt (0 for
+// the first) to record or fill a gap.
+func (f *Filler) retryDelay(attempt int) time.Duration {
+	return backoff.Policy{
+		Min: f.cfg.RetryMin, Max: f.cfg.RetryMax,
+		Jitter: backoff.Jitter{Below: 0.5}, Rand: f.cfg.Rand,
+	}.Delay(attempt)
 }
 
 // Result is the outcome of filling one gap.

@@ -73,11 +73,23 @@ type Config struct {
 	// History, when set, is the exchange's REST history: every closed
 	// candle — built from trades (Coinbase) or received (OKX, Binance) — is
 	// compared with the exchange's own ReconcileAfter after it closes, and
-	// replaced by it when they differ.
+	// replaced by it when they differ; a provisional candle (built from
+	// part of its interval's trades) is replaced by it in any case,
+	// retried with backoff until the exchange serves it.
 	History History
-	// ReconcileAfter is how long after a closed candle (built or
-	// received) closes it is compared with the exchange's. Default 1m.
+	// ReconcileAfter is how long after a closed or provisional candle
+	// (built or received) closes it is compared with the exchange's.
+	// Default 1m.
 	ReconcileAfter time.Duration
+	// Checks keeps the candles waiting for that comparison where they
+	// survive restarts (*store.CandleChecks); the collector resumes the
+	// pending ones of its streams when it starts. Nil: kept in memory,
+	// lost when the collector stops.
+	Checks CandleChecks
+	// Sync, when set, waits until the records handed to the sink so far
+	// are stored (*store.Writer.Sync): a check is removed only once the
+	// exchange's candle that finished it is stored. Nil: at once.
+	Sync func(ctx context.Context) error
 	// Gaps receives the gaps found in the streams (skipped trade ids,
 	// missing closed candles, windows opened by a reconnect or a restart);
 	// nil: gaps are only logged and counted in Status.
@@ -162,21 +174,20 @@ type Collector struct {
 	sink      Sink
 	log       *zap.Logger
 	st        *tracker
-	dedup     *dedup
-	agg       *aggregators
-	recon     chan pending
-	// positions, run and seqIDs drive gap detection: run is this
-	// collector's number in positions, seqIDs whether the protocol
-	// numbers trades one by one.
+	// checks is Config.Checks, or a list in memory; checkQueue holds the
+	// checks enqueued and not yet recorded in it, and checkWake is
+	// signalled (non-blocking) when one is enqueued.
+	checks     CandleChecks
+	checkMu    sync.Mutex // guards checkQueue
+	checkQueue []market.CandleCheck
+	checkWake  chan struct{}
+	// positions numbers the sessions and keeps each stream's last record,
+	// for gap detection.
 	positions *Positions
-	run       uint64
-	seqIDs    bool
+	// route routes what the connections decoded.
+	route *router
 
 	mu sync.Mutex // guards the fields below
-	// wanted are the streams to hand on, keyed by Stream.String().
-	wanted map[string]market.Stream
-	// tracked holds the gap detection position of each wanted stream.
-	tracked map[market.Stream]*position
 	// plans is the latest connection plan by key.
 	plans map[string]ConnPlan
 	// changed is signalled (non-blocking) when SetStreams changed the plan.
@@ -198,15 +209,20 @@ func New(cfg Config, proto Protocol, sink Sink) (*Collector, error) {
 		sink:      sink,
 		log:       cfg.Log.With(zap.String("collector", cfg.Name), zap.String("exchange", string(proto.Exchange()))),
 		st:        newTracker(cfg.Name, proto.Exchange(), cfg.Now),
-		dedup:     newDedup(),
 		changed:   make(chan struct{}, 1),
-		recon:     make(chan pending, reconcileQueue),
-
+		checks:    cfg.Checks,
+		checkWake: make(chan struct{}, 1),
 		positions: cfg.Positions,
-		run:       cfg.Positions.next(),
+	}
+	c.route = &router{
+		exchange: proto.Exchange(), sink: sink, st: c.st, dedup: newDedup(), log: c.log, now: cfg.Now,
+		gaps: cfg.Gaps, run: cfg.Positions.next(), reconcile: c.enqueueReconcile,
+	}
+	if c.checks == nil {
+		c.checks = newMemChecks()
 	}
 	if r, ok := proto.(TradeIDRule); ok {
-		c.seqIDs = r.SequentialTradeIDs()
+		c.route.seqIDs = r.SequentialTradeIDs()
 	}
 	if err := c.setStreams(cfg.Streams); err != nil {
 		return nil, fmt.Errorf("new collector %s: %w", cfg.Name, err)
@@ -219,16 +235,7 @@ func New(cfg Config, proto Protocol, sink Sink) (*Collector, error) {
 func (c *Collector) Status() Status { return c.st.snapshot() }
 
 // Streams returns the streams the collector is configured to collect.
-func (c *Collector) Streams() []market.Stream {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	out := make([]market.Stream, 0, len(c.wanted))
-	for _, s := range c.wanted {
-		out = append(out, s)
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].String() < out[j].String() })
-	return out
-}
+func (c *Collector) Streams() []market.Stream { return c.route.streams() }
 
 // SetStreams replaces the set of streams at runtime. Connections that stay
 // are sent subscribe and unsubscribe frames for the difference, without a
@@ -278,7 +285,7 @@ func (c *Collector) setStreams(streams []market.Stream) error {
 		byKey[p.Key] = p
 		aggregated = append(aggregated, p.Aggregated...)
 	}
-	agg, err := newAggregators(aggregated)
+	agg, err := newAggregators(aggregated, c.route.seqIDs, c.enqueueReconcile)
 	if err != nil {
 		return err
 	}
@@ -288,10 +295,8 @@ func (c *Collector) setStreams(streams []market.Stream) error {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.wanted = wanted
-	c.tracked = tracked
+	c.route.setRoutes(wanted, tracked, agg)
 	c.plans = byKey
-	c.agg = c.agg.replace(agg)
 	c.st.setStreams(list)
 	return nil
 }
@@ -302,28 +307,6 @@ func (c *Collector) plan(key string) (ConnPlan, bool) {
 	defer c.mu.Unlock()
 	p, ok := c.plans[key]
 	return p, ok
-}
-
-func (c *Collector) isWanted(s market.Stream) bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	_, ok := c.wanted[s.String()]
-	return ok
-}
-
-// wantedPosition returns the gap detection position of s and whether s is
-// wanted.
-func (c *Collector) wantedPosition(s market.Stream) (*position, bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	p, ok := c.tracked[s]
-	return p, ok
-}
-
-func (c *Collector) aggregators() *aggregators {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.agg
 }
 
 // Run runs the collector's connections until ctx ends, then closes them and

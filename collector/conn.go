@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"marketetl/backoff"
 )
 
 // errRedial ends a session whose exchange announced a disconnect: the loop
@@ -32,6 +34,9 @@ func (c *Collector) connLoop(ctx context.Context, key string, updates <-chan str
 		}
 		start := c.cfg.Now()
 		err := c.runWithRollover(ctx, key, plan, updates)
+		// Trades may be missed from now until the next session delivers:
+		// the candles built meanwhile are provisional.
+		c.route.aggregators().interrupt()
 		if ctx.Err() != nil {
 			return nil
 		}
@@ -73,15 +78,10 @@ func (c *Collector) connLoop(ctx context.Context, key string, updates <-chan str
 // backoff returns the delay before redial number attempt (0-based): BackoffMin
 // doubled attempt times, capped at BackoffMax, jittered to [d/2, d].
 func (c *Collector) backoff(attempt int) time.Duration {
-	d := c.cfg.BackoffMin
-	for i := 0; i < attempt && d < c.cfg.BackoffMax; i++ {
-		d *= 2
-	}
-	if d > c.cfg.BackoffMax {
-		d = c.cfg.BackoffMax
-	}
-	half := d / 2
-	return half + time.Duration(c.cfg.Rand()*float64(d-half))
+	return backoff.Policy{
+		Min: c.cfg.BackoffMin, Max: c.cfg.BackoffMax,
+		Jitter: backoff.Jitter{Below: 0.5}, Rand: c.cfg.Rand,
+	}.Delay(attempt)
 }
 
 // runWithRollover runs one session and, when the protocol limits a

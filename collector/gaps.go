@@ -2,6 +2,7 @@ package collector
 
 import (
 	"context"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -72,7 +73,10 @@ func (ps *Positions) Seed(last map[market.Stream]Last) {
 		p := ps.get(s)
 		p.mu.Lock()
 		if !p.known {
-			p.known, p.time, p.id, p.run, p.session = true, l.Time, l.TradeID, 0, 0
+			p.known, p.time, p.id, p.sid, p.run, p.session = true, l.Time, l.TradeID, "", 0, 0
+			if l.TradeID > 0 {
+				p.sid = strconv.FormatInt(l.TradeID, 10)
+			}
 		}
 		p.resumed = true
 		p.mu.Unlock()
@@ -132,8 +136,12 @@ type position struct {
 	// known is true once time (and id) hold a record.
 	known bool
 	time  time.Time
-	// id is the last trade id when ids are sequential integers, else 0.
-	id int64
+	// id is the last trade id when ids are sequential integers that fit
+	// an int64, else 0; sid is that trade id as sent whenever ids are
+	// sequential decimal integers, of any length, else "" (longer ids are
+	// compared as decimal strings, so continuity is checked for them too).
+	id  int64
+	sid string
 	// run and session are the numbers of the collector run and the
 	// connection session that delivered the record; both 0 when it was
 	// restored from storage.
@@ -158,48 +166,53 @@ func (p *position) reason(run, session uint64, within market.GapReason) market.G
 // continuity checks that rec, just handed on by session, follows its
 // stream's last record, moves the position on, and returns the gap in
 // between when there is one. It takes only p's lock and allocates nothing.
-func (c *Collector) continuity(p *position, rec market.Record, session uint64) (market.Gap, bool) {
-	switch r := rec.(type) {
+func (r *router) continuity(p *position, rec market.Record, session uint64) (market.Gap, bool) {
+	switch v := rec.(type) {
 	case *market.Trade:
-		return c.tradeContinuity(p, r, session)
+		return r.tradeContinuity(p, v, session)
 	case *market.Candle:
-		if !r.Closed {
+		if !v.Closed {
 			return market.Gap{}, false
 		}
-		return c.candleContinuity(p, r, session)
+		return r.candleContinuity(p, v, session)
 	}
 	return market.Gap{}, false
 }
 
-func (c *Collector) tradeContinuity(p *position, t *market.Trade, session uint64) (market.Gap, bool) {
+func (r *router) tradeContinuity(p *position, t *market.Trade, session uint64) (market.Gap, bool) {
 	var id int64
-	if c.seqIDs {
-		id, _ = t.NumericID()
+	var sid string
+	if r.seqIDs && market.DecimalTradeID(t.TradeID) {
+		id, _ = t.NumericID() // 0 for an id beyond 18 digits
+		sid = t.TradeID
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	g, found := market.Gap{}, false
 	switch {
-	case p.known && id > 0 && p.id > 0:
-		if id <= p.id {
+	case p.known && sid != "" && p.sid != "":
+		if market.CompareTradeIDs(sid, p.sid) <= 0 {
 			// Out of order or resent beyond the dedup window: no hole, and
 			// the position stays at the greatest id.
-			c.st.outOfOrder(t.Stream())
+			r.st.outOfOrder(t.Stream())
 			return market.Gap{}, false
 		}
-		first := id - int64(max(t.Aggregates, 1)) + 1
-		if first > p.id+1 {
-			g = market.Gap{From: p.time, To: t.Time, AfterID: p.id, BeforeID: first,
-				Reason: p.reason(c.run, session, market.GapTradeIDJump)}
+		n := uint64(max(t.Aggregates, 1))
+		if market.TradeIDDistance(p.sid, sid) > n {
+			g = market.Gap{From: p.time, To: t.Time, Reason: p.reason(r.run, session, market.GapTradeIDJump)}
+			if id > 0 && p.id > 0 {
+				// Bounded by ids too when both fit the gaps table's bigint.
+				g.AfterID, g.BeforeID = p.id, id-int64(n)+1
+			}
 			found = true
 		}
-	case p.known && (p.run != c.run || p.session != session):
+	case p.known && (p.run != r.run || p.session != session):
 		// No ids to compare: a restart or a reconnect may have lost
 		// anything published in between.
-		g = market.Gap{From: p.time, To: t.Time, Reason: p.reason(c.run, session, market.GapDisconnect)}
+		g = market.Gap{From: p.time, To: t.Time, Reason: p.reason(r.run, session, market.GapDisconnect)}
 		found = true
 	}
-	p.known, p.time, p.id, p.run, p.session = true, t.Time, id, c.run, session
+	p.known, p.time, p.id, p.sid, p.run, p.session = true, t.Time, id, sid, r.run, session
 	if found {
 		g.Stream = t.Stream()
 		if g.To.Before(g.From) {
@@ -209,7 +222,7 @@ func (c *Collector) tradeContinuity(p *position, t *market.Trade, session uint64
 	return g, found
 }
 
-func (c *Collector) candleContinuity(p *position, cd *market.Candle, session uint64) (market.Gap, bool) {
+func (r *router) candleContinuity(p *position, cd *market.Candle, session uint64) (market.Gap, bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	g, found := market.Gap{}, false
@@ -219,26 +232,26 @@ func (c *Collector) candleContinuity(p *position, cd *market.Candle, session uin
 		}
 		if cd.Time.After(p.time.Add(cd.Timeframe.Duration())) {
 			g = market.Gap{Stream: cd.Stream(), From: p.time, To: cd.Time,
-				Reason: p.reason(c.run, session, market.GapCandleMissing)}
+				Reason: p.reason(r.run, session, market.GapCandleMissing)}
 			found = true
 		}
 	}
-	p.known, p.time, p.id, p.run, p.session = true, cd.Time, 0, c.run, session
+	p.known, p.time, p.id, p.sid, p.run, p.session = true, cd.Time, 0, "", r.run, session
 	return g, found
 }
 
 // recordGap counts, logs and passes on a gap found in a stream.
-func (c *Collector) recordGap(g market.Gap) {
-	g.Detected = c.cfg.Now().UTC()
-	c.st.gap(g.Stream)
-	c.log.Warn("gap in stream", zap.String("gap", g.String()), zap.String("stream", g.Stream.String()),
+func (r *router) recordGap(g market.Gap) {
+	g.Detected = r.now().UTC()
+	r.st.gap(g.Stream)
+	r.log.Warn("gap in stream", zap.String("gap", g.String()), zap.String("stream", g.Stream.String()),
 		zap.String("reason", string(g.Reason)))
-	if c.cfg.Gaps != nil {
-		c.cfg.Gaps.RecordGap(g)
+	if r.gaps != nil {
+		r.gaps.RecordGap(g)
 	}
 	if g.Stream.Type == market.TypeTrade {
-		for _, cg := range builtCandleGaps(g, c.aggregators().timeframes(g.Stream.Symbol)) {
-			c.recordGap(cg)
+		for _, cg := range builtCandleGaps(g, r.aggregators().timeframes(g.Stream.Symbol)) {
+			r.recordGap(cg)
 		}
 	}
 }

@@ -292,7 +292,7 @@ func TestResumeErrorIsRetriedAtNextRun(t *testing.T) {
 
 // The hot path allocates nothing for records that follow their stream.
 func TestContinuityAllocatesNothing(t *testing.T) {
-	c := &Collector{st: newTracker("t", market.Coinbase, time.Now), run: 1, seqIDs: true}
+	c := &router{st: newTracker("t", market.Coinbase, time.Now), run: 1, seqIDs: true}
 	const runs = 100
 	trades := make([]market.Trade, runs+2)
 	candles := make([]market.Candle, runs+2)

@@ -122,7 +122,8 @@ func (c *Collector) session(ctx context.Context, key string, plan ConnPlan, upda
 	return err
 }
 
-// read is the session's reader loop. session numbers the session for gap
+// read is the session's reader loop: it reads and decodes frames and hands
+// each decoded Event to the router. session numbers the session for gap
 // detection: a record that follows one of another session crossed a
 // reconnect.
 func (c *Collector) read(ctx context.Context, key string, session uint64, conn *websocket.Conn, touch func(time.Time), ready chan<- struct{}) error {
@@ -135,7 +136,7 @@ func (c *Collector) read(ctx context.Context, key string, session uint64, conn *
 				return ctx.Err()
 			}
 			if errors.Is(err, websocket.ErrReadLimit) {
-				c.rejectFrame(ctx, &DecodeError{Stream: marketStream(c.proto.Exchange()), Reason: ReasonOversizedFrame,
+				c.route.reject(ctx, &DecodeError{Stream: marketStream(c.proto.Exchange()), Reason: ReasonOversizedFrame,
 					Err: fmt.Errorf("frame larger than %d bytes", c.cfg.ReadLimit)}, nil, c.cfg.Now().UTC())
 			}
 			return fmt.Errorf("read: %w", err)
@@ -153,133 +154,17 @@ func (c *Collector) read(ctx context.Context, key string, session uint64, conn *
 		ev.Reset()
 		derr := c.proto.Decode(data, received, &ev)
 		if derr != nil {
-			c.rejectFrame(ctx, derr, data, received)
+			c.route.reject(ctx, derr, data, received)
 		} else {
 			c.st.processed()
 		}
-		if ev.Err != nil {
-			c.exchangeError(key, ev.Err)
-		}
-		if len(ev.Acked) > 0 {
-			c.st.subscribed(ev.Acked)
-		}
-		if ev.Heartbeat && !ev.HeartbeatTime.IsZero() {
-			if agg := c.aggregators(); agg != nil {
-				for _, cd := range agg.advance(ev.HeartbeatStream.Symbol, ev.HeartbeatTime, received) {
-					if err := c.emitBuilt(ctx, cd, received); err != nil {
-						return err
-					}
-				}
-			}
-		}
-		for _, rec := range ev.Records {
-			if err := c.handle(ctx, rec, received, session); err != nil {
-				return err
-			}
+		if err := c.route.route(ctx, key, &ev, received, session); err != nil {
+			return err
 		}
 		if ev.Reconnect {
 			return errRedial
 		}
 	}
-}
-
-// handle passes one decoded record on. Duplicates (seen again after a
-// reconnect or during a rollover) are dropped first, so that they are
-// neither stored twice nor folded twice into a candle; trades then feed the
-// candle aggregators; records of streams that are not wanted are dropped;
-// the others are checked for gaps once handed on.
-func (c *Collector) handle(ctx context.Context, rec market.Record, received time.Time, session uint64) error {
-	if c.dedup.seen(rec.Stream(), rec) {
-		c.st.duplicate()
-		return nil
-	}
-	if t, ok := rec.(*market.Trade); ok {
-		if agg := c.aggregators(); agg != nil {
-			for _, cd := range agg.add(t) {
-				if err := c.emitBuilt(ctx, cd, received); err != nil {
-					return err
-				}
-			}
-		}
-	}
-	return c.deliver(ctx, rec, received, session)
-}
-
-// emitBuilt delivers a candle built here from trades unless it is a
-// duplicate, and schedules a closed one for reconciliation. Built candles
-// are not checked for gaps: a bucket without trades has no candle, and the
-// trades they are built from are checked by their own stream when wanted.
-func (c *Collector) emitBuilt(ctx context.Context, rec market.Record, received time.Time) error {
-	if c.dedup.seen(rec.Stream(), rec) {
-		c.st.duplicate()
-		return nil
-	}
-	if err := c.deliver(ctx, rec, received, 0); err != nil {
-		return err
-	}
-	if cd, ok := rec.(*market.Candle); ok && cd.Closed && c.isWanted(cd.Stream()) {
-		c.enqueueReconcile(cd)
-	}
-	return nil
-}
-
-// deliver hands rec to the sink when its stream is wanted. A record read
-// by session (non-zero) is then checked for a gap since its stream's last
-// record, and a received closed candle is scheduled for reconciliation;
-// records made here (session 0: built candles, corrections) are not.
-func (c *Collector) deliver(ctx context.Context, rec market.Record, received time.Time, session uint64) error {
-	s := rec.Stream()
-	pos, ok := c.wantedPosition(s)
-	if !ok {
-		return nil
-	}
-	if err := c.sink.Accept(ctx, rec); err != nil {
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		c.st.recordError(fmt.Errorf("hand on %s: %w", s, err), received)
-		return nil
-	}
-	c.st.record(s, received)
-	if session == 0 {
-		return nil
-	}
-	if g, found := c.continuity(pos, rec, session); found {
-		c.recordGap(g)
-	}
-	if cd, isCandle := rec.(*market.Candle); isCandle && cd.Closed {
-		c.enqueueReconcile(cd)
-	}
-	return nil
-}
-
-// rejectFrame counts, logs once per reason and keeps a frame that could not
-// be decoded.
-func (c *Collector) rejectFrame(ctx context.Context, derr error, raw []byte, received time.Time) {
-	rej := market.Reject{Received: received, Exchange: c.proto.Exchange(), Reason: "decode_error", Detail: derr.Error(), Raw: raw}
-	var de *DecodeError
-	if errors.As(derr, &de) {
-		rej.Reason = de.Reason
-		rej.Field = de.Field
-		rej.Symbol = de.Stream.Symbol
-		rej.Type = de.Stream.Type
-	}
-	c.st.reject()
-	if c.st.firstOfReason(rej.Reason) {
-		c.log.Warn("frame rejected (logged once per reason; all are kept in rejects)",
-			zap.String("reason", rej.Reason), zap.String("field", rej.Field), zap.String("detail", truncate(rej.Detail, 200)))
-	} else {
-		c.log.Debug("frame rejected", zap.String("reason", rej.Reason), zap.String("detail", truncate(rej.Detail, 200)))
-	}
-	if err := c.sink.Reject(ctx, rej); err != nil && ctx.Err() == nil {
-		c.log.Warn("keep rejected frame", zap.Error(err))
-	}
-}
-
-func (c *Collector) exchangeError(key string, ee *ExchangeError) {
-	c.st.exchangeError(ee, c.cfg.Now())
-	c.log.Warn("exchange refused a request", zap.String("conn", key), zap.String("code", ee.Code),
-		zap.String("message", truncate(ee.Message, 300)), zap.String("stream", streamOrEmpty(ee.Stream)), zap.Bool("permanent", ee.Permanent))
 }
 
 // subscriptions sends the subscribe frames at dial (unless the URL carries
@@ -453,17 +338,3 @@ func sortStreams(s []market.Stream) {
 }
 
 func marketStream(e market.Exchange) market.Stream { return market.Stream{Exchange: e} }
-
-func streamOrEmpty(s market.Stream) string {
-	if s.Symbol == "" {
-		return ""
-	}
-	return s.String()
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "…"
-}

@@ -15,6 +15,7 @@ type Config struct {
 	// Store settings.
 	StoreBatchSize       int
 	StoreFlushInterval   time.Duration
+	StoreFlushTimeout    time.Duration
 	StoreQueueSize       int
 	StoreRejectsPerSec   int
 	StoreRawLimit        int
@@ -57,8 +58,11 @@ type Config struct {
 	CoinbaseRESTRate    int
 
 	// Supervisor and admin API.
-	AdminAddr                 string
-	AdminToken                string
+	AdminAddr  string
+	AdminToken string
+	// ManagerName is MANAGER_NAME: the supervisor's name in the status
+	// report and the metrics.
+	ManagerName               string
 	HealthCheckInterval       time.Duration
 	GlobalHealthCheckInterval time.Duration
 	MaxSilence                time.Duration
@@ -71,6 +75,17 @@ type Config struct {
 	FailedRetryInterval       time.Duration
 	StopTimeout               time.Duration
 	StatusRetention           time.Duration
+
+	// Retention per table (0: kept for ever) and the DELETE job's pace.
+	RetentionTrades        time.Duration
+	RetentionTickers       time.Duration
+	RetentionBookSnapshots time.Duration
+	RetentionBookUpdates   time.Duration
+	RetentionRejects       time.Duration
+	RetentionFilledGaps    time.Duration
+	RetentionCandles       time.Duration
+	RetentionInterval      time.Duration
+	RetentionBatchSize     int
 
 	// Several instances sharing the collectors (docs/SCALING.md).
 	Cluster          bool
@@ -96,6 +111,8 @@ func load(e *env) Config {
 	c.StoreBatchSize = e.integer("STORE_BATCH_SIZE", 5000, 1, 1_000_000, "rows per COPY batch: a table is flushed when its buffer reaches this many rows")
 	c.StoreFlushInterval = e.duration("STORE_FLUSH_INTERVAL", 25*time.Millisecond, time.Millisecond,
 		"a table's buffer is flushed when its oldest row is this old, even if the batch is not full")
+	c.StoreFlushTimeout = e.duration("STORE_FLUSH_TIMEOUT", 30*time.Second, 100*time.Millisecond,
+		"bound of one attempt to store a batch (also the statement_timeout of its merge transaction); a flush blocked longer, on a lock say, is cancelled and retried with its rows kept")
 	c.StoreQueueSize = e.integer("STORE_QUEUE_SIZE", 50000, 1, 10_000_000, "records the writer's queue holds before producers block (backpressure)")
 	c.StoreRejectsPerSec = e.integer("STORE_REJECTS_PER_SECOND", 100, 1, 1_000_000, "rejects stored per second at most (with a burst of the same size); beyond, they are counted, not stored")
 	c.StoreRawLimit = e.integer("STORE_REJECT_RAW_BYTES", 4096, 0, 1<<20, "a rejected payload is kept truncated to this many bytes")
@@ -133,7 +150,8 @@ func load(e *env) Config {
 	c.CoinbaseRESTRate = e.integer("COINBASE_REST_RATE", 10, 1, 10000, "Coinbase REST requests per second, burst 1.5 times that (Coinbase: public endpoints 10 per second per IP, burst 15)")
 
 	c.AdminAddr = e.str("ETL_ADMIN_ADDR", "127.0.0.1:8080", "admin HTTP API listen address (empty: no admin API)")
-	c.AdminToken = e.secret("ETL_ADMIN_TOKEN", "bearer token required by the mutating admin endpoints; without it they are refused")
+	c.AdminToken = e.secret("ETL_ADMIN_TOKEN", "bearer token required by the mutating admin endpoints, at least 16 characters; without it they are refused")
+	c.ManagerName = e.str("MANAGER_NAME", "marketetl", "the manager's name: manager.name in GET /api/status and the manager label of etl_supervisor_info")
 	c.HealthCheckInterval = e.duration("DEFAULT_HEALTH_CHECK_INTERVAL", 30*time.Second, 100*time.Millisecond, "per-collector health check period (a collector's health_check_interval overrides it)")
 	c.GlobalHealthCheckInterval = e.duration("GLOBAL_HEALTH_CHECK_INTERVAL", 60*time.Second, 100*time.Millisecond, "period of the check across all collectors")
 	c.MaxSilence = e.duration("MAX_SILENCE_DURATION", 300*time.Second, time.Second, "a stream with no data for longer is stale (per collector and data type overridable)")
@@ -147,6 +165,16 @@ func load(e *env) Config {
 	c.StopTimeout = e.duration("COLLECTOR_STOP_TIMEOUT", 10*time.Second, 100*time.Millisecond, "how long a stopping collector may take before it is reported as hung")
 	c.StatusRetention = e.duration("STATUS_RETENTION", 30*24*time.Hour, time.Hour, "collector_status rows older than this are deleted")
 
+	c.RetentionTrades = e.duration("RETENTION_TRADES", 90*24*time.Hour, 0, "trades older than this are deleted (0: kept for ever)")
+	c.RetentionTickers = e.duration("RETENTION_TICKERS", 30*24*time.Hour, 0, "tickers older than this are deleted (0: kept for ever)")
+	c.RetentionBookSnapshots = e.duration("RETENTION_BOOK_SNAPSHOTS", 7*24*time.Hour, 0, "book_snapshots older than this are deleted (0: kept for ever)")
+	c.RetentionBookUpdates = e.duration("RETENTION_BOOK_UPDATES", 3*24*time.Hour, 0, "book_updates older than this are deleted, once that table exists (0: kept for ever)")
+	c.RetentionRejects = e.duration("RETENTION_REJECTS", 30*24*time.Hour, 0, "rejects older than this are deleted (0: kept for ever)")
+	c.RetentionFilledGaps = e.duration("RETENTION_FILLED_GAPS", 30*24*time.Hour, 0, "filled gaps not changed for this long are deleted; open, filling and unfillable gaps are kept (0: kept for ever)")
+	c.RetentionCandles = e.duration("RETENTION_CANDLES", 0, 0, "candles older than this are deleted (0: kept for ever)")
+	c.RetentionInterval = e.duration("RETENTION_INTERVAL", time.Hour, time.Minute, "period of the retention job's DELETE passes (tables without a TimescaleDB retention policy)")
+	c.RetentionBatchSize = e.integer("RETENTION_BATCH_SIZE", 10000, 1, 1_000_000, "rows one retention DELETE statement removes at most (a pass deletes at most 100 times that per table)")
+
 	c.Cluster = e.boolean("ETL_CLUSTER", false, "share the collectors with the other instances on the same database: each collector runs on one instance, and a dead instance's collectors move to the others (docs/SCALING.md)")
 	c.InstanceID = e.str("ETL_INSTANCE_ID", "", "this instance's name in the cluster (empty: <host name>-<process id>)")
 	c.ClusterLease = e.duration("ETL_CLUSTER_LEASE", 8*time.Second, time.Second, "an instance silent this long loses its collectors to the others (its database session is ended); it stops them itself after half of it")
@@ -156,7 +184,7 @@ func load(e *env) Config {
 	c.LogLevel = e.choice("LOG_LEVEL", "info", "debug, info, warn or error", "debug", "info", "warn", "error")
 	c.LogFormat = e.choice("LOG_FORMAT", "console", "console or json", "console", "json")
 	c.LogDir = e.str("LOG_DIR", "", "when set, logs are also written to rotating files etl.log in this directory")
-	c.LogMaxFiles = e.integer("LOG_MAX_FILES", 10, 1, 10000, "rotated log files kept in LOG_DIR")
+	c.LogMaxFiles = e.integer("LOG_MAX_FILES", 30, 1, 10000, "rotated log files kept in LOG_DIR")
 	c.LogCleanup = e.boolean("LOG_CLEANUP", true, "remove rotated log files beyond LOG_MAX_FILES")
 	return c
 }

@@ -123,7 +123,7 @@ func TestCluster(t *testing.T) {
 	handovers = append(handovers, c.sim.Now())
 	cut := time.Now()
 	cOwned := c.ownedBy("c")
-	pgRelay.Down()
+	pgRelay.SetDown(true)
 	eventually(t, "c giving its collectors up", func() (bool, string) {
 		return strings.Contains(c.procs["c"].out.String(), "gave up every collector"), "not in c's log yet"
 	})
@@ -140,7 +140,7 @@ func TestCluster(t *testing.T) {
 	report = append(report, fmt.Sprintf("connection cut: c's %d collectors owned elsewhere after %s",
 		len(cOwned), time.Since(cut).Round(100*time.Millisecond)))
 	handovers = append(handovers, c.sim.Now())
-	pgRelay.Up()
+	pgRelay.SetDown(false)
 	c.waitSpread("after c's connection came back", []string{"b", "c", "d"})
 
 	c.step(65)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"marketetl/collector"
+	"marketetl/dbtest"
 	"marketetl/market"
 	"marketetl/sim"
 	"marketetl/spool"
@@ -186,7 +187,7 @@ func TestPostgresDownAtStartup(t *testing.T) {
 	s.watch(r)
 	r.step(80)
 	eventually(t, "the writer to try the database", func() (bool, string) {
-		return r.pg.refused.Load() >= 3, "refused " + itoa(int(r.pg.refused.Load()))
+		return r.pg.Refused() >= 3, "refused " + itoa(int(r.pg.Refused()))
 	})
 	if n := r.queryInt(`SELECT count(*) FROM trades`); n != 0 {
 		t.Fatalf("%d trades stored through a relay that is down", n)
@@ -209,7 +210,7 @@ func TestWriterKilledDuringCopy(t *testing.T) {
 	var armed atomic.Bool
 	r := startRig(t, rigOpts{exchanges: []market.Exchange{market.OKX, market.Coinbase}})
 	s.watch(r)
-	r.pg.SetPGHook(func() pgHook {
+	r.pg.SetPGHook(func() dbtest.PGHook {
 		return func(typ byte, _ []byte, backend int32) (bool, <-chan struct{}) {
 			if typ != 'd' || !armed.CompareAndSwap(true, false) {
 				return false, nil

@@ -5,11 +5,10 @@ package logging
 import (
 	"fmt"
 	"os"
-	"path/filepath"
+	"time"
 
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
-	"gopkg.in/natefinch/lumberjack.v2"
 )
 
 // Config says where and how to log.
@@ -18,14 +17,21 @@ type Config struct {
 	Level string
 	// Format is console or json.
 	Format string
-	// Dir, when set, also writes logs to Dir/etl.log, rotated at MaxSizeMB.
+	// Dir, when set, also writes logs to Dir/etl.log, rotated at MaxSizeMB:
+	// the full file is renamed etl-<UTC time>.log and a new one begun.
 	Dir string
-	// MaxFiles is how many rotated files are kept when Cleanup is true.
+	// MaxFiles is how many rotated files are kept (besides etl.log) when
+	// Cleanup is true; the oldest beyond it are removed at each rotation.
 	MaxFiles int
 	// Cleanup removes rotated files beyond MaxFiles; false keeps them all.
 	Cleanup bool
 	// MaxSizeMB is the size at which etl.log is rotated. Default 100.
 	MaxSizeMB int
+	// MaxBytes, when above 0, is the rotation size in bytes instead of
+	// MaxSizeMB.
+	MaxBytes int64
+	// Now is the clock that names rotated files (default time.Now).
+	Now func() time.Time
 }
 
 // New returns the logger and a function that flushes and closes its files.
@@ -54,17 +60,28 @@ func New(cfg Config) (*zap.Logger, func() error, error) {
 		if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
 			return nil, nil, fmt.Errorf("LOG_DIR: create %s: %w", cfg.Dir, err)
 		}
-		size := cfg.MaxSizeMB
+		size := cfg.MaxBytes
 		if size <= 0 {
-			size = 100
+			size = int64(cfg.MaxSizeMB) << 20
 		}
-		lj := &lumberjack.Logger{Filename: filepath.Join(cfg.Dir, "etl.log"), MaxSize: size, Compress: false}
+		if size <= 0 {
+			size = 100 << 20
+		}
+		keep := -1
 		if cfg.Cleanup {
-			lj.MaxBackups = cfg.MaxFiles
+			keep = max(cfg.MaxFiles, 0)
+		}
+		now := cfg.Now
+		if now == nil {
+			now = time.Now
+		}
+		rot, err := newRotator(cfg.Dir, "etl.log", size, keep, now)
+		if err != nil {
+			return nil, nil, fmt.Errorf("LOG_DIR: %w", err)
 		}
 		// Files are always JSON: one record a line, for log shippers.
-		cores = append(cores, zapcore.NewCore(zapcore.NewJSONEncoder(encCfg), zapcore.AddSync(lj), level))
-		closeFn = lj.Close
+		cores = append(cores, zapcore.NewCore(zapcore.NewJSONEncoder(encCfg), rot, level))
+		closeFn = rot.Close
 	}
 	log := zap.New(zapcore.NewTee(cores...), zap.AddCaller())
 	return log, func() error {

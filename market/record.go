@@ -73,7 +73,7 @@ type Meta struct {
 func (m *Meta) Header() *Meta { return m }
 
 // Record is any market record. The concrete types are *Trade, *Ticker,
-// *Candle, *BookSnapshot and *Balance.
+// *Candle, *BookSnapshot, *BookUpdate and *Balance.
 type Record interface {
 	// Header returns the record's common fields.
 	Header() *Meta
@@ -163,8 +163,15 @@ type Candle struct {
 	QuoteVolume decimal.NullDecimal
 	// Trades is the number of trades, or -1 when the exchange does not say.
 	Trades int64
-	// Closed is true for a final candle, false while it is still forming.
+	// Closed is true for a final candle, false while it is still forming
+	// or provisional.
 	Closed bool
+	// Provisional is true for a candle whose interval has ended but which
+	// is known to be incomplete: built from trades of only part of its
+	// interval (the collector joined the stream, or rejoined it after a
+	// reconnect, during the interval). It is never Closed; the exchange's
+	// own candle replaces it once reconciliation fetches it.
+	Provisional bool
 }
 
 // DataType implements Record.
@@ -173,32 +180,6 @@ func (*Candle) DataType() DataType { return TypeCandle }
 // Stream implements Record.
 func (c *Candle) Stream() Stream {
 	return Stream{Exchange: c.Exchange, Symbol: c.Symbol, Type: TypeCandle, Timeframe: c.Timeframe}
-}
-
-// Level is one price level of an order book.
-type Level struct {
-	Price decimal.Decimal
-	Size  decimal.Decimal
-}
-
-// BookSnapshot is the top of an order book at one moment.
-type BookSnapshot struct {
-	Meta
-	// Bids are best (highest) first; Asks best (lowest) first.
-	Bids []Level
-	Asks []Level
-	// Sequence is the exchange's update id or sequence number, 0 if none.
-	Sequence int64
-	// Checksum is the exchange's checksum, 0 if none.
-	Checksum int64
-}
-
-// DataType implements Record.
-func (*BookSnapshot) DataType() DataType { return TypeOrderBook }
-
-// Stream implements Record.
-func (b *BookSnapshot) Stream() Stream {
-	return Stream{Exchange: b.Exchange, Symbol: b.Symbol, Type: TypeOrderBook}
 }
 
 // Balance is one asset's balance in one account. Meta.Symbol holds the asset

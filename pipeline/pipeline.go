@@ -74,15 +74,7 @@ func New(cfg Config) (*Pipeline, error) {
 // in-process subscribers; a rejected one is kept in the store's rejects
 // with its reason.
 func (p *Pipeline) Accept(ctx context.Context, rec market.Record) error {
-	if rej := p.cfg.Checker.Check(rec); rej != nil {
-		h := rec.Header()
-		r := market.Reject{
-			Received: h.Received, Exchange: h.Exchange, Symbol: h.Symbol, Type: rec.DataType(),
-			Reason: string(rej.Reason), Field: rej.Field, Detail: rej.Detail,
-		}
-		if p.cfg.Raw != nil {
-			r.Raw = p.cfg.Raw(rec)
-		}
+	if r, bad := Refusal(p.cfg.Checker, p.cfg.Raw, rec); bad {
 		return p.Reject(ctx, r)
 	}
 	if err := p.cfg.Store.Write(ctx, rec); err != nil {
@@ -98,6 +90,25 @@ func (p *Pipeline) Accept(ctx context.Context, rec market.Record) error {
 		}
 	}
 	return nil
+}
+
+// Refusal checks rec with c and, when c refuses it, returns the reject to
+// keep (with raw(rec) as its payload when raw is set) and true. Accept and
+// the spool's replay check records through it.
+func Refusal(c Checker, raw func(market.Record) []byte, rec market.Record) (market.Reject, bool) {
+	rej := c.Check(rec)
+	if rej == nil {
+		return market.Reject{}, false
+	}
+	h := rec.Header()
+	r := market.Reject{
+		Received: h.Received, Exchange: h.Exchange, Symbol: h.Symbol, Type: rec.DataType(),
+		Reason: string(rej.Reason), Field: rej.Field, Detail: rej.Detail,
+	}
+	if raw != nil {
+		r.Raw = raw(rec)
+	}
+	return r, true
 }
 
 // Reject keeps rej in the store's rejects and counts it by reason.

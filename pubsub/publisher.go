@@ -181,9 +181,15 @@ func New(cfg Config, log *zap.Logger) (*Publisher, error) {
 // Publish offers rec to the live feed and returns at once. The record is
 // queued for the sending goroutine, or dropped and counted when the queue
 // is full, Redis is down or the Publisher has stopped. rec must not be
-// modified afterwards. A nil rec is ignored. Safe for concurrent use.
+// modified afterwards. A nil rec is ignored, and so is a
+// *market.BookUpdate: single level changes are stored, while the book
+// channel carries the book itself (*market.BookSnapshot). Safe for
+// concurrent use.
 func (p *Publisher) Publish(rec market.Record) {
 	if rec == nil {
+		return
+	}
+	if _, ok := rec.(*market.BookUpdate); ok {
 		return
 	}
 	p.intake.RLock()

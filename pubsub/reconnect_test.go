@@ -210,7 +210,7 @@ func TestRedisGoesAwayAndComesBack(t *testing.T) {
 		t.Fatalf("after the broken batch: %+v, want 200 published", st)
 	}
 
-	rl.Down()
+	rl.Close()
 	// The publisher learns that Redis is gone from its next batch.
 	for p.Status().State != StateDown {
 		publish(1)
@@ -223,7 +223,7 @@ func TestRedisGoesAwayAndComesBack(t *testing.T) {
 	if st := p.Status(); st.Dropped[DropRedisDown] != before+50 || st.Connected {
 		t.Fatalf("while Redis is down: %+v, want 50 more dropped (redis_down)", st)
 	}
-	rl.Up()
+	rl.Reopen()
 	await(t, "the publisher to reconnect", func() bool { return p.Status().Connected })
 	published := p.Status().Published
 	publish(100)

@@ -3,13 +3,13 @@ package pubsub
 import (
 	"context"
 	"errors"
-	"math/rand/v2"
 	"net"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
 
+	"marketetl/backoff"
 	"marketetl/market"
 )
 
@@ -62,8 +62,8 @@ type sender struct {
 	// Config.OnPublishReceived.
 	recv  []time.Time
 	names map[market.Stream]streamNames
-	// delay is the current reconnect delay (0: connected).
-	delay time.Duration
+	// attempt counts the reconnect delays waited since Redis was last up.
+	attempt int
 	// droppedAtDown is the redis_down count when Redis went down.
 	droppedAtDown uint64
 	// lastErrorLog is when failed commands were last logged.
@@ -304,13 +304,9 @@ func (s *sender) dropQueued(reason DropReason) {
 // RetryMax, each drawn uniformly from its upper half.
 func (s *sender) nextDelay() time.Duration {
 	cfg := s.p.cfg
-	if s.delay == 0 {
-		s.delay = cfg.RetryMin
-	} else {
-		s.delay = min(2*s.delay, cfg.RetryMax)
-	}
-	half := s.delay / 2
-	return half + rand.N(s.delay-half+1)
+	d := backoff.Policy{Min: cfg.RetryMin, Max: cfg.RetryMax, Jitter: backoff.Jitter{Below: 0.5}}.Delay(s.attempt)
+	s.attempt++
+	return d
 }
 
 func (s *sender) markDown(err error) {
@@ -326,7 +322,7 @@ func (s *sender) markDown(err error) {
 
 func (s *sender) markUp() {
 	p := s.p
-	s.delay = 0
+	s.attempt = 0
 	switch prev := p.currentState(); prev {
 	case StateDown:
 		p.reconnects.Add(1)

@@ -13,6 +13,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/shopspring/decimal"
 
+	"marketetl/backoff"
 	"marketetl/market"
 )
 
@@ -62,7 +63,8 @@ func Tail(ctx context.Context, redisURL, pattern string, w io.Writer, raw bool) 
 	defer client.Close()
 
 	t := &tailer{client: client, pattern: pattern, w: w, raw: raw, secret: opts.Password}
-	var delay time.Duration
+	retry := backoff.Policy{Min: tailRetryMin, Max: tailRetryMax, Jitter: backoff.Jitter{Below: 0.5}}
+	attempt := 0
 	for {
 		err := t.session(ctx)
 		if ctx.Err() != nil {
@@ -78,12 +80,8 @@ func Tail(ctx context.Context, redisURL, pattern string, w io.Writer, raw bool) 
 		if err := t.note("# connection lost (" + t.scrub(err) + "); resubscribing"); err != nil {
 			return fmt.Errorf("tail: %w", err)
 		}
-		if delay == 0 {
-			delay = tailRetryMin
-		} else {
-			delay = min(2*delay, tailRetryMax)
-		}
-		timer := time.NewTimer(delay)
+		timer := time.NewTimer(retry.Delay(attempt))
+		attempt++
 		select {
 		case <-ctx.Done():
 			timer.Stop()
@@ -243,9 +241,12 @@ func AppendHuman(dst []byte, channel string, payload []byte) []byte {
 	case *market.Candle:
 		dst = appendWords(dst, "o", r.Open.String(), "h", r.High.String(), "l", r.Low.String(),
 			"c", r.Close.String(), "v", r.Volume.String())
-		if r.Closed {
+		switch {
+		case r.Closed:
 			dst = append(dst, " closed"...)
-		} else {
+		case r.Provisional:
+			dst = append(dst, " provisional"...)
+		default:
 			dst = append(dst, " forming"...)
 		}
 	case *market.BookSnapshot:

@@ -176,11 +176,11 @@ func TestTailResubscribes(t *testing.T) {
 		})
 	}
 	probe("Tail to subscribe")
-	rl.Down()
+	rl.Close()
 	await(t, "Tail to notice", func() bool {
 		return slices.ContainsFunc(w.lines(), func(l string) bool { return strings.HasPrefix(l, "# connection lost (") })
 	})
-	rl.Up()
+	rl.Reopen()
 	await(t, "Tail to resubscribe", func() bool { return w.has("# resubscribed to " + prefix + ":*") })
 	probe("messages after resubscribing")
 	if err := stop(); err != nil {

@@ -53,6 +53,7 @@ func (s *Service) buildData(flushes *flushMetrics) error {
 		OnFlush:          onFlush,
 		BatchSize:        cfg.StoreBatchSize,
 		FlushInterval:    cfg.StoreFlushInterval,
+		FlushTimeout:     cfg.StoreFlushTimeout,
 		QueueSize:        cfg.StoreQueueSize,
 		ShutdownTimeout:  cfg.ShutdownTimeout,
 		RawLimit:         cfg.StoreRawLimit,
@@ -68,10 +69,18 @@ func (s *Service) buildData(flushes *flushMetrics) error {
 		return err
 	}
 	s.writer = w
+	v, err := validate.New(validate.Config{ClockSkew: cfg.ValidateClockSkew}, nil)
+	if err != nil {
+		return err
+	}
 	var st pipeline.Store = w
 	if sp != nil {
 		s.spoolGaps = &gapRelay{log: log.Named("spool")}
-		s.buffer, err = spool.NewBuffer(spool.BufferConfig{Gaps: s.spoolGaps, SpoolAfter: cfg.SpoolAfter}, sp, w, log.Named("spool"))
+		s.buffer, err = spool.NewBuffer(spool.BufferConfig{
+			Gaps: s.spoolGaps, SpoolAfter: cfg.SpoolAfter,
+			// Replayed records are validated again, like every input.
+			Validate: func(rec market.Record) (market.Reject, bool) { return pipeline.Refusal(v, encodeRaw, rec) },
+		}, sp, w, log.Named("spool"))
 		if err != nil {
 			return err
 		}
@@ -94,10 +103,6 @@ func (s *Service) buildData(flushes *flushMetrics) error {
 		}
 		s.pub = p
 		pub = p
-	}
-	v, err := validate.New(validate.Config{ClockSkew: cfg.ValidateClockSkew}, nil)
-	if err != nil {
-		return err
 	}
 	s.checker = v
 	s.callbacks = dispatch.New(log.Named("callbacks"))
@@ -221,5 +226,6 @@ func (s *Service) spoolStatus() map[string]any {
 		"enabled": true, "state": st.State, "bytes": st.Bytes, "segments": st.Segments, "max_bytes": st.MaxBytes,
 		"spooled": st.Spooled, "appended": st.Appended, "replayed": st.Replayed, "corrupt": st.Corrupt,
 		"dropped": st.Dropped, "gaps": st.Gaps, "torn_tails": st.TornTails, "unreadable_segments": st.Unreadable, "write_lost": st.WriteLost,
+		"corrupt_gaps": st.CorruptGaps, "replay_rejected": st.ReplayRejected,
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"go.uber.org/zap"
 
+	"marketetl/backoff"
 	"marketetl/config"
 	"marketetl/store"
 )
@@ -17,8 +18,9 @@ import (
 // database waits instead of failing. The caller closes the pool.
 func OpenDatabase(ctx context.Context, cfg config.Config, log *zap.Logger) (*pgxpool.Pool, error) {
 	deadline := time.Now().Add(cfg.DatabaseWait)
-	delay := 500 * time.Millisecond
+	wait := backoff.Policy{Min: 500 * time.Millisecond, Max: 8 * time.Second, Jitter: backoff.Jitter{Below: 0.5}}
 	for attempt := 1; ; attempt++ {
+		delay := wait.Delay(attempt - 1)
 		pool, err := store.Open(ctx, cfg.DatabaseURL)
 		if err == nil {
 			return pool, nil
@@ -33,9 +35,6 @@ func OpenDatabase(ctx context.Context, cfg config.Config, log *zap.Logger) (*pgx
 			t.Stop()
 			return nil, ctx.Err()
 		case <-t.C:
-		}
-		if delay < 5*time.Second {
-			delay *= 2
 		}
 	}
 }

@@ -211,6 +211,8 @@ func binanceStreamTopics(st market.Stream) ([]string, error) {
 		return []string{p + "trade", p + "aggTrade"}, nil
 	case market.TypeTicker:
 		return []string{p + "ticker"}, nil
+	case market.TypeOrderBook:
+		return []string{p + "depth@100ms"}, nil
 	case market.TypeCandle:
 		return []string{p + "kline_" + string(st.Timeframe)}, nil
 	}

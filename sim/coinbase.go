@@ -151,7 +151,7 @@ func (cb *coinbaseSession) handle(msg []byte) {
 		ch.ProductIDs = appendNew(slices.Clone(req.ProductIDs), ch.ProductIDs...)
 		wanted = append(wanted, ch)
 	}
-	var lastMatches []*instrument
+	var lastMatches, books []*instrument
 	bad := make(map[string]bool)
 	for _, ch := range wanted {
 		switch {
@@ -175,8 +175,13 @@ func (cb *coinbaseSession) handle(msg []byte) {
 				}
 				continue
 			}
-			if cb.add(ch.Name, p) && ch.Name == "matches" {
-				lastMatches = append(lastMatches, in)
+			if cb.add(ch.Name, p) {
+				switch {
+				case ch.Name == "matches":
+					lastMatches = append(lastMatches, in)
+				case slices.Contains(coinbaseL2Channels, ch.Name):
+					books = append(books, in)
+				}
 			}
 		}
 	}
@@ -191,6 +196,9 @@ func (cb *coinbaseSession) handle(msg []byte) {
 		if in.lastMatch != nil {
 			c.send(encode(coinbaseMatchOf(s.cfg.Seed, in, in.lastMatch, "last_match")))
 		}
+	}
+	for _, in := range books {
+		c.send(s.coinbaseBookSnapshotOf(in))
 	}
 }
 
@@ -345,6 +353,8 @@ func coinbaseStreamTopics(st market.Stream) ([]string, error) {
 		return []string{"matches:" + id}, nil
 	case market.TypeTicker:
 		return []string{"ticker:" + id}, nil
+	case market.TypeOrderBook:
+		return []string{"level2_batch:" + id}, nil
 	}
 	return nil, fmt.Errorf("coinbase does not serve %s", st.Type)
 }

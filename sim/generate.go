@@ -70,6 +70,8 @@ type instrument struct {
 	// lastMatch is the latest trade published on Coinbase's matches
 	// channel (a copy), nil before the first.
 	lastMatch *trade
+	// book is the market's order book (book.go), made on first use.
+	book *simBook
 }
 
 // nativeSymbol returns the exchange's name for sym.

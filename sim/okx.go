@@ -193,6 +193,9 @@ func (o *okxSession) handle(msg []byte) {
 			s.removeTopic(c, topic)
 		}
 		c.send(encode(okxAck{ID: id, Event: op, Arg: arg, ConnID: c.id}))
+		if op == "subscribe" && arg.Channel == "books" {
+			c.send(s.okxBookSnapshot(s.native[market.OKX][arg.InstID]))
+		}
 	}
 }
 
@@ -218,7 +221,7 @@ func (o *okxSession) serves(arg okxArg) bool {
 	if bar, ok := strings.CutPrefix(arg.Channel, "candle"); ok {
 		return o.business && in.byName[bar] != nil
 	}
-	return !o.business && (arg.Channel == "tickers" || arg.Channel == "trades")
+	return !o.business && (arg.Channel == "tickers" || arg.Channel == "trades" || arg.Channel == "books")
 }
 
 // watch closes the connection (4004) when it has had no subscription, or
@@ -311,6 +314,8 @@ func okxStreamTopics(st market.Stream) ([]string, error) {
 		return []string{"trades:" + id}, nil
 	case market.TypeTicker:
 		return []string{"tickers:" + id}, nil
+	case market.TypeOrderBook:
+		return []string{"books:" + id}, nil
 	case market.TypeCandle:
 		t := []string{"candle" + okxBars[st.Timeframe] + ":" + id}
 		if local, ok := okxLocalBars[st.Timeframe]; ok {

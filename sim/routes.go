@@ -28,11 +28,13 @@ func (s *Sim) routes() http.Handler {
 	mux.HandleFunc("GET /binance/ws-api/v3", s.binanceAPIWS)
 	mux.HandleFunc("GET /binance/api/v3/account", s.binanceAccountREST)
 	mux.HandleFunc("GET /binance/api/v3/time", s.binanceTime)
+	mux.HandleFunc("GET /binance/api/v3/depth", s.binanceDepthREST)
 
 	mux.HandleFunc("GET /coinbase/{$}", s.coinbaseWS)
 	mux.HandleFunc("GET /coinbase/products/{id}/candles", s.coinbaseCandles)
 	mux.HandleFunc("GET /coinbase/products/{id}/trades", s.coinbaseTrades)
 	mux.HandleFunc("GET /coinbase/accounts", s.coinbaseAccounts)
 	mux.HandleFunc("GET /coinbase/time", s.coinbaseTime)
+	mux.HandleFunc("GET /coinbase/products/{id}/book", s.coinbaseBookREST)
 	return s.restGate(mux)
 }

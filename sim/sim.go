@@ -47,6 +47,8 @@ type Sim struct {
 	restFaults map[market.Exchange]*restFault
 	// accounts are the private accounts (private.go); nil until used.
 	accounts map[market.Exchange]*account
+	// okxChecksumZero makes OKX books frames carry checksum 0 (book.go).
+	okxChecksumZero bool
 
 	handlers sync.WaitGroup // one per WebSocket connection being served
 }
@@ -348,6 +350,7 @@ func (s *Sim) trade(in *instrument, t time.Time) {
 	case market.Coinbase:
 		s.coinbasePublish(in, tr, tk, live)
 	}
+	s.bookTick(in, t, live)
 }
 
 // Now returns the exchange time: that of the latest tick, or Config.Start

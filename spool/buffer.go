@@ -34,7 +34,8 @@ type Writer interface {
 }
 
 // GapRecorder is told of each window of a stream whose records were
-// dropped because the spool was full. RecordGap must not block.
+// dropped because the spool was full (or refused them), or were damaged on
+// disk and skipped by the replay. RecordGap must not block.
 type GapRecorder interface {
 	RecordGap(g market.Gap)
 }
@@ -59,10 +60,15 @@ const (
 // BufferConfig wires a Buffer.
 type BufferConfig struct {
 	// Gaps, if set, is told of the windows of records dropped because the
-	// spool was full.
+	// spool was full, and of those damaged on disk (see segment indexes).
 	Gaps GapRecorder
 	// Now is the clock for Gap.Detected (default time.Now).
 	Now func() time.Time
+	// Validate, if set, checks each replayed record again, as every other
+	// input is checked (a spool file is input from disk): it returns the
+	// reject to keep, and true, for a record that must not be stored. Such
+	// a record is handed to the writer's rejects instead of its table.
+	Validate func(rec market.Record) (market.Reject, bool)
 	// SpoolAfter is how long a record waits for room in the writer's
 	// queue before it (and the records after it) go to the spool: a queue
 	// is full for a moment while its table flushes, and a database that
@@ -97,7 +103,7 @@ type Buffer struct {
 	current atomic.Value
 
 	spooled, replayed, corrupt, dropped, gaps atomic.Uint64
-	unreadable                                atomic.Uint64
+	unreadable, corruptGaps, replayRejected   atomic.Uint64
 }
 
 // mark is the position of a record in its stream: its time and, for a
@@ -399,13 +405,16 @@ func (b *Buffer) replaySegment(ctx context.Context, no int) error {
 	data, err := b.sp.read(no)
 	if err != nil {
 		// A segment that cannot be read would hold the replay back for
-		// good: it is set aside, and the records after it replayed.
+		// good: it is set aside, and the records after it replayed; its
+		// streams' windows are reported as gaps.
+		idx, ierr := b.sp.readIndex(no)
 		if aerr := b.sp.setAside(no); aerr != nil {
 			return errors.Join(err, aerr)
 		}
 		b.unreadable.Add(1)
 		b.log.Error("spool: segment cannot be read; set aside (renamed .unreadable when it exists), its records not replayed",
 			zap.Int("segment", no), zap.Error(err))
+		b.reportCorrupt(no, idx, ierr)
 		return nil
 	}
 	var writeErr error
@@ -416,6 +425,21 @@ func (b *Buffer) replaySegment(ctx context.Context, no int) error {
 		rec, err := decode(payload)
 		if err != nil {
 			return false
+		}
+		if sr, ok := rec.(*spilledReject); ok {
+			if err := b.w.TryReject(sr.rej); err != nil {
+				writeErr = err
+			}
+			return true
+		}
+		if b.cfg.Validate != nil {
+			if rej, bad := b.cfg.Validate(rec); bad {
+				b.replayRejected.Add(1)
+				if err := b.w.TryReject(rej); err != nil {
+					writeErr = err
+				}
+				return true
+			}
 		}
 		if err := b.w.Write(ctx, rec); err != nil {
 			writeErr = err
@@ -431,6 +455,8 @@ func (b *Buffer) replaySegment(ctx context.Context, no int) error {
 	if res.Corrupt > 0 || res.Torn {
 		b.log.Error("spool: damaged records skipped", zap.Int("segment", no),
 			zap.Int("corrupt", res.Corrupt), zap.Bool("torn_tail", res.Torn))
+		idx, ierr := b.sp.readIndex(no)
+		b.reportCorrupt(no, idx, ierr)
 	}
 	b.corrupt.Add(uint64(res.Corrupt))
 	b.replayed.Add(uint64(res.Records))
@@ -441,39 +467,6 @@ func (b *Buffer) replaySegment(ctx context.Context, no int) error {
 	b.log.Info("spool: segment replayed", zap.Int("segment", no), zap.Int("records", res.Records),
 		zap.Int64("bytes_left", u.Bytes), zap.Int("segments_left", u.Segments))
 	return nil
-}
-
-// Stats is a snapshot of a Buffer.
-type Stats struct {
-	State State
-	// Bytes and Segments are the spool's size on disk; MaxBytes its cap.
-	Bytes    int64
-	Segments int
-	MaxBytes int64
-	// Spooled counts records written to the spool (by Write; rows spilled
-	// by the writer at shutdown are in Appended), Replayed records
-	// replayed and committed, Corrupt damaged records skipped, Dropped
-	// records neither queued nor spooled (spool full), Gaps the gaps
-	// reported for them.
-	Spooled, Appended, Replayed, Corrupt, Dropped, Gaps uint64
-	// TornTails counts incomplete records cut off when the spool was opened.
-	TornTails uint64
-	// Unreadable counts segments set aside because they could not be read;
-	// WriteLost records lost to a failed disk write after being spooled.
-	Unreadable, WriteLost uint64
-}
-
-// Stats returns a snapshot of the counters. It does not wait for the
-// database.
-func (b *Buffer) Stats() Stats {
-	state, _ := b.current.Load().(State)
-	u := b.sp.Usage()
-	return Stats{
-		State: state, Bytes: u.Bytes, Segments: u.Segments, MaxBytes: u.MaxBytes,
-		Spooled: b.spooled.Load(), Appended: u.Appended, Replayed: b.replayed.Load(),
-		Corrupt: b.corrupt.Load(), Dropped: b.dropped.Load(), Gaps: b.gaps.Load(), TornTails: u.TornTails,
-		Unreadable: b.unreadable.Load(), WriteLost: u.WriteLost,
-	}
 }
 
 // pause waits for d or until ctx ends.

@@ -24,11 +24,33 @@ const (
 	kindCandle  = 3
 	kindBook    = 4
 	kindBalance = 5
+	// The kinds below follow the others: a payload's kind never changes.
+	kindBookUpdate = 6
+	kindReject     = 7 // a reject spilled by the store writer at shutdown
 )
 
 // ErrUnsupported is returned (wrapped) by encode for a record type the
 // spool cannot hold.
 var ErrUnsupported = errors.New("record type not supported by the spool")
+
+// A candle's state byte: 0 and 1 are the boolean Closed of the first
+// payloads, so that spool files written before provisional candles existed
+// still read back.
+const (
+	stateForming     = 0
+	stateClosed      = 1
+	stateProvisional = 2
+)
+
+func candleState(c *market.Candle) byte {
+	switch {
+	case c.Closed:
+		return stateClosed
+	case c.Provisional:
+		return stateProvisional
+	}
+	return stateForming
+}
 
 // errShort is returned when a payload ends before a value it announces.
 var errShort = errors.New("payload too short")
@@ -60,7 +82,7 @@ func encode(dst []byte, rec market.Record) ([]byte, error) {
 		}
 		dst = appendNullDecimal(dst, r.QuoteVolume)
 		dst = binary.AppendVarint(dst, r.Trades)
-		dst = appendBool(dst, r.Closed)
+		dst = append(dst, candleState(r))
 	case *market.BookSnapshot:
 		dst = append(dst, kindBook)
 		dst = appendMeta(dst, &r.Meta)
@@ -68,12 +90,22 @@ func encode(dst []byte, rec market.Record) ([]byte, error) {
 		dst = appendLevels(dst, r.Asks)
 		dst = binary.AppendVarint(dst, r.Sequence)
 		dst = binary.AppendVarint(dst, r.Checksum)
+	case *market.BookUpdate:
+		dst = append(dst, kindBookUpdate)
+		dst = appendMeta(dst, &r.Meta)
+		dst = appendString(dst, string(r.Side))
+		dst = appendDecimal(dst, r.Price)
+		dst = appendDecimal(dst, r.Size)
+		dst = binary.AppendVarint(dst, r.Sequence)
 	case *market.Balance:
 		dst = append(dst, kindBalance)
 		dst = appendMeta(dst, &r.Meta)
 		dst = appendString(dst, r.Account)
 		dst = appendDecimal(dst, r.Free)
 		dst = appendDecimal(dst, r.Locked)
+	case *spilledReject:
+		dst = append(dst, kindReject)
+		dst = appendReject(dst, r)
 	default:
 		return dst, fmt.Errorf("encode %T: %w", rec, ErrUnsupported)
 	}
@@ -187,7 +219,15 @@ func decode(p []byte) (market.Record, error) {
 		}
 		c.QuoteVolume = r.nullDecimal()
 		c.Trades = r.varint()
-		c.Closed = r.bool()
+		switch r.byte() {
+		case stateForming:
+		case stateClosed:
+			c.Closed = true
+		case stateProvisional:
+			c.Provisional = true
+		default:
+			r.fail(errors.New("bad candle state"))
+		}
 		rec = c
 	case kindBook:
 		b := &market.BookSnapshot{}
@@ -197,6 +237,14 @@ func decode(p []byte) (market.Record, error) {
 		b.Sequence = r.varint()
 		b.Checksum = r.varint()
 		rec = b
+	case kindBookUpdate:
+		u := &market.BookUpdate{}
+		r.meta(&u.Meta)
+		u.Side = market.BookSide(r.string())
+		u.Price = r.decimal()
+		u.Size = r.decimal()
+		u.Sequence = r.varint()
+		rec = u
 	case kindBalance:
 		b := &market.Balance{}
 		r.meta(&b.Meta)
@@ -204,6 +252,8 @@ func decode(p []byte) (market.Record, error) {
 		b.Free = r.decimal()
 		b.Locked = r.decimal()
 		rec = b
+	case kindReject:
+		rec = r.reject()
 	default:
 		if r.err == nil {
 			r.err = fmt.Errorf("unknown record kind %d", kind)

@@ -42,13 +42,17 @@ func sampleRecords() map[string]market.Record {
 		"ticker sparse": &market.Ticker{Meta: meta("ETH-USDT"), Last: ndec("1.10")},
 		"candle closed": &market.Candle{Meta: meta("BTC-USDT"), Timeframe: market.Timeframe("1m"), Open: dec("1.10"), High: dec("2.200"),
 			Low: dec("1.0"), Close: dec("2"), Volume: dec("100.5000"), QuoteVolume: ndec("150.75"), Trades: 42, Closed: true},
+		"candle provisional": &market.Candle{Meta: meta("BTC-USDT"), Timeframe: market.Timeframe("1m"), Open: dec("1"), High: dec("1"),
+			Low: dec("1"), Close: dec("1"), Volume: dec("0.5"), Trades: 3, Provisional: true},
 		"candle forming": &market.Candle{Meta: meta("BTC-USDT"), Timeframe: market.Timeframe("1h"), Open: dec("1"), High: dec("1"),
 			Low: dec("1"), Close: dec("1"), Volume: dec("0"), Trades: -1},
 		"book": &market.BookSnapshot{Meta: meta("BTC-USDT"),
 			Bids: []market.Level{{Price: dec("100.10"), Size: dec("1")}, {Price: dec("100.00"), Size: dec("2.50")}},
 			Asks: []market.Level{}, Sequence: 1 << 40, Checksum: -12345},
 		"book nil sides": &market.BookSnapshot{Meta: meta("BTC-USDT")},
-		"balance":        &market.Balance{Meta: meta("BTC"), Account: "spot", Free: dec("0.50000000"), Locked: dec("-0")},
+		"book update": &market.BookUpdate{Meta: meta("BTC-USDT"), Sequence: 1<<40 + 3,
+			BookChange: market.BookChange{Side: market.Ask, Price: dec("100.10"), Size: dec("0.000")}},
+		"balance": &market.Balance{Meta: meta("BTC"), Account: "spot", Free: dec("0.50000000"), Locked: dec("-0")},
 	}
 }
 

@@ -10,6 +10,13 @@
 // marker; an incomplete frame at the end of a segment (a torn write after a
 // crash) is cut off when the spool is opened.
 //
+// Beside each segment an index (000001.idx) keeps the streams of its
+// records and their time bounds, so that records lost to damage, and
+// segments that cannot be read, are reported as gaps
+// (market.GapSpoolCorrupt) for the backfill to repair. Unless the fsync
+// policy is never, the directory is fsynced after a segment or index is
+// created, renamed or removed.
+//
 // A Buffer sits in front of the store writer: records go to the writer's
 // bounded memory queue while it has room, to the spool when it is full,
 // and are dropped, counted and reported as gaps when the spool has reached

@@ -142,6 +142,11 @@ type Spool struct {
 	pending   int
 	writeLost uint64
 	lock      *os.File // holds the directory's lock until Close; nil where locks are not taken
+	// activeIdx indexes the records appended to the active segment; it is
+	// written beside the segment when the segment is sealed.
+	activeIdx segIndex
+	// dirSync fsyncs the spool directory (syncDir; a counting hook in tests).
+	dirSync func(dir string) error
 }
 
 // segment is a sealed segment file.
@@ -182,7 +187,7 @@ func openLocked(cfg Config, log *zap.Logger, lock *os.File) (*Spool, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open spool: %w", err)
 	}
-	s := &Spool{cfg: cfg, log: log, activeNo: 1, lock: lock}
+	s := &Spool{cfg: cfg, log: log, activeNo: 1, lock: lock, activeIdx: segIndex{}, dirSync: syncDir}
 	for _, e := range entries {
 		no, ok := segmentNo(e.Name())
 		if !ok || !e.Type().IsRegular() {
@@ -203,6 +208,9 @@ func openLocked(cfg Config, log *zap.Logger, lock *os.File) (*Spool, error) {
 	}
 	for _, seg := range s.sealed {
 		s.bytes += seg.size
+	}
+	if err := s.indexMissingLocked(); err != nil {
+		return nil, fmt.Errorf("open spool: %w", err)
 	}
 	return s, nil
 }
@@ -278,6 +286,11 @@ func (s *Spool) Append(rec market.Record) error {
 		if err != nil {
 			return fmt.Errorf("spool: create segment %d: %w", s.activeNo, err)
 		}
+		if err := s.syncDirLocked(); err != nil { // the new file's name survives a power loss
+			_ = f.Close()
+			_ = os.Remove(s.path(s.activeNo))
+			return err
+		}
 		s.active, s.activeSz = f, 0
 		if s.bw == nil {
 			s.bw = bufio.NewWriterSize(f, WriteBufferBytes)
@@ -285,6 +298,7 @@ func (s *Spool) Append(rec market.Record) error {
 			s.bw.Reset(f)
 		}
 	}
+	s.activeIdx.add(rec)
 	w, err := s.bw.Write(s.frame)
 	s.activeSz += int64(w)
 	s.bytes += int64(w)
@@ -335,6 +349,10 @@ func (s *Spool) failLocked(cause error) {
 	s.bytes += size - s.activeSz
 	_ = s.active.Close()
 	s.sealed = append(s.sealed, segment{no: s.activeNo, size: size})
+	if err := s.writeIndexLocked(s.activeNo, s.activeIdx); err != nil {
+		s.log.Error("spool: index of a sealed segment not written; damage in it cannot be reported as gaps", zap.Error(err))
+	}
+	s.activeIdx = segIndex{}
 	s.active, s.activeSz, s.dirty = nil, 0, false
 	s.activeNo++
 }
@@ -391,6 +409,10 @@ func (s *Spool) sealLocked() error {
 		err = fmt.Errorf("spool: close segment %d: %w", s.activeNo, cerr)
 	}
 	s.sealed = append(s.sealed, segment{no: s.activeNo, size: s.activeSz})
+	if ierr := s.writeIndexLocked(s.activeNo, s.activeIdx); err == nil {
+		err = ierr
+	}
+	s.activeIdx = segIndex{}
 	s.active, s.activeSz, s.dirty = nil, 0, false
 	s.activeNo++
 	return err
@@ -411,57 +433,6 @@ func (s *Spool) oldest(seal bool) (no int, ok bool, err error) {
 	return s.sealed[0].no, true, err
 }
 
-// read returns the contents of sealed segment no.
-func (s *Spool) read(no int) ([]byte, error) {
-	data, err := os.ReadFile(s.path(no))
-	if err != nil {
-		return nil, fmt.Errorf("read spool segment %d: %w", no, err)
-	}
-	return data, nil
-}
-
-// remove deletes sealed segment no.
-func (s *Spool) remove(no int) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	i := slices.IndexFunc(s.sealed, func(seg segment) bool { return seg.no == no })
-	if i < 0 {
-		return fmt.Errorf("remove spool segment %d: not a sealed segment", no)
-	}
-	if err := os.Remove(s.path(no)); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("remove spool segment %d: %w", no, err)
-	}
-	s.bytes -= s.sealed[i].size
-	s.sealed = slices.Delete(s.sealed, i, i+1)
-	return nil
-}
-
-// setAside takes sealed segment no, which cannot be read, out of the
-// replay: renamed with the suffix ".unreadable" (for an operator to look
-// at) when it still exists, forgotten when it is gone.
-func (s *Spool) setAside(no int) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	i := slices.IndexFunc(s.sealed, func(seg segment) bool { return seg.no == no })
-	if i < 0 {
-		return fmt.Errorf("set aside spool segment %d: not a sealed segment", no)
-	}
-	p := s.path(no)
-	if err := os.Rename(p, p+".unreadable"); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("set aside spool segment %d: %w", no, err)
-	}
-	s.bytes -= s.sealed[i].size
-	s.sealed = slices.Delete(s.sealed, i, i+1)
-	return nil
-}
-
-// empty reports whether the spool holds no segment and no active writes.
-func (s *Spool) empty() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.sealed) == 0 && s.activeSz == 0
-}
-
 // Close syncs (unless the policy is never) and closes the active segment.
 // Appends fail afterwards; the files stay for the next Open.
 func (s *Spool) Close() error {
@@ -480,38 +451,14 @@ func (s *Spool) Close() error {
 			err = fmt.Errorf("spool: close segment %d: %w", s.activeNo, cerr)
 		}
 		s.active = nil
+		// The next Open seals the segment: its index is ready for it.
+		if ierr := s.writeIndexLocked(s.activeNo, s.activeIdx); err == nil {
+			err = ierr
+		}
 	}
 	if s.lock != nil {
 		_ = s.lock.Close() // releases the directory's lock
 		s.lock = nil
 	}
 	return err
-}
-
-// Usage is a snapshot of the spool's size.
-type Usage struct {
-	// Bytes is the total size of the segment files; Segments their number
-	// (the active one included).
-	Bytes    int64
-	Segments int
-	// MaxBytes is the cap.
-	MaxBytes int64
-	// Appended counts records appended since Open; TornTails counts
-	// incomplete records cut off at Open.
-	Appended  uint64
-	TornTails uint64
-	// WriteLost counts records lost to a failed write (a full or failing
-	// disk) after Append had taken them.
-	WriteLost uint64
-}
-
-// Usage returns a snapshot of the spool's size.
-func (s *Spool) Usage() Usage {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	u := Usage{Bytes: s.bytes, Segments: len(s.sealed), MaxBytes: s.cfg.MaxBytes, Appended: s.appended, TornTails: s.torn, WriteLost: s.writeLost}
-	if s.active != nil {
-		u.Segments++
-	}
-	return u
 }

@@ -16,8 +16,9 @@ import (
 // listWriter is a Writer that keeps what it is given, in memory; when
 // full, its queue takes nothing.
 type listWriter struct {
-	ids  []string
-	full bool
+	ids     []string
+	rejects []market.Reject
+	full    bool
 }
 
 func (w *listWriter) Run(ctx context.Context) error { <-ctx.Done(); return nil }
@@ -31,8 +32,8 @@ func (w *listWriter) Write(_ context.Context, rec market.Record) error {
 	w.ids = append(w.ids, rec.(*market.Trade).TradeID)
 	return nil
 }
-func (w *listWriter) TryReject(market.Reject) error { return nil }
-func (w *listWriter) Sync(context.Context) error    { return nil }
+func (w *listWriter) TryReject(r market.Reject) error { w.rejects = append(w.rejects, r); return nil }
+func (w *listWriter) Sync(context.Context) error      { return nil }
 
 // TestUnreadableSegmentIsSetAside: a segment that cannot be read (here:
 // gone from the disk) does not hold the replay back; it is counted and the

@@ -19,6 +19,12 @@ type Config struct {
 	// receipt-to-commit p99 stays well under 100ms, with room for a loaded
 	// database. Under heavy load batches fill (BatchSize) before they age.
 	FlushInterval time.Duration
+	// FlushTimeout bounds one attempt to store a batch (or a part of it):
+	// a COPY or merge blocked longer (on a lock held by another session,
+	// say) is cancelled, and the batch retried with its rows kept (default
+	// 30s). The merge transaction also sets it as its statement_timeout,
+	// so that the server gives up too when the client cannot tell it.
+	FlushTimeout time.Duration
 	// QueueSize bounds each table's queue of records waiting for its
 	// buffer (default 50000). When a table's queue is full, Write blocks.
 	// The rejects queue holds at most ten bursts of rejects (see
@@ -33,7 +39,8 @@ type Config struct {
 	// or counted as lost when there is none.
 	ShutdownTimeout time.Duration
 	// Overflow, if set, keeps the rows not stored by the shutdown deadline
-	// (the spool), so that they are stored at the next start.
+	// (the spool), records and rejects alike, so that they are stored at
+	// the next start.
 	Overflow Overflow
 	// RawLimit is the number of bytes of a reject's raw payload that are
 	// kept (default 4096); negative keeps none.
@@ -60,6 +67,7 @@ type Config struct {
 const (
 	DefaultBatchSize        = 5000
 	DefaultFlushInterval    = 25 * time.Millisecond
+	DefaultFlushTimeout     = 30 * time.Second
 	DefaultQueueSize        = 50000
 	DefaultRetryMin         = 50 * time.Millisecond
 	DefaultRetryMax         = 5 * time.Second
@@ -93,6 +101,7 @@ func (c Config) withDefaults() (Config, error) {
 	positive("QueueSize", c.QueueSize, DefaultQueueSize, &c.QueueSize)
 	positive("CopyWriters", c.CopyWriters, DefaultCopyWriters, &c.CopyWriters)
 	duration("FlushInterval", c.FlushInterval, DefaultFlushInterval, &c.FlushInterval)
+	duration("FlushTimeout", c.FlushTimeout, DefaultFlushTimeout, &c.FlushTimeout)
 	duration("RetryMin", c.RetryMin, DefaultRetryMin, &c.RetryMin)
 	duration("RetryMax", c.RetryMax, DefaultRetryMax, &c.RetryMax)
 	duration("ShutdownTimeout", c.ShutdownTimeout, DefaultShutdownTimeout, &c.ShutdownTimeout)

@@ -3,6 +3,7 @@ package store
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -29,6 +30,9 @@ type lane[T any] struct {
 	// recv holds the batch's receipt times for OnFlush; owned by run.
 	recv []time.Time
 	c    counters
+	// statementTimeout sets Config.FlushTimeout as the merge
+	// transaction's statement_timeout.
+	statementTimeout string
 }
 
 // counters are a lane's totals, read by Stats without blocking the lane.
@@ -43,11 +47,12 @@ type counters struct {
 
 func newLane[T any](w *Writer, tab *table[T], queueSize int) *lane[T] {
 	return &lane[T]{
-		w:    w,
-		tab:  tab,
-		in:   make(chan T, queueSize),
-		buf:  make([]T, 0, w.cfg.BatchSize),
-		encs: make([]copyEncoder, copyWriters(w.cfg, tab.parallel())),
+		w:                w,
+		tab:              tab,
+		in:               make(chan T, queueSize),
+		buf:              make([]T, 0, w.cfg.BatchSize),
+		encs:             make([]copyEncoder, copyWriters(w.cfg, tab.parallel())),
+		statementTimeout: fmt.Sprintf("SET LOCAL statement_timeout = %d; ", max(1, w.cfg.FlushTimeout.Milliseconds())),
 	}
 }
 
@@ -233,7 +238,7 @@ func (l *lane[T]) storeRows(ctx context.Context, rows []T, res *FlushResult, enc
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		ins, upd, err := l.attempt(ctx, rows, enc)
+		ins, upd, err := l.attemptWithin(ctx, rows, enc)
 		if err == nil {
 			res.Inserted += ins
 			res.Updated += upd
@@ -256,7 +261,7 @@ func (l *lane[T]) storeRows(ctx context.Context, rows []T, res *FlushResult, enc
 			}
 			return l.storeRows(ctx, rows[mid:], res, enc)
 		}
-		delay := backoff(l.w.cfg.RetryMin, l.w.cfg.RetryMax, attempt)
+		delay := retryDelay(l.w.cfg.RetryMin, l.w.cfg.RetryMax, attempt)
 		l.c.retries.Add(1)
 		res.Retries++
 		fields := []zap.Field{zap.String("table", l.tab.name), zap.Int("rows", len(rows)),
@@ -270,6 +275,23 @@ func (l *lane[T]) storeRows(ctx context.Context, rows []T, res *FlushResult, enc
 			return err
 		}
 	}
+}
+
+// ErrFlushTimeout is wrapped by a flush attempt cut off by
+// Config.FlushTimeout; the batch is retried with its rows kept.
+var ErrFlushTimeout = errors.New("flush attempt timed out")
+
+// attemptWithin is attempt bounded by Config.FlushTimeout: an attempt
+// blocked longer (on a lock, say) is cancelled and fails with
+// ErrFlushTimeout, a transient failure.
+func (l *lane[T]) attemptWithin(ctx context.Context, rows []T, enc *copyEncoder) (inserted, updated int, err error) {
+	actx, cancel := context.WithTimeout(ctx, l.w.cfg.FlushTimeout)
+	defer cancel()
+	inserted, updated, err = l.attempt(actx, rows, enc)
+	if err != nil && ctx.Err() == nil && errors.Is(actx.Err(), context.DeadlineExceeded) {
+		err = fmt.Errorf("%w after %s: %w", ErrFlushTimeout, l.w.cfg.FlushTimeout, err)
+	}
+	return inserted, updated, err
 }
 
 // attempt stores rows and returns how many were inserted and updated.
@@ -354,7 +376,8 @@ func (l *lane[T]) merge(ctx context.Context, n int, data []byte) (inserted, upda
 			_ = tx.Rollback(ctx)
 		}
 	}()
-	if _, err := tx.Exec(ctx, l.tab.createStage()); err != nil {
+	// No arguments: one simple-protocol round trip for both statements.
+	if _, err := tx.Exec(ctx, l.statementTimeout+l.tab.createStage()); err != nil {
 		return 0, 0, fmt.Errorf("create staging table for %s: %w", l.tab.name, err)
 	}
 	if _, err := tx.Conn().PgConn().CopyFrom(ctx, bytes.NewReader(data), l.tab.copyStage()); err != nil {

@@ -183,7 +183,7 @@ func (m *Migrator) step(ctx context.Context, n int) (bool, error) {
 			if ferr := m.m.Force(int(from)); ferr != nil {
 				return false, fmt.Errorf("reset schema version to %d after a deadlock: %w", int(from), ferr)
 			}
-			delay := backoff(100*time.Millisecond, 2*time.Second, attempt-1)
+			delay := retryDelay(100*time.Millisecond, 2*time.Second, attempt-1)
 			m.log.Warn("migration deadlocked with a background job; retrying",
 				zap.Int("from_version", int(from)), zap.Int("attempt", attempt), zap.Duration("retry_in", delay))
 			if err := sleep(ctx, delay); err != nil {

@@ -1,6 +1,8 @@
 package store
 
 import (
+	"io/fs"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -9,11 +11,12 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"marketetl/dbtest"
+	"marketetl/migrations"
 )
 
 // schemaTables are the tables the migrations create.
 var schemaTables = []string{
-	"balances", "book_snapshots", "candles", "collector_status", "collectors",
+	"balances", "book_snapshots", "book_updates", "candle_checks", "candles", "collector_status", "collectors",
 	"gaps", "instances", "rejects", "schema_extensions", "tickers", "trades",
 }
 
@@ -116,14 +119,15 @@ func TestMigrateUpDownUp(t *testing.T) {
 		if err := m.Up(t.Context()); err != nil {
 			t.Fatalf("%s: %v", step, err)
 		}
-		wantVersion(9)
+		wantVersion(latestMigration(t))
 		if got := tablesPresent(t, pool); strings.Join(got, " ") != strings.Join(schemaTables, " ") {
 			t.Fatalf("%s: tables %v, want %v", step, got, schemaTables)
 		}
 	}
 
-	// Forcing an older version and migrating up again re-runs migrations 3,
-	// 4 and 9 over the existing tables: every statement is idempotent.
+	// Forcing an older version and migrating up again re-runs the
+	// migrations after 2 over the existing tables: every statement is
+	// idempotent.
 	if err := m.Force(t.Context(), 2); err != nil {
 		t.Fatalf("force: %v", err)
 	}
@@ -131,7 +135,25 @@ func TestMigrateUpDownUp(t *testing.T) {
 	if err := m.Up(t.Context()); err != nil {
 		t.Fatalf("up over existing tables: %v", err)
 	}
-	wantVersion(9)
+	wantVersion(latestMigration(t))
+}
+
+// latestMigration returns the highest version among the migration files.
+func latestMigration(t *testing.T) uint {
+	t.Helper()
+	names, err := fs.Glob(migrations.FS(), "*.up.sql")
+	if err != nil || len(names) == 0 {
+		t.Fatalf("migration files: %v %v", names, err)
+	}
+	var latest uint
+	for _, n := range names {
+		v, err := strconv.ParseUint(n[:strings.IndexByte(n, '_')], 10, 32)
+		if err != nil {
+			t.Fatalf("migration %s: %v", n, err)
+		}
+		latest = max(latest, uint(v))
+	}
+	return latest
 }
 
 // TestMigrateTimescaleDB checks the hypertables when the server has
@@ -164,7 +186,7 @@ func TestMigrateTimescaleDB(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := "balances book_snapshots candles collector_status rejects tickers trades"
+	want := "balances book_snapshots book_updates candles collector_status rejects tickers trades"
 	if strings.Join(got, " ") != want {
 		t.Fatalf("hypertables %v, want %s", got, want)
 	}

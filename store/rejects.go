@@ -63,6 +63,20 @@ func newRejectRow(r market.Reject, sqlstate string, rawLimit int, now time.Time)
 	return row
 }
 
+// reject turns a row back into the reject it was made from, to be spilled
+// and stored at the next start: its texts and raw payload as clipped (so
+// raw_bytes will then count the clipped payload).
+func (r rejectRow) reject() market.Reject {
+	rej := market.Reject{
+		Received: r.ts, Exchange: market.Exchange(r.exchange.String), Symbol: market.Symbol(r.symbol.String),
+		Type: market.DataType(r.dataType.String), Reason: r.reason, Field: r.field.String, Detail: r.detail.String,
+	}
+	if r.raw.Valid {
+		rej.Raw = []byte(r.raw.String)
+	}
+	return rej
+}
+
 func optText(s string, limit int) pgtype.Text {
 	if s == "" {
 		return pgtype.Text{}

@@ -4,12 +4,13 @@ import (
 	"context"
 	"errors"
 	"io"
-	"math/rand/v2"
 	"net"
 	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
+
+	"marketetl/backoff"
 )
 
 // failure says what a failed database operation means for its rows.
@@ -39,7 +40,8 @@ func classify(err error) failure {
 	}
 	var netErr net.Error
 	switch {
-	case pgconn.SafeToRetry(err), pgconn.Timeout(err),
+	case errors.Is(err, ErrFlushTimeout), errors.Is(err, context.DeadlineExceeded),
+		pgconn.SafeToRetry(err), pgconn.Timeout(err),
 		errors.As(err, &netErr),
 		errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, net.ErrClosed):
 		return failTransient
@@ -84,18 +86,11 @@ func sqlState(err error) string {
 	return ""
 }
 
-// backoff returns the delay before retry number attempt (0 for the first
-// retry): min doubled attempt times, capped at max, with the upper half
-// jittered so that writers do not retry in step.
-func backoff(minDelay, maxDelay time.Duration, attempt int) time.Duration {
-	d := maxDelay
-	if attempt < 32 {
-		if v := minDelay << attempt; v > 0 && v < maxDelay {
-			d = v
-		}
-	}
-	half := d / 2
-	return half + rand.N(d-half+1)
+// retryDelay returns the delay before retry number attempt (0 for the first
+// retry): min doubled attempt times, capped at max, drawn from its upper
+// half so that writers do not retry in step.
+func retryDelay(minDelay, maxDelay time.Duration, attempt int) time.Duration {
+	return backoff.Policy{Min: minDelay, Max: maxDelay, Jitter: backoff.Jitter{Below: 0.5}}.Delay(attempt)
 }
 
 // sleep waits for d or until ctx ends.

@@ -39,6 +39,8 @@ func TestClassify(t *testing.T) {
 		{"unexpected EOF", fmt.Errorf("read: %w", io.ErrUnexpectedEOF), failTransient},
 		{"network error", &net.OpError{Op: "read", Err: errors.New("connection reset")}, failTransient},
 		{"connect error", &pgconn.ConnectError{}, failTransient},
+		{"flush timeout", fmt.Errorf("%w after 30s: %w", ErrFlushTimeout, errors.New("copy cancelled")), failTransient},
+		{"context deadline", fmt.Errorf("copy: %w", context.DeadlineExceeded), failTransient},
 		{"plain error", errors.New("something"), failOther},
 		{"text that looks transient is not read", errors.New("SQLSTATE 08006 connection failure"), failOther},
 	}
@@ -51,7 +53,7 @@ func TestClassify(t *testing.T) {
 	}
 }
 
-func TestBackoff(t *testing.T) {
+func TestRetryDelay(t *testing.T) {
 	minD, maxD := 50*time.Millisecond, 5*time.Second
 	for attempt := range 70 {
 		want := maxD
@@ -59,9 +61,9 @@ func TestBackoff(t *testing.T) {
 			want = minD << attempt
 		}
 		for range 20 {
-			d := backoff(minD, maxD, attempt)
+			d := retryDelay(minD, maxD, attempt)
 			if d < want/2 || d > want {
-				t.Fatalf("backoff(attempt %d) = %s, want within [%s, %s]", attempt, d, want/2, want)
+				t.Fatalf("retryDelay(attempt %d) = %s, want within [%s, %s]", attempt, d, want/2, want)
 			}
 		}
 	}

@@ -11,12 +11,15 @@ import (
 	"marketetl/market"
 )
 
-// Overflow keeps records the Writer could not commit before its shutdown
-// deadline, instead of losing them. *spool.Spool implements it.
+// Overflow keeps records and rejects the Writer could not commit before
+// its shutdown deadline, instead of losing them. *spool.Spool implements
+// it.
 type Overflow interface {
 	// Append keeps rec. It must not block for long (a local disk write);
 	// an error means rec was not kept (it is then counted as lost).
 	Append(rec market.Record) error
+	// AppendReject keeps a reject like Append keeps a record.
+	AppendReject(rej market.Reject) error
 }
 
 // TryWrite is Write that never blocks: queued is false, and nothing was
@@ -39,6 +42,8 @@ func (w *Writer) TryWriteWithin(rec market.Record, wait time.Duration) (queued b
 		return tryQueue(w, w.candles, r, checkCandle, wait)
 	case *market.BookSnapshot:
 		return tryQueue(w, w.books, r, checkBook, wait)
+	case *market.BookUpdate:
+		return tryQueue(w, w.updates, r, checkBookUpdate, wait)
 	case *market.Balance:
 		return tryQueue(w, w.balances, r, checkBalance, wait)
 	}
@@ -139,7 +144,7 @@ func (f *flushSignal) notify() {
 // Writer is shutting down (the records may then be spilled rather than
 // committed). Rejects are not waited for.
 func (w *Writer) Sync(ctx context.Context) error {
-	lanes := []*counters{&w.trades.c, &w.tickers.c, &w.candles.c, &w.books.c, &w.balances.c}
+	lanes := []*counters{&w.trades.c, &w.tickers.c, &w.candles.c, &w.books.c, &w.updates.c, &w.balances.c}
 	targets := make([]uint64, len(lanes))
 	for i, c := range lanes {
 		targets[i] = c.sent.Load()
@@ -177,8 +182,8 @@ func (w *Writer) Sync(ctx context.Context) error {
 	}
 }
 
-// spill hands rows a flush could not store to the Overflow and returns how
-// many it kept; rows that are not records (rejects) are never spilled.
+// spill hands rows a flush could not store (records or rejects) to the
+// Overflow and returns how many it kept.
 func (l *lane[T]) spill(rows []T) int {
 	ov := l.w.cfg.Overflow
 	if ov == nil {
@@ -186,11 +191,16 @@ func (l *lane[T]) spill(rows []T) int {
 	}
 	kept := 0
 	for _, row := range rows {
-		rec, ok := any(row).(market.Record)
-		if !ok {
+		var err error
+		switch r := any(row).(type) {
+		case market.Record:
+			err = ov.Append(r)
+		case rejectRow:
+			err = ov.AppendReject(r.reject())
+		default:
 			return kept
 		}
-		if err := ov.Append(rec); err != nil {
+		if err != nil {
 			l.w.log.Error("store: spill unstored row at shutdown", zap.String("table", l.tab.name), zap.Error(err))
 			continue
 		}

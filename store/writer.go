@@ -34,6 +34,7 @@ type Writer struct {
 	tickers  *lane[*market.Ticker]
 	candles  *lane[*market.Candle]
 	books    *lane[*market.BookSnapshot]
+	updates  *lane[*market.BookUpdate]
 	balances *lane[*market.Balance]
 	rejects  *lane[rejectRow]
 	lanes    []runner
@@ -81,9 +82,10 @@ func New(cfg Config, pool *pgxpool.Pool, log *zap.Logger) (*Writer, error) {
 	w.tickers = newLane(w, &tickersTable, cfg.QueueSize)
 	w.candles = newLane(w, &candlesTable, cfg.QueueSize)
 	w.books = newLane(w, &bookSnapshotsTable, cfg.QueueSize)
+	w.updates = newLane(w, &bookUpdatesTable, cfg.QueueSize)
 	w.balances = newLane(w, &balancesTable, cfg.QueueSize)
 	w.rejects = newLane(w, &rejectsTable, rejectsQueueSize(cfg))
-	w.lanes = []runner{w.trades, w.tickers, w.candles, w.books, w.balances, w.rejects}
+	w.lanes = []runner{w.trades, w.tickers, w.candles, w.books, w.updates, w.balances, w.rejects}
 	return w, nil
 }
 
@@ -164,6 +166,8 @@ func (w *Writer) Write(ctx context.Context, rec market.Record) error {
 		return queue(ctx, w, w.candles, r, checkCandle)
 	case *market.BookSnapshot:
 		return queue(ctx, w, w.books, r, checkBook)
+	case *market.BookUpdate:
+		return queue(ctx, w, w.updates, r, checkBookUpdate)
 	case *market.Balance:
 		return queue(ctx, w, w.balances, r, checkBalance)
 	}
@@ -240,7 +244,7 @@ func (w *Writer) insertReject(ctx context.Context, r rejectRow) error {
 		if ctx.Err() != nil || classify(err) == failRows {
 			return fmt.Errorf("insert reject: %w", err)
 		}
-		if err := sleep(ctx, backoff(w.cfg.RetryMin, w.cfg.RetryMax, attempt)); err != nil {
+		if err := sleep(ctx, retryDelay(w.cfg.RetryMin, w.cfg.RetryMax, attempt)); err != nil {
 			return fmt.Errorf("insert reject: %w", err)
 		}
 	}

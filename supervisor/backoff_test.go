@@ -21,14 +21,14 @@ func TestBackoff(t *testing.T) {
 		{"jitter scales with the delay", 3, 0, 16 * time.Second},
 		{"jitter above the doubled delay", 4, 0.75, 44 * time.Second},
 		{"capped", 5, 0.5, time.Minute},
-		{"capped even at the lowest jitter", 5, 0, time.Minute},
+		{"at the cap, the jitter still spreads restarts below it", 5, 0, 48 * time.Second},
 		{"huge attempt", 5000, 0.5, time.Minute},
 		{"attempt 0 is treated as 1", 0, 0.5, 5 * time.Second},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := backoff(&cfg, tc.attempt, tc.r); got != tc.want {
-				t.Errorf("backoff(%d, %v) = %s, want %s", tc.attempt, tc.r, got, tc.want)
+			if got := restartDelay(&cfg, tc.attempt, tc.r); got != tc.want {
+				t.Errorf("restartDelay(%d, %v) = %s, want %s", tc.attempt, tc.r, got, tc.want)
 			}
 		})
 	}

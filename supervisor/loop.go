@@ -110,6 +110,7 @@ func (m *Manager) runOnce(ctx context.Context, e *entry, ctl *loopCtl, trigger T
 	})
 	e.mu.Lock()
 	e.cur, e.runStarted = rn, now
+	e.syncStreamsLocked(&spec, rn)
 	e.checkedAt, e.issues, e.errorRate = time.Time{}, nil, -1
 	e.checkErrors = e.statusLocked().Errors
 	e.mu.Unlock()
@@ -223,7 +224,7 @@ func (m *Manager) afterRun(e *entry, out outcome) time.Duration {
 		e.log.Error("collector failed; retrying on the long interval", append(fields, zap.Duration("retry_in", m.cfg.FailedRetryInterval))...)
 		return m.cfg.FailedRetryInterval
 	default:
-		d := backoff(&m.cfg, e.attempts, m.cfg.Rand())
+		d := restartDelay(&m.cfg, e.attempts, m.cfg.Rand())
 		e.setState(StateRestarting, text)
 		e.nextAttempt = now.Add(d)
 		e.log.Warn("collector failed; restarting after backoff", append(fields, zap.Duration("delay", d))...)

@@ -27,8 +27,12 @@
 // high ≥ low when both are present.
 //
 // Book snapshots: every level's price > 0 and size > 0; bids strictly
-// descending and asks strictly ascending by price; best bid < best ask.
-// Either side may be empty.
+// descending and asks strictly ascending by price, no price twice on a
+// side; best bid < best ask (not crossed, not locked). Either side may be
+// empty.
+//
+// Book updates: side bid or ask; price > 0; new size ≥ 0 (0 removes the
+// level).
 //
 // Balances: an account name; free and locked ≥ 0.
 //
@@ -56,9 +60,9 @@
 //	timestamp_in_future    exchange time later than the local clock plus the allowance
 //	non_positive_price     a price ≤ 0 or absent
 //	non_positive_size      a trade or book level size ≤ 0 or absent
-//	negative_size          a ticker bid/ask size or a balance free/locked < 0
+//	negative_size          a ticker bid/ask size, a balance free/locked or a book update size < 0
 //	negative_volume        a candle or ticker volume or quote volume < 0
-//	bad_side               trade side neither buy nor sell
+//	bad_side               trade side neither buy nor sell, book update side neither bid nor ask
 //	empty_trade_id         trade without an id
 //	unknown_timeframe      candle timeframe not one of market.Timeframes
 //	misaligned_timestamp   candle open time not on its timeframe's boundary
@@ -67,8 +71,10 @@
 //	low_above_open_close   candle low > min(open, close)
 //	bad_trade_count        candle trade count < -1
 //	closed_before_end      candle marked closed before its interval ended
-//	crossed_book           ticker bid > ask, or book best bid ≥ best ask
-//	unsorted_book          book bids not strictly descending or asks not strictly ascending
+//	crossed_book           ticker bid > ask, or book best bid > best ask
+//	locked_book            book best bid = best ask
+//	unsorted_book          book bids not descending or asks not ascending
+//	duplicate_level        book price listed twice on one side
 //	empty_account          balance without an account name
 //
 // When a record breaks several rules, only the first is reported: the

@@ -29,13 +29,14 @@ const (
 	// NonPositiveSize: a trade's size or a book level's size is zero,
 	// negative or absent.
 	NonPositiveSize Reason = "non_positive_size"
-	// NegativeSize: a ticker's bid or ask size, or a balance's free or
-	// locked amount, is negative.
+	// NegativeSize: a ticker's bid or ask size, a balance's free or locked
+	// amount, or a book update's new size is negative.
 	NegativeSize Reason = "negative_size"
 	// NegativeVolume: a candle's or ticker's volume or quote volume is negative.
 	NegativeVolume Reason = "negative_volume"
 
-	// BadSide: a trade's side is neither buy nor sell.
+	// BadSide: a trade's side is neither buy nor sell, or a book update's
+	// side is neither bid nor ask.
 	BadSide Reason = "bad_side"
 	// EmptyTradeID: a trade has no trade id.
 	EmptyTradeID Reason = "empty_trade_id"
@@ -59,11 +60,15 @@ const (
 	ClosedBeforeEnd Reason = "closed_before_end"
 
 	// CrossedBook: a ticker's bid is above its ask, or a book's best bid is
-	// at or above its best ask.
+	// above its best ask.
 	CrossedBook Reason = "crossed_book"
-	// UnsortedBook: a book's bids are not strictly descending or its asks
-	// not strictly ascending by price.
+	// LockedBook: a book's best bid equals its best ask.
+	LockedBook Reason = "locked_book"
+	// UnsortedBook: a book's bids are not descending or its asks not
+	// ascending by price.
 	UnsortedBook Reason = "unsorted_book"
+	// DuplicateLevel: a book lists the same price twice on one side.
+	DuplicateLevel Reason = "duplicate_level"
 
 	// EmptyAccount: a balance has no account name.
 	EmptyAccount Reason = "empty_account"
@@ -78,7 +83,7 @@ func Reasons() []Reason {
 		BadSide, EmptyTradeID,
 		UnknownTimeframe, MisalignedTimestamp, HighBelowLow, HighBelowOpenClose, LowAboveOpenClose,
 		BadTradeCount, ClosedBeforeEnd,
-		CrossedBook, UnsortedBook,
+		CrossedBook, LockedBook, UnsortedBook, DuplicateLevel,
 		EmptyAccount,
 	}
 }

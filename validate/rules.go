@@ -142,8 +142,28 @@ func checkBook(b *market.BookSnapshot) *Rejection {
 	if r := checkSide(b.Asks, "asks", 1); r != nil {
 		return r
 	}
-	if len(b.Bids) > 0 && len(b.Asks) > 0 && cmp(b.Bids[0].Price, b.Asks[0].Price) >= 0 {
-		return reject(CrossedBook, "bids.price", "best bid %s is not below best ask %s", b.Bids[0].Price, b.Asks[0].Price)
+	if len(b.Bids) > 0 && len(b.Asks) > 0 {
+		switch cmp(b.Bids[0].Price, b.Asks[0].Price) {
+		case 1:
+			return reject(CrossedBook, "bids.price", "best bid %s is above best ask %s", b.Bids[0].Price, b.Asks[0].Price)
+		case 0:
+			return reject(LockedBook, "bids.price", "best bid %s equals best ask %s", b.Bids[0].Price, b.Asks[0].Price)
+		}
+	}
+	return nil
+}
+
+// checkBookUpdate checks one level change: a side, a positive price and a
+// new size >= 0 (0 removes the level).
+func checkBookUpdate(u *market.BookUpdate) *Rejection {
+	if !u.Side.Valid() {
+		return reject(BadSide, "side", "book side %q is neither bid nor ask", string(u.Side))
+	}
+	if u.Price.Sign() <= 0 {
+		return reject(NonPositivePrice, "price", "price %s is not > 0", u.Price)
+	}
+	if u.Size.Sign() < 0 {
+		return reject(NegativeSize, "size", "size %s is negative", u.Size)
 	}
 	return nil
 }
@@ -159,7 +179,12 @@ func checkSide(levels []market.Level, side string, order int) *Rejection {
 		if l.Size.Sign() <= 0 {
 			return reject(NonPositiveSize, side+".size", "%s level %d: size %s is not > 0", side, i, l.Size)
 		}
-		if i > 0 && cmp(l.Price, levels[i-1].Price) != order {
+		if i == 0 {
+			continue
+		}
+		if c := cmp(l.Price, levels[i-1].Price); c == 0 {
+			return reject(DuplicateLevel, side+".price", "%s level %d: price %s repeats level %d", side, i, l.Price, i-1)
+		} else if c != order {
 			return reject(UnsortedBook, side+".price", "%s level %d: price %s after %s breaks the %s order", side, i, l.Price, levels[i-1].Price, orderName(order))
 		}
 	}

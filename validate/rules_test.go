@@ -161,11 +161,32 @@ func TestBookRules(t *testing.T) {
 		{name: "zero ask size", rec: book(func(b *market.BookSnapshot) { b.Asks[1].Size = dec("0") }), reason: NonPositiveSize, field: "asks.size"},
 		{name: "absent ask size", rec: book(func(b *market.BookSnapshot) { b.Asks[2].Size = decimal.Decimal{} }), reason: NonPositiveSize, field: "asks.size"},
 		{name: "bids ascending", rec: book(func(b *market.BookSnapshot) { b.Bids[1].Price = dec("42219.85") }), reason: UnsortedBook, field: "bids.price"},
-		{name: "bids repeating a price", rec: book(func(b *market.BookSnapshot) { b.Bids[1].Price = dec("42219.80") }), reason: UnsortedBook, field: "bids.price"},
+		{name: "bids repeating a price", rec: book(func(b *market.BookSnapshot) { b.Bids[1].Price = dec("42219.80") }), reason: DuplicateLevel, field: "bids.price"},
 		{name: "asks descending", rec: book(func(b *market.BookSnapshot) { b.Asks[2].Price = dec("42220.05") }), reason: UnsortedBook, field: "asks.price"},
-		{name: "asks repeating a price", rec: book(func(b *market.BookSnapshot) { b.Asks[1].Price = dec("42220.00") }), reason: UnsortedBook, field: "asks.price"},
+		{name: "asks repeating a price", rec: book(func(b *market.BookSnapshot) { b.Asks[1].Price = dec("42220.00") }), reason: DuplicateLevel, field: "asks.price"},
 		{name: "best bid above best ask", rec: book(func(b *market.BookSnapshot) { b.Bids[0].Price = dec("42220.5") }), reason: CrossedBook, field: "bids.price"},
-		{name: "best bid equal to best ask", rec: book(func(b *market.BookSnapshot) { b.Bids[0].Price = dec("42220.000") }), reason: CrossedBook, field: "bids.price"},
+		{name: "best bid equal to best ask", rec: book(func(b *market.BookSnapshot) { b.Bids[0].Price = dec("42220.000") }), reason: LockedBook, field: "bids.price"},
+	})
+}
+
+func TestBookUpdateRules(t *testing.T) {
+	update := func(f func(*market.BookUpdate)) func() market.Record {
+		return func() market.Record {
+			u := &market.BookUpdate{Meta: meta("BTC-USDT"), Sequence: 9,
+				BookChange: market.BookChange{Side: market.Bid, Price: dec("42219.8"), Size: dec("1.5")}}
+			f(u)
+			return u
+		}
+	}
+	runRules(t, []ruleCase{
+		{name: "good update", rec: update(func(*market.BookUpdate) {})},
+		{name: "size 0 removes a level", rec: update(func(u *market.BookUpdate) { u.Size = dec("0") })},
+		{name: "ask side", rec: update(func(u *market.BookUpdate) { u.Side = market.Ask })},
+
+		{name: "trade side", rec: update(func(u *market.BookUpdate) { u.Side = "buy" }), reason: BadSide, field: "side"},
+		{name: "no side", rec: update(func(u *market.BookUpdate) { u.Side = "" }), reason: BadSide, field: "side"},
+		{name: "zero price", rec: update(func(u *market.BookUpdate) { u.Price = dec("0") }), reason: NonPositivePrice, field: "price"},
+		{name: "negative size", rec: update(func(u *market.BookUpdate) { u.Size = dec("-0.1") }), reason: NegativeSize, field: "size"},
 	})
 }
 

@@ -107,6 +107,10 @@ func header(rec market.Record) *market.Meta {
 		if r != nil {
 			return &r.Meta
 		}
+	case *market.BookUpdate:
+		if r != nil {
+			return &r.Meta
+		}
 	case *market.Balance:
 		if r != nil {
 			return &r.Meta
@@ -141,6 +145,8 @@ func (v *Validator) Check(rec market.Record) *Rejection {
 		return checkTicker(r)
 	case *market.BookSnapshot:
 		return checkBook(r)
+	case *market.BookUpdate:
+		return checkBookUpdate(r)
 	case *market.Balance:
 		return checkBalance(r)
 	}

@@ -1,0 +1,238 @@
+package collector
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"marketetl/market"
+)
+
+// router routes what a connection decoded, knowing nothing of sockets: it
+// notes acknowledgements and exchange refusals, drops duplicates, builds
+// candles from trades, hands the records of wanted streams to the sink in
+// the order they came, checks each one for a gap since its stream's last
+// record, schedules closed candles for reconciliation, and keeps the
+// frames that could not be decoded. A session feeds it one Event per frame;
+// its methods may be called from several sessions at once.
+type router struct {
+	exchange market.Exchange
+	sink     Sink
+	st       *tracker
+	dedup    *dedup
+	log      *zap.Logger
+	now      func() time.Time
+	// gaps receives the gaps found; nil: they are only logged and counted.
+	gaps GapRecorder
+	// run is the collector's number in its Positions, seqIDs whether the
+	// exchange numbers trades one by one: both drive gap detection.
+	run    uint64
+	seqIDs bool
+	// reconcile schedules a closed candle for comparison with the
+	// exchange's; nil: none.
+	reconcile func(*market.Candle)
+
+	mu sync.Mutex // guards the fields below
+	// wanted are the streams to hand on, keyed by Stream.String().
+	wanted map[string]market.Stream
+	// tracked holds the gap detection position of each wanted stream.
+	tracked map[market.Stream]*position
+	// agg builds the candles planned as aggregated from trades.
+	agg *aggregators
+}
+
+// setRoutes replaces the wanted streams, their gap detection positions and
+// the candle aggregators (agg is merged with the current ones, keeping the
+// candles being built).
+func (r *router) setRoutes(wanted map[string]market.Stream, tracked map[market.Stream]*position, agg *aggregators) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.wanted = wanted
+	r.tracked = tracked
+	r.agg = r.agg.replace(agg)
+}
+
+// streams returns the wanted streams, sorted.
+func (r *router) streams() []market.Stream {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]market.Stream, 0, len(r.wanted))
+	for _, s := range r.wanted {
+		out = append(out, s)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].String() < out[j].String() })
+	return out
+}
+
+func (r *router) isWanted(s market.Stream) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	_, ok := r.wanted[s.String()]
+	return ok
+}
+
+// wantedPosition returns the gap detection position of s and whether s is
+// wanted.
+func (r *router) wantedPosition(s market.Stream) (*position, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	p, ok := r.tracked[s]
+	return p, ok
+}
+
+func (r *router) aggregators() *aggregators {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.agg
+}
+
+// route handles the Event decoded from one frame of the connection key,
+// received at received, read by session (its number in Positions). It
+// returns only ctx's error, when ctx ended while the sink was full.
+func (r *router) route(ctx context.Context, key string, ev *Event, received time.Time, session uint64) error {
+	if ev.Err != nil {
+		r.exchangeError(key, ev.Err)
+	}
+	if len(ev.Acked) > 0 {
+		r.st.subscribed(ev.Acked)
+	}
+	if ev.Heartbeat && !ev.HeartbeatTime.IsZero() {
+		if agg := r.aggregators(); agg != nil {
+			for _, cd := range agg.advance(ev.HeartbeatStream.Symbol, ev.HeartbeatTime, received) {
+				if err := r.emitBuilt(ctx, cd, received); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	for _, rec := range ev.Records {
+		if err := r.handle(ctx, rec, received, session); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// handle passes one decoded record on. Duplicates (seen again after a
+// reconnect or during a rollover) are dropped first, so that they are
+// neither stored twice nor folded twice into a candle; trades then feed the
+// candle aggregators; records of streams that are not wanted are dropped;
+// the others are checked for gaps once handed on.
+func (r *router) handle(ctx context.Context, rec market.Record, received time.Time, session uint64) error {
+	if r.dedup.seen(rec.Stream(), rec) {
+		r.st.duplicate()
+		return nil
+	}
+	if t, ok := rec.(*market.Trade); ok {
+		if agg := r.aggregators(); agg != nil {
+			for _, cd := range agg.add(t) {
+				if err := r.emitBuilt(ctx, cd, received); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return r.deliver(ctx, rec, received, session)
+}
+
+// emitBuilt delivers a candle built here from trades unless it is a
+// duplicate, and schedules a closed one for reconciliation. Built candles
+// are not checked for gaps: a bucket without trades has no candle, and the
+// trades they are built from are checked by their own stream when wanted.
+func (r *router) emitBuilt(ctx context.Context, rec market.Record, received time.Time) error {
+	if r.dedup.seen(rec.Stream(), rec) {
+		r.st.duplicate()
+		return nil
+	}
+	if err := r.deliver(ctx, rec, received, 0); err != nil {
+		return err
+	}
+	if cd, ok := rec.(*market.Candle); ok && cd.Closed && r.isWanted(cd.Stream()) {
+		r.enqueueReconcile(cd)
+	}
+	return nil
+}
+
+// deliver hands rec to the sink when its stream is wanted. A record read
+// by session (non-zero) is then checked for a gap since its stream's last
+// record, and a received closed candle is scheduled for reconciliation;
+// records made here (session 0: built candles, corrections) are not.
+func (r *router) deliver(ctx context.Context, rec market.Record, received time.Time, session uint64) error {
+	s := rec.Stream()
+	pos, ok := r.wantedPosition(s)
+	if !ok {
+		return nil
+	}
+	if err := r.sink.Accept(ctx, rec); err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		r.st.recordError(fmt.Errorf("hand on %s: %w", s, err), received)
+		return nil
+	}
+	r.st.record(s, received)
+	if session == 0 {
+		return nil
+	}
+	if g, found := r.continuity(pos, rec, session); found {
+		r.recordGap(g)
+	}
+	if cd, isCandle := rec.(*market.Candle); isCandle && cd.Closed {
+		r.enqueueReconcile(cd)
+	}
+	return nil
+}
+
+func (r *router) enqueueReconcile(cd *market.Candle) {
+	if r.reconcile != nil {
+		r.reconcile(cd)
+	}
+}
+
+// reject counts, logs once per reason and keeps a frame that could not be
+// decoded.
+func (r *router) reject(ctx context.Context, derr error, raw []byte, received time.Time) {
+	rej := market.Reject{Received: received, Exchange: r.exchange, Reason: "decode_error", Detail: derr.Error(), Raw: raw}
+	var de *DecodeError
+	if errors.As(derr, &de) {
+		rej.Reason = de.Reason
+		rej.Field = de.Field
+		rej.Symbol = de.Stream.Symbol
+		rej.Type = de.Stream.Type
+	}
+	r.st.reject()
+	if r.st.firstOfReason(rej.Reason) {
+		r.log.Warn("frame rejected (logged once per reason; all are kept in rejects)",
+			zap.String("reason", rej.Reason), zap.String("field", rej.Field), zap.String("detail", truncate(rej.Detail, 200)))
+	} else {
+		r.log.Debug("frame rejected", zap.String("reason", rej.Reason), zap.String("detail", truncate(rej.Detail, 200)))
+	}
+	if err := r.sink.Reject(ctx, rej); err != nil && ctx.Err() == nil {
+		r.log.Warn("keep rejected frame", zap.Error(err))
+	}
+}
+
+func (r *router) exchangeError(key string, ee *ExchangeError) {
+	r.st.exchangeError(ee, r.now())
+	r.log.Warn("exchange refused a request", zap.String("conn", key), zap.String("code", ee.Code),
+		zap.String("message", truncate(ee.Message, 300)), zap.String("stream", streamOrEmpty(ee.Stream)), zap.Bool("permanent", ee.Permanent))
+}
+
+func streamOrEmpty(s market.Stream) string {
+	if s.Symbol == "" {
+		return ""
+	}
+	return s.String()
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}

@@ -1,0 +1,60 @@
+package store
+
+import (
+	"context"
+	"testing"
+	"time"
+)
+
+// TestFlushTimeoutRetriesBlockedCopy: a COPY blocked on a lock held by
+// another session is cut off by FlushTimeout and retried with its rows
+// kept; once the lock is released every row arrives exactly once.
+func TestFlushTimeoutRetriesBlockedCopy(t *testing.T) {
+	_, pool := migratedDB(t)
+	w := startWriter(t, Config{BatchSize: 50, FlushInterval: 5 * time.Millisecond, FlushTimeout: 300 * time.Millisecond,
+		RetryMin: 10 * time.Millisecond, RetryMax: 50 * time.Millisecond}, pool)
+	write := func(from, n int) {
+		for _, rec := range trades(from, n) {
+			if err := w.Write(t.Context(), rec); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	write(1, 10)
+	if err := w.Sync(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+
+	tx, err := pool.Begin(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = tx.Rollback(context.WithoutCancel(t.Context())) }()
+	if _, err := tx.Exec(t.Context(), "LOCK TABLE trades IN ACCESS EXCLUSIVE MODE"); err != nil {
+		t.Fatal(err)
+	}
+	write(5, 26) // 5..10 are stored already: the batch ends in the merge once the lock is gone
+	await(t, "two flush attempts cut off by the timeout", func() bool { return w.Stats().Tables[TableTrades].Retries >= 2 })
+	if st := w.Stats().Tables[TableTrades]; st.Inserted != 10 || st.Lost != 0 {
+		t.Fatalf("trades %+v while locked: want the first 10 inserted, nothing lost", st)
+	}
+	if err := tx.Rollback(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Sync(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.stop(); err != nil {
+		t.Fatal(err)
+	}
+	st := w.Stats().Tables[TableTrades]
+	if st.Inserted != 30 || st.Skipped != 6 || st.Lost != 0 || st.Rejected != 0 {
+		t.Errorf("trades %+v: want 30 inserted, 6 skipped, none lost or rejected", st)
+	}
+	if n := count(t, pool, "SELECT count(*) FROM trades"); n != 30 {
+		t.Errorf("%d trades stored, want 30", n)
+	}
+	if n := count(t, pool, "SELECT count(DISTINCT trade_id) FROM trades"); n != 30 {
+		t.Errorf("%d distinct trade ids, want 30", n)
+	}
+}
