@@ -174,6 +174,9 @@ type Collector struct {
 	plans map[string]ConnPlan
 	// changed is signalled (non-blocking) when SetStreams changed the plan.
 	changed chan struct{}
+	// resumeKick is signalled (non-blocking) when streams were added, for
+	// resumeLoop to ask storage about them.
+	resumeKick chan struct{}
 }
 
 // New checks cfg and the protocol's plan for cfg.Streams and returns a
@@ -185,15 +188,16 @@ func New(cfg Config, proto Protocol, sink Sink) (*Collector, error) {
 	wallClock := cfg.Now == nil
 	cfg.applyDefaults()
 	c := &Collector{
-		cfg:       cfg,
-		wallClock: wallClock,
-		proto:     proto,
-		sink:      sink,
-		log:       cfg.Log.With(zap.String("collector", cfg.Name), zap.String("exchange", string(proto.Exchange()))),
-		st:        newTracker(cfg.Name, proto.Exchange(), cfg.Now),
-		changed:   make(chan struct{}, 1),
-		recon:     make(chan pending, reconcileQueue),
-		positions: cfg.Positions,
+		cfg:        cfg,
+		wallClock:  wallClock,
+		proto:      proto,
+		sink:       sink,
+		log:        cfg.Log.With(zap.String("collector", cfg.Name), zap.String("exchange", string(proto.Exchange()))),
+		st:         newTracker(cfg.Name, proto.Exchange(), cfg.Now),
+		changed:    make(chan struct{}, 1),
+		resumeKick: make(chan struct{}, 1),
+		recon:      make(chan pending, reconcileQueue),
+		positions:  cfg.Positions,
 	}
 	c.route = &router{
 		exchange: proto.Exchange(), sink: sink, st: c.st, dedup: newDedup(), log: c.log, now: cfg.Now,
@@ -279,6 +283,13 @@ func (c *Collector) setStreams(streams []market.Stream) error {
 	return nil
 }
 
+func (c *Collector) kickResume() {
+	select {
+	case c.resumeKick <- struct{}{}:
+	default:
+	}
+}
+
 // plan returns the latest plan for key and whether the key is still planned.
 func (c *Collector) plan(key string) (ConnPlan, bool) {
 	c.mu.Lock()
@@ -353,7 +364,14 @@ func (c *Collector) Run(ctx context.Context) error {
 		defer wg.Done()
 		_ = c.reconcile(ctx)
 	}()
-	c.resume(ctx)
+	// The first attempt runs before dialling; failures are retried by
+	// resumeLoop while the streams are collected.
+	resumeErr := c.resumeOnce(ctx)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		c.resumeLoop(ctx, resumeErr)
+	}()
 	syncConns()
 	failed := 0
 	for {
@@ -361,7 +379,8 @@ func (c *Collector) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case <-c.changed:
-			c.resume(ctx)
+			c.positions.await(c.positions.unresumed(c.Streams()))
+			c.kickResume()
 			syncConns()
 		case err := <-permErrs:
 			failed++
