@@ -60,9 +60,17 @@ type Config struct {
 	ReadTimeout time.Duration
 	// BackoffMin and BackoffMax bound the reconnect delay, which doubles
 	// after each consecutive failure and is jittered to [d/2, d].
-	// Defaults 1s and 60s.
+	// Defaults 1s and 60s (the service passes RECONNECT_DELAY and
+	// RECONNECT_DELAY_MAX).
 	BackoffMin time.Duration
 	BackoffMax time.Duration
+	// MaxDialFailures, when > 0, is how many consecutive redials of a
+	// connection may fail to connect: when the first dial and that many
+	// redials after it have all failed, Run returns an error wrapping
+	// ErrDialsExhausted, for the supervisor to restart the collector with
+	// its own backoff. 0: redial for ever. The service passes
+	// MAX_RECONNECT_ATTEMPTS.
+	MaxDialFailures int
 	// HealthyAfter is how long a connection must stay up for the backoff to
 	// start afresh. Default 60s.
 	HealthyAfter time.Duration
@@ -313,7 +321,10 @@ func (c *Collector) Run(ctx context.Context) error {
 	conns := map[string]*running{}
 	var wg sync.WaitGroup
 	permErrs := make(chan error, 64)
+	// Returning early stops the goroutines that run under ctx too.
+	ctx, cancelRun := context.WithCancel(ctx)
 	defer func() {
+		cancelRun()
 		for _, r := range conns {
 			r.cancel()
 		}
@@ -383,6 +394,10 @@ func (c *Collector) Run(ctx context.Context) error {
 			c.kickResume()
 			syncConns()
 		case err := <-permErrs:
+			if !errors.Is(err, ErrPermanent) {
+				c.st.recordError(err, c.cfg.Now())
+				return fmt.Errorf("collector %s: %w", c.cfg.Name, err)
+			}
 			failed++
 			c.st.recordError(err, c.cfg.Now())
 			if failed >= len(conns) {

@@ -106,10 +106,16 @@ func (s *Service) Collector(sp spec.Collector) (*collector.Collector, error) {
 		ReadLimit:    int64(s.cfg.ReadLimitBytes),
 		Log:          s.log,
 		HealthyAfter: time.Minute,
-		History:      api,
-		Positions:    s.detect.positions,
-		Resume:       s.detect.resume,
-		Gaps:         s.detect.gaps,
+		// Both retry layers follow RECONNECT_DELAY, RECONNECT_DELAY_MAX
+		// and MAX_RECONNECT_ATTEMPTS: the collector's redials, then the
+		// supervisor's restarts.
+		BackoffMin:      s.cfg.ReconnectDelay,
+		BackoffMax:      s.cfg.ReconnectDelayMax,
+		MaxDialFailures: s.cfg.MaxReconnectAttempts,
+		History:         api,
+		Positions:       s.detect.positions,
+		Resume:          s.detect.resume,
+		Gaps:            s.detect.gaps,
 	}
 	if s.opts.collector != nil {
 		s.opts.collector(&cfg)

@@ -14,8 +14,9 @@ import (
 type IssueKind string
 
 // The kinds of issues. Heartbeat, stale data and disconnection trigger an
-// automatic restart (when the collector's auto_restart is on); the others
-// are reported only.
+// automatic restart (when the collector's auto_restart is on), and so does
+// an error rate that stays above the limit for Config.ErrorRateWindow; the
+// others are reported only.
 const (
 	// IssueNoHeartbeat: the read loop has read no frame at all for longer
 	// than the heartbeat timeout.
@@ -26,7 +27,8 @@ const (
 	// IssueDisconnected: the collector has not been connected for longer
 	// than the heartbeat timeout.
 	IssueDisconnected IssueKind = "disconnected"
-	// IssueErrorRate: errors arrive faster than the configured rate.
+	// IssueErrorRate: errors arrive faster than the configured rate;
+	// sustained for Config.ErrorRateWindow, it restarts the collector.
 	IssueErrorRate IssueKind = "error_rate"
 	// IssueNotRunning: the collector should run but does not (waiting for a
 	// restart, failed or disabled).

@@ -91,7 +91,7 @@ func (x *metrics) Collect(ch chan<- prometheus.Metric) {
 		for _, k := range []string{errKindExit, errKindPanic, errKindHung} {
 			counter(x.errors, s.errorsBy[k], name, ex, k)
 		}
-		for _, t := range []Trigger{TriggerNoHeartbeat, TriggerStaleData, TriggerDisconnected, TriggerExited,
+		for _, t := range []Trigger{TriggerNoHeartbeat, TriggerStaleData, TriggerDisconnected, TriggerErrorRate, TriggerExited,
 			TriggerPanic, TriggerManual, TriggerFailedRetry} {
 			counter(x.restarts, s.restartsBy[t], name, ex, string(t))
 		}
