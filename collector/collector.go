@@ -111,6 +111,10 @@ type Config struct {
 	// the first record after a process restart is checked against the
 	// last stored one (a hole is a GapRestart).
 	Resume ResumeFunc
+	// ClockSkew, when set, measures the exchange's clock from the trades
+	// received (share one between all collectors; validation reads it);
+	// Status reports its estimate for the collector's exchange.
+	ClockSkew *ClockSkew
 	// Dialer dials WebSockets; default a gorilla Dialer with TLS
 	// verification, the proxy from the environment and HandshakeTimeout.
 	Dialer *websocket.Dialer
@@ -228,7 +232,7 @@ func New(cfg Config, proto Protocol, sink Sink) (*Collector, error) {
 	}
 	c.route = &router{
 		exchange: proto.Exchange(), sink: sink, st: c.st, dedup: newDedup(), log: c.log, now: cfg.Now,
-		gaps: cfg.Gaps, run: cfg.Positions.next(), reconcile: c.enqueueReconcile,
+		gaps: cfg.Gaps, run: cfg.Positions.next(), skew: cfg.ClockSkew, reconcile: c.enqueueReconcile,
 	}
 	if c.checks == nil {
 		c.checks = newMemChecks()
@@ -244,7 +248,11 @@ func New(cfg Config, proto Protocol, sink Sink) (*Collector, error) {
 
 // Status returns a snapshot of the collector's health and counters. It
 // never blocks on network I/O.
-func (c *Collector) Status() Status { return c.st.snapshot() }
+func (c *Collector) Status() Status {
+	st := c.st.snapshot()
+	st.ClockSkew, st.ClockSkewKnown = c.cfg.ClockSkew.Offset(c.proto.Exchange())
+	return st
+}
 
 // Streams returns the streams the collector is configured to collect.
 func (c *Collector) Streams() []market.Stream { return c.route.streams() }

@@ -308,3 +308,10 @@ func builtCandleGaps(g market.Gap, tfs []market.Timeframe) []market.Gap {
 	}
 	return out
 }
+
+// last returns the time of the stream's last record and whether one is known.
+func (p *position) last() (time.Time, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.time, p.known
+}

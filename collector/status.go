@@ -61,6 +61,12 @@ type Status struct {
 	// provisional candle the exchange still served none for after 30
 	// attempts; it stays provisional).
 	Reconciled map[string]uint64
+	// ClockSkew is the estimated offset of the local clock from the
+	// exchange's (received minus exchange time of recent trades, a low
+	// percentile; negative when the local clock is behind), when
+	// ClockSkewKnown: enough trades of the exchange were seen.
+	ClockSkew      time.Duration
+	ClockSkewKnown bool
 	// LastError is the latest error's text (never containing secrets) and LastErrorTime its time.
 	LastError     string
 	LastErrorTime time.Time
