@@ -121,9 +121,13 @@ func (s *Service) Collector(sp spec.Collector) (*collector.Collector, error) {
 		Resume:          s.detect.resume,
 		Gaps:            s.detect.gaps,
 		Checks:          s.detect.checks,
+		ClockSkew:       s.clocks,
 		// A candle check is finished only once the exchange's candle
 		// that finished it is stored.
 		Sync: s.writer.Sync,
+	}
+	if s.opts.now != nil {
+		cfg.Now = s.opts.now
 	}
 	if s.opts.collector != nil {
 		s.opts.collector(&cfg)

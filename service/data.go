@@ -69,7 +69,9 @@ func (s *Service) buildData(flushes *flushMetrics) error {
 		return err
 	}
 	s.writer = w
-	v, err := validate.New(validate.Config{ClockSkew: cfg.ValidateClockSkew}, nil)
+	// The future checks allow the offset measured from the exchanges'
+	// trades when the local clock runs behind.
+	v, err := validate.New(validate.Config{ClockSkew: cfg.ValidateClockSkew, ClockOffset: s.clocks.Offset}, s.opts.now)
 	if err != nil {
 		return err
 	}

@@ -62,6 +62,9 @@ type Service struct {
 	adapters map[market.Exchange]Adapter
 	backfill *backfillParts // nil WithoutBackfill
 	detect   gapDetection
+	// clocks measures each exchange's clock from the trades received:
+	// reported in status and metrics, read by validation.
+	clocks *collector.ClockSkew
 
 	manager *supervisor.Manager // nil WithoutSupervisor
 	api     *supervisor.API     // nil without ETL_ADMIN_ADDR or supervisor
@@ -112,7 +115,7 @@ func New(cfg config.Config, pool *pgxpool.Pool, exchanges Registry, opts ...Opti
 	if o.endpoints != nil {
 		ep = *o.endpoints
 	}
-	s := &Service{cfg: cfg, opts: o, log: o.log, pool: pool, metrics: o.metrics}
+	s := &Service{cfg: cfg, opts: o, log: o.log, pool: pool, metrics: o.metrics, clocks: collector.NewClockSkew()}
 	flushes, err := newFlushMetrics(o.metrics)
 	if err != nil {
 		return nil, fmt.Errorf("register metrics: %w", err)

@@ -186,6 +186,9 @@ func mergeStatus(base, cur *collector.Status) collector.Status {
 	out.Rejects += cur.Rejects
 	out.Errors += cur.Errors
 	out.Reconnects += cur.Reconnects
+	if cur.ClockSkewKnown {
+		out.ClockSkew, out.ClockSkewKnown = cur.ClockSkew, true
+	}
 	if cur.LastErrorTime.After(base.LastErrorTime) || (base.LastError == "" && cur.LastError != "") {
 		out.LastError, out.LastErrorTime = cur.LastError, cur.LastErrorTime
 	}

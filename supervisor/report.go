@@ -91,6 +91,11 @@ type Statistics struct {
 	LastRestartTime *time.Time `json:"last_restart_time"`
 	// HungStops counts stops that exceeded the stop timeout.
 	HungStops uint64 `json:"hung_stops"`
+	// ClockSkewSeconds is the measured offset of the local clock from the
+	// exchange's (received minus exchange time of recent trades, a low
+	// percentile: negative when the local clock is behind); null until
+	// enough trades were seen.
+	ClockSkewSeconds *float64 `json:"clock_skew_seconds"`
 }
 
 // StreamReport is one stream's freshness.
@@ -288,6 +293,10 @@ func (m *Manager) collectorReport(s *snapshot) CollectorReport {
 		LastErrorTime:     timePtr(lastErrTime),
 		LastRestartTime:   timePtr(s.lastRestart),
 		HungStops:         s.errorsBy[errKindHung],
+	}
+	if s.status.ClockSkewKnown {
+		skew := s.status.ClockSkew.Seconds()
+		st.ClockSkewSeconds = &skew
 	}
 	for k, v := range s.restartsBy {
 		st.RestartsByTrigger[string(k)] = v
