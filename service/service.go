@@ -65,6 +65,9 @@ type Service struct {
 	// clocks measures each exchange's clock from the trades received:
 	// reported in status and metrics, read by validation.
 	clocks *collector.ClockSkew
+	// shutdown is the one deadline shared by the supervisor's stop and
+	// the writer's drain.
+	shutdown *shutdownClock
 
 	manager *supervisor.Manager // nil WithoutSupervisor
 	api     *supervisor.API     // nil without ETL_ADMIN_ADDR or supervisor
@@ -115,7 +118,8 @@ func New(cfg config.Config, pool *pgxpool.Pool, exchanges Registry, opts ...Opti
 	if o.endpoints != nil {
 		ep = *o.endpoints
 	}
-	s := &Service{cfg: cfg, opts: o, log: o.log, pool: pool, metrics: o.metrics, clocks: collector.NewClockSkew()}
+	s := &Service{cfg: cfg, opts: o, log: o.log, pool: pool, metrics: o.metrics, clocks: collector.NewClockSkew(),
+		shutdown: newShutdownClock(cfg.ShutdownTimeout)}
 	flushes, err := newFlushMetrics(o.metrics)
 	if err != nil {
 		return nil, fmt.Errorf("register metrics: %w", err)
