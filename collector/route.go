@@ -257,6 +257,9 @@ func (r *router) reject(ctx context.Context, derr error, raw []byte, received ti
 		rej.Type = de.Stream.Type
 	}
 	r.st.reject()
+	if kind := decodeAnomaly(derr); kind != "" {
+		r.anomaly(kind, zap.String("reason", rej.Reason), zap.String("field", rej.Field))
+	}
 	if r.st.firstOfReason(rej.Reason) {
 		r.log.Warn("frame rejected (logged once per reason; all are kept in rejects)",
 			zap.String("reason", rej.Reason), zap.String("field", rej.Field), zap.String("detail", truncate(rej.Detail, 200)))
@@ -270,6 +273,7 @@ func (r *router) reject(ctx context.Context, derr error, raw []byte, received ti
 
 func (r *router) exchangeError(key string, ee *ExchangeError) {
 	r.st.exchangeError(ee, r.now())
+	r.exchangeAnomaly(ee)
 	r.log.Warn("exchange refused a request", zap.String("conn", key), zap.String("code", ee.Code),
 		zap.String("message", truncate(ee.Message, 300)), zap.String("stream", streamOrEmpty(ee.Stream)), zap.Bool("permanent", ee.Permanent))
 }

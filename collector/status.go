@@ -67,6 +67,9 @@ type Status struct {
 	// ClockSkewKnown: enough trades of the exchange were seen.
 	ClockSkew      time.Duration
 	ClockSkewKnown bool
+	// Anomalies counts protocol anomalies by kind (AnomalyKinds): signs
+	// that the exchange changed its API.
+	Anomalies map[string]uint64
 	// LastError is the latest error's text (never containing secrets) and LastErrorTime its time.
 	LastError     string
 	LastErrorTime time.Time
@@ -90,4 +93,10 @@ type StreamStatus struct {
 	// OutOfOrder counts trades whose id was not above the stream's last
 	// one (resent or out of order): they open no gap.
 	OutOfOrder uint64
+	// Refused is true when the exchange refused the stream's subscription
+	// for good (an instrument it does not have), with its code and
+	// message: the stream gets no data, and is not redialled for it.
+	Refused        bool
+	RefusedCode    string
+	RefusedMessage string
 }

@@ -186,6 +186,16 @@ func mergeStatus(base, cur *collector.Status) collector.Status {
 	out.Rejects += cur.Rejects
 	out.Errors += cur.Errors
 	out.Reconnects += cur.Reconnects
+	if len(cur.Anomalies) > 0 {
+		merged := make(map[string]uint64, len(base.Anomalies)+len(cur.Anomalies))
+		for k, v := range base.Anomalies {
+			merged[k] = v
+		}
+		for k, v := range cur.Anomalies {
+			merged[k] += v
+		}
+		out.Anomalies = merged
+	}
 	if cur.ClockSkewKnown {
 		out.ClockSkew, out.ClockSkewKnown = cur.ClockSkew, true
 	}

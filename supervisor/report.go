@@ -114,6 +114,11 @@ type StreamReport struct {
 	TimeSinceData      *float64   `json:"time_since_data"`
 	MaxSilenceDuration float64    `json:"max_silence_duration"`
 	LastError          string     `json:"last_error,omitempty"`
+	// State is "refused" when the exchange refused the stream's
+	// subscription for good, with its code and message; empty otherwise.
+	State          string `json:"state,omitempty"`
+	RefusedCode    string `json:"refused_code,omitempty"`
+	RefusedMessage string `json:"refused_message,omitempty"`
 }
 
 // HealthReport is one collector's health (GET /api/collectors/{name}/health).
@@ -308,7 +313,7 @@ func (m *Manager) collectorReport(s *snapshot) CollectorReport {
 	st.ConnectedSince = timePtr(connectedAt(s))
 	r.Statistics = st
 	for k, ss := range streamsOf(&s.spec, &s.status) {
-		r.Streams[k] = StreamReport{
+		sr := StreamReport{
 			DataType:           string(ss.Stream.Type),
 			Symbol:             string(ss.Stream.Symbol),
 			Timeframe:          string(ss.Stream.Timeframe),
@@ -321,6 +326,10 @@ func (m *Manager) collectorReport(s *snapshot) CollectorReport {
 			MaxSilenceDuration: secs(s.limits.silence(ss.Stream.Type)),
 			LastError:          m.red.report(ss.LastError),
 		}
+		if ss.Refused {
+			sr.State, sr.RefusedCode, sr.RefusedMessage = "refused", ss.RefusedCode, m.red.report(ss.RefusedMessage)
+		}
+		r.Streams[k] = sr
 	}
 	return r
 }
