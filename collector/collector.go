@@ -91,6 +91,9 @@ type Config struct {
 	// the first record after a process restart is checked against the
 	// last stored one (a hole is a GapRestart).
 	Resume ResumeFunc
+	// Books configures the order book streams (depth, snapshot and
+	// publish intervals, level changes, the live feed).
+	Books BookConfig
 	// Dialer dials WebSockets; default a gorilla Dialer with TLS
 	// verification, the proxy from the environment and HandshakeTimeout.
 	Dialer *websocket.Dialer
@@ -168,6 +171,8 @@ type Collector struct {
 	positions *Positions
 	// route routes what the connections decoded.
 	route *router
+	// books keeps the order books.
+	books *books
 
 	mu sync.Mutex // guards the fields below
 	// plans is the latest connection plan by key.
@@ -194,6 +199,7 @@ func New(cfg Config, proto Protocol, sink Sink) (*Collector, error) {
 		changed:   make(chan struct{}, 1),
 		recon:     make(chan pending, reconcileQueue),
 		positions: cfg.Positions,
+		books:     newBooks(cfg.Books, proto),
 	}
 	c.route = &router{
 		exchange: proto.Exchange(), sink: sink, st: c.st, dedup: newDedup(), log: c.log, now: cfg.Now,

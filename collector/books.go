@@ -1,0 +1,151 @@
+package collector
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+	"golang.org/x/time/rate"
+
+	"marketetl/market"
+)
+
+// BookProtocol is implemented by a Protocol that decodes order book
+// channels into Event.Books.
+type BookProtocol interface {
+	// BookSequencing says how the exchange numbers its book messages.
+	BookSequencing() BookSequencing
+}
+
+// books holds the book keepers of a collector's order book streams and
+// routes the adapters' book messages to them.
+type books struct {
+	cfg BookConfig
+	seq BookSequencing
+	// logEvery rate-limits the resync logs.
+	logEvery *rate.Limiter
+
+	mu      sync.Mutex // guards keepers
+	keepers map[market.Stream]*bookKeeper
+}
+
+func newBooks(cfg BookConfig, proto Protocol) *books {
+	cfg.applyDefaults()
+	bs := &books{cfg: cfg, keepers: map[market.Stream]*bookKeeper{}, logEvery: rate.NewLimiter(rate.Every(10*time.Second), 5)}
+	if bp, ok := proto.(BookProtocol); ok {
+		bs.seq = bp.BookSequencing()
+	}
+	return bs
+}
+
+// keeper returns the keeper of s, made on first use.
+func (bs *books) keeper(s market.Stream) *bookKeeper {
+	bs.mu.Lock()
+	defer bs.mu.Unlock()
+	k, ok := bs.keepers[s]
+	if !ok {
+		k = newBookKeeper(s, bs.seq, bs.cfg)
+		bs.keepers[s] = k
+	}
+	return k
+}
+
+// status returns the status of every book stream, keyed by Stream.String().
+func (bs *books) status() map[string]BookStatus {
+	bs.mu.Lock()
+	ks := make([]*bookKeeper, 0, len(bs.keepers))
+	for _, k := range bs.keepers {
+		ks = append(ks, k)
+	}
+	bs.mu.Unlock()
+	out := make(map[string]BookStatus, len(ks))
+	for _, k := range ks {
+		out[k.stream.String()] = k.status()
+	}
+	return out
+}
+
+// BookStatus returns the state and counters of each order book stream,
+// keyed by Stream.String().
+func (c *Collector) BookStatus() map[string]BookStatus { return c.books.status() }
+
+// routeBooks hands the book messages of ev, read by session on the
+// connection key, to their keepers, and what they produce to the sink, the
+// live feed, the gap recorder and, for a resync, to resync (non-blocking:
+// one pending request per stream is enough). It returns only ctx's error.
+func (c *Collector) routeBooks(ctx context.Context, ev *Event, received time.Time, session uint64, resync chan<- market.Stream) error {
+	for i := range ev.Books {
+		m := &ev.Books[i]
+		s := market.Stream{Exchange: c.proto.Exchange(), Symbol: m.Symbol, Type: market.TypeOrderBook}
+		if !c.route.isWanted(s) {
+			continue
+		}
+		k := c.books.keeper(s)
+		out := k.handle(m, received, session)
+		if err := c.bookOutput(ctx, s, out, received); err != nil {
+			return err
+		}
+		if out.resync != nil && c.books.seq == BookRanged {
+			// A ranged stream resyncs from a REST snapshot, which no
+			// adapter fetches yet: the book waits for the next session.
+			k.resyncFailed()
+		} else if out.resync != nil {
+			select {
+			case resync <- s:
+			default:
+				k.resyncFailed()
+			}
+		}
+	}
+	return nil
+}
+
+// bookOutput delivers what a keeper produced.
+func (c *Collector) bookOutput(ctx context.Context, s market.Stream, out bookOutput, received time.Time) error {
+	if out.reject != nil {
+		c.st.reject()
+		if err := c.sink.Reject(ctx, *out.reject); err != nil && ctx.Err() != nil {
+			return ctx.Err()
+		}
+	}
+	if out.resync != nil && !isNeedSnapshot(out.resync) && c.books.logEvery.Allow() {
+		c.log.Warn("order book resync (rate-limited log; every resync is a book_resync gap)", zap.String("stream", s.String()), zap.Error(out.resync))
+	}
+	for _, rec := range out.records {
+		if err := c.route.deliver(ctx, rec, received, 0); err != nil {
+			return err
+		}
+	}
+	if out.live != nil && c.books.cfg.Live != nil {
+		c.books.cfg.Live(out.live)
+	}
+	if out.gap != nil {
+		c.route.recordGap(*out.gap)
+	}
+	return nil
+}
+
+func isNeedSnapshot(err error) bool { return err == errNeedSnapshot }
+
+// resubscribe sends, on the connection of plan key, an unsubscribe and a
+// subscribe for a book stream whose local book was dropped: the exchange
+// then sends a new snapshot, and the connection's other channels go on.
+func (c *Collector) resubscribe(ctx context.Context, key string, s market.Stream, next func() uint64, w *writer) error {
+	np, ok := c.plan(key)
+	if !ok {
+		return nil
+	}
+	un, err := c.proto.Unsubscribe(np, []market.Stream{s}, next())
+	if err != nil {
+		c.books.keeper(s).resyncFailed()
+		return nil
+	}
+	sub, err := c.proto.Subscribe(np, []market.Stream{s}, next())
+	if err != nil {
+		c.books.keeper(s).resyncFailed()
+		return nil
+	}
+	c.log.Debug("order book resubscribed", zap.String("conn", key), zap.String("stream", s.String()))
+	return w.send(ctx, append(un, sub...)...)
+}
