@@ -15,8 +15,8 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"marketetl/spec"
 	"marketetl/market"
+	"marketetl/spec"
 )
 
 // TestStatusPageServesOneSelfContainedFile checks the page's headers and

@@ -111,5 +111,12 @@ func (r *REST) Now() time.Time { return r.cfg.Now() }
 // exchange's errors. It returns an error for a request that cannot be
 // built or sent, a body that cannot be read, and a body over MaxBody.
 func (r *REST) Get(ctx context.Context, pathQuery string) (*http.Response, []byte, error) {
-	return getJSON(ctx, r.cfg.HTTPClient, r.base+pathQuery, r.cfg.UserAgent, r.cfg.MaxBody)
+	return getJSON(ctx, r.cfg.HTTPClient, r.base+pathQuery, r.cfg.UserAgent, r.cfg.MaxBody, nil)
+}
+
+// GetSigned is Get with the extra request headers of a signed request
+// (API key, signature, timestamp, passphrase). The headers are sent, never
+// logged or kept.
+func (r *REST) GetSigned(ctx context.Context, pathQuery string, header http.Header) (*http.Response, []byte, error) {
+	return getJSON(ctx, r.cfg.HTTPClient, r.base+pathQuery, r.cfg.UserAgent, r.cfg.MaxBody, header)
 }
