@@ -110,6 +110,17 @@ func (s *Service) Collector(sp spec.Collector) (*collector.Collector, error) {
 		Positions:    s.detect.positions,
 		Resume:       s.detect.resume,
 		Gaps:         s.detect.gaps,
+		Books: collector.BookConfig{
+			Depth:           sp.Depth(),
+			Interval:        sp.BookEvery(),
+			PublishInterval: sp.BookPublishEvery(),
+			Updates:         sp.BookUpdates,
+		},
+	}
+	if s.pub != nil {
+		// The live book between stored snapshots (which reach the feed
+		// through the pipeline).
+		cfg.Books.Live = func(b *market.BookSnapshot) { s.pub.Publish(b) }
 	}
 	if s.opts.collector != nil {
 		s.opts.collector(&cfg)

@@ -1,0 +1,208 @@
+package collector_test
+
+import (
+	"context"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest"
+	"golang.org/x/sync/errgroup"
+
+	"marketetl/collector"
+	"marketetl/collector/okx"
+	"marketetl/market"
+	"marketetl/sim"
+)
+
+// bookSink keeps the book snapshots, rejects and gaps a collector hands on.
+type bookSink struct {
+	mu      sync.Mutex
+	snaps   []*market.BookSnapshot
+	rejects []market.Reject
+	gaps    []market.Gap
+}
+
+func (b *bookSink) Accept(_ context.Context, rec market.Record) error {
+	if s, ok := rec.(*market.BookSnapshot); ok {
+		b.mu.Lock()
+		b.snaps = append(b.snaps, s)
+		b.mu.Unlock()
+	}
+	return nil
+}
+
+func (b *bookSink) Reject(_ context.Context, r market.Reject) error {
+	b.mu.Lock()
+	b.rejects = append(b.rejects, r)
+	b.mu.Unlock()
+	return nil
+}
+
+func (b *bookSink) RecordGap(g market.Gap) {
+	b.mu.Lock()
+	b.gaps = append(b.gaps, g)
+	b.mu.Unlock()
+}
+
+// TestSimulatedOKXBook runs the OKX adapter under the loop against the
+// simulated exchange's books channel: every snapshot handed on equals the
+// simulator's book at its sequence, level for level, and each fault (a
+// sequence break, a wrong checksum, a crossed update, a dropped
+// connection) costs exactly one resync, recorded as one book_resync gap,
+// with the connection's trades going on.
+func TestSimulatedOKXBook(t *testing.T) {
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	log := zaptest.NewLogger(t, zaptest.Level(zap.ErrorLevel))
+	s, err := sim.New(sim.Config{Seed: 5, Start: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ep, err := s.Listen(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proto, err := okx.New(okx.Config{PublicURL: ep.OKXPublicWS, BusinessURL: ep.OKXBusinessWS, RESTURL: ep.OKXREST})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const depth = 25
+	books := market.Stream{Exchange: market.OKX, Symbol: "BTC-USDT", Type: market.TypeOrderBook}
+	got := &bookSink{}
+	col, err := collector.New(collector.Config{Name: "books", Streams: []market.Stream{books}, Log: log, Gaps: got,
+		BackoffMin: 10 * time.Millisecond, BackoffMax: 50 * time.Millisecond,
+		Books: collector.BookConfig{Depth: depth, Interval: time.Nanosecond}}, proto, got)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return s.Run(gctx) })
+	g.Go(func() error { return col.Run(gctx) })
+	defer func() {
+		cancel()
+		if err := g.Wait(); err != nil {
+			t.Errorf("run: %v", err)
+		}
+	}()
+	if err := s.WaitSubscribed(ctx, books); err != nil {
+		t.Fatal(err)
+	}
+	// caughtUp waits for a snapshot at the simulator's current sequence and
+	// checks it level for level.
+	caughtUp := func(what string) {
+		t.Helper()
+		bids, asks, lastID, _, ok := s.Book(market.OKX, "BTC-USDT")
+		if !ok {
+			t.Fatalf("%s: the simulator has no book", what)
+		}
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			got.mu.Lock()
+			var last *market.BookSnapshot
+			if n := len(got.snaps); n > 0 {
+				last = got.snaps[n-1]
+			}
+			got.mu.Unlock()
+			if last != nil && last.Sequence == lastID {
+				if d := diffLevels(last.Bids, bids[:min(depth, len(bids))]) + diffLevels(last.Asks, asks[:min(depth, len(asks))]); d != "" {
+					t.Fatalf("%s: stored book differs from the simulator's at %d: %s", what, lastID, d)
+				}
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: timed out waiting for a snapshot at sequence %d", what, lastID)
+			}
+			time.Sleep(5 * time.Millisecond) // polling a condition, not synchronising on time
+		}
+	}
+	step := func(n int) {
+		t.Helper()
+		if err := s.Step(ctx, n); err != nil {
+			t.Fatal(err)
+		}
+	}
+	gaps := func() int {
+		got.mu.Lock()
+		defer got.mu.Unlock()
+		return len(got.gaps)
+	}
+	step(3)
+	caughtUp("start")
+	if n := gaps(); n != 0 {
+		t.Fatalf("%d gaps before any fault", n)
+	}
+
+	if err := s.InjectBookSequenceBreak(market.OKX, "BTC-USDT"); err != nil {
+		t.Fatal(err)
+	}
+	step(3)
+	caughtUp("after a sequence break")
+	if n := gaps(); n != 1 {
+		t.Fatalf("after a sequence break: %d gaps, want 1", n)
+	}
+
+	if err := s.InjectBookChecksumMismatch("BTC-USDT"); err != nil {
+		t.Fatal(err)
+	}
+	step(3)
+	caughtUp("after a checksum mismatch")
+	if n := gaps(); n != 2 {
+		t.Fatalf("after a checksum mismatch: %d gaps, want 2", n)
+	}
+
+	if err := s.InjectCrossedBookUpdate(market.OKX, "BTC-USDT"); err != nil {
+		t.Fatal(err)
+	}
+	step(3)
+	caughtUp("after a crossed update")
+	if n := gaps(); n != 3 {
+		t.Fatalf("after a crossed update: %d gaps, want 3", n)
+	}
+
+	if n := s.DropConnections(market.OKX); n != 1 {
+		t.Fatalf("dropped %d connections, want 1", n)
+	}
+	if err := s.WaitConnects(ctx, market.OKX, 2); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.WaitSubscribed(ctx, books); err != nil {
+		t.Fatal(err)
+	}
+	step(3)
+	caughtUp("after a reconnect")
+	if n := gaps(); n != 4 {
+		t.Fatalf("after a reconnect: %d gaps, want 4", n)
+	}
+
+	got.mu.Lock()
+	defer got.mu.Unlock()
+	for _, gp := range got.gaps {
+		if gp.Reason != market.GapBookResync || gp.Stream != books || gp.To.Before(gp.From) {
+			t.Errorf("gap %s, want a book_resync gap of %s", gp, books)
+		}
+	}
+	if len(got.rejects) != 1 || got.rejects[0].Reason != "crossed_book" {
+		t.Errorf("rejects %+v, want one crossed_book", got.rejects)
+	}
+	st := col.BookStatus()[books.String()]
+	if st.SequenceBreaks != 1 || st.ChecksumFailures != 1 || st.Resyncs["invalid_book"] != 1 || st.Resyncs["reconnect"] != 1 {
+		t.Errorf("book status %+v", st)
+	}
+}
+
+func diffLevels(got, want []market.Level) string {
+	if len(got) != len(want) {
+		return "levels: got " + itoa(len(got)) + ", want " + itoa(len(want))
+	}
+	for i := range got {
+		if !got[i].Price.Equal(want[i].Price) || got[i].Price.String() != want[i].Price.String() || got[i].Size.String() != want[i].Size.String() {
+			return "level " + itoa(i) + ": got " + got[i].Price.String() + "x" + got[i].Size.String() + ", want " + want[i].Price.String() + "x" + want[i].Size.String()
+		}
+	}
+	return ""
+}
+
+func itoa(i int) string { return strconv.Itoa(i) }
