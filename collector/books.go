@@ -2,6 +2,8 @@ package collector
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"sync"
 	"time"
 
@@ -16,6 +18,18 @@ import (
 type BookProtocol interface {
 	// BookSequencing says how the exchange numbers its book messages.
 	BookSequencing() BookSequencing
+}
+
+// BookFetcher is implemented by a Protocol whose book streams start from
+// a REST snapshot (Binance diff depth). The collector calls it when a
+// book's keeper needs a snapshot, from a goroutine of the connection
+// session, never concurrently for one stream.
+type BookFetcher interface {
+	// FetchBook makes one REST request for sym's book of at least depth
+	// levels per side, returned as a snapshot BookMessage whose Seq is the
+	// snapshot's last update id. Errors are those of History: a
+	// *RetryAfterError, an error wrapping ErrPermanent, or a transient one.
+	FetchBook(ctx context.Context, sym market.Symbol, depth int) (BookMessage, error)
 }
 
 // books holds the book keepers of a collector's order book streams and
@@ -86,11 +100,7 @@ func (c *Collector) routeBooks(ctx context.Context, ev *Event, received time.Tim
 		if err := c.bookOutput(ctx, s, out, received); err != nil {
 			return err
 		}
-		if out.resync != nil && c.books.seq == BookRanged {
-			// A ranged stream resyncs from a REST snapshot, which no
-			// adapter fetches yet: the book waits for the next session.
-			k.resyncFailed()
-		} else if out.resync != nil {
+		if out.resync != nil {
 			select {
 			case resync <- s:
 			default:
@@ -149,3 +159,63 @@ func (c *Collector) resubscribe(ctx context.Context, key string, s market.Stream
 	c.log.Debug("order book resubscribed", zap.String("conn", key), zap.String("stream", s.String()))
 	return w.send(ctx, append(un, sub...)...)
 }
+
+// fetchBooks fetches the REST snapshots that the keepers of a ranged
+// book stream ask for (sent on need), one at a time, and hands each to
+// its keeper. After a failed request it waits (the exchange's Retry-After,
+// or a doubling delay from fetchRetryMin) before the keeper may ask again.
+func (c *Collector) fetchBooks(ctx context.Context, f BookFetcher, need chan market.Stream) error {
+	wait := fetchRetryMin
+	for {
+		var s market.Stream
+		select {
+		case <-ctx.Done():
+			return nil
+		case s = <-need:
+		}
+		k := c.books.keeper(s)
+		m, err := f.FetchBook(ctx, s.Symbol, c.books.cfg.Depth)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			c.st.recordError(fmt.Errorf("fetch book snapshot %s: %w", s, err), c.cfg.Now())
+			d := wait
+			var ra *RetryAfterError
+			if errors.As(err, &ra) && ra.After > d {
+				d = ra.After
+			}
+			wait = min(2*wait, fetchRetryMax)
+			t := time.NewTimer(d)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return nil
+			case <-t.C:
+			}
+			k.resyncFailed()
+			continue
+		}
+		wait = fetchRetryMin
+		m.Snapshot, m.Symbol = true, s.Symbol
+		received := c.cfg.Now().UTC()
+		out := k.handle(&m, received, 0)
+		if err := c.bookOutput(ctx, s, out, received); err != nil {
+			return err
+		}
+		if out.resync != nil {
+			// A stale snapshot: fetch again.
+			select {
+			case need <- s:
+			default:
+				k.resyncFailed()
+			}
+		}
+	}
+}
+
+// The bounds of the delay between failed snapshot requests.
+const (
+	fetchRetryMin = 500 * time.Millisecond
+	fetchRetryMax = 30 * time.Second
+)

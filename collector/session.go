@@ -89,8 +89,15 @@ func (c *Collector) session(ctx context.Context, key string, plan ConnPlan, upda
 	// Keep-alive and rollover timer.
 	g.Go(func() error { return c.keepAlive(gctx, ka, w, &lastRead, rollover) })
 	// Subscriptions: at dial, then runtime changes and book resyncs.
+	// A chained or unsequenced book resyncs by resubscribing; a ranged
+	// one (Binance) from a REST snapshot.
 	resync := make(chan market.Stream, 64)
-	g.Go(func() error { return c.subscriptions(gctx, key, plan, updates, resync, w) })
+	resubscribe := resync
+	if f, ok := c.proto.(BookFetcher); ok && c.books.seq == BookRanged {
+		resubscribe = nil
+		g.Go(func() error { return c.fetchBooks(gctx, f, resync) })
+	}
+	g.Go(func() error { return c.subscriptions(gctx, key, plan, updates, resubscribe, w) })
 	// Reader.
 	g.Go(func() error {
 		conn.SetPingHandler(func(payload string) error {
