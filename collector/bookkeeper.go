@@ -210,7 +210,9 @@ func (k *bookKeeper) handleLocked(m *BookMessage, received time.Time, session ui
 	case BookRanged:
 		apply, err := k.bin.Event(book.DepthEvent{FirstID: m.First, LastID: m.Seq, Time: m.Time, Changes: m.Changes})
 		if err != nil {
-			if errors.Is(err, book.ErrSequenceBreak) {
+			// A stale snapshot after the book was handed on is a break
+			// too: the book shown since the snapshot has missed changes.
+			if errors.Is(err, book.ErrSequenceBreak) || k.synced {
 				k.st.SequenceBreaks++
 				k.drop(resyncSequence)
 			}

@@ -167,4 +167,18 @@ func TestBookKeeperRanged(t *testing.T) {
 	if st := k.status(); st.SequenceBreaks != 1 || st.Resyncs[resyncSequence] != 1 || st.Synced {
 		t.Fatalf("status %+v", st)
 	}
+
+	// A snapshot newer than every buffered event is handed on at once; an
+	// event that then skips its lastUpdateId+1 is a break of the book
+	// handed on, not merely a stale snapshot.
+	out = k.handle(&BookMessage{Symbol: s.Symbol, Snapshot: true, Bids: []market.Level{bl("10", "1")}, Asks: []market.Level{bl("11", "1")}, Seq: 120, Time: at(120)}, at(6), 0)
+	if out.resync != nil || len(out.records) != 1 || out.gap == nil || !out.gap.From.Equal(at(104)) {
+		t.Fatalf("second snapshot: resync %v records %d gap %v", out.resync, len(out.records), out.gap)
+	}
+	if out = k.handle(ev(122, 123), at(7), 1); !errors.Is(out.resync, book.ErrSnapshotStale) {
+		t.Fatalf("skipped 121: %v", out.resync)
+	}
+	if st := k.status(); st.SequenceBreaks != 2 || st.Resyncs[resyncSequence] != 2 {
+		t.Fatalf("status after the skip %+v", st)
+	}
 }

@@ -122,6 +122,10 @@ func (c *Collector) bookOutput(ctx context.Context, s market.Stream, out bookOut
 	if out.resync != nil && !isNeedSnapshot(out.resync) && c.books.logEvery.Allow() {
 		c.log.Warn("order book resync (rate-limited log; every resync is a book_resync gap)", zap.String("stream", s.String()), zap.Error(out.resync))
 	}
+	// The gap first: whoever sees the snapshot after a resync sees its gap.
+	if out.gap != nil {
+		c.route.recordGap(*out.gap)
+	}
 	for _, rec := range out.records {
 		if err := c.route.deliver(ctx, rec, received, 0); err != nil {
 			return err
@@ -129,9 +133,6 @@ func (c *Collector) bookOutput(ctx context.Context, s market.Stream, out bookOut
 	}
 	if out.live != nil && c.books.cfg.Live != nil {
 		c.books.cfg.Live(out.live)
-	}
-	if out.gap != nil {
-		c.route.recordGap(*out.gap)
 	}
 	return nil
 }

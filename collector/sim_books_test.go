@@ -12,6 +12,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"marketetl/collector"
+	"marketetl/collector/binance"
 	"marketetl/collector/okx"
 	"marketetl/market"
 	"marketetl/sim"
@@ -51,9 +52,44 @@ func (b *bookSink) RecordGap(g market.Gap) {
 // simulated exchange's books channel: every snapshot handed on equals the
 // simulator's book at its sequence, level for level, and each fault (a
 // sequence break, a wrong checksum, a crossed update, a dropped
-// connection) costs exactly one resync, recorded as one book_resync gap,
-// with the connection's trades going on.
+// connection) costs exactly one resync, recorded as one book_resync gap.
 func TestSimulatedOKXBook(t *testing.T) {
+	simulatedBook(t, market.OKX, func(ep sim.Endpoints) (collector.Protocol, error) {
+		return okx.New(okx.Config{PublicURL: ep.OKXPublicWS, BusinessURL: ep.OKXBusinessWS, RESTURL: ep.OKXREST})
+	}, []bookFault{
+		{"sequence break", func(s *sim.Sim) error { return s.InjectBookSequenceBreak(market.OKX, "BTC-USDT") }},
+		{"checksum mismatch", func(s *sim.Sim) error { return s.InjectBookChecksumMismatch("BTC-USDT") }},
+		{"crossed update", func(s *sim.Sim) error { return s.InjectCrossedBookUpdate(market.OKX, "BTC-USDT") }},
+		{"checksum deprecated", func(s *sim.Sim) error { s.SetOKXChecksumDeprecated(true); return nil }},
+	}, map[string]uint64{"sequence_break": 1, "checksum_mismatch": 1, "invalid_book": 1, "reconnect": 1})
+}
+
+// TestSimulatedBinanceBook does the same for Binance's diff depth stream
+// and its REST snapshot: the documented procedure joins them, and a
+// sequence break, a crossed update and a dropped connection each cost
+// one new snapshot and one book_resync gap.
+func TestSimulatedBinanceBook(t *testing.T) {
+	simulatedBook(t, market.Binance, func(ep sim.Endpoints) (collector.Protocol, error) {
+		return binance.New(binance.Config{WSURL: ep.BinanceWS, RESTURL: ep.BinanceREST})
+	}, []bookFault{
+		{"sequence break", func(s *sim.Sim) error { return s.InjectBookSequenceBreak(market.Binance, "BTC-USDT") }},
+		{"crossed update", func(s *sim.Sim) error { return s.InjectCrossedBookUpdate(market.Binance, "BTC-USDT") }},
+	}, map[string]uint64{"sequence_break": 1, "invalid_book": 1, "reconnect": 1})
+}
+
+// bookFault is one fault injected into the simulated exchange's book.
+type bookFault struct {
+	name   string
+	inject func(*sim.Sim) error
+}
+
+// simulatedBook runs ex's adapter against the simulator, injects each
+// fault in turn and then drops the connection, and checks after each that
+// the latest snapshot equals the simulator's book at its sequence and
+// that one more book_resync gap was recorded for a fault that breaks the
+// book (the deprecated OKX checksum breaks nothing). resyncs are the
+// expected counts by reason.
+func simulatedBook(t *testing.T, ex market.Exchange, newProto func(sim.Endpoints) (collector.Protocol, error), faults []bookFault, resyncs map[string]uint64) {
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	log := zaptest.NewLogger(t, zaptest.Level(zap.ErrorLevel))
@@ -65,12 +101,12 @@ func TestSimulatedOKXBook(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	proto, err := okx.New(okx.Config{PublicURL: ep.OKXPublicWS, BusinessURL: ep.OKXBusinessWS, RESTURL: ep.OKXREST})
+	proto, err := newProto(ep)
 	if err != nil {
 		t.Fatal(err)
 	}
 	const depth = 25
-	books := market.Stream{Exchange: market.OKX, Symbol: "BTC-USDT", Type: market.TypeOrderBook}
+	books := market.Stream{Exchange: ex, Symbol: "BTC-USDT", Type: market.TypeOrderBook}
 	got := &bookSink{}
 	col, err := collector.New(collector.Config{Name: "books", Streams: []market.Stream{books}, Log: log, Gaps: got,
 		BackoffMin: 10 * time.Millisecond, BackoffMax: 50 * time.Millisecond,
@@ -94,7 +130,7 @@ func TestSimulatedOKXBook(t *testing.T) {
 	// checks it level for level.
 	caughtUp := func(what string) {
 		t.Helper()
-		bids, asks, lastID, _, ok := s.Book(market.OKX, "BTC-USDT")
+		bids, asks, lastID, _, ok := s.Book(ex, "BTC-USDT")
 		if !ok {
 			t.Fatalf("%s: the simulator has no book", what)
 		}
@@ -134,38 +170,30 @@ func TestSimulatedOKXBook(t *testing.T) {
 	if n := gaps(); n != 0 {
 		t.Fatalf("%d gaps before any fault", n)
 	}
-
-	if err := s.InjectBookSequenceBreak(market.OKX, "BTC-USDT"); err != nil {
-		t.Fatal(err)
+	want := 0
+	for _, f := range faults {
+		if err := f.inject(s); err != nil {
+			t.Fatal(err)
+		}
+		step(3)
+		caughtUp("after " + f.name)
+		if f.name != "checksum deprecated" {
+			want++
+		}
+		if n := gaps(); n != want {
+			got.mu.Lock()
+			for _, sn := range got.snaps {
+				t.Logf("snap seq %d", sn.Sequence)
+			}
+			got.mu.Unlock()
+			t.Logf("status %+v", col.BookStatus())
+			t.Fatalf("after %s: %d gaps, want %d", f.name, n, want)
+		}
 	}
-	step(3)
-	caughtUp("after a sequence break")
-	if n := gaps(); n != 1 {
-		t.Fatalf("after a sequence break: %d gaps, want 1", n)
-	}
-
-	if err := s.InjectBookChecksumMismatch("BTC-USDT"); err != nil {
-		t.Fatal(err)
-	}
-	step(3)
-	caughtUp("after a checksum mismatch")
-	if n := gaps(); n != 2 {
-		t.Fatalf("after a checksum mismatch: %d gaps, want 2", n)
-	}
-
-	if err := s.InjectCrossedBookUpdate(market.OKX, "BTC-USDT"); err != nil {
-		t.Fatal(err)
-	}
-	step(3)
-	caughtUp("after a crossed update")
-	if n := gaps(); n != 3 {
-		t.Fatalf("after a crossed update: %d gaps, want 3", n)
-	}
-
-	if n := s.DropConnections(market.OKX); n != 1 {
+	if n := s.DropConnections(ex); n != 1 {
 		t.Fatalf("dropped %d connections, want 1", n)
 	}
-	if err := s.WaitConnects(ctx, market.OKX, 2); err != nil {
+	if err := s.WaitConnects(ctx, ex, 2); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.WaitSubscribed(ctx, books); err != nil {
@@ -173,8 +201,9 @@ func TestSimulatedOKXBook(t *testing.T) {
 	}
 	step(3)
 	caughtUp("after a reconnect")
-	if n := gaps(); n != 4 {
-		t.Fatalf("after a reconnect: %d gaps, want 4", n)
+	want++
+	if n := gaps(); n != want {
+		t.Fatalf("after a reconnect: %d gaps, want %d", n, want)
 	}
 
 	got.mu.Lock()
@@ -188,8 +217,13 @@ func TestSimulatedOKXBook(t *testing.T) {
 		t.Errorf("rejects %+v, want one crossed_book", got.rejects)
 	}
 	st := col.BookStatus()[books.String()]
-	if st.SequenceBreaks != 1 || st.ChecksumFailures != 1 || st.Resyncs["invalid_book"] != 1 || st.Resyncs["reconnect"] != 1 {
-		t.Errorf("book status %+v", st)
+	if len(st.Resyncs) != len(resyncs) || st.SequenceBreaks != resyncs["sequence_break"] || st.ChecksumFailures != resyncs["checksum_mismatch"] {
+		t.Errorf("book status %+v, want resyncs %v", st, resyncs)
+	}
+	for r, n := range resyncs {
+		if st.Resyncs[r] != n {
+			t.Errorf("resyncs[%s] = %d, want %d", r, st.Resyncs[r], n)
+		}
 	}
 }
 
