@@ -26,6 +26,15 @@ type BookConfig struct {
 	PublishInterval time.Duration
 	// Updates hands every level change on as a *market.BookUpdate.
 	Updates bool
+	// DriftCheck is how often an unsequenced book (Coinbase) is compared
+	// with the exchange's REST book when the protocol can fetch one
+	// (BookFetcher). Default 30s; negative: never.
+	DriftCheck time.Duration
+	// DriftSettle is how long after the REST book is read the comparison
+	// waits, still noting the changes applied, so that changes the
+	// exchange made before answering but sent after are excused.
+	// Default 1s.
+	DriftSettle time.Duration
 	// Live, when set, receives the book for the live feed at most every
 	// PublishInterval per symbol, between the stored snapshots (which
 	// reach the live feed through the sink). It must not block.
@@ -41,6 +50,12 @@ func (bc *BookConfig) applyDefaults() {
 	}
 	if bc.PublishInterval <= 0 {
 		bc.PublishInterval = 100 * time.Millisecond
+	}
+	if bc.DriftCheck == 0 {
+		bc.DriftCheck = 30 * time.Second
+	}
+	if bc.DriftSettle <= 0 {
+		bc.DriftSettle = time.Second
 	}
 }
 
@@ -125,6 +140,9 @@ type bookKeeper struct {
 	lost     bool
 	// asked is true while a resync asked for is outstanding.
 	asked bool
+	// inFlight notes the changes applied while a drift check's REST
+	// request is out.
+	inFlight book.InFlight
 	// lastStored and lastLive are when (local clock) a snapshot was last
 	// handed on and last published.
 	lastStored, lastLive time.Time
@@ -297,6 +315,7 @@ func (k *bookKeeper) apply(out *bookOutput, changes []market.BookChange, at time
 		}
 	}
 	k.b.Sequence, k.b.Time = seq, at
+	k.inFlight.Note(changes)
 	k.noteUpdates(out, changes, at, seq, received)
 	switch {
 	case received.Sub(k.lastStored) >= k.cfg.Interval:
@@ -376,10 +395,41 @@ func (k *bookKeeper) drop(why string) {
 	k.st.Synced = false
 }
 
-// driftDetected drops the book after a comparison with the exchange's REST
-// book found a disagreement beyond the changes in flight.
-func (k *bookKeeper) driftDetected() {
+// beginDrift starts noting the changes applied, just before the
+// exchange's REST book is asked for; false when there is no book to check.
+func (k *bookKeeper) beginDrift() bool {
 	k.mu.Lock()
 	defer k.mu.Unlock()
+	if !k.synced || k.asked {
+		return false
+	}
+	k.inFlight.Begin()
+	return true
+}
+
+// endDrift stops noting changes, when the REST book could not be read.
+func (k *bookKeeper) endDrift() {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.inFlight.End()
+}
+
+// compareDrift compares the book with the exchange's REST book m, excusing
+// the levels changed since beginDrift. When they disagree beyond those,
+// the book is dropped (counted as drift) and resync is true: the caller
+// asks for a new snapshot.
+func (k *bookKeeper) compareDrift(m *BookMessage) (d book.Drift, resync bool) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.inFlight.End()
+	if !k.synced {
+		return d, false
+	}
+	d = book.CompareREST(&k.b, m.Bids, m.Asks, &k.inFlight)
+	if !d.Disagrees() {
+		return d, false
+	}
 	k.drop(resyncDrift)
+	k.asked = true
+	return d, true
 }

@@ -220,3 +220,70 @@ const (
 	fetchRetryMin = 500 * time.Millisecond
 	fetchRetryMax = 30 * time.Second
 )
+
+// checkDrift compares, every DriftCheck, the unsequenced books of the
+// connection key with the exchange's REST book, and sends a book that
+// drifted to resync (its keeper has dropped it and recorded the loss).
+func (c *Collector) checkDrift(ctx context.Context, key string, f BookFetcher, resync chan<- market.Stream) error {
+	t := time.NewTicker(c.books.cfg.DriftCheck)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+		p, ok := c.plan(key)
+		if !ok {
+			continue
+		}
+		for _, s := range p.Streams {
+			if s.Type != market.TypeOrderBook {
+				continue
+			}
+			if err := c.checkBookDrift(ctx, s, f, resync); err != nil {
+				return nil // ctx ended
+			}
+		}
+	}
+}
+
+// checkBookDrift runs one drift check of s; it returns only ctx's error.
+func (c *Collector) checkBookDrift(ctx context.Context, s market.Stream, f BookFetcher, resync chan<- market.Stream) error {
+	k := c.books.keeper(s)
+	if !k.beginDrift() {
+		return nil
+	}
+	m, err := f.FetchBook(ctx, s.Symbol, c.books.cfg.Depth)
+	if err != nil {
+		k.endDrift()
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		c.st.recordError(fmt.Errorf("fetch book for drift check %s: %w", s, err), c.cfg.Now())
+		return nil
+	}
+	settle := time.NewTimer(c.books.cfg.DriftSettle)
+	select {
+	case <-ctx.Done():
+		settle.Stop()
+		k.endDrift()
+		return ctx.Err()
+	case <-settle.C:
+	}
+	d, drifted := k.compareDrift(&m)
+	if !drifted {
+		return nil
+	}
+	if c.books.logEvery.Allow() {
+		c.log.Warn("order book drifted from the exchange's REST book: resync (rate-limited log; every resync is a book_resync gap)",
+			zap.String("stream", s.String()), zap.Int("mismatches", len(d.Mismatches)), zap.Int("excused", d.Excused), zap.Int("compared", d.Compared))
+	}
+	select {
+	case resync <- s:
+	default:
+		k.resyncFailed()
+	}
+	return nil
+}
+

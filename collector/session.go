@@ -93,9 +93,14 @@ func (c *Collector) session(ctx context.Context, key string, plan ConnPlan, upda
 	// one (Binance) from a REST snapshot.
 	resync := make(chan market.Stream, 64)
 	resubscribe := resync
-	if f, ok := c.proto.(BookFetcher); ok && c.books.seq == BookRanged {
-		resubscribe = nil
-		g.Go(func() error { return c.fetchBooks(gctx, f, resync) })
+	if f, ok := c.proto.(BookFetcher); ok {
+		switch {
+		case c.books.seq == BookRanged:
+			resubscribe = nil
+			g.Go(func() error { return c.fetchBooks(gctx, f, resync) })
+		case c.books.seq == BookUnsequenced && c.books.cfg.DriftCheck > 0:
+			g.Go(func() error { return c.checkDrift(gctx, key, f, resync) })
+		}
 	}
 	g.Go(func() error { return c.subscriptions(gctx, key, plan, updates, resubscribe, w) })
 	// Reader.

@@ -79,14 +79,16 @@ func TestSimulatedBinanceBook(t *testing.T) {
 }
 
 // TestSimulatedCoinbaseBook does the same for Coinbase's level2_batch:
-// a crossed update and a dropped connection each cost one resubscription
-// and one book_resync gap.
+// a change left out of an l2update (found by the drift check against the
+// REST book), a crossed update and a dropped connection each cost one
+// resubscription and one book_resync gap.
 func TestSimulatedCoinbaseBook(t *testing.T) {
 	simulatedBook(t, market.Coinbase, "BTC-USD", func(ep sim.Endpoints) (collector.Protocol, error) {
 		return coinbase.New(coinbase.Config{WSURL: ep.CoinbaseWS, RESTURL: ep.CoinbaseREST})
 	}, []bookFault{
+		{"dropped change", func(s *sim.Sim) error { return s.InjectDroppedBookChange("BTC-USD") }},
 		{"crossed update", func(s *sim.Sim) error { return s.InjectCrossedBookUpdate(market.Coinbase, "BTC-USD") }},
-	}, map[string]uint64{"invalid_book": 1, "reconnect": 1})
+	}, map[string]uint64{"drift": 1, "invalid_book": 1, "reconnect": 1})
 }
 
 // bookFault is one fault injected into the simulated exchange's book.
@@ -122,7 +124,9 @@ func simulatedBook(t *testing.T, ex market.Exchange, sym market.Symbol, newProto
 	got := &bookSink{}
 	col, err := collector.New(collector.Config{Name: "books", Streams: []market.Stream{books}, Log: log, Gaps: got,
 		BackoffMin: 10 * time.Millisecond, BackoffMax: 50 * time.Millisecond,
-		Books: collector.BookConfig{Depth: depth, Interval: time.Nanosecond}}, proto, got)
+		// Drift checks often, settling long enough for the simulator's
+		// frames sent before its REST answer to have arrived.
+		Books: collector.BookConfig{Depth: depth, Interval: time.Nanosecond, DriftCheck: 20 * time.Millisecond, DriftSettle: 100 * time.Millisecond}}, proto, got)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,7 +1,10 @@
 package coinbase
 
 import (
+	"context"
+	"encoding/json"
 	"fmt"
+	"net/url"
 	"time"
 
 	"marketetl/collector"
@@ -140,4 +143,70 @@ func (d *decoder) rows(sp wire.Span, field string, n int, row func([]wire.Span) 
 		}
 		return row(cols)
 	})
+}
+
+// BookLevel2 is the level of GET /products/{id}/book used by FetchBook:
+// level 2, the aggregated top of the book (websocket-free REST,
+// "Get product book").
+const BookLevel2 = "2"
+
+var _ collector.BookFetcher = (*Adapter)(nil)
+
+// bookBody is GET /products/{id}/book?level=2's response: levels as
+// [price, size, num_orders].
+type bookBody struct {
+	Bids [][]json.RawMessage `json:"bids"`
+	Asks [][]json.RawMessage `json:"asks"`
+}
+
+// FetchBook implements collector.BookFetcher with one GET
+// /products/{id}/book?level=2: the exchange's aggregated top of the book
+// (its size, not depth, decides how many levels come back), used to check
+// the unsequenced local book for drift. Its Seq is 0 and its time when it
+// was received.
+func (a *Adapter) FetchBook(ctx context.Context, sym market.Symbol, _ int) (collector.BookMessage, error) {
+	if err := sym.Check(); err != nil {
+		return collector.BookMessage{}, fmt.Errorf("coinbase book: %w: %w", err, collector.ErrPermanent)
+	}
+	q := url.Values{}
+	q.Set("level", BookLevel2)
+	body, received, err := a.get(ctx, productPath(sym, "book"), q)
+	if err != nil {
+		return collector.BookMessage{}, fmt.Errorf("coinbase book %s: %w", sym, err)
+	}
+	var b bookBody
+	if err := json.Unmarshal(body, &b); err != nil {
+		return collector.BookMessage{}, fmt.Errorf("coinbase book %s: decode response: %w", sym, err)
+	}
+	m := collector.BookMessage{Symbol: sym, Snapshot: true, Time: received}
+	if m.Bids, err = restLevels(b.Bids); err != nil {
+		return collector.BookMessage{}, fmt.Errorf("coinbase book %s: bids: %w", sym, err)
+	}
+	if m.Asks, err = restLevels(b.Asks); err != nil {
+		return collector.BookMessage{}, fmt.Errorf("coinbase book %s: asks: %w", sym, err)
+	}
+	return m, nil
+}
+
+func restLevels(rows [][]json.RawMessage) ([]market.Level, error) {
+	out := make([]market.Level, 0, len(rows))
+	for i, r := range rows {
+		if len(r) < 2 {
+			return nil, fmt.Errorf("level %d has %d values, want price, size and orders", i, len(r))
+		}
+		var ps, ss string
+		if json.Unmarshal(r[0], &ps) != nil || json.Unmarshal(r[1], &ss) != nil {
+			return nil, fmt.Errorf("level %d: price and size must be strings", i)
+		}
+		p, err := wire.ParseDecimal([]byte(ps))
+		if err != nil {
+			return nil, fmt.Errorf("level %d price: %w", i, err)
+		}
+		s, err := wire.ParseDecimal([]byte(ss))
+		if err != nil {
+			return nil, fmt.Errorf("level %d size: %w", i, err)
+		}
+		out = append(out, market.Level{Price: p, Size: s})
+	}
+	return out, nil
 }
