@@ -286,4 +286,3 @@ func (c *Collector) checkBookDrift(ctx context.Context, s market.Stream, f BookF
 	}
 	return nil
 }
-
