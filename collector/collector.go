@@ -238,7 +238,18 @@ func New(cfg Config, proto Protocol, sink Sink) (*Collector, error) {
 
 // Status returns a snapshot of the collector's health and counters. It
 // never blocks on network I/O.
-func (c *Collector) Status() Status { return c.st.snapshot() }
+func (c *Collector) Status() Status {
+	st := c.st.snapshot()
+	for k, b := range c.books.status() {
+		ss, ok := st.Streams[k]
+		if !ok {
+			continue
+		}
+		ss.Book = &b
+		st.Streams[k] = ss
+	}
+	return st
+}
 
 // Streams returns the streams the collector is configured to collect.
 func (c *Collector) Streams() []market.Stream { return c.route.streams() }

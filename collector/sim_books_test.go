@@ -241,7 +241,11 @@ func simulatedBook(t *testing.T, ex market.Exchange, sym market.Symbol, newProto
 	if len(got.rejects) != 1 || got.rejects[0].Reason != "crossed_book" {
 		t.Errorf("rejects %+v, want one crossed_book", got.rejects)
 	}
-	st := col.BookStatus()[books.String()]
+	ss := col.Status().Streams[books.String()]
+	if ss.Book == nil || ss.Records == 0 {
+		t.Fatalf("stream status %+v lacks the book", ss)
+	}
+	st := *ss.Book
 	if len(st.Resyncs) != len(resyncs) || st.SequenceBreaks != resyncs["sequence_break"] || st.ChecksumFailures != resyncs["checksum_mismatch"] {
 		t.Errorf("book status %+v, want resyncs %v", st, resyncs)
 	}

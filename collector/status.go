@@ -84,4 +84,7 @@ type StreamStatus struct {
 	// OutOfOrder counts trades whose id was not above the stream's last
 	// one (resent or out of order): they open no gap.
 	OutOfOrder uint64
+	// Book is the local order book's state and counters, for an order
+	// book stream that has received a book message; nil otherwise.
+	Book *BookStatus
 }

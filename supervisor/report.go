@@ -109,6 +109,9 @@ type StreamReport struct {
 	TimeSinceData      *float64   `json:"time_since_data"`
 	MaxSilenceDuration float64    `json:"max_silence_duration"`
 	LastError          string     `json:"last_error,omitempty"`
+	// Book is the local order book of an orderbook stream (absent for
+	// other streams and before the first book message).
+	Book *BookReport `json:"book,omitempty"`
 }
 
 // HealthReport is one collector's health (GET /api/collectors/{name}/health).
@@ -311,6 +314,7 @@ func (m *Manager) collectorReport(s *snapshot) CollectorReport {
 			TimeSinceData:      since(s.at, ss.LastData),
 			MaxSilenceDuration: secs(s.limits.silence(ss.Stream.Type)),
 			LastError:          m.red.report(ss.LastError),
+			Book:               bookReport(ss.Book),
 		}
 	}
 	return r
