@@ -143,6 +143,15 @@ type bookKeeper struct {
 	// inFlight notes the changes applied while a drift check's REST
 	// request is out.
 	inFlight book.InFlight
+	// unverified is the exchange time of the first update applied since
+	// the book was last known right (loaded from a snapshot, or found
+	// equal to the REST book); zero when none was applied since.
+	unverified time.Time
+	// checking is true from beginDrift to compareDrift; flightFirst is the
+	// exchange time of the first update applied meanwhile, which the REST
+	// book may not include.
+	checking    bool
+	flightFirst time.Time
 	// lastStored and lastLive are when (local clock) a snapshot was last
 	// handed on and last published.
 	lastStored, lastLive time.Time
@@ -270,6 +279,7 @@ func (k *bookKeeper) snapshot(m *BookMessage, received time.Time) bookOutput {
 		return out
 	}
 	k.b.Sequence, k.b.Time = m.Seq, m.Time
+	k.unverified = time.Time{}
 	if k.seq == BookChained {
 		k.okx.Snapshot(m.Seq)
 		if err := book.CheckOKX(&k.b, m.Checksum); err != nil {
@@ -316,6 +326,12 @@ func (k *bookKeeper) apply(out *bookOutput, changes []market.BookChange, at time
 	}
 	k.b.Sequence, k.b.Time = seq, at
 	k.inFlight.Note(changes)
+	if k.unverified.IsZero() {
+		k.unverified = at
+	}
+	if k.checking && k.flightFirst.IsZero() {
+		k.flightFirst = at
+	}
 	k.noteUpdates(out, changes, at, seq, received)
 	switch {
 	case received.Sub(k.lastStored) >= k.cfg.Interval:
@@ -404,6 +420,7 @@ func (k *bookKeeper) beginDrift() bool {
 		return false
 	}
 	k.inFlight.Begin()
+	k.checking, k.flightFirst = true, time.Time{}
 	return true
 }
 
@@ -412,6 +429,7 @@ func (k *bookKeeper) endDrift() {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	k.inFlight.End()
+	k.checking = false
 }
 
 // compareDrift compares the book with the exchange's REST book m, excusing
@@ -422,14 +440,26 @@ func (k *bookKeeper) compareDrift(m *BookMessage) (d book.Drift, resync bool) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	k.inFlight.End()
+	k.checking = false
 	if !k.synced {
 		return d, false
 	}
 	d = book.CompareREST(&k.b, m.Bids, m.Asks, &k.inFlight)
 	if !d.Disagrees() {
+		// Right up to the updates applied while the request was out,
+		// which the exchange's answer may not include.
+		k.unverified = k.flightFirst
 		return d, false
 	}
+	unverified := k.unverified
 	k.drop(resyncDrift)
+	// The book went wrong at one of the updates applied since it was
+	// last known right: the gap opens just before the first of them (a
+	// microsecond, the database's resolution), so that the snapshots
+	// handed on since then are inside it.
+	if !unverified.IsZero() && unverified.Before(k.lostFrom.Add(time.Microsecond)) {
+		k.lostFrom = unverified.Add(-time.Microsecond)
+	}
 	k.asked = true
 	return d, true
 }
