@@ -35,7 +35,7 @@ type bookRig struct {
 	sim  *sim.Sim
 	rig  *rig
 	col  *collector.Collector
-	want map[int64]string    // the simulator's top levels by update id (OKX, Binance)
+	want map[int64]string     // the simulator's top levels by update id (OKX, Binance)
 	byTS map[time.Time]string // by exchange time (Coinbase)
 	all  map[string]bool      // every book recorded
 }
