@@ -182,3 +182,60 @@ func TestBookKeeperRanged(t *testing.T) {
 		t.Fatalf("status after the skip %+v", st)
 	}
 }
+
+// TestBookKeeperUnsequenced: a Coinbase-style book is published at most
+// every PublishInterval between snapshots; a drift check that agrees
+// (levels changed in flight excused) keeps it, one that disagrees drops
+// it once, and the gap opens just before the first update applied since
+// the book was last verified.
+func TestBookKeeperUnsequenced(t *testing.T) {
+	s := market.Stream{Exchange: market.Coinbase, Symbol: "BTC-USD", Type: market.TypeOrderBook}
+	k := newBookKeeper(s, BookUnsequenced, BookConfig{Depth: 5, Interval: time.Hour, PublishInterval: 100 * time.Millisecond})
+	at := func(ms int) time.Time { return bookT0.Add(time.Duration(ms) * time.Millisecond) }
+	up := func(ms int, ch ...market.BookChange) bookOutput {
+		return k.handle(&BookMessage{Symbol: s.Symbol, Changes: ch, Time: at(ms)}, at(ms), 1)
+	}
+	bids := []market.Level{bl("10", "1"), bl("9", "1")}
+	asks := []market.Level{bl("11", "1"), bl("12", "1")}
+	if out := k.handle(&BookMessage{Symbol: s.Symbol, Snapshot: true, Bids: bids, Asks: asks, Time: at(0)}, at(0), 1); len(out.records) != 1 {
+		t.Fatalf("snapshot: %d records", len(out.records))
+	}
+	if out := up(50, bc(market.Bid, "9", "2")); out.live != nil {
+		t.Fatal("published 50ms after the snapshot")
+	}
+	if out := up(100, bc(market.Bid, "9", "3")); out.live == nil || out.live.Bids[1].Size.String() != "3" {
+		t.Fatalf("not published 100ms after the snapshot: %+v", out.live)
+	}
+	if out := up(150, bc(market.Bid, "9", "4")); out.live != nil {
+		t.Fatal("published 50ms after the last")
+	}
+
+	// Agrees, the level changed in flight excused.
+	if !k.beginDrift() {
+		t.Fatal("no drift check of a synced book")
+	}
+	up(200, bc(market.Ask, "12", "5"))
+	rest := &BookMessage{Bids: []market.Level{bl("10", "1"), bl("9", "4")}, Asks: []market.Level{bl("11", "1"), bl("12", "1")}}
+	if d, drifted := k.compareDrift(rest); drifted || d.Excused != 1 {
+		t.Fatalf("agreeing check: drifted %v, %+v", drifted, d)
+	}
+	// A change that never arrived: the REST book has 10 x 7.
+	up(300, bc(market.Bid, "9", "5"))
+	k.beginDrift()
+	rest = &BookMessage{Bids: []market.Level{bl("10", "7"), bl("9", "5")}, Asks: []market.Level{bl("11", "1"), bl("12", "5")}}
+	if _, drifted := k.compareDrift(rest); !drifted {
+		t.Fatal("drift not found")
+	}
+	if k.beginDrift() {
+		t.Fatal("a dropped book is checked again")
+	}
+	out := k.handle(&BookMessage{Symbol: s.Symbol, Snapshot: true, Bids: bids, Asks: asks, Time: at(400)}, at(400), 1)
+	// The book was verified with the update at 200 in flight: it is
+	// unknown from just before 200.
+	if out.gap == nil || !out.gap.From.Equal(at(200).Add(-time.Microsecond)) || !out.gap.To.Equal(at(400)) {
+		t.Fatalf("drift gap %+v", out.gap)
+	}
+	if st := k.status(); st.Resyncs[resyncDrift] != 1 || len(st.Resyncs) != 1 {
+		t.Fatalf("status %+v", st)
+	}
+}
