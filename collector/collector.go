@@ -115,6 +115,9 @@ type Config struct {
 	// received (share one between all collectors; validation reads it);
 	// Status reports its estimate for the collector's exchange.
 	ClockSkew *ClockSkew
+	// Books configures the order book streams (depth, snapshot and
+	// publish intervals, level changes, the live feed).
+	Books BookConfig
 	// Dialer dials WebSockets; default a gorilla Dialer with TLS
 	// verification, the proxy from the environment and HandshakeTimeout.
 	Dialer *websocket.Dialer
@@ -198,6 +201,8 @@ type Collector struct {
 	positions *Positions
 	// route routes what the connections decoded.
 	route *router
+	// books keeps the order books.
+	books *books
 
 	mu sync.Mutex // guards the fields below
 	// plans is the latest connection plan by key.
@@ -229,6 +234,7 @@ func New(cfg Config, proto Protocol, sink Sink) (*Collector, error) {
 		checks:     cfg.Checks,
 		checkWake:  make(chan struct{}, 1),
 		positions:  cfg.Positions,
+		books:      newBooks(cfg.Books, proto),
 	}
 	c.route = &router{
 		exchange: proto.Exchange(), sink: sink, st: c.st, dedup: newDedup(), log: c.log, now: cfg.Now,
@@ -251,6 +257,14 @@ func New(cfg Config, proto Protocol, sink Sink) (*Collector, error) {
 func (c *Collector) Status() Status {
 	st := c.st.snapshot()
 	st.ClockSkew, st.ClockSkewKnown = c.cfg.ClockSkew.Offset(c.proto.Exchange())
+	for k, b := range c.books.status() {
+		ss, ok := st.Streams[k]
+		if !ok {
+			continue
+		}
+		ss.Book = &b
+		st.Streams[k] = ss
+	}
 	return st
 }
 

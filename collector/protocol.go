@@ -93,6 +93,9 @@ type KeepAlive struct {
 type Event struct {
 	// Records decoded from the frame, in order.
 	Records []market.Record
+	// Books are the order book messages decoded from the frame, in order,
+	// for the collector's book keepers (adapters keep no book state).
+	Books []BookMessage
 	// Acked lists streams whose subscription the exchange confirmed, when
 	// the acknowledgement names them.
 	Acked []market.Stream
@@ -125,7 +128,8 @@ type Event struct {
 func (ev *Event) Reset() {
 	recs := ev.Records[:0]
 	acked := ev.Acked[:0]
-	*ev = Event{Records: recs, Acked: acked}
+	bks := ev.Books[:0]
+	*ev = Event{Records: recs, Acked: acked, Books: bks}
 }
 
 // ExchangeError is a refusal sent by the exchange, with its own code and

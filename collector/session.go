@@ -88,8 +88,21 @@ func (c *Collector) session(ctx context.Context, key string, plan ConnPlan, upda
 	g.Go(func() error { return w.run(gctx) })
 	// Keep-alive and rollover timer.
 	g.Go(func() error { return c.keepAlive(gctx, ka, w, &lastRead, rollover) })
-	// Subscriptions: at dial, then runtime changes.
-	g.Go(func() error { return c.subscriptions(gctx, key, plan, updates, w) })
+	// Subscriptions: at dial, then runtime changes and book resyncs.
+	// A chained or unsequenced book resyncs by resubscribing; a ranged
+	// one (Binance) from a REST snapshot.
+	resync := make(chan market.Stream, 64)
+	resubscribe := resync
+	if f, ok := c.proto.(BookFetcher); ok {
+		switch {
+		case c.books.seq == BookRanged:
+			resubscribe = nil
+			g.Go(func() error { return c.fetchBooks(gctx, f, resync) })
+		case c.books.seq == BookUnsequenced && c.books.cfg.DriftCheck > 0:
+			g.Go(func() error { return c.checkDrift(gctx, key, f, resync) })
+		}
+	}
+	g.Go(func() error { return c.subscriptions(gctx, key, plan, updates, resubscribe, w) })
 	// Reader.
 	g.Go(func() error {
 		conn.SetPingHandler(func(payload string) error {
@@ -113,7 +126,7 @@ func (c *Collector) session(ctx context.Context, key string, plan ConnPlan, upda
 			return nil
 		})
 		touch(c.cfg.Now())
-		return c.read(gctx, key, c.positions.next(), conn, touch, ready)
+		return c.read(gctx, key, c.positions.next(), conn, touch, ready, resync)
 	})
 	err = g.Wait()
 	if ctx.Err() != nil {
@@ -126,7 +139,7 @@ func (c *Collector) session(ctx context.Context, key string, plan ConnPlan, upda
 // each decoded Event to the router. session numbers the session for gap
 // detection: a record that follows one of another session crossed a
 // reconnect.
-func (c *Collector) read(ctx context.Context, key string, session uint64, conn *websocket.Conn, touch func(time.Time), ready chan<- struct{}) error {
+func (c *Collector) read(ctx context.Context, key string, session uint64, conn *websocket.Conn, touch func(time.Time), ready chan<- struct{}, resync chan<- market.Stream) error {
 	var ev Event
 	readySent := false
 	for {
@@ -161,6 +174,11 @@ func (c *Collector) read(ctx context.Context, key string, session uint64, conn *
 		if err := c.route.route(ctx, key, &ev, received, session); err != nil {
 			return err
 		}
+		if len(ev.Books) > 0 {
+			if err := c.routeBooks(ctx, &ev, received, session, resync); err != nil {
+				return err
+			}
+		}
 		if ev.Reconnect {
 			return errRedial
 		}
@@ -168,8 +186,9 @@ func (c *Collector) read(ctx context.Context, key string, session uint64, conn *
 }
 
 // subscriptions sends the subscribe frames at dial (unless the URL carries
-// the streams) and then, on every plan update, the frames for the difference.
-func (c *Collector) subscriptions(ctx context.Context, key string, plan ConnPlan, updates <-chan struct{}, w *writer) error {
+// the streams) and then, on every plan update, the frames for the
+// difference; a book stream sent on resync is resubscribed.
+func (c *Collector) subscriptions(ctx context.Context, key string, plan ConnPlan, updates <-chan struct{}, resync <-chan market.Stream, w *writer) error {
 	var id uint64
 	next := func() uint64 { id++; return id }
 	cur := map[string]market.Stream{}
@@ -189,6 +208,11 @@ func (c *Collector) subscriptions(ctx context.Context, key string, plan ConnPlan
 		select {
 		case <-ctx.Done():
 			return nil
+		case s := <-resync:
+			if err := c.resubscribe(ctx, key, s, next, w); err != nil {
+				return err
+			}
+			continue
 		case <-updates:
 		}
 		np, ok := c.plan(key)

@@ -99,4 +99,7 @@ type StreamStatus struct {
 	Refused        bool
 	RefusedCode    string
 	RefusedMessage string
+	// Book is the local order book's state and counters, for an order
+	// book stream that has received a book message; nil otherwise.
+	Book *BookStatus
 }

@@ -7,6 +7,7 @@ package exchange
 
 import (
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -26,7 +27,8 @@ import (
 //     requests per 2 seconds" (candles 40/2 s, trades 100/2 s): one bucket
 //     at the tightest, OKX_REST_RATE (10) per second, burst 20;
 //   - Binance: "REQUEST_WEIGHT 6000 per minute" per IP, each endpoint with
-//     its weight (klines 2, historicalTrades and trades 25, aggTrades 4):
+//     its weight (klines 2, historicalTrades and trades 25, aggTrades 4,
+//     depth 5 to 250 by its limit):
 //     BINANCE_REST_WEIGHT_PER_MINUTE, burst a tenth of it; a 418 is an IP
 //     ban ("from 2 minutes to 3 days"), held for its Retry-After;
 //   - Coinbase Exchange: public endpoints "10 requests per second, up to 15
@@ -75,6 +77,31 @@ func binanceWeight(r *http.Request) int {
 		return 25
 	case strings.HasSuffix(p, "/api/v3/aggTrades"):
 		return 4
+	case strings.HasSuffix(p, "/api/v3/depth"):
+		return binanceDepthWeight(r.URL.Query().Get("limit"))
 	}
 	return 1
+}
+
+// binanceDepthWeight is GET /api/v3/depth's weight, which depends on its
+// limit (default 100): 1-100: 5, 101-500: 25, 501-1000: 50, 1001-5000: 250
+// (rest-api.md, "Order book").
+func binanceDepthWeight(limit string) int {
+	n := 100
+	if limit != "" {
+		v, err := strconv.Atoi(limit)
+		if err != nil {
+			return 250 // the exchange refuses it; count the most
+		}
+		n = v
+	}
+	switch {
+	case n <= 100:
+		return 5
+	case n <= 500:
+		return 25
+	case n <= 1000:
+		return 50
+	}
+	return 250
 }

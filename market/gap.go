@@ -49,13 +49,19 @@ const (
 	GapRejected GapReason = "rejected"
 	// GapManual: asked for by hand (etl backfill).
 	GapManual GapReason = "manual"
+	// GapBookResync: a local order book was dropped and rebuilt from a new
+	// exchange snapshot (a sequence break, a checksum mismatch, an invalid
+	// book, drift from the exchange's REST book, a reconnect); the window
+	// runs from the last update applied to the old book to the new
+	// snapshot, and what the book did in between is unknown.
+	GapBookResync GapReason = "book_resync"
 )
 
 // GapReasons returns every gap reason, in the order of README's table of
 // gap reasons (a test keeps the two in step).
 func GapReasons() []GapReason {
 	return []GapReason{GapTradeIDJump, GapCandleMissing, GapDisconnect, GapRestart,
-		GapSpoolFull, GapSpoolError, GapSpoolCorrupt, GapRejected, GapManual}
+		GapSpoolFull, GapSpoolError, GapSpoolCorrupt, GapRejected, GapManual, GapBookResync}
 }
 
 // Gap is a window of one stream in which records may be missing. The

@@ -125,6 +125,17 @@ func (s *Service) Collector(sp spec.Collector) (*collector.Collector, error) {
 		// A candle check is finished only once the exchange's candle
 		// that finished it is stored.
 		Sync: s.writer.Sync,
+		Books: collector.BookConfig{
+			Depth:           sp.Depth(),
+			Interval:        sp.BookEvery(),
+			PublishInterval: sp.BookPublishEvery(),
+			Updates:         sp.BookUpdates,
+		},
+	}
+	if s.pub != nil {
+		// The live book between stored snapshots (which reach the feed
+		// through the pipeline).
+		cfg.Books.Live = func(b *market.BookSnapshot) { s.pub.Publish(b) }
 	}
 	if s.opts.now != nil {
 		cfg.Now = s.opts.now

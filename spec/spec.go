@@ -45,6 +45,78 @@ type Collector struct {
 	MaxSilenceByType map[market.DataType]Duration `yaml:"max_silence_by_type,omitempty" json:"max_silence_by_type,omitempty"`
 	// Enabled is whether the collector should run. Nil means true.
 	Enabled *bool `yaml:"enabled,omitempty" json:"enabled,omitempty"`
+	// BookDepth is the number of levels per side of the stored and
+	// published order books; 0 means DefaultBookDepth. At most
+	// MaxBookDepth of the exchange's book channel.
+	BookDepth int `yaml:"book_depth,omitempty" json:"book_depth,omitempty"`
+	// BookInterval is how often a book snapshot row is stored per symbol;
+	// 0 means DefaultBookInterval.
+	BookInterval Duration `yaml:"book_interval,omitempty" json:"book_interval,omitempty"`
+	// BookPublishInterval is how often at most the live feed carries a
+	// symbol's book; 0 means DefaultBookPublishInterval.
+	BookPublishInterval Duration `yaml:"book_publish_interval,omitempty" json:"book_publish_interval,omitempty"`
+	// BookUpdates stores every book level change in book_updates.
+	BookUpdates bool `yaml:"book_updates,omitempty" json:"book_updates,omitempty"`
+}
+
+// The order book defaults.
+const (
+	DefaultBookDepth           = 20
+	DefaultBookInterval        = Duration(time.Second)
+	DefaultBookPublishInterval = Duration(100 * time.Millisecond)
+	// MinBookInterval bounds book_interval and book_publish_interval from
+	// below: a row or a message per symbol every millisecond is a mistake.
+	MinBookInterval = Duration(10 * time.Millisecond)
+)
+
+// MaxBookDepth returns the most levels per side that exchange e's book
+// channel gives (OKX books: 400; Binance diff depth with its REST snapshot:
+// 5000; Coinbase level2: the full book, bounded here at 1000), or 0 for an
+// unknown exchange.
+func MaxBookDepth(e market.Exchange) int {
+	switch e {
+	case market.OKX:
+		return 400
+	case market.Binance:
+		return 5000
+	case market.Coinbase:
+		return 1000
+	}
+	return 0
+}
+
+// Depth returns BookDepth or its default.
+func (s *Collector) Depth() int {
+	if s.BookDepth == 0 {
+		return DefaultBookDepth
+	}
+	return s.BookDepth
+}
+
+// BookEvery returns BookInterval or its default.
+func (s *Collector) BookEvery() time.Duration {
+	if s.BookInterval == 0 {
+		return DefaultBookInterval.Std()
+	}
+	return s.BookInterval.Std()
+}
+
+// BookPublishEvery returns BookPublishInterval or its default.
+func (s *Collector) BookPublishEvery() time.Duration {
+	if s.BookPublishInterval == 0 {
+		return DefaultBookPublishInterval.Std()
+	}
+	return s.BookPublishInterval.Std()
+}
+
+// HasType reports whether s collects data type t.
+func (s *Collector) HasType(t market.DataType) bool {
+	for _, dt := range s.DataTypes {
+		if dt == t {
+			return true
+		}
+	}
+	return false
 }
 
 // IsEnabled reports Enabled, defaulting to true.
@@ -54,7 +126,7 @@ func (s *Collector) IsEnabled() bool { return s.Enabled == nil || *s.Enabled }
 func (s *Collector) RestartsAutomatically() bool { return s.AutoRestart == nil || *s.AutoRestart }
 
 // CollectedTypes are the data types a collector can be configured with today.
-var collectedTypes = map[market.DataType]bool{market.TypeTicker: true, market.TypeTrade: true, market.TypeCandle: true}
+var collectedTypes = map[market.DataType]bool{market.TypeTicker: true, market.TypeTrade: true, market.TypeCandle: true, market.TypeOrderBook: true}
 
 // Validate reports every problem with s, joined, or nil. Each message says
 // which field is wrong and what is expected.
@@ -80,12 +152,12 @@ func (s *Collector) Validate() error {
 		seen[sym] = true
 	}
 	if len(s.DataTypes) == 0 {
-		errs = append(errs, errors.New("data_types: at least one of ticker, trade, candle is required"))
+		errs = append(errs, errors.New("data_types: at least one of ticker, trade, candle, orderbook is required"))
 	}
 	hasCandle := false
 	for _, t := range s.DataTypes {
 		if !collectedTypes[t] {
-			errs = append(errs, fmt.Errorf("data_types: %q is not collected; want ticker, trade or candle", string(t)))
+			errs = append(errs, fmt.Errorf("data_types: %q is not collected; want ticker, trade, candle or orderbook", string(t)))
 		}
 		if t == market.TypeCandle {
 			hasCandle = true
@@ -116,7 +188,30 @@ func (s *Collector) Validate() error {
 	if s.MaxSilence < 0 {
 		errs = append(errs, errors.New("max_silence_duration: negative duration"))
 	}
+	errs = append(errs, s.validateBook()...)
 	return errors.Join(errs...)
+}
+
+// validateBook checks the order book keys.
+func (s *Collector) validateBook() []error {
+	var errs []error
+	if s.BookDepth < 0 {
+		errs = append(errs, fmt.Errorf("book_depth: %d: want a positive number of levels", s.BookDepth))
+	} else if most := MaxBookDepth(s.Exchange); most > 0 && s.BookDepth > most {
+		errs = append(errs, fmt.Errorf("book_depth: %d: %s's book channel gives at most %d levels per side", s.BookDepth, s.Exchange, most))
+	}
+	for _, k := range []struct {
+		key string
+		d   Duration
+	}{{"book_interval", s.BookInterval}, {"book_publish_interval", s.BookPublishInterval}} {
+		if k.d < 0 || (k.d > 0 && k.d < MinBookInterval) {
+			errs = append(errs, fmt.Errorf("%s: %s: want 0 (the default) or at least %s", k.key, k.d, MinBookInterval))
+		}
+	}
+	if !s.HasType(market.TypeOrderBook) && (s.BookDepth != 0 || s.BookInterval != 0 || s.BookPublishInterval != 0 || s.BookUpdates) {
+		errs = append(errs, errors.New("book_depth, book_interval, book_publish_interval, book_updates: set, but data_types has no orderbook"))
+	}
+	return errs
 }
 
 func validName(n string) bool {

@@ -210,6 +210,7 @@ func mergeStatus(base, cur *collector.Status) collector.Status {
 		}
 		ss.Records += prev.Records
 		ss.LastData = later(prev.LastData, ss.LastData)
+		ss.Book = mergeBook(prev.Book, ss.Book)
 		out.Streams[k] = ss
 	}
 	// A stream the current configuration no longer has is dropped, so that

@@ -19,6 +19,7 @@ type metrics struct {
 	collectors, hung, historyRows, historyFailures                      *prometheus.Desc
 	info, connUptime                                                    *prometheus.Desc
 	anomalies                                                           *prometheus.Desc
+	bookResyncs, bookBreaks, bookChecksums, bookLevels, bookSpread      *prometheus.Desc
 }
 
 var _ prometheus.Collector = (*metrics)(nil)
@@ -55,6 +56,16 @@ func newMetrics(m *Manager) *metrics {
 			"Rows written to collector_status.", nil, nil),
 		historyFailures: d("etl_supervisor_status_write_failures_total",
 			"Failed writes of a round of collector_status rows.", nil, nil),
+		bookResyncs: d("etl_collector_book_resyncs_total",
+			"Local order books dropped and rebuilt, by reason (sequence_break, checksum_mismatch, invalid_book, drift, reconnect).", []string{"collector", "exchange", "symbol", "reason"}, nil),
+		bookBreaks: d("etl_collector_book_sequence_breaks_total",
+			"Order book updates that did not follow the last applied one.", []string{"collector", "exchange", "symbol"}, nil),
+		bookChecksums: d("etl_collector_book_checksum_failures_total",
+			"Order book checksums that disagreed with the local book (OKX).", []string{"collector", "exchange", "symbol"}, nil),
+		bookLevels: d("etl_collector_book_levels",
+			"Levels of the local order book, per side (0 while it resyncs).", []string{"collector", "exchange", "symbol", "side"}, nil),
+		bookSpread: d("etl_collector_book_spread",
+			"Best ask minus best bid of the local order book, in the quote currency (absent while a side is empty).", []string{"collector", "exchange", "symbol"}, nil),
 	}
 }
 
@@ -64,6 +75,7 @@ func (x *metrics) Describe(ch chan<- *prometheus.Desc) {
 		x.received, x.processed, x.records, x.rejects, x.errors, x.reconnects, x.restarts,
 		x.up, x.connected, x.healthy, x.enabled, x.state, x.uptime, x.dataAge, x.failures,
 		x.collectors, x.hung, x.historyRows, x.historyFailures, x.info, x.connUptime, x.anomalies,
+		x.bookResyncs, x.bookBreaks, x.bookChecksums, x.bookLevels, x.bookSpread,
 	} {
 		ch <- d
 	}
@@ -128,6 +140,19 @@ func (x *metrics) Collect(ch chan<- prometheus.Metric) {
 			counter(x.records, ss.Records, labels...)
 			if !ss.LastData.IsZero() {
 				gauge(x.dataAge, now.Sub(ss.LastData).Seconds(), labels...)
+			}
+			if b := ss.Book; b != nil {
+				sym := string(ss.Stream.Symbol)
+				for _, r := range bookResyncReasons {
+					counter(x.bookResyncs, b.Resyncs[r], name, ex, sym, r)
+				}
+				counter(x.bookBreaks, b.SequenceBreaks, name, ex, sym)
+				counter(x.bookChecksums, b.ChecksumFailures, name, ex, sym)
+				gauge(x.bookLevels, float64(b.BidLevels), name, ex, sym, "bid")
+				gauge(x.bookLevels, float64(b.AskLevels), name, ex, sym, "ask")
+				if b.Synced && b.BidLevels > 0 && b.AskLevels > 0 {
+					gauge(x.bookSpread, b.Spread.InexactFloat64(), name, ex, sym)
+				}
 			}
 		}
 	}

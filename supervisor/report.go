@@ -119,6 +119,9 @@ type StreamReport struct {
 	State          string `json:"state,omitempty"`
 	RefusedCode    string `json:"refused_code,omitempty"`
 	RefusedMessage string `json:"refused_message,omitempty"`
+	// Book is the local order book of an orderbook stream (absent for
+	// other streams and before the first book message).
+	Book *BookReport `json:"book,omitempty"`
 }
 
 // HealthReport is one collector's health (GET /api/collectors/{name}/health).
@@ -331,6 +334,7 @@ func (m *Manager) collectorReport(s *snapshot) CollectorReport {
 			TimeSinceData:      since(s.at, ss.LastData),
 			MaxSilenceDuration: secs(s.limits.silence(ss.Stream.Type)),
 			LastError:          m.red.report(ss.LastError),
+			Book:               bookReport(ss.Book),
 		}
 		if ss.Refused {
 			sr.State, sr.RefusedCode, sr.RefusedMessage = "refused", ss.RefusedCode, m.red.report(ss.RefusedMessage)

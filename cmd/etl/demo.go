@@ -75,7 +75,7 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	for _, ex := range market.Exchanges() {
 		col, err := svc.Collector(spec.Collector{
 			Name: "demo-" + string(ex), Exchange: ex, Symbols: s.Symbols(ex),
-			DataTypes:  []market.DataType{market.TypeTicker, market.TypeTrade, market.TypeCandle},
+			DataTypes:  []market.DataType{market.TypeTicker, market.TypeTrade, market.TypeCandle, market.TypeOrderBook},
 			Timeframes: []market.Timeframe{market.TF1m, market.TF5m},
 		})
 		if err != nil {
@@ -115,6 +115,8 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	fmt.Fprintf(stdout, "\nquery it:\n  psql %q -c \"SELECT exchange, symbol, ts, open, high, low, close, volume FROM candles WHERE timeframe = '1m' AND closed ORDER BY ts DESC LIMIT 10\"\n",
 		redactDatabaseURL(cfg.DatabaseURL))
+	fmt.Fprintf(stdout, "  psql %q -c \"SELECT exchange, symbol, ts, sequence, bids[1][1] AS best_bid, asks[1][1] AS best_ask FROM book_snapshots ORDER BY ts DESC LIMIT 10\"\n",
+		redactDatabaseURL(cfg.DatabaseURL))
 	return nil
 }
 
@@ -140,6 +142,7 @@ func printCounts(ctx context.Context, w io.Writer, pool *pgxpool.Pool, cols []*c
 		SELECT exchange, 'trades', count(*) FROM trades GROUP BY exchange
 		UNION ALL SELECT exchange, 'candles(closed)', count(*) FROM candles WHERE closed GROUP BY exchange
 		UNION ALL SELECT exchange, 'tickers', count(*) FROM tickers GROUP BY exchange
+		UNION ALL SELECT exchange, 'books', count(*) FROM book_snapshots GROUP BY exchange
 		UNION ALL SELECT exchange, 'rejects', count(*) FROM rejects GROUP BY exchange`)
 	if err != nil {
 		return fmt.Errorf("count rows: %w", err)
@@ -159,16 +162,23 @@ func printCounts(ctx context.Context, w io.Writer, pool *pgxpool.Pool, cols []*c
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("count rows: %w", err)
 	}
-	reconnects := map[string]uint64{}
+	reconnects, resyncs := map[string]uint64{}, map[string]uint64{}
 	for _, col := range cols {
 		st := col.Status()
 		reconnects[string(st.Exchange)] += st.Reconnects
+		for _, ss := range st.Streams {
+			if ss.Book != nil {
+				for _, n := range ss.Book.Resyncs {
+					resyncs[string(st.Exchange)] += n
+				}
+			}
+		}
 	}
 	var parts []string
 	for _, ex := range market.Exchanges() {
 		m := counts[string(ex)]
-		parts = append(parts, fmt.Sprintf("%s: %d trades, %d closed candles, %d tickers, %d rejects, %d reconnects",
-			ex, m["trades"], m["candles(closed)"], m["tickers"], m["rejects"], reconnects[string(ex)]))
+		parts = append(parts, fmt.Sprintf("%s: %d trades, %d closed candles, %d tickers, %d book snapshots (%d resyncs), %d rejects, %d reconnects",
+			ex, m["trades"], m["candles(closed)"], m["tickers"], m["books"], resyncs[string(ex)], m["rejects"], reconnects[string(ex)]))
 	}
 	sort.Strings(parts)
 	line := fmt.Sprintf("[%5.0fs] %s", elapsed.Seconds(), strings.Join(parts, " | "))

@@ -23,6 +23,8 @@ type fields struct {
 	e, eTime, s, t, p, q, tTime, m, k    wire.Span
 	c, b, bSize, a, aSize, o, h, l, v, i wire.Span
 	n, x                                 wire.Span
+	// U and u of a depthUpdate: the first and last update ids it covers.
+	uFirst, uLast wire.Span
 }
 
 // set records the value of key; other keys are skipped.
@@ -71,6 +73,10 @@ func (f *fields) set(key []byte, v wire.Span) {
 			f.n = v
 		case 'x':
 			f.x = v
+		case 'U':
+			f.uFirst = v
+		case 'u':
+			f.uLast = v
 		}
 		return
 	}
@@ -98,6 +104,7 @@ const (
 	eventKline    = "kline"
 	eventTicker   = "24hrTicker"
 	eventShutdown = "serverShutdown"
+	eventDepth    = "depthUpdate"
 )
 
 var (
@@ -192,6 +199,8 @@ func (d *decoder) payload(name []byte, p, k *fields, ev *collector.Event) error 
 		d.st.Type = market.TypeCandle
 	case eventTicker:
 		d.st.Type = market.TypeTicker
+	case eventDepth:
+		d.st.Type = market.TypeOrderBook
 	default:
 		return d.fail(collector.ReasonUnknownChannel, "e", fmt.Errorf("event %q", et))
 	}
@@ -206,6 +215,8 @@ func (d *decoder) payload(name []byte, p, k *fields, ev *collector.Event) error 
 		return d.trade(p, ev)
 	case market.TypeCandle:
 		return d.kline(p, k, channel, ev)
+	case market.TypeOrderBook:
+		return d.depth(p, ev)
 	}
 	return d.ticker(p, ev)
 }
@@ -213,7 +224,7 @@ func (d *decoder) payload(name []byte, p, k *fields, ev *collector.Event) error 
 // knownChannel reports whether a stream name's channel is one the adapter
 // subscribes.
 func knownChannel(ch []byte) bool {
-	return string(ch) == "trade" || string(ch) == "ticker" || bytes.HasPrefix(ch, []byte("kline_"))
+	return string(ch) == "trade" || string(ch) == "ticker" || string(ch) == depthChannel || bytes.HasPrefix(ch, []byte("kline_"))
 }
 
 func channelMatches(ch []byte, t market.DataType) bool {
@@ -224,6 +235,8 @@ func channelMatches(ch []byte, t market.DataType) bool {
 		return string(ch) == "ticker"
 	case market.TypeCandle:
 		return bytes.HasPrefix(ch, []byte("kline_"))
+	case market.TypeOrderBook:
+		return string(ch) == depthChannel
 	}
 	return false
 }

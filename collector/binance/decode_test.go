@@ -109,7 +109,9 @@ func TestDecodeGolden(t *testing.T) {
 		{"error_flat_too_many_parameters.json", outcome{exchErr: "2|Invalid request: too many parameters|true"}},
 		{"unknown_aggtrade.json", outcome{reason: collector.ReasonUnknownChannel, field: "e"}},
 		{"unknown_bookticker.json", outcome{reason: collector.ReasonUnknownChannel, field: "stream"}},
-		{"unknown_depthupdate.json", outcome{reason: collector.ReasonUnknownChannel, field: "e"}},
+		{"unknown_depthupdate.json", outcome{reason: collector.ReasonBadField, field: "e"}}, // @depth (1000 ms) is not the stream subscribed
+		{"depth_combined.json", outcome{}},                                                  // a book message: books_test.go
+		{"depth_raw.json", outcome{}},
 		{"bad_truncated.json", outcome{reason: collector.ReasonMalformedJSON}},
 		{"bad_price_text.json", outcome{reason: collector.ReasonBadNumber, field: "p", stream: bnbTrade}},
 		{"bad_price_number.json", outcome{reason: collector.ReasonBadField, field: "p", stream: bnbTrade}},

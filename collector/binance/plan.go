@@ -72,8 +72,10 @@ func streamName(s market.Stream) (string, error) {
 			return "", fmt.Errorf("stream %s: %w", s, err)
 		}
 		return sym + "@kline_" + i, nil
+	case market.TypeOrderBook:
+		return sym + "@" + depthChannel, nil
 	}
-	return "", fmt.Errorf("stream %s: binance collects trade, ticker and candle streams, not %s", s, s.Type)
+	return "", fmt.Errorf("stream %s: binance collects trade, ticker, orderbook and candle streams, not %s", s, s.Type)
 }
 
 // Plan implements collector.Protocol. It spreads the streams over

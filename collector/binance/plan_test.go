@@ -207,7 +207,6 @@ func TestPlanErrors(t *testing.T) {
 		streams []market.Stream
 		wantErr string
 	}{
-		{"order book", []market.Stream{{Exchange: market.Binance, Symbol: "BTC-USDT", Type: market.TypeOrderBook}}, "not orderbook"},
 		{"balance", []market.Stream{{Exchange: market.Binance, Symbol: "BTC-USDT", Type: market.TypeBalance}}, "not balance"},
 		{"unknown timeframe", []market.Stream{candle("BTC-USDT", "2d")}, `timeframe "2d"`},
 		{"other exchange", []market.Stream{{Exchange: market.OKX, Symbol: "BTC-USDT", Type: market.TypeTrade}}, "not a binance stream"},
@@ -323,7 +322,7 @@ func TestSubscribeErrors(t *testing.T) {
 		wantErr string
 	}{
 		{"id beyond int64", []market.Stream{trade("BTC-USDT")}, math.MaxInt64 + 1, "signed 64-bit"},
-		{"order book", []market.Stream{{Exchange: market.Binance, Symbol: "BTC-USDT", Type: market.TypeOrderBook}}, 1, "not orderbook"},
+		{"balance", []market.Stream{{Exchange: market.Binance, Symbol: "BTC-USDT", Type: market.TypeBalance}}, 1, "not balance"},
 		{"same Binance symbol twice", []market.Stream{trade("BTC-USDT"), ticker("BTCU-SDT")}, 1, "keep one"},
 		{"same Binance stream twice", []market.Stream{trade("BTC-USDT"), trade("BTCU-SDT")}, 1, "keep one"},
 	}

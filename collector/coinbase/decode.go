@@ -81,6 +81,12 @@ func (a *Adapter) Decode(frame []byte, received time.Time, ev *collector.Event) 
 		ev.Heartbeat = true
 		ev.HeartbeatTime = hb.Time
 		ev.HeartbeatStream = tradeStream(hb.Symbol)
+	case typeSnapshot:
+		d.st.Type = market.TypeOrderBook
+		return d.bookSnapshot(&f, received, ev)
+	case typeL2Update:
+		d.st.Type = market.TypeOrderBook
+		return d.l2update(&f, ev)
 	case typeSubscriptions:
 		return d.subscriptions(&f, ev)
 	case typeError:

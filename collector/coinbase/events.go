@@ -110,6 +110,8 @@ func (d *decoder) subscriptions(f *fields, ev *collector.Event) error {
 			typ = market.TypeTicker
 		case channelMatches:
 			typ = market.TypeTrade
+		case channelLevel2Batch:
+			typ = market.TypeOrderBook
 		default:
 			continue
 		}

@@ -18,6 +18,7 @@ type fields struct {
 	bestBid, bestBidSize, bestAsk, bestAskSize       wire.Span
 	open24h, high24h, low24h, volume24h, lastTradeID wire.Span
 	message, reason, channels                        wire.Span
+	bids, asks, changes                              wire.Span
 }
 
 // set records v as the value of key when the adapter reads that key.
@@ -63,6 +64,12 @@ func (f *fields) set(key []byte, v wire.Span) {
 		f.reason = v
 	case "channels":
 		f.channels = v
+	case "bids":
+		f.bids = v
+	case "asks":
+		f.asks = v
+	case "changes":
+		f.changes = v
 	}
 }
 

@@ -64,10 +64,10 @@ func checkStream(s market.Stream) error {
 		return fmt.Errorf("stream %s: %w", s, err)
 	}
 	switch s.Type {
-	case market.TypeTicker, market.TypeTrade, market.TypeCandle:
+	case market.TypeTicker, market.TypeTrade, market.TypeCandle, market.TypeOrderBook:
 		return nil
 	}
-	return fmt.Errorf("stream %s: coinbase collects trade, ticker and candle streams, not %s", s, s.Type)
+	return fmt.Errorf("stream %s: coinbase collects trade, ticker, orderbook and candle streams, not %s", s, s.Type)
 }
 
 // tradeStream returns the trade stream of sym.
@@ -133,7 +133,7 @@ func buildRequest(typ string, plan collector.ConnPlan, streams []market.Stream) 
 		return nil, nil
 	}
 	changing := make(map[string]bool, len(streams))
-	ticker, matches, products := map[string]bool{}, map[string]bool{}, map[string]bool{}
+	ticker, matches, level2, products := map[string]bool{}, map[string]bool{}, map[string]bool{}, map[string]bool{}
 	for _, s := range streams {
 		if err := checkStream(s); err != nil {
 			return nil, fmt.Errorf("%s: %w", typ, err)
@@ -141,9 +141,12 @@ func buildRequest(typ string, plan collector.ConnPlan, streams []market.Stream) 
 		changing[s.String()] = true
 		id := string(s.Symbol)
 		products[id] = true
-		if s.Type == market.TypeTicker {
+		switch s.Type {
+		case market.TypeTicker:
 			ticker[id] = true
-		} else {
+		case market.TypeOrderBook:
+			level2[id] = true
+		default:
 			matches[id] = true
 		}
 	}
@@ -158,7 +161,7 @@ func buildRequest(typ string, plan collector.ConnPlan, streams []market.Stream) 
 	for _, c := range []struct {
 		name string
 		ids  map[string]bool
-	}{{channelTicker, ticker}, {channelMatches, matches}, {channelHeartbeat, products}} {
+	}{{channelTicker, ticker}, {channelMatches, matches}, {channelLevel2Batch, level2}, {channelHeartbeat, products}} {
 		if len(c.ids) > 0 {
 			req.Channels = append(req.Channels, channel{Name: c.name, ProductIDs: sortedKeys(c.ids)})
 		}

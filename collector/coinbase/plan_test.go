@@ -68,9 +68,9 @@ func TestPlan(t *testing.T) {
 			name: "no streams",
 		},
 		{
-			name:    "order books are refused",
-			streams: []market.Stream{stream(market.TypeTrade, "BTC-USD"), stream(market.TypeOrderBook, "BTC-USD")},
-			err:     "coinbase:book:BTC-USD: coinbase collects trade, ticker and candle streams, not orderbook",
+			name:    "balances are refused",
+			streams: []market.Stream{stream(market.TypeTrade, "BTC-USD"), stream(market.TypeBalance, "BTC-USD")},
+			err:     "coinbase collects trade, ticker, orderbook and candle streams, not balance",
 		},
 		{
 			name:    "balances are refused",
@@ -229,10 +229,10 @@ func TestSubscribeFrames(t *testing.T) {
 			streams: nil,
 		},
 		{
-			name:    "an order book cannot be subscribed",
+			name:    "a balance cannot be subscribed",
 			plan:    planOf(),
-			streams: []market.Stream{stream(market.TypeOrderBook, "BTC-USD")},
-			err:     "subscribe: stream coinbase:book:BTC-USD",
+			streams: []market.Stream{stream(market.TypeBalance, "BTC-USD")},
+			err:     "subscribe: stream coinbase:balance:BTC-USD",
 		},
 	}
 	a := newTestAdapter(t)

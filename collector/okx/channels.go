@@ -61,6 +61,8 @@ func channelOf(s market.Stream) (channel, key string, err error) {
 		return channelTickers, keyPublic, nil
 	case market.TypeTrade:
 		return channelTrades, keyPublic, nil
+	case market.TypeOrderBook:
+		return channelBooks, keyPublic, nil
 	case market.TypeCandle:
 		bar, err := barOf(s.Timeframe)
 		if err != nil {
@@ -68,7 +70,7 @@ func channelOf(s market.Stream) (channel, key string, err error) {
 		}
 		return candlePrefix + bar, keyBusiness, nil
 	}
-	return "", "", fmt.Errorf("stream %s: the OKX adapter serves tickers, trades and candles, not %s", s, s.Type)
+	return "", "", fmt.Errorf("stream %s: the OKX adapter serves tickers, trades, order books and candles, not %s", s, s.Type)
 }
 
 // kindOf maps a channel name found in a frame to its data type and, for
@@ -80,6 +82,8 @@ func kindOf(channel []byte) (market.DataType, market.Timeframe, bool) {
 		return market.TypeTicker, "", true
 	case channelTrades:
 		return market.TypeTrade, "", true
+	case channelBooks:
+		return market.TypeOrderBook, "", true
 	case "candle1m":
 		return market.TypeCandle, market.TF1m, true
 	case "candle3m":

@@ -44,7 +44,15 @@ func (a *Adapter) Decode(frame []byte, received time.Time, ev *collector.Event) 
 	}
 	d := decoder{s: wire.NewScanner(frame), received: received, ev: ev, base: len(ev.Records), syms: &a.syms}
 	d.stream.Exchange = market.OKX
-	return d.frame()
+	books := len(ev.Books)
+	err := d.frame()
+	if err != nil {
+		var de *collector.DecodeError
+		if errors.As(err, &de) && de.Reason == collector.ReasonMalformedJSON {
+			ev.Books = ev.Books[:books]
+		}
+	}
+	return err
 }
 
 // decoder holds the state of decoding one frame.
@@ -300,6 +308,8 @@ func (d *decoder) decodeData(s *wire.Scanner) error {
 		return s.Array(func() error { return d.ticker(s) })
 	case market.TypeCandle:
 		return s.Array(func() error { return d.candle(s) })
+	case market.TypeOrderBook:
+		return s.Array(func() error { return d.book(s) })
 	}
 	return d.fail(collector.ReasonUnknownChannel, "arg.channel", fmt.Errorf("data type %q", d.stream.Type))
 }

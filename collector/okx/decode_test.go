@@ -78,8 +78,8 @@ func goldenCases() []golden {
 		}},
 		{name: "documented candle1D opens at UTC+8: not a channel of ours", file: "candle1D_utc8.json",
 			reason: collector.ReasonUnknownChannel, field: "arg.channel", errStream: &market.Stream{Exchange: market.OKX, Symbol: "BTC-USDT"}},
-		{name: "documented books snapshot: not served", file: "books_snapshot.json",
-			reason: collector.ReasonUnknownChannel, field: "arg.channel"},
+		{name: "documented books snapshot: a book message (see books_test.go)", file: "books_snapshot.json"},
+		{name: "documented books update: a book message (see books_test.go)", file: "books_update.json"},
 
 		// Events.
 		{name: "documented subscribe ack", file: "ack_subscribe.json", acked: []market.Stream{stream(market.TypeTicker, btc, "")}},

@@ -34,8 +34,8 @@ func TestPlan(t *testing.T) {
 		{name: "business only, duplicates once", streams: []market.Stream{c1d, c1d}, want: []collector.ConnPlan{
 			{Key: "business", URL: "ws://127.0.0.1:1/biz", Streams: []market.Stream{c1d}},
 		}},
-		{name: "order book refused", streams: []market.Stream{tick, stream(market.TypeOrderBook, "BTC-USDT", "")},
-			wantErr: "serves tickers, trades and candles, not orderbook"},
+		{name: "balance refused", streams: []market.Stream{tick, stream(market.TypeBalance, "BTC-USDT", "")},
+			wantErr: "serves tickers, trades, order books and candles, not balance"},
 		{name: "another exchange refused", streams: []market.Stream{{Exchange: market.Binance, Symbol: "BTC-USDT", Type: market.TypeTrade}},
 			wantErr: "not an OKX stream"},
 		{name: "unknown timeframe refused", streams: []market.Stream{stream(market.TypeCandle, "BTC-USDT", "2d")},
@@ -86,7 +86,7 @@ func TestTimeframeMapping(t *testing.T) {
 			}
 		})
 	}
-	for _, ch := range []string{"candle1D", "candle6H", "candle12H", "candle1W", "candle1s", "candle1M", "books"} {
+	for _, ch := range []string{"candle1D", "candle6H", "candle12H", "candle1W", "candle1s", "candle1M", "books5", "books-l2-tbt"} {
 		if _, _, ok := kindOf([]byte(ch)); ok {
 			t.Errorf("kindOf(%q) is known; it is not a channel this adapter subscribes", ch)
 		}
@@ -125,8 +125,8 @@ func TestSubscribeFrames(t *testing.T) {
 		{name: "nothing to send", op: a.Subscribe, plan: public, id: 4, streams: nil, want: nil},
 		{name: "candle on the public connection refused", op: a.Subscribe, plan: public, id: 5,
 			streams: business.Streams, wantErr: `belongs on connection "business", not "public"`},
-		{name: "order book refused", op: a.Unsubscribe, plan: public, id: 6,
-			streams: []market.Stream{stream(market.TypeOrderBook, "BTC-USDT", "")}, wantErr: "not orderbook"},
+		{name: "balance refused", op: a.Unsubscribe, plan: public, id: 6,
+			streams: []market.Stream{stream(market.TypeBalance, "BTC-USDT", "")}, wantErr: "not balance"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

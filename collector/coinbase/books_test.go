@@ -1,0 +1,89 @@
+package coinbase
+
+import (
+	"os"
+	"testing"
+	"time"
+
+	"marketetl/collector"
+	"marketetl/market"
+)
+
+// TestDecodeLevel2: the documented snapshot and l2update decode into exact
+// book messages; broken ones are refused with their field.
+func TestDecodeLevel2(t *testing.T) {
+	a, err := New(Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rcv := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	read := func(f string) []byte {
+		b, err := os.ReadFile("testdata/" + f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	var ev collector.Event
+	if err := a.Decode(read("snapshot.json"), rcv, &ev); err != nil {
+		t.Fatal(err)
+	}
+	m := ev.Books[0]
+	if len(ev.Books) != 1 || !m.Snapshot || m.Symbol != "BTC-USD" || !m.Time.Equal(rcv) || len(m.Bids) != 1 || len(m.Asks) != 1 ||
+		m.Bids[0].Price.String() != "10101.1" || m.Bids[0].Price.Exponent() != -2 || m.Bids[0].Size.String() != "0.4505414" || m.Bids[0].Size.Exponent() != -8 ||
+		m.Asks[0].Price.String() != "10102.55" || m.Asks[0].Size.String() != "0.57753524" {
+		t.Fatalf("snapshot %+v", ev.Books)
+	}
+	ev.Reset()
+	if err := a.Decode(read("l2update.json"), rcv, &ev); err != nil {
+		t.Fatal(err)
+	}
+	m = ev.Books[0]
+	if len(ev.Books) != 1 || m.Snapshot || !m.Time.Equal(time.Date(2022, 8, 4, 15, 25, 5, 10758000, time.UTC)) || len(m.Changes) != 2 ||
+		m.Changes[0].Side != market.Bid || m.Changes[0].Price.String() != "22356.27" || !m.Changes[0].Size.IsZero() ||
+		m.Changes[1].Price.Exponent() != -6 || m.Changes[1].Size.String() != "1" {
+		t.Fatalf("l2update %+v", ev.Books)
+	}
+	for _, bad := range []struct{ frame, field string }{
+		{`{"type":"l2update","product_id":"BTC-USD","changes":[["hold","1","1"]],"time":"2022-08-04T15:25:05.010758Z"}`, "changes.side"},
+		{`{"type":"l2update","product_id":"BTC-USD","changes":[["buy","1"]],"time":"2022-08-04T15:25:05.010758Z"}`, "changes"},
+		{`{"type":"l2update","product_id":"BTC-USD","changes":[["buy","1","1"]]}`, "time"},
+		{`{"type":"snapshot","product_id":"BTC-USD","bids":[[10101.10,"1"]],"asks":[]}`, "bids.price"},
+		{`{"type":"snapshot","product_id":"BTC-USD","bids":[]}`, "asks"},
+	} {
+		ev.Reset()
+		err := a.Decode([]byte(bad.frame), rcv, &ev)
+		de, ok := err.(*collector.DecodeError)
+		if !ok || de.Field != bad.field || len(ev.Books) != 0 {
+			t.Errorf("%s: err %v books %d; want a decode error on field %s", bad.frame, err, len(ev.Books), bad.field)
+		}
+	}
+}
+
+// TestSubscribeLevel2: an order book stream subscribes level2_batch, and
+// the subscriptions answer acknowledges it.
+func TestSubscribeLevel2(t *testing.T) {
+	a, err := New(Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := market.Stream{Exchange: market.Coinbase, Symbol: "BTC-USD", Type: market.TypeOrderBook}
+	plans, err := a.Plan([]market.Stream{s})
+	if err != nil {
+		t.Fatal(err)
+	}
+	frames, err := a.Subscribe(plans[0], plans[0].Streams, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := `{"type":"subscribe","channels":[{"name":"level2_batch","product_ids":["BTC-USD"]},{"name":"heartbeat","product_ids":["BTC-USD"]}]}`; string(frames[0]) != want {
+		t.Fatalf("frame %s, want %s", frames[0], want)
+	}
+	var ev collector.Event
+	if err := a.Decode([]byte(`{"type":"subscriptions","channels":[{"name":"level2_batch","product_ids":["BTC-USD"]}]}`), time.Now(), &ev); err != nil {
+		t.Fatal(err)
+	}
+	if len(ev.Acked) != 1 || ev.Acked[0] != s {
+		t.Fatalf("acked %v", ev.Acked)
+	}
+}
