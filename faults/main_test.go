@@ -1,12 +1,20 @@
 package faults
 
 import (
+	"bytes"
+	"context"
 	"flag"
 	"fmt"
 	"os"
+	"os/exec"
+	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"marketetl/dbtest"
 )
 
 var (
@@ -23,6 +31,16 @@ type resultSet struct {
 	mu   sync.Mutex
 	rows []Result
 	soak *Result
+	// timescale is the TimescaleDB version the migrated databases of the
+	// scenarios had ("" on plain PostgreSQL).
+	timescale string
+}
+
+// setTimescale records the TimescaleDB version of a migrated database.
+func (s *resultSet) setTimescale(v string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.timescale = v
 }
 
 func (s *resultSet) add(r Result) {
@@ -60,8 +78,9 @@ func writeReport(path string) error {
 	results.mu.Lock()
 	defer results.mu.Unlock()
 	now := time.Now()
+	prov := provenance()
 	if len(results.rows) >= len(scenarioNames) {
-		if err := UpdateFile(path, TableBegin, TableEnd, RenderTable(results.rows, now)); err != nil {
+		if err := UpdateFile(path, TableBegin, TableEnd, RenderTable(results.rows, now, prov)); err != nil {
 			return err
 		}
 		fmt.Fprintf(os.Stderr, "faults: wrote %d scenario results to %s\n", len(results.rows), path)
@@ -69,7 +88,7 @@ func writeReport(path string) error {
 		fmt.Fprintf(os.Stderr, "faults: %d of %d scenarios ran; table in %s left as it was\n", len(results.rows), len(scenarioNames), path)
 	}
 	if results.soak != nil {
-		if err := UpdateFile(path, SoakBegin, SoakEnd, renderSoak(*results.soak, now)); err != nil {
+		if err := UpdateFile(path, SoakBegin, SoakEnd, renderSoak(*results.soak, now, prov)); err != nil {
 			return err
 		}
 		fmt.Fprintf(os.Stderr, "faults: wrote the soak result to %s\n", path)
@@ -95,4 +114,27 @@ var scenarioNames = map[int]string{
 	14: "SIGKILL under load, then restart",
 	15: "a collector that fails on every connect",
 	16: "history unavailable for part of a gap",
+}
+
+// provenance finds the commit the suite runs on and the database it ran
+// against, for the report.
+func provenance() Provenance {
+	var p Provenance
+	if out, err := exec.Command("git", "rev-parse", "--short=12", "HEAD").Output(); err == nil {
+		p.Commit = strings.TrimSpace(string(out))
+	}
+	if out, err := exec.Command("git", "status", "--porcelain", "--untracked-files=no").Output(); err == nil {
+		p.Dirty = len(bytes.TrimSpace(out)) > 0
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, dbtest.AdminURL())
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "faults: database version for the report:", err)
+		return p
+	}
+	defer conn.Close(ctx)
+	_ = conn.QueryRow(ctx, `SHOW server_version`).Scan(&p.PostgreSQL)
+	p.TimescaleDB = results.timescale // held by the caller
+	return p
 }

@@ -2,6 +2,7 @@ package faults
 
 import (
 	"fmt"
+	"sort"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -80,14 +81,19 @@ func TestSilentConnection(t *testing.T) {
 }
 
 // Scenario 3: trade ids jump; the skipped ids never existed, so nothing
-// may be invented and no gap may stay open.
+// may be invented and no gap may stay open. Each jump is recorded as one
+// trade_id_jump gap bounded by the trades on either side of it (ids and
+// times), which the backfill then finds empty.
 func TestTradeIDJump(t *testing.T) {
 	s := newScenario(t, 3)
 	r := startRig(t, rigOpts{exchanges: market.Exchanges()})
 	s.watch(r)
 	r.step(30)
+	r.waitTruth()
+	at := map[string]int{} // exchange symbol -> index of the first trade after the jump
 	for _, ex := range market.Exchanges() {
 		for _, sym := range r.sim.Symbols(ex) {
+			at[string(ex)+" "+string(sym)] = len(r.sim.Trades(ex, sym))
 			if err := r.sim.JumpTradeID(ex, sym, 1000); err != nil {
 				t.Fatal(err)
 			}
@@ -96,49 +102,104 @@ func TestTradeIDJump(t *testing.T) {
 	r.step(40)
 	rec := r.waitTruth()
 	s.finish(r, rec, 0)
+	var want []string
+	for _, ex := range market.Exchanges() {
+		for _, sym := range r.sim.Symbols(ex) {
+			trs := r.sim.Trades(ex, sym)
+			i := at[string(ex)+" "+string(sym)]
+			if i == 0 || i >= len(trs) {
+				t.Fatalf("%s %s: no trade on both sides of the jump", ex, sym)
+			}
+			before, after := trs[i-1], trs[i]
+			want = append(want, fmt.Sprintf("%s %s %s %s %s %s", ex, sym, before.TradeID, after.TradeID,
+				before.Time.UTC().Format(time.RFC3339Nano), after.Time.UTC().Format(time.RFC3339Nano)))
+		}
+	}
+	got := r.strings(`SELECT concat_ws(' ', exchange, symbol, after_trade_id, before_trade_id,
+			to_char(from_ts AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US'), to_char(to_ts AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US'))
+		FROM gaps WHERE reason = $1 AND data_type = 'trade' ORDER BY exchange, symbol`, string(market.GapTradeIDJump))
+	for i, w := range want {
+		f := strings.Fields(w)
+		for j := 4; j < 6; j++ {
+			ts, _ := time.Parse(time.RFC3339Nano, f[j])
+			f[j] = ts.Format("2006-01-02T15:04:05.000000")
+		}
+		want[i] = strings.Join(f, " ")
+	}
+	sortStrings(want)
+	diff(t, "trade_id_jump gaps (exchange symbol after before from to)", want, got)
+	s.res.Note = itoa(len(got)) + " trade_id_jump gaps, bounded by the trades around each jump, found empty"
 }
 
 // Scenario 4: malformed frames and trades with invalid values among good
-// ones: the invalid ones are refused and kept in rejects, the good ones
-// all stored.
+// ones: the invalid ones are refused and kept in rejects (reason and raw
+// bytes), the good ones all stored.
 func TestMalformedAndInvalidInterleaved(t *testing.T) {
 	s := newScenario(t, 4)
 	exs := market.Exchanges()
 	r := startRig(t, rigOpts{exchanges: exs})
 	s.watch(r)
 	garbage := [][]byte{[]byte(`{not json`), []byte(`{"arg":{"channel":"trades","instId":"BTC-USDT"},"data":[{"px":"x"}]}`), []byte(`[1,2,3]`), {0xff, 0xfe}}
-	var invalid int
+	var invalid []market.Trade
+	sent := map[market.Exchange]map[string]int{} // frames sent, by exchange and raw text
 	for i := range 6 {
 		r.step(7)
 		for _, ex := range exs {
-			r.sim.SendRaw(ex, garbage[i%len(garbage)])
+			g := garbage[i%len(garbage)]
+			if sent[ex] == nil {
+				sent[ex] = map[string]int{}
+			}
+			sent[ex][string([]rune(string(g)))] += r.sim.SendRaw(ex, g)
 			sym := r.sim.Symbols(ex)[i%2]
-			if _, err := r.sim.InjectInvalidTrade(ex, sym); err != nil {
+			tr, err := r.sim.InjectInvalidTrade(ex, sym)
+			if err != nil {
 				t.Fatal(err)
 			}
-			invalid++
+			invalid = append(invalid, tr)
 		}
 	}
 	r.step(70)
 	rec := r.waitTruth()
 	s.finish(r, rec, 0)
-	if s.res.Rejected != invalid {
-		t.Errorf("the exchange recorded %d invalid trades, the test injected %d", s.res.Rejected, invalid)
+	if s.res.Rejected != len(invalid) {
+		t.Errorf("the exchange recorded %d invalid trades, the test injected %d", s.res.Rejected, len(invalid))
 	}
-	var refused uint64
-	eventually(t, "every invalid trade refused by validation", func() (bool, string) {
-		rej := r.pipe.Counts().Rejected
-		refused = rej[string(validate.NonPositiveSize)] + rej[string(validate.NonPositivePrice)]
-		return refused == uint64(invalid), "refused so far: " + itoa(int(refused))
+	// Every invalid trade is in rejects once, with the reason of its bad
+	// value and its record as raw bytes.
+	var want []string
+	for _, tr := range invalid {
+		reason := validate.NonPositiveSize
+		if !tr.Price.IsPositive() {
+			reason = validate.NonPositivePrice
+		}
+		want = append(want, fmt.Sprintf("%s %s trade %s %s", tr.Exchange, tr.Symbol, tr.TradeID, reason))
+	}
+	sortStrings(want)
+	var got []string
+	eventually(t, "every invalid trade in rejects", func() (bool, string) {
+		got = r.strings(`SELECT concat_ws(' ', exchange, symbol, data_type, raw::jsonb->>'trade_id', reason) FROM rejects
+			WHERE reason IN ($1, $2) AND raw_bytes = length(raw) AND raw IS NOT NULL ORDER BY 1`,
+			string(validate.NonPositiveSize), string(validate.NonPositivePrice))
+		return len(got) >= len(want), itoa(len(got)) + " of " + itoa(len(want))
 	})
-	var decodeRejects uint64
-	for _, c := range r.cols {
-		decodeRejects += c.Status().Rejects
+	diff(t, "validation rejects (exchange symbol type trade_id reason)", want, got)
+	// Every malformed frame is in rejects once per connection it was sent
+	// on, with its bytes as they came.
+	var wantRaw, gotRaw []string
+	for _, ex := range exs {
+		for raw, n := range sent[ex] {
+			wantRaw = append(wantRaw, fmt.Sprintf("%s %d %q", ex, n, raw))
+		}
 	}
-	if decodeRejects == 0 {
-		t.Error("no malformed frame was counted as a reject")
-	}
-	s.res.Note = itoa(int(decodeRejects)) + " malformed frames rejected"
+	sortStrings(wantRaw)
+	eventually(t, "every malformed frame in rejects", func() (bool, string) {
+		gotRaw = r.strings(`SELECT format('%s %s "%s"', exchange, count(*), replace(raw, '"', '\"')) FROM rejects
+			WHERE reason NOT IN ($1, $2) GROUP BY exchange, raw ORDER BY 1`,
+			string(validate.NonPositiveSize), string(validate.NonPositivePrice))
+		return len(gotRaw) >= len(wantRaw), strings.Join(gotRaw, "; ")
+	})
+	diff(t, "decode rejects (exchange count raw)", wantRaw, gotRaw)
+	s.res.Note = itoa(len(got)) + " invalid trades and " + itoa(len(gotRaw)) + " kinds of malformed frame kept in rejects with reason and raw bytes"
 }
 
 // Scenario 5: a frame larger than the read limit: the connection is
@@ -581,3 +642,5 @@ func TestHistoryUnavailableForPartOfGap(t *testing.T) {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+func sortStrings(xs []string) { sort.Strings(xs) }
