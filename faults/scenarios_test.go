@@ -326,31 +326,94 @@ func TestWriterKilledDuringCopy(t *testing.T) {
 	}
 }
 
-// Scenario 8: the connection is cut right after the client sends COMMIT:
-// the transaction may have committed, the writer cannot know and retries
-// the batch; ON CONFLICT keeps it exactly once.
+// Scenario 8: the connection is cut right after the client ends a COPY
+// or sends COMMIT, so the server commits while the writer cannot know it
+// did. Trades go to the database by an autocommit COPY straight into
+// trades: the cut comes right after its CopyDone, four times; the writer
+// retries each batch, finds its rows stored (unique_violation), merges it
+// with ON CONFLICT and counts every row of it as skipped, none twice.
+// Candles go through the staging merge, whose COMMIT is cut twice.
 func TestCutAfterCommit(t *testing.T) {
 	s := newScenario(t, 8)
 	r := startRig(t, rigOpts{exchanges: []market.Exchange{market.OKX, market.Binance}})
 	s.watch(r)
-	var budget, cuts atomic.Int64
-	budget.Store(4)
-	r.pg.SetPGHook(commitCutter(&budget, &cuts))
-	r.pg.Cut()
-	for cuts.Load() < 4 {
-		r.step(10)
+	r.step(5)
+	r.waitTruth()
+	skippedBefore := r.writer.Stats().Tables[store.TableTrades].Skipped
+	const copyCuts, commitCuts = 4, 2
+	var copyBudget, commitBudget, commits atomic.Int64
+	rows := make(chan int, 1)
+	cutCopy := copyCutter("trades", &copyBudget, rows)
+	cutCommit := commitCutter(&commitBudget, &commits)
+	r.pg.SetPGHook(func() dbtest.PGHook {
+		a, b := cutCopy(), cutCommit()
+		return func(typ byte, body []byte, backend int32) (bool, <-chan struct{}) {
+			cutA, _ := a(typ, body, backend)
+			cutB, _ := b(typ, body, backend)
+			return cutA || cutB, nil
+		}
+	})
+	r.pg.Cut() // the pool's connections now come through the hook
+	cutsBefore := r.pg.Cuts()
+	// One cut per batch: the next is armed once the batch cut before it
+	// is stored, so each cut COPY carries rows no other COPY committed.
+	cutRows := 0
+	retriesBefore := r.writer.Stats().Tables[store.TableTrades].Retries
+	for i := range copyCuts {
+		copyBudget.Store(1)
+		// After a conflict the writer merges its next batches (the
+		// store's mergeAfterConflict): small batches, each stored before
+		// the next, until one is copied straight into trades again.
+		for cut := false; !cut; {
+			r.step(2)
+			select {
+			case n := <-rows:
+				if n <= 0 {
+					t.Fatalf("cut COPY carried %d rows", n)
+				}
+				cutRows, cut = cutRows+n, true
+			case <-r.ctx.Done():
+				t.Fatal(r.ctx.Err())
+			default:
+			}
+			r.waitTruth()
+		}
+		// The writer retries the cut batch; only then is the next cut
+		// armed (else it could cut that retry).
+		eventually(t, "the cut batch retried", func() (bool, string) {
+			st := r.writer.Stats().Tables[store.TableTrades]
+			return st.Retries >= retriesBefore+uint64(i+1) && st.Queued == 0, fmt.Sprintf("%+v", st)
+		})
+	}
+	// The server committed the cut COPYs (most of them: a cut can also
+	// meet a COPY that the server refused): their rows were found stored
+	// by the retries, none was stored twice or refused.
+	st := r.writer.Stats().Tables[store.TableTrades]
+	skipped := st.Skipped - skippedBefore
+	if skipped == 0 || skipped > uint64(cutRows) {
+		t.Errorf("the writer skipped %d trades as already stored; want some and at most the %d rows of the cut COPYs", skipped, cutRows)
+	}
+	if st.Rejected != 0 {
+		t.Errorf("%d trades refused by the database", st.Rejected)
+	}
+	if got := r.writer.Stats().Tables[store.TableTrades].Retries; got < copyCuts {
+		t.Errorf("%d retries of trades batches after %d cut COPYs", got, copyCuts)
+	}
+	commitBudget.Store(commitCuts)
+	for commits.Load() < commitCuts {
+		r.step(70) // candles close at the minute: a merge and its COMMIT
 		eventually(t, "the batch to be committed or cut", func() (bool, string) {
 			c := r.count()
-			return c.stored == c.wantStored || cuts.Load() >= 4, c.String()
+			return c.stored == c.wantStored || commits.Load() >= commitCuts, c.String()
 		})
 	}
 	end := time.Now()
 	r.step(20)
 	r.waitTruth()
 	s.finish(r, time.Since(end), 0)
-	s.res.Note = itoa(int(cuts.Load())) + " connections cut after COMMIT"
-	if cuts.Load() != 4 {
-		t.Errorf("%d cuts, want 4", cuts.Load())
+	s.res.Note = fmt.Sprintf("%d connections cut after a trades COPY of %d rows ended (%d found committed by the retry), %d after COMMIT", copyCuts, cutRows, skipped, commits.Load())
+	if n := r.pg.Cuts() - cutsBefore; n != copyCuts+commitCuts {
+		t.Errorf("%d cuts, want %d", n, copyCuts+commitCuts)
 	}
 }
 
