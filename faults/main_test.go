@@ -96,7 +96,7 @@ func writeReport(path string) error {
 	return nil
 }
 
-// scenarioNames are the sixteen faults, by number.
+// scenarioNames are the faults of the reliability document, by number.
 var scenarioNames = map[int]string{
 	1:  "exchange connection reset mid-stream, repeatedly",
 	2:  "open but silent connection (only pings flow)",
@@ -114,6 +114,9 @@ var scenarioNames = map[int]string{
 	14: "SIGKILL under load, then restart",
 	15: "a collector that fails on every connect",
 	16: "history unavailable for part of a gap",
+	17: "Redis down at startup",
+	18: "slow Redis",
+	19: "REST 429 during a backfill",
 }
 
 // provenance finds the commit the suite runs on and the database it ran
