@@ -117,6 +117,7 @@ var scenarioNames = map[int]string{
 	17: "Redis down at startup",
 	18: "slow Redis",
 	19: "REST 429 during a backfill",
+	20: "a damaged record in the spool",
 }
 
 // provenance finds the commit the suite runs on and the database it ran

@@ -78,6 +78,8 @@ type rig struct {
 	pub     *pubsub.Publisher
 	pipe    *pipeline.Pipeline
 	buffer  *spool.Buffer    // nil without a spool
+	// spoolDir is the spool's directory ("" without a spool).
+	spoolDir string
 	filler  *backfill.Filler // nil without gap repair
 	cols    map[market.Exchange]*collector.Collector
 	streams []market.Stream
@@ -249,6 +251,7 @@ func (r *rig) config() config.Config {
 	cfg.SpoolDir = ""
 	if r.opts.spoolBytes > 0 {
 		cfg.SpoolDir = r.t.TempDir()
+		r.spoolDir = cfg.SpoolDir
 		cfg.SpoolMaxBytes = int(r.opts.spoolBytes)
 	}
 	return cfg
