@@ -63,26 +63,26 @@ type rigOpts struct {
 // gap filler, Redis publisher — with the simulated exchange, built in the
 // test process, with relays in front of PostgreSQL and Redis.
 type rig struct {
-	t       *testing.T
-	ctx     context.Context
-	opts    rigOpts
-	log     *zap.Logger
-	sim     *sim.Sim
-	ep      sim.Endpoints
-	pg      *dbtest.Relay
-	redis   *dbtest.Relay
-	dbName  string
-	check   *pgxpool.Pool // direct to PostgreSQL, for the test's own queries
-	pool    *pgxpool.Pool // the service's, through the relay
-	writer  *store.Writer
-	pub     *pubsub.Publisher
-	pipe    *pipeline.Pipeline
-	buffer  *spool.Buffer    // nil without a spool
+	t      *testing.T
+	ctx    context.Context
+	opts   rigOpts
+	log    *zap.Logger
+	sim    *sim.Sim
+	ep     sim.Endpoints
+	pg     *dbtest.Relay
+	redis  *dbtest.Relay
+	dbName string
+	check  *pgxpool.Pool // direct to PostgreSQL, for the test's own queries
+	pool   *pgxpool.Pool // the service's, through the relay
+	writer *store.Writer
+	pub    *pubsub.Publisher
+	pipe   *pipeline.Pipeline
+	buffer *spool.Buffer // nil without a spool
 	// spoolDir is the spool's directory ("" without a spool).
 	spoolDir string
-	filler  *backfill.Filler // nil without gap repair
-	cols    map[market.Exchange]*collector.Collector
-	streams []market.Stream
+	filler   *backfill.Filler // nil without gap repair
+	cols     map[market.Exchange]*collector.Collector
+	streams  []market.Stream
 	// external: the service runs as a separate process (etl run) with gap
 	// repair; only sim, check, dbName, streams and opts are set.
 	external bool
