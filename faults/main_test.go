@@ -118,6 +118,8 @@ var scenarioNames = map[int]string{
 	18: "slow Redis",
 	19: "REST 429 during a backfill",
 	20: "a damaged record in the spool",
+	21: "host clock 10 s behind the exchanges",
+	22: "host clock 10 s ahead of the exchanges",
 }
 
 // provenance finds the commit the suite runs on and the database it ran
