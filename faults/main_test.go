@@ -20,6 +20,7 @@ import (
 var (
 	reportFlag = flag.String("report", "", "write the scenario table (and the soak result) into this markdown file between its markers (default: $FAULTS_REPORT)")
 	soakFlag   = flag.Duration("soak", 0, "run TestSoak for this long (0: skip it)")
+	longFlag   = flag.Bool("long", false, "also run the scenarios that take minutes (SIGTERM and SIGKILL of the etl process; make faults)")
 )
 
 // results collects the scenarios' outcomes for the report. It is the one
@@ -55,13 +56,16 @@ func (s *resultSet) add(r Result) {
 
 func TestMain(m *testing.M) {
 	flag.Parse()
+	// The code the suite runs is the code at its start: a commit made
+	// while a long soak runs must not be credited with its result.
+	prov := provenance()
 	code := m.Run()
 	path := *reportFlag
 	if path == "" {
 		path = os.Getenv("FAULTS_REPORT")
 	}
 	if path != "" {
-		if err := writeReport(path); err != nil {
+		if err := writeReport(path, prov); err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			if code == 0 {
 				code = 1
@@ -74,11 +78,11 @@ func TestMain(m *testing.M) {
 // writeReport writes the table when every scenario ran (a partial run,
 // with -run, leaves the document alone) and the soak result when the soak
 // ran.
-func writeReport(path string) error {
+func writeReport(path string, prov Provenance) error {
 	results.mu.Lock()
 	defer results.mu.Unlock()
 	now := time.Now()
-	prov := provenance()
+	prov.TimescaleDB = results.timescale
 	if len(results.rows) >= len(scenarioNames) {
 		if err := UpdateFile(path, TableBegin, TableEnd, RenderTable(results.rows, now, prov)); err != nil {
 			return err
@@ -122,8 +126,9 @@ var scenarioNames = map[int]string{
 	22: "host clock 10 s ahead of the exchanges",
 }
 
-// provenance finds the commit the suite runs on and the database it ran
-// against, for the report.
+// provenance finds the commit the suite runs on and the version of the
+// database server, for the report (writeReport adds TimescaleDB's, found
+// in the scenarios' migrated databases).
 func provenance() Provenance {
 	var p Provenance
 	if out, err := exec.Command("git", "rev-parse", "--short=12", "HEAD").Output(); err == nil {
@@ -141,6 +146,5 @@ func provenance() Provenance {
 	}
 	defer conn.Close(ctx)
 	_ = conn.QueryRow(ctx, `SHOW server_version`).Scan(&p.PostgreSQL)
-	p.TimescaleDB = results.timescale // held by the caller
 	return p
 }
