@@ -87,6 +87,13 @@ type Config struct {
 	RetentionInterval      time.Duration
 	RetentionBatchSize     int
 
+	// Several instances sharing the collectors (docs/SCALING.md).
+	Cluster          bool
+	InstanceID       string
+	ClusterLease     time.Duration
+	ClusterHeartbeat time.Duration
+	ClusterRebalance time.Duration
+
 	// Logging.
 	LogLevel    string
 	LogFormat   string
@@ -148,11 +155,11 @@ func load(e *env) Config {
 	c.HealthCheckInterval = e.duration("DEFAULT_HEALTH_CHECK_INTERVAL", 30*time.Second, 100*time.Millisecond, "per-collector health check period (a collector's health_check_interval overrides it)")
 	c.GlobalHealthCheckInterval = e.duration("GLOBAL_HEALTH_CHECK_INTERVAL", 60*time.Second, 100*time.Millisecond, "period of the check across all collectors")
 	c.MaxSilence = e.duration("MAX_SILENCE_DURATION", 300*time.Second, time.Second, "a stream with no data for longer is stale (per collector and data type overridable)")
-	c.ReconnectDelay = e.duration("RECONNECT_DELAY", 5*time.Second, 10*time.Millisecond, "first delay of the supervisor's restart backoff (doubles, jittered)")
-	c.ReconnectDelayMax = e.duration("RECONNECT_DELAY_MAX", 5*time.Minute, 10*time.Millisecond, "cap of the restart backoff")
-	c.MaxReconnectAttempts = e.integer("MAX_RECONNECT_ATTEMPTS", 5, 1, 1000, "consecutive failed restarts before a collector is marked failed")
+	c.ReconnectDelay = e.duration("RECONNECT_DELAY", 5*time.Second, 10*time.Millisecond, "first delay of both retry layers: a collector's redials of a lost connection and the supervisor's restarts (doubles, jittered)")
+	c.ReconnectDelayMax = e.duration("RECONNECT_DELAY_MAX", 5*time.Minute, 10*time.Millisecond, "cap of the redial and restart backoff")
+	c.MaxReconnectAttempts = e.integer("MAX_RECONNECT_ATTEMPTS", 5, 1, 1000, "consecutive failed redials of a connection before its collector gives up to the supervisor, and consecutive failed restarts before the supervisor marks it failed")
 	c.HeartbeatTimeout = e.duration("HEARTBEAT_TIMEOUT", 90*time.Second, 100*time.Millisecond, "a collector that reads no frame at all (data, pong, heartbeat) or stays disconnected this long is unhealthy")
-	c.MaxErrorsPerMinute = e.integer("MAX_ERRORS_PER_MINUTE", 60, 0, 1_000_000, "error rate above which a collector is reported unhealthy (not restarted)")
+	c.MaxErrorsPerMinute = e.integer("MAX_ERRORS_PER_MINUTE", 60, 0, 1_000_000, "error rate above which a collector is reported unhealthy; above it at every health check for a minute, the collector is restarted")
 	c.FailureDecay = e.duration("FAILURE_DECAY", 10*time.Minute, time.Second, "a collector that ran this long without failing starts its failure count afresh")
 	c.FailedRetryInterval = e.duration("FAILED_RETRY_INTERVAL", 10*time.Minute, time.Second, "how often a failed collector is tried again")
 	c.StopTimeout = e.duration("COLLECTOR_STOP_TIMEOUT", 10*time.Second, 100*time.Millisecond, "how long a stopping collector may take before it is reported as hung")
@@ -167,6 +174,12 @@ func load(e *env) Config {
 	c.RetentionCandles = e.duration("RETENTION_CANDLES", 0, 0, "candles older than this are deleted (0: kept for ever)")
 	c.RetentionInterval = e.duration("RETENTION_INTERVAL", time.Hour, time.Minute, "period of the retention job's DELETE passes (tables without a TimescaleDB retention policy)")
 	c.RetentionBatchSize = e.integer("RETENTION_BATCH_SIZE", 10000, 1, 1_000_000, "rows one retention DELETE statement removes at most (a pass deletes at most 100 times that per table)")
+
+	c.Cluster = e.boolean("ETL_CLUSTER", false, "share the collectors with the other instances on the same database: each collector runs on one instance, and a dead instance's collectors move to the others (docs/SCALING.md)")
+	c.InstanceID = e.str("ETL_INSTANCE_ID", "", "this instance's name in the cluster (empty: <host name>-<process id>)")
+	c.ClusterLease = e.duration("ETL_CLUSTER_LEASE", 8*time.Second, time.Second, "an instance silent this long loses its collectors to the others (its database session is ended); it stops them itself after half of it")
+	c.ClusterHeartbeat = e.duration("ETL_CLUSTER_HEARTBEAT", time.Second, 50*time.Millisecond, "heartbeat period of an instance's cluster session (at most a quarter of ETL_CLUSTER_LEASE)")
+	c.ClusterRebalance = e.duration("ETL_CLUSTER_REBALANCE_INTERVAL", 2*time.Second, 50*time.Millisecond, "how often an instance takes unowned collectors and gives up those above its share (after two evaluations in a row)")
 
 	c.LogLevel = e.choice("LOG_LEVEL", "info", "debug, info, warn or error", "debug", "info", "warn", "error")
 	c.LogFormat = e.choice("LOG_FORMAT", "console", "console or json", "console", "json")

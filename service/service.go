@@ -25,6 +25,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"marketetl/backfill"
+	"marketetl/cluster"
 	"marketetl/collector"
 	"marketetl/config"
 	"marketetl/dispatch"
@@ -62,9 +63,16 @@ type Service struct {
 	adapters map[market.Exchange]Adapter
 	backfill *backfillParts // nil WithoutBackfill
 	detect   gapDetection
+	// clocks measures each exchange's clock from the trades received:
+	// reported in status and metrics, read by validation.
+	clocks *collector.ClockSkew
+	// shutdown is the one deadline shared by the supervisor's stop and
+	// the writer's drain.
+	shutdown *shutdownClock
 
-	manager *supervisor.Manager // nil WithoutSupervisor
-	api     *supervisor.API     // nil without ETL_ADMIN_ADDR or supervisor
+	manager *supervisor.Manager  // nil WithoutSupervisor
+	cluster *cluster.Coordinator // nil unless ETL_CLUSTER=true
+	api     *supervisor.API      // nil without ETL_ADMIN_ADDR or supervisor
 	metrics Registerer
 	// reads is the admin API's cached database state over adminReads, its
 	// own small pool (nil without the API); gapCounts returns its gap
@@ -112,7 +120,8 @@ func New(cfg config.Config, pool *pgxpool.Pool, exchanges Registry, opts ...Opti
 	if o.endpoints != nil {
 		ep = *o.endpoints
 	}
-	s := &Service{cfg: cfg, opts: o, log: o.log, pool: pool, metrics: o.metrics}
+	s := &Service{cfg: cfg, opts: o, log: o.log, pool: pool, metrics: o.metrics, clocks: collector.NewClockSkew(),
+		shutdown: newShutdownClock(cfg.ShutdownTimeout)}
 	flushes, err := newFlushMetrics(o.metrics)
 	if err != nil {
 		return nil, fmt.Errorf("register metrics: %w", err)
@@ -170,6 +179,11 @@ func (s *Service) buildSupervisor() error {
 		return err
 	}
 	s.manager = m
+	if cfg.Cluster {
+		if err := s.buildCluster(); err != nil {
+			return err
+		}
+	}
 	if cfg.AdminAddr == "" {
 		return nil
 	}
@@ -178,7 +192,7 @@ func (s *Service) buildSupervisor() error {
 	}
 	s.api, err = supervisor.NewAPI(supervisor.APIConfig{
 		Addr: cfg.AdminAddr, Token: cfg.AdminToken, Reads: s.reads, Gatherer: s.metrics, Secrets: secrets, Log: s.log.Named("api"),
-		Components: s.Components,
+		Components: s.components,
 	}, m)
 	return err
 }
@@ -199,6 +213,9 @@ func (s *Service) RunWith(ctx context.Context, fn func(ctx context.Context) erro
 		g, gctx := errgroup.WithContext(ctx)
 		if s.manager != nil {
 			g.Go(func() error { return s.manager.Run(gctx) })
+		}
+		if s.cluster != nil {
+			g.Go(func() error { return s.cluster.Run(gctx) })
 		}
 		if s.api != nil {
 			g.Go(func() error { return s.runReads(gctx) })

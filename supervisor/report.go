@@ -91,6 +91,11 @@ type Statistics struct {
 	LastRestartTime *time.Time `json:"last_restart_time"`
 	// HungStops counts stops that exceeded the stop timeout.
 	HungStops uint64 `json:"hung_stops"`
+	// ClockSkewSeconds is the measured offset of the local clock from the
+	// exchange's (received minus exchange time of recent trades, a low
+	// percentile: negative when the local clock is behind); null until
+	// enough trades were seen.
+	ClockSkewSeconds *float64 `json:"clock_skew_seconds"`
 }
 
 // StreamReport is one stream's freshness.
@@ -109,6 +114,11 @@ type StreamReport struct {
 	TimeSinceData      *float64   `json:"time_since_data"`
 	MaxSilenceDuration float64    `json:"max_silence_duration"`
 	LastError          string     `json:"last_error,omitempty"`
+	// State is "refused" when the exchange refused the stream's
+	// subscription for good, with its code and message; empty otherwise.
+	State          string `json:"state,omitempty"`
+	RefusedCode    string `json:"refused_code,omitempty"`
+	RefusedMessage string `json:"refused_message,omitempty"`
 }
 
 // HealthReport is one collector's health (GET /api/collectors/{name}/health).
@@ -185,10 +195,13 @@ type snapshot struct {
 	lastErrTime time.Time
 	checkedAt   time.Time
 	at          time.Time
+	// elsewhere: another instance owns the collector (RequireOwnership).
+	elsewhere bool
 }
 
 // snap takes e's snapshot at now, judging its health afresh.
 func (m *Manager) snap(e *entry, now time.Time) snapshot {
+	owned := m.owns(e.name)
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	s := snapshot{
@@ -205,9 +218,12 @@ func (m *Manager) snap(e *entry, now time.Time) snapshot {
 		s.errorsBy[k] = v
 	}
 	s.limits = limitsFor(&m.cfg, &e.spec)
+	s.elsewhere = !owned && !s.running
 	switch {
 	case !e.spec.IsEnabled():
 		s.issues = []Issue{{IssueNotRunning, "disabled"}}
+	case s.elsewhere:
+		s.issues = []Issue{{IssueNotRunning, "not owned by this instance"}}
 	case s.running:
 		s.issues = assess(&s.status, e.runStarted, now, &s.limits, e.errorRate)
 	case e.state == StateRestarting:
@@ -241,7 +257,7 @@ func (m *Manager) collectorReport(s *snapshot) CollectorReport {
 		StatusReason:      m.red.report(s.reason),
 		ConnectionState:   string(s.status.State),
 		Enabled:           s.spec.IsEnabled(),
-		ShouldBeRunning:   s.spec.IsEnabled(),
+		ShouldBeRunning:   s.spec.IsEnabled() && !s.elsewhere,
 		IsRunning:         s.running,
 		Symbols:           make([]string, 0, len(s.spec.Symbols)),
 		DataTypes:         make([]string, 0, len(s.spec.DataTypes)),
@@ -289,6 +305,10 @@ func (m *Manager) collectorReport(s *snapshot) CollectorReport {
 		LastRestartTime:   timePtr(s.lastRestart),
 		HungStops:         s.errorsBy[errKindHung],
 	}
+	if s.status.ClockSkewKnown {
+		skew := s.status.ClockSkew.Seconds()
+		st.ClockSkewSeconds = &skew
+	}
 	for k, v := range s.restartsBy {
 		st.RestartsByTrigger[string(k)] = v
 	}
@@ -299,7 +319,7 @@ func (m *Manager) collectorReport(s *snapshot) CollectorReport {
 	st.ConnectedSince = timePtr(connectedAt(s))
 	r.Statistics = st
 	for k, ss := range streamsOf(&s.spec, &s.status) {
-		r.Streams[k] = StreamReport{
+		sr := StreamReport{
 			DataType:           string(ss.Stream.Type),
 			Symbol:             string(ss.Stream.Symbol),
 			Timeframe:          string(ss.Stream.Timeframe),
@@ -312,6 +332,10 @@ func (m *Manager) collectorReport(s *snapshot) CollectorReport {
 			MaxSilenceDuration: secs(s.limits.silence(ss.Stream.Type)),
 			LastError:          m.red.report(ss.LastError),
 		}
+		if ss.Refused {
+			sr.State, sr.RefusedCode, sr.RefusedMessage = "refused", ss.RefusedCode, m.red.report(ss.RefusedMessage)
+		}
+		r.Streams[k] = sr
 	}
 	return r
 }
@@ -324,7 +348,7 @@ func (m *Manager) healthReport(s *snapshot) HealthReport {
 		Status:           s.state,
 		LastHeartbeat:    timePtr(s.status.LastMessage),
 		LastDataReceived: timePtr(s.status.LastData),
-		ShouldBeRunning:  s.spec.IsEnabled(),
+		ShouldBeRunning:  s.spec.IsEnabled() && !s.elsewhere,
 		IsRunning:        s.running,
 		CheckedAt:        s.at.UTC(),
 	}
