@@ -1,17 +1,26 @@
 package faults
 
 import (
+	"bytes"
+	"context"
 	"flag"
 	"fmt"
 	"os"
+	"os/exec"
+	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"marketetl/dbtest"
 )
 
 var (
 	reportFlag = flag.String("report", "", "write the scenario table (and the soak result) into this markdown file between its markers (default: $FAULTS_REPORT)")
 	soakFlag   = flag.Duration("soak", 0, "run TestSoak for this long (0: skip it)")
+	longFlag   = flag.Bool("long", false, "also run the scenarios that take minutes (SIGTERM and SIGKILL of the etl process; make faults)")
 )
 
 // results collects the scenarios' outcomes for the report. It is the one
@@ -23,6 +32,16 @@ type resultSet struct {
 	mu   sync.Mutex
 	rows []Result
 	soak *Result
+	// timescale is the TimescaleDB version the migrated databases of the
+	// scenarios had ("" on plain PostgreSQL).
+	timescale string
+}
+
+// setTimescale records the TimescaleDB version of a migrated database.
+func (s *resultSet) setTimescale(v string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.timescale = v
 }
 
 func (s *resultSet) add(r Result) {
@@ -37,13 +56,16 @@ func (s *resultSet) add(r Result) {
 
 func TestMain(m *testing.M) {
 	flag.Parse()
+	// The code the suite runs is the code at its start: a commit made
+	// while a long soak runs must not be credited with its result.
+	prov := provenance()
 	code := m.Run()
 	path := *reportFlag
 	if path == "" {
 		path = os.Getenv("FAULTS_REPORT")
 	}
 	if path != "" {
-		if err := writeReport(path); err != nil {
+		if err := writeReport(path, prov); err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			if code == 0 {
 				code = 1
@@ -56,12 +78,13 @@ func TestMain(m *testing.M) {
 // writeReport writes the table when every scenario ran (a partial run,
 // with -run, leaves the document alone) and the soak result when the soak
 // ran.
-func writeReport(path string) error {
+func writeReport(path string, prov Provenance) error {
 	results.mu.Lock()
 	defer results.mu.Unlock()
 	now := time.Now()
+	prov.TimescaleDB = results.timescale
 	if len(results.rows) >= len(scenarioNames) {
-		if err := UpdateFile(path, TableBegin, TableEnd, RenderTable(results.rows, now)); err != nil {
+		if err := UpdateFile(path, TableBegin, TableEnd, RenderTable(results.rows, now, prov)); err != nil {
 			return err
 		}
 		fmt.Fprintf(os.Stderr, "faults: wrote %d scenario results to %s\n", len(results.rows), path)
@@ -69,7 +92,7 @@ func writeReport(path string) error {
 		fmt.Fprintf(os.Stderr, "faults: %d of %d scenarios ran; table in %s left as it was\n", len(results.rows), len(scenarioNames), path)
 	}
 	if results.soak != nil {
-		if err := UpdateFile(path, SoakBegin, SoakEnd, renderSoak(*results.soak, now)); err != nil {
+		if err := UpdateFile(path, SoakBegin, SoakEnd, renderSoak(*results.soak, now, prov)); err != nil {
 			return err
 		}
 		fmt.Fprintf(os.Stderr, "faults: wrote the soak result to %s\n", path)
@@ -77,7 +100,7 @@ func writeReport(path string) error {
 	return nil
 }
 
-// scenarioNames are the issue's sixteen faults, by number.
+// scenarioNames are the faults of the reliability document, by number.
 var scenarioNames = map[int]string{
 	1:  "exchange connection reset mid-stream, repeatedly",
 	2:  "open but silent connection (only pings flow)",
@@ -95,4 +118,33 @@ var scenarioNames = map[int]string{
 	14: "SIGKILL under load, then restart",
 	15: "a collector that fails on every connect",
 	16: "history unavailable for part of a gap",
+	17: "Redis down at startup",
+	18: "slow Redis",
+	19: "REST 429 during a backfill",
+	20: "a damaged record in the spool",
+	21: "host clock 10 s behind the exchanges",
+	22: "host clock 10 s ahead of the exchanges",
+}
+
+// provenance finds the commit the suite runs on and the version of the
+// database server, for the report (writeReport adds TimescaleDB's, found
+// in the scenarios' migrated databases).
+func provenance() Provenance {
+	var p Provenance
+	if out, err := exec.Command("git", "rev-parse", "--short=12", "HEAD").Output(); err == nil {
+		p.Commit = strings.TrimSpace(string(out))
+	}
+	if out, err := exec.Command("git", "status", "--porcelain", "--untracked-files=no").Output(); err == nil {
+		p.Dirty = len(bytes.TrimSpace(out)) > 0
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, dbtest.AdminURL())
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "faults: database version for the report:", err)
+		return p
+	}
+	defer conn.Close(ctx)
+	_ = conn.QueryRow(ctx, `SHOW server_version`).Scan(&p.PostgreSQL)
+	return p
 }

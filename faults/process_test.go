@@ -30,6 +30,9 @@ import (
 // while it was down.
 func TestSIGTERMUnderLoad(t *testing.T) {
 	s := newScenario(t, 13)
+	if !*longFlag {
+		s.skip("takes minutes: run with -long (make faults)")
+	}
 	if !haveGapRepair {
 		s.skip(whyGapRepair)
 	}
@@ -41,6 +44,9 @@ func TestSIGTERMUnderLoad(t *testing.T) {
 // of each stream.
 func TestSIGKILLUnderLoadThenRestart(t *testing.T) {
 	s := newScenario(t, 14)
+	if !*longFlag {
+		s.skip("takes minutes: run with -long (make faults)")
+	}
 	if !haveGapRepair || !haveSpool {
 		s.skip(whyGapRepair + "; " + whySpool)
 	}

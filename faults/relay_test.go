@@ -2,6 +2,7 @@ package faults
 
 import (
 	"bytes"
+	"encoding/binary"
 	"strings"
 	"sync/atomic"
 
@@ -66,4 +67,77 @@ func commitCutter(budget, cuts *atomic.Int64) func() dbtest.PGHook {
 			return false, nil
 		}
 	}
+}
+
+// copyCutter returns a hook maker whose hooks cut a connection right after
+// forwarding the CopyDone that ends a COPY into table (an autocommit COPY:
+// the server commits it while the client, cut off, never learns whether
+// it did), while budget allows. rows receives, for each cut, the number of
+// rows that COPY carried (counted in its binary stream).
+func copyCutter(table string, budget *atomic.Int64, rows chan<- int) func() dbtest.PGHook {
+	prefix := "COPY " + strings.ToUpper(table) + " "
+	return func() dbtest.PGHook {
+		var inCopy bool // per connection
+		var data []byte
+		return func(typ byte, body []byte, _ int32) (bool, <-chan struct{}) {
+			switch typ {
+			case 'Q':
+				inCopy, data = strings.HasPrefix(queryText(typ, body), prefix), data[:0]
+			case 'd':
+				if inCopy {
+					data = append(data, body...)
+				}
+			case 'f':
+				inCopy = false
+			case 'c':
+				if !inCopy {
+					return false, nil
+				}
+				inCopy = false
+				for {
+					n := budget.Load()
+					if n <= 0 {
+						return false, nil
+					}
+					if budget.CompareAndSwap(n, n-1) {
+						rows <- copyRows(data)
+						return true, nil
+					}
+				}
+			}
+			return false, nil
+		}
+	}
+}
+
+// copyRows counts the tuples of a binary COPY stream (-1 when it is not
+// one): after the 11-byte signature, flags and the header extension, each
+// tuple is a field count and the fields' lengths and bytes, up to the
+// trailer's count of -1.
+func copyRows(data []byte) int {
+	const sig = "PGCOPY\n\xff\r\n\x00"
+	if len(data) < 19 || string(data[:11]) != sig {
+		return -1
+	}
+	ext := int(binary.BigEndian.Uint32(data[15:19]))
+	p, n := 19+ext, 0
+	for p+2 <= len(data) {
+		fields := int16(binary.BigEndian.Uint16(data[p:]))
+		p += 2
+		if fields == -1 {
+			return n
+		}
+		for range fields {
+			if p+4 > len(data) {
+				return -1
+			}
+			l := int32(binary.BigEndian.Uint32(data[p:]))
+			p += 4
+			if l > 0 {
+				p += int(l)
+			}
+		}
+		n++
+	}
+	return -1
 }

@@ -58,9 +58,42 @@ const (
 	SoakEnd    = "<!-- soak-result:end -->"
 )
 
+// Provenance says what produced a report: the code and the database.
+type Provenance struct {
+	// Commit is the commit the suite ran on ("" when unknown).
+	Commit string
+	// Dirty says the work tree had uncommitted changes.
+	Dirty bool
+	// PostgreSQL is the server's version (server_version).
+	PostgreSQL string
+	// TimescaleDB is the installed extension's version, "" without it.
+	TimescaleDB string
+}
+
+// String renders p as one sentence for the reliability document.
+func (p Provenance) String() string {
+	commit := p.Commit
+	if commit == "" {
+		commit = "unknown"
+	}
+	if p.Dirty {
+		commit += " with uncommitted changes"
+	}
+	db := "PostgreSQL " + p.PostgreSQL
+	if p.PostgreSQL == "" {
+		db = "PostgreSQL of unknown version"
+	}
+	if p.TimescaleDB != "" {
+		db += " with TimescaleDB " + p.TimescaleDB
+	} else {
+		db += " without TimescaleDB (plain tables)"
+	}
+	return fmt.Sprintf("commit %s, %s", commit, db)
+}
+
 // RenderTable renders results as a markdown table ordered by scenario
-// number.
-func RenderTable(results []Result, generated time.Time) string {
+// number, saying which code and database produced them.
+func RenderTable(results []Result, generated time.Time, prov Provenance) string {
 	rs := append([]Result(nil), results...)
 	sort.SliceStable(rs, func(i, j int) bool { return rs[i].Number < rs[j].Number })
 	var b strings.Builder
@@ -75,7 +108,7 @@ func RenderTable(results []Result, generated time.Time) string {
 			r.Number, escape(r.Scenario), r.Published, r.Stored, r.Rejected, r.Duplicates,
 			r.GapsOpen, r.GapsExpected, recovery(r.Recovery), escape(outcome))
 	}
-	fmt.Fprintf(&b, "\nGenerated %s.\n", generated.UTC().Format(time.RFC3339))
+	fmt.Fprintf(&b, "\nGenerated %s on %s.\n", generated.UTC().Format(time.RFC3339), prov)
 	return b.String()
 }
 

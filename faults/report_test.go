@@ -28,7 +28,7 @@ func TestRenderTable(t *testing.T) {
 	got := RenderTable([]Result{
 		{Number: 2, Scenario: "b|c", Published: 10, Stored: 9, Rejected: 1, Outcome: "pass", Note: "x"},
 		{Number: 1, Scenario: "a", Published: 5, Stored: 4, GapsOpen: 1, Recovery: 1500 * time.Microsecond, Outcome: "fail"},
-	}, time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
+	}, time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC), Provenance{Commit: "abc123", PostgreSQL: "15.2"})
 	lines := strings.Split(got, "\n")
 	if want := "| 1 | a | 5 | 4 | 0 | 0 | 1 (0) | 2ms | fail |"; lines[2] != want {
 		t.Errorf("row 1: %q, want %q", lines[2], want)
@@ -36,7 +36,7 @@ func TestRenderTable(t *testing.T) {
 	if want := `| 2 | b\|c | 10 | 9 | 1 | 0 | 0 (0) | – | pass — x |`; lines[3] != want {
 		t.Errorf("row 2: %q, want %q", lines[3], want)
 	}
-	if !strings.Contains(got, "Generated 2026-01-02T03:04:05Z.") {
+	if !strings.Contains(got, "Generated 2026-01-02T03:04:05Z on commit abc123, PostgreSQL 15.2 without TimescaleDB (plain tables).") {
 		t.Errorf("no generation time in\n%s", got)
 	}
 }

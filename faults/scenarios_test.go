@@ -2,6 +2,7 @@ package faults
 
 import (
 	"fmt"
+	"sort"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -80,14 +81,19 @@ func TestSilentConnection(t *testing.T) {
 }
 
 // Scenario 3: trade ids jump; the skipped ids never existed, so nothing
-// may be invented and no gap may stay open.
+// may be invented and no gap may stay open. Each jump is recorded as one
+// trade_id_jump gap bounded by the trades on either side of it (ids and
+// times), which the backfill then finds empty.
 func TestTradeIDJump(t *testing.T) {
 	s := newScenario(t, 3)
 	r := startRig(t, rigOpts{exchanges: market.Exchanges()})
 	s.watch(r)
 	r.step(30)
+	r.waitTruth()
+	at := map[string]int{} // exchange symbol -> index of the first trade after the jump
 	for _, ex := range market.Exchanges() {
 		for _, sym := range r.sim.Symbols(ex) {
+			at[string(ex)+" "+string(sym)] = len(r.sim.Trades(ex, sym))
 			if err := r.sim.JumpTradeID(ex, sym, 1000); err != nil {
 				t.Fatal(err)
 			}
@@ -96,49 +102,104 @@ func TestTradeIDJump(t *testing.T) {
 	r.step(40)
 	rec := r.waitTruth()
 	s.finish(r, rec, 0)
+	var want []string
+	for _, ex := range market.Exchanges() {
+		for _, sym := range r.sim.Symbols(ex) {
+			trs := r.sim.Trades(ex, sym)
+			i := at[string(ex)+" "+string(sym)]
+			if i == 0 || i >= len(trs) {
+				t.Fatalf("%s %s: no trade on both sides of the jump", ex, sym)
+			}
+			before, after := trs[i-1], trs[i]
+			want = append(want, fmt.Sprintf("%s %s %s %s %s %s", ex, sym, before.TradeID, after.TradeID,
+				before.Time.UTC().Format(time.RFC3339Nano), after.Time.UTC().Format(time.RFC3339Nano)))
+		}
+	}
+	got := r.strings(`SELECT concat_ws(' ', exchange, symbol, after_trade_id, before_trade_id,
+			to_char(from_ts AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US'), to_char(to_ts AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US'))
+		FROM gaps WHERE reason = $1 AND data_type = 'trade' ORDER BY exchange, symbol`, string(market.GapTradeIDJump))
+	for i, w := range want {
+		f := strings.Fields(w)
+		for j := 4; j < 6; j++ {
+			ts, _ := time.Parse(time.RFC3339Nano, f[j])
+			f[j] = ts.Format("2006-01-02T15:04:05.000000")
+		}
+		want[i] = strings.Join(f, " ")
+	}
+	sortStrings(want)
+	diff(t, "trade_id_jump gaps (exchange symbol after before from to)", want, got)
+	s.res.Note = itoa(len(got)) + " trade_id_jump gaps, bounded by the trades around each jump, found empty"
 }
 
 // Scenario 4: malformed frames and trades with invalid values among good
-// ones: the invalid ones are refused and kept in rejects, the good ones
-// all stored.
+// ones: the invalid ones are refused and kept in rejects (reason and raw
+// bytes), the good ones all stored.
 func TestMalformedAndInvalidInterleaved(t *testing.T) {
 	s := newScenario(t, 4)
 	exs := market.Exchanges()
 	r := startRig(t, rigOpts{exchanges: exs})
 	s.watch(r)
 	garbage := [][]byte{[]byte(`{not json`), []byte(`{"arg":{"channel":"trades","instId":"BTC-USDT"},"data":[{"px":"x"}]}`), []byte(`[1,2,3]`), {0xff, 0xfe}}
-	var invalid int
+	var invalid []market.Trade
+	sent := map[market.Exchange]map[string]int{} // frames sent, by exchange and raw text
 	for i := range 6 {
 		r.step(7)
 		for _, ex := range exs {
-			r.sim.SendRaw(ex, garbage[i%len(garbage)])
+			g := garbage[i%len(garbage)]
+			if sent[ex] == nil {
+				sent[ex] = map[string]int{}
+			}
+			sent[ex][string([]rune(string(g)))] += r.sim.SendRaw(ex, g)
 			sym := r.sim.Symbols(ex)[i%2]
-			if _, err := r.sim.InjectInvalidTrade(ex, sym); err != nil {
+			tr, err := r.sim.InjectInvalidTrade(ex, sym)
+			if err != nil {
 				t.Fatal(err)
 			}
-			invalid++
+			invalid = append(invalid, tr)
 		}
 	}
 	r.step(70)
 	rec := r.waitTruth()
 	s.finish(r, rec, 0)
-	if s.res.Rejected != invalid {
-		t.Errorf("the exchange recorded %d invalid trades, the test injected %d", s.res.Rejected, invalid)
+	if s.res.Rejected != len(invalid) {
+		t.Errorf("the exchange recorded %d invalid trades, the test injected %d", s.res.Rejected, len(invalid))
 	}
-	var refused uint64
-	eventually(t, "every invalid trade refused by validation", func() (bool, string) {
-		rej := r.pipe.Counts().Rejected
-		refused = rej[string(validate.NonPositiveSize)] + rej[string(validate.NonPositivePrice)]
-		return refused == uint64(invalid), "refused so far: " + itoa(int(refused))
+	// Every invalid trade is in rejects once, with the reason of its bad
+	// value and its record as raw bytes.
+	var want []string
+	for _, tr := range invalid {
+		reason := validate.NonPositiveSize
+		if !tr.Price.IsPositive() {
+			reason = validate.NonPositivePrice
+		}
+		want = append(want, fmt.Sprintf("%s %s trade %s %s", tr.Exchange, tr.Symbol, tr.TradeID, reason))
+	}
+	sortStrings(want)
+	var got []string
+	eventually(t, "every invalid trade in rejects", func() (bool, string) {
+		got = r.strings(`SELECT concat_ws(' ', exchange, symbol, data_type, raw::jsonb->>'trade_id', reason) FROM rejects
+			WHERE reason IN ($1, $2) AND raw_bytes = length(raw) AND raw IS NOT NULL ORDER BY 1`,
+			string(validate.NonPositiveSize), string(validate.NonPositivePrice))
+		return len(got) >= len(want), itoa(len(got)) + " of " + itoa(len(want))
 	})
-	var decodeRejects uint64
-	for _, c := range r.cols {
-		decodeRejects += c.Status().Rejects
+	diff(t, "validation rejects (exchange symbol type trade_id reason)", want, got)
+	// Every malformed frame is in rejects once per connection it was sent
+	// on, with its bytes as they came.
+	var wantRaw, gotRaw []string
+	for _, ex := range exs {
+		for raw, n := range sent[ex] {
+			wantRaw = append(wantRaw, fmt.Sprintf("%s %d %q", ex, n, raw))
+		}
 	}
-	if decodeRejects == 0 {
-		t.Error("no malformed frame was counted as a reject")
-	}
-	s.res.Note = itoa(int(decodeRejects)) + " malformed frames rejected"
+	sortStrings(wantRaw)
+	eventually(t, "every malformed frame in rejects", func() (bool, string) {
+		gotRaw = r.strings(`SELECT format('%s %s "%s"', exchange, count(*), replace(raw, '"', '\"')) FROM rejects
+			WHERE reason NOT IN ($1, $2) GROUP BY exchange, raw ORDER BY 1`,
+			string(validate.NonPositiveSize), string(validate.NonPositivePrice))
+		return len(gotRaw) >= len(wantRaw), strings.Join(gotRaw, "; ")
+	})
+	diff(t, "decode rejects (exchange count raw)", wantRaw, gotRaw)
+	s.res.Note = itoa(len(got)) + " invalid trades and " + itoa(len(gotRaw)) + " kinds of malformed frame kept in rejects with reason and raw bytes"
 }
 
 // Scenario 5: a frame larger than the read limit: the connection is
@@ -265,31 +326,94 @@ func TestWriterKilledDuringCopy(t *testing.T) {
 	}
 }
 
-// Scenario 8: the connection is cut right after the client sends COMMIT:
-// the transaction may have committed, the writer cannot know and retries
-// the batch; ON CONFLICT keeps it exactly once.
+// Scenario 8: the connection is cut right after the client ends a COPY
+// or sends COMMIT, so the server commits while the writer cannot know it
+// did. Trades go to the database by an autocommit COPY straight into
+// trades: the cut comes right after its CopyDone, four times; the writer
+// retries each batch, finds its rows stored (unique_violation), merges it
+// with ON CONFLICT and counts every row of it as skipped, none twice.
+// Candles go through the staging merge, whose COMMIT is cut twice.
 func TestCutAfterCommit(t *testing.T) {
 	s := newScenario(t, 8)
 	r := startRig(t, rigOpts{exchanges: []market.Exchange{market.OKX, market.Binance}})
 	s.watch(r)
-	var budget, cuts atomic.Int64
-	budget.Store(4)
-	r.pg.SetPGHook(commitCutter(&budget, &cuts))
-	r.pg.Cut()
-	for cuts.Load() < 4 {
-		r.step(10)
+	r.step(5)
+	r.waitTruth()
+	skippedBefore := r.writer.Stats().Tables[store.TableTrades].Skipped
+	const copyCuts, commitCuts = 4, 2
+	var copyBudget, commitBudget, commits atomic.Int64
+	rows := make(chan int, 1)
+	cutCopy := copyCutter("trades", &copyBudget, rows)
+	cutCommit := commitCutter(&commitBudget, &commits)
+	r.pg.SetPGHook(func() dbtest.PGHook {
+		a, b := cutCopy(), cutCommit()
+		return func(typ byte, body []byte, backend int32) (bool, <-chan struct{}) {
+			cutA, _ := a(typ, body, backend)
+			cutB, _ := b(typ, body, backend)
+			return cutA || cutB, nil
+		}
+	})
+	r.pg.Cut() // the pool's connections now come through the hook
+	cutsBefore := r.pg.Cuts()
+	// One cut per batch: the next is armed once the batch cut before it
+	// is stored, so each cut COPY carries rows no other COPY committed.
+	cutRows := 0
+	retriesBefore := r.writer.Stats().Tables[store.TableTrades].Retries
+	for i := range copyCuts {
+		copyBudget.Store(1)
+		// After a conflict the writer merges its next batches (the
+		// store's mergeAfterConflict): small batches, each stored before
+		// the next, until one is copied straight into trades again.
+		for cut := false; !cut; {
+			r.step(2)
+			select {
+			case n := <-rows:
+				if n <= 0 {
+					t.Fatalf("cut COPY carried %d rows", n)
+				}
+				cutRows, cut = cutRows+n, true
+			case <-r.ctx.Done():
+				t.Fatal(r.ctx.Err())
+			default:
+			}
+			r.waitTruth()
+		}
+		// The writer retries the cut batch; only then is the next cut
+		// armed (else it could cut that retry).
+		eventually(t, "the cut batch retried", func() (bool, string) {
+			st := r.writer.Stats().Tables[store.TableTrades]
+			return st.Retries >= retriesBefore+uint64(i+1) && st.Queued == 0, fmt.Sprintf("%+v", st)
+		})
+	}
+	// The server committed the cut COPYs (most of them: a cut can also
+	// meet a COPY that the server refused): their rows were found stored
+	// by the retries, none was stored twice or refused.
+	st := r.writer.Stats().Tables[store.TableTrades]
+	skipped := st.Skipped - skippedBefore
+	if skipped == 0 || skipped > uint64(cutRows) {
+		t.Errorf("the writer skipped %d trades as already stored; want some and at most the %d rows of the cut COPYs", skipped, cutRows)
+	}
+	if st.Rejected != 0 {
+		t.Errorf("%d trades refused by the database", st.Rejected)
+	}
+	if got := r.writer.Stats().Tables[store.TableTrades].Retries; got < copyCuts {
+		t.Errorf("%d retries of trades batches after %d cut COPYs", got, copyCuts)
+	}
+	commitBudget.Store(commitCuts)
+	for commits.Load() < commitCuts {
+		r.step(70) // candles close at the minute: a merge and its COMMIT
 		eventually(t, "the batch to be committed or cut", func() (bool, string) {
 			c := r.count()
-			return c.stored == c.wantStored || cuts.Load() >= 4, c.String()
+			return c.stored == c.wantStored || commits.Load() >= commitCuts, c.String()
 		})
 	}
 	end := time.Now()
 	r.step(20)
 	r.waitTruth()
 	s.finish(r, time.Since(end), 0)
-	s.res.Note = itoa(int(cuts.Load())) + " connections cut after COMMIT"
-	if cuts.Load() != 4 {
-		t.Errorf("%d cuts, want 4", cuts.Load())
+	s.res.Note = fmt.Sprintf("%d connections cut after a trades COPY of %d rows ended (%d found committed by the retry), %d after COMMIT", copyCuts, cutRows, skipped, commits.Load())
+	if n := r.pg.Cuts() - cutsBefore; n != copyCuts+commitCuts {
+		t.Errorf("%d cuts, want %d", n, copyCuts+commitCuts)
 	}
 }
 
@@ -368,42 +492,65 @@ func TestSpoolCapReached(t *testing.T) {
 	s.finish(r, time.Since(end), 0)
 	st := r.buffer.Stats()
 	s.res.Note = itoa(int(st.Dropped)) + " records dropped at the cap, in " + itoa(int(st.Gaps)) + " gaps, all backfilled"
-	if n := r.queryInt(`SELECT count(*) FROM gaps WHERE reason = $1`, string(market.GapSpoolFull)); n == 0 {
-		t.Error("no spool_full gap recorded")
+	// Every hole the cap made is one spool_full gap row, and each is filled.
+	if n := r.queryInt(`SELECT count(*) FROM gaps WHERE reason = $1 AND status = 'filled'`, string(market.GapSpoolFull)); n == 0 || uint64(n) != st.Gaps {
+		t.Errorf("%d filled spool_full gaps, the spool reported %d holes", n, st.Gaps)
 	}
 }
 
-// Scenario 11: every packet to and from PostgreSQL is delayed: the
-// collectors keep reading and answering the exchange's pings (none is
-// dropped), the writer's queues stay within their bound.
+// Scenario 11: every packet to and from PostgreSQL is delayed, so that the
+// database is slower than the feed: the writer's queues fill up, and once
+// a record has waited SPOOL_AFTER for room the records go to the disk
+// spool instead of piling up in memory. The collectors keep reading and
+// answering the exchange's pings (none is dropped), no table's queue ever
+// holds more than its capacity, and every record reaches the database
+// exactly once once the database is fast again.
 func TestSlowDatabase(t *testing.T) {
 	s := newScenario(t, 11)
-	const queue = 2000
+	if !haveSpool {
+		s.skip(whySpool)
+	}
+	const queue = 200
 	r := startRig(t, rigOpts{
-		exchanges: []market.Exchange{market.OKX, market.Binance},
-		store:     store.Config{QueueSize: queue},
+		exchanges:  []market.Exchange{market.OKX, market.Binance},
+		store:      store.Config{QueueSize: queue, BatchSize: 50},
+		spoolBytes: 64 << 20,
 		sim: func(c *sim.Config) {
 			c.BinancePingInterval = 500 * time.Millisecond
 			c.BinancePongTimeout = time.Second
 		},
 	})
 	s.watch(r)
-	r.pg.SetLatency(20 * time.Millisecond)
-	stop := r.stepper(4 * time.Millisecond)
-	deadline := time.Now().Add(3 * time.Second)
-	maxDepth := 0
-	for time.Now().Before(deadline) {
-		maxDepth = max(maxDepth, r.writer.Stats().QueueDepth)
-		time.Sleep(10 * time.Millisecond) // sampling the queue while the fault lasts
-	}
+	r.step(5)
+	r.waitTruth()
+	r.pg.SetLatency(30 * time.Millisecond)
+	stop := r.stepper(2 * time.Millisecond)
+	maxQueued := 0
+	eventually(t, "the slow database to send records to the spool", func() (bool, string) {
+		r.step(100) // a burst the slow database cannot keep up with
+		ws := r.writer.Stats()
+		for _, ts := range ws.Tables {
+			maxQueued = max(maxQueued, ts.Queued)
+		}
+		st := r.buffer.Stats()
+		return st.Spooled > 0 && st.Bytes > 0, fmt.Sprintf("spool %+v; writer queue %d", st, ws.QueueDepth)
+	})
 	stop()
 	r.pg.SetLatency(0)
 	end := time.Now()
 	r.waitTruth()
+	eventually(t, "the spool to be drained", func() (bool, string) {
+		st := r.buffer.Stats()
+		return st.State == spool.StateMemory && st.Bytes == 0, fmt.Sprintf("%+v", st)
+	})
 	s.finish(r, time.Since(end), 0)
-	s.res.Note = "deepest writer queue " + itoa(maxDepth)
-	if maxDepth > 6*queue {
-		t.Errorf("writer queues held %d records, bound %d", maxDepth, 6*queue)
+	st := r.buffer.Stats()
+	s.res.Note = fmt.Sprintf("%d records spooled and replayed; fullest table queue %d of %d", st.Spooled, maxQueued, queue)
+	if maxQueued > queue {
+		t.Errorf("a table's queue held %d records, capacity %d", maxQueued, queue)
+	}
+	if st.Dropped != 0 || st.Corrupt != 0 || st.Replayed != st.Spooled {
+		t.Errorf("spool: %d spooled, %d replayed, %d dropped, %d corrupt", st.Spooled, st.Replayed, st.Dropped, st.Corrupt)
 	}
 	for ex, c := range r.cols {
 		if st := c.Status(); st.Reconnects != 0 {
@@ -581,3 +728,5 @@ func TestHistoryUnavailableForPartOfGap(t *testing.T) {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+func sortStrings(xs []string) { sort.Strings(xs) }

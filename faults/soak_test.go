@@ -129,9 +129,9 @@ func TestSoak(t *testing.T) {
 }
 
 // renderSoak renders the soak result for the reliability document.
-func renderSoak(r Result, generated time.Time) string {
+func renderSoak(r Result, generated time.Time, prov Provenance) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "Soak run of %s: **%s**.\n\n", generated.UTC().Format(time.RFC3339), r.Outcome)
+	fmt.Fprintf(&b, "Soak run of %s on %s: **%s**.\n\n", generated.UTC().Format(time.RFC3339), prov, r.Outcome)
 	b.WriteString("| published | stored | rejected | duplicates | gaps open | settled after |\n|---|---|---|---|---|---|\n")
 	fmt.Fprintf(&b, "| %d | %d | %d | %d | %d | %s |\n\n", r.Published, r.Stored, r.Rejected, r.Duplicates, r.GapsOpen, recovery(r.Recovery))
 	fmt.Fprintf(&b, "Run: %s.\n", r.Note)

@@ -1,0 +1,128 @@
+package faults
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"marketetl/market"
+	"marketetl/spool"
+	"marketetl/store"
+)
+
+// spoolMarker starts every frame of a spool segment (package spool,
+// frame.go): marker, payload length (uint32 LE), CRC, payload.
+var spoolMarker = []byte{0xE7, 0x5C, 0x1A, 0xD0}
+
+// damageFrame flips one byte in the middle of the payload of the nth
+// frame (from 0) of the spool's second-to-last segment (sealed, and not
+// yet read by the replay, which holds the first), and returns the segment.
+func damageFrame(t *testing.T, dir string, nth int) string {
+	t.Helper()
+	segs, err := filepath.Glob(filepath.Join(dir, "*.spool"))
+	if err != nil || len(segs) < 3 {
+		t.Fatalf("%d spool segments in %s, want 3 or more: %v", len(segs), dir, err)
+	}
+	sort.Strings(segs)
+	seg := segs[len(segs)-2]
+	data, err := os.ReadFile(seg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	off := 0
+	for i := 0; ; i++ {
+		if off+12 > len(data) || string(data[off:off+4]) != string(spoolMarker) {
+			t.Fatalf("%s: no frame %d at offset %d", seg, i, off)
+		}
+		n := int(binary.LittleEndian.Uint32(data[off+4:]))
+		if i == nth {
+			data[off+12+n/2] ^= 0xFF
+			break
+		}
+		off += 12 + n
+	}
+	f, err := os.OpenFile(seg, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.WriteAt(data[off+12:off+12+int(binary.LittleEndian.Uint32(data[off+4:]))], int64(off+12)); err != nil {
+		t.Fatal(err)
+	}
+	return seg
+}
+
+// Scenario 20: a record in the spool is damaged on disk (one byte of its
+// payload flipped) while the database is down: replay skips exactly that
+// record, records a spool_corrupt gap for its stream and time bounds, and
+// the backfill repairs it, so the database ends equal to the truth.
+func TestCorruptSpool(t *testing.T) {
+	s := newScenario(t, 20)
+	if !haveSpool || !haveGapRepair {
+		s.skip(whySpool + "; " + whyGapRepair)
+	}
+	r := startRig(t, rigOpts{exchanges: []market.Exchange{market.OKX, market.Binance},
+		store: store.Config{QueueSize: 50, BatchSize: 25}, spoolBytes: 64 << 20})
+	s.watch(r)
+	r.step(10)
+	r.waitTruth()
+	r.pg.SetDown(true)
+	eventually(t, "three spool segments", func() (bool, string) {
+		r.step(50)
+		st := r.buffer.Stats()
+		return st.Segments >= 3, fmt.Sprintf("%+v", st)
+	})
+	seg := damageFrame(t, r.spoolDir, 10)
+	// The segment's index (written when it was sealed) names its streams
+	// and their time bounds: the gaps the damage must leave (a gap's start
+	// is exclusive, a microsecond before the first record it may hold).
+	idx, err := os.ReadFile(strings.TrimSuffix(seg, ".spool") + ".idx")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var entries []struct {
+		Exchange, Symbol, Type string
+		From, To               time.Time
+	}
+	if err := json.Unmarshal(idx, &entries); err != nil {
+		t.Fatalf("index of %s: %v", seg, err)
+	}
+	var want []string
+	for _, e := range entries {
+		want = append(want, fmt.Sprintf("%s %s %s %s %s filled", e.Exchange, e.Symbol, e.Type,
+			e.From.Add(-time.Microsecond).UTC().Format("2006-01-02T15:04:05.000000"), e.To.UTC().Format("2006-01-02T15:04:05.000000")))
+	}
+	sort.Strings(want)
+	r.pg.SetDown(false)
+	end := time.Now()
+	// The hole is noticed by the records after it: the exchange trades on.
+	stop := r.stepper(20 * time.Millisecond)
+	eventually(t, "the spool to replay past the damaged record", func() (bool, string) {
+		st := r.buffer.Stats()
+		return st.State == spool.StateMemory && st.Bytes == 0 && st.Corrupt > 0, fmt.Sprintf("%+v", st)
+	})
+	stop()
+	r.afterFault()
+	r.waitTruth()
+	s.finish(r, time.Since(end), 0)
+	st := r.buffer.Stats()
+	if st.Corrupt != 1 {
+		t.Errorf("%d corrupt records skipped, want the 1 damaged", st.Corrupt)
+	}
+	// Which stream the damaged record was of is lost with it: the spool
+	// records one gap per stream of the segment's index, bounded by the
+	// segment's times, and the backfill fills each.
+	gaps := r.strings(`SELECT concat_ws(' ', exchange, symbol, data_type, to_char(from_ts AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US'),
+		to_char(to_ts AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US'), status) FROM gaps WHERE reason = $1 ORDER BY 1`, string(market.GapSpoolCorrupt))
+	diff(t, "spool_corrupt gaps (stream, bounds, status)", want, gaps)
+	if st.CorruptGaps != uint64(len(want)) {
+		t.Errorf("the spool counted %d corrupt gaps, want %d", st.CorruptGaps, len(want))
+	}
+	s.res.Note = fmt.Sprintf("%d damaged record skipped; %d spool_corrupt gaps (one per stream of its segment), all filled by the backfill", st.Corrupt, len(gaps))
+}
