@@ -88,8 +88,13 @@ func (c *Collector) session(ctx context.Context, key string, plan ConnPlan, upda
 	g.Go(func() error { return w.run(gctx) })
 	// Keep-alive and rollover timer.
 	g.Go(func() error { return c.keepAlive(gctx, ka, w, &lastRead, rollover) })
-	// Subscriptions: at dial, then runtime changes.
-	g.Go(func() error { return c.subscriptions(gctx, key, plan, updates, w) })
+	ps := newPrivSession()
+	// Subscriptions: at dial (after the login, if any), then runtime changes.
+	g.Go(func() error { return c.subscriptions(gctx, key, plan, updates, w, ps) })
+	if c.private {
+		// REST snapshots after each subscription acknowledgement.
+		g.Go(func() error { return c.snapshots(gctx, ps) })
+	}
 	// Reader.
 	g.Go(func() error {
 		conn.SetPingHandler(func(payload string) error {
@@ -113,7 +118,7 @@ func (c *Collector) session(ctx context.Context, key string, plan ConnPlan, upda
 			return nil
 		})
 		touch(c.cfg.Now())
-		return c.read(gctx, key, c.positions.next(), conn, touch, ready)
+		return c.read(gctx, key, c.positions.next(), conn, touch, ready, ps)
 	})
 	err = g.Wait()
 	if ctx.Err() != nil {
@@ -126,7 +131,7 @@ func (c *Collector) session(ctx context.Context, key string, plan ConnPlan, upda
 // each decoded Event to the router. session numbers the session for gap
 // detection: a record that follows one of another session crossed a
 // reconnect.
-func (c *Collector) read(ctx context.Context, key string, session uint64, conn *websocket.Conn, touch func(time.Time), ready chan<- struct{}) error {
+func (c *Collector) read(ctx context.Context, key string, session uint64, conn *websocket.Conn, touch func(time.Time), ready chan<- struct{}, ps *privSession) error {
 	var ev Event
 	readySent := false
 	for {
@@ -161,6 +166,11 @@ func (c *Collector) read(ctx context.Context, key string, session uint64, conn *
 		if err := c.route.route(ctx, key, &ev, received, session); err != nil {
 			return err
 		}
+		if c.private {
+			if err := ps.event(&ev); err != nil {
+				return err
+			}
+		}
 		if ev.Reconnect {
 			return errRedial
 		}
@@ -169,9 +179,14 @@ func (c *Collector) read(ctx context.Context, key string, session uint64, conn *
 
 // subscriptions sends the subscribe frames at dial (unless the URL carries
 // the streams) and then, on every plan update, the frames for the difference.
-func (c *Collector) subscriptions(ctx context.Context, key string, plan ConnPlan, updates <-chan struct{}, w *writer) error {
+func (c *Collector) subscriptions(ctx context.Context, key string, plan ConnPlan, updates <-chan struct{}, w *writer, ps *privSession) error {
 	var id uint64
 	next := func() uint64 { id++; return id }
+	if c.auth != nil {
+		if err := c.login(ctx, plan, next(), w, ps); err != nil {
+			return err
+		}
+	}
 	cur := map[string]market.Stream{}
 	for _, s := range plan.Streams {
 		cur[s.String()] = s

@@ -56,6 +56,14 @@ type Status struct {
 	// corrected (replaced by the exchange's), missing (the exchange has
 	// none), failed (the request failed), skipped (queue full).
 	Reconciled map[string]uint64
+	// ClockSkew is the exchange's clock minus the host's, as last measured
+	// (private collectors; zero when not measured).
+	ClockSkew time.Duration
+	// BalanceCorrections counts the balance rows the periodic REST
+	// reconciliation delivered because the stream had not (private
+	// collectors). Reconciled counts the passes: balance_checked,
+	// balance_failed.
+	BalanceCorrections uint64
 	// LastError is the latest error's text (never containing secrets) and LastErrorTime its time.
 	LastError     string
 	LastErrorTime time.Time
