@@ -52,8 +52,6 @@ const (
 	// minRequestBytes is the smallest MaxRequestBytes accepted: enough for
 	// any one stream name after a long base URL.
 	minRequestBytes = 512
-	// defaultHTTPTimeout bounds one REST request of the default client.
-	defaultHTTPTimeout = 30 * time.Second
 )
 
 // Config configures an Adapter. Zero values take the defaults documented
@@ -67,8 +65,14 @@ type Config struct {
 	// appends /api/v3/.... Default DefaultRESTURL. Scheme http or https.
 	RESTURL string
 	// HTTPClient makes the REST requests. Default: a client with a 30 s
-	// timeout.
+	// timeout (wire.DefaultRESTTimeout).
 	HTTPClient *http.Client
+	// UserAgent is sent on REST requests. Default wire.DefaultUserAgent.
+	UserAgent string
+	// Budget, when set, is the exchange's REST request budget, wrapped
+	// around HTTPClient's transport (see wire.RESTConfig.Budget). nil: the
+	// client is used as given.
+	Budget *wire.Budget
 	// Now returns the current time; REST history uses it to leave out the
 	// candle still forming. Default time.Now.
 	Now func() time.Time
@@ -85,15 +89,6 @@ func (cfg *Config) applyDefaults() {
 	if cfg.WSURL == "" {
 		cfg.WSURL = DefaultWSURL
 	}
-	if cfg.RESTURL == "" {
-		cfg.RESTURL = DefaultRESTURL
-	}
-	if cfg.HTTPClient == nil {
-		cfg.HTTPClient = &http.Client{Timeout: defaultHTTPTimeout}
-	}
-	if cfg.Now == nil {
-		cfg.Now = time.Now
-	}
 	if cfg.MaxStreamsPerConn == 0 {
 		cfg.MaxStreamsPerConn = maxStreamsPerConn
 	}
@@ -102,13 +97,21 @@ func (cfg *Config) applyDefaults() {
 	}
 }
 
+// rest is the shared REST client configuration (defaults are applied by
+// wire.NewREST).
+func (cfg *Config) rest() wire.RESTConfig {
+	return wire.RESTConfig{BaseURL: cfg.RESTURL, HTTPClient: cfg.HTTPClient, UserAgent: cfg.UserAgent,
+		Budget: cfg.Budget, MaxBody: maxBody, Now: cfg.Now}
+}
+
 // Adapter speaks Binance spot's public market data. It is safe for use by
 // several goroutines at once.
 type Adapter struct {
 	cfg Config
-	// wsBase and restBase are the configured base URLs without a trailing slash.
-	wsBase   string
-	restBase string
+	// wsBase is the configured WebSocket base URL without a trailing slash.
+	wsBase string
+	// rest is the REST client.
+	rest *wire.REST
 	// symbols maps Binance's spellings of the symbols ever planned back to
 	// normalised symbols; see symbols.go.
 	symbols symbolTable
@@ -122,9 +125,9 @@ func New(cfg Config) (*Adapter, error) {
 	if err != nil {
 		errs = append(errs, fmt.Errorf("WSURL: %w", err))
 	}
-	restBase, err := wire.BaseURL(cfg.RESTURL, "http", "https", "/api/v3", "/api")
+	rest, err := wire.NewREST(cfg.rest(), DefaultRESTURL, "/api/v3", "/api")
 	if err != nil {
-		errs = append(errs, fmt.Errorf("RESTURL: %w", err))
+		errs = append(errs, err)
 	}
 	if cfg.MaxStreamsPerConn < 1 || cfg.MaxStreamsPerConn > maxStreamsPerConn {
 		errs = append(errs, fmt.Errorf("MaxStreamsPerConn %d: want 1 to %d (Binance's limit per connection), or 0 for %d",
@@ -139,7 +142,7 @@ func New(cfg Config) (*Adapter, error) {
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("binance config: %w", err)
 	}
-	return &Adapter{cfg: cfg, wsBase: wsBase, restBase: restBase}, nil
+	return &Adapter{cfg: cfg, wsBase: wsBase, rest: rest}, nil
 }
 
 // Exchange implements collector.Protocol.

@@ -43,14 +43,14 @@ func TestNewDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if a.wsBase != "wss://stream.binance.com:9443" || a.restBase != "https://api.binance.com" {
-		t.Errorf("bases %q %q", a.wsBase, a.restBase)
+	if a.wsBase != "wss://stream.binance.com:9443" || a.rest.Base() != "https://api.binance.com" {
+		t.Errorf("bases %q %q", a.wsBase, a.rest.Base())
 	}
 	if a.cfg.MaxStreamsPerConn != 1024 || a.cfg.MaxRequestBytes != 4096 {
 		t.Errorf("limits %d %d", a.cfg.MaxStreamsPerConn, a.cfg.MaxRequestBytes)
 	}
-	if a.cfg.HTTPClient == nil || a.cfg.HTTPClient.Timeout <= 0 || a.cfg.Now == nil {
-		t.Errorf("HTTP client or clock not defaulted")
+	if a.rest.Now().IsZero() {
+		t.Errorf("clock not defaulted")
 	}
 	if a.Exchange() != market.Binance {
 		t.Errorf("exchange %q", a.Exchange())

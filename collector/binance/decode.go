@@ -9,6 +9,7 @@ import (
 	"github.com/shopspring/decimal"
 
 	"marketetl/collector"
+	"marketetl/collector/wire"
 	"marketetl/market"
 )
 
@@ -17,15 +18,15 @@ import (
 // "result", "id", "error", "code", "msg"), and the payloads and klines
 // (single letters, case-sensitive, with different meanings per event).
 type fields struct {
-	stream, data, result, id, error, code, msg span
+	stream, data, result, id, error, code, msg wire.Span
 
-	e, eTime, s, t, p, q, tTime, m, k    span
-	c, b, bSize, a, aSize, o, h, l, v, i span
-	n, x                                 span
+	e, eTime, s, t, p, q, tTime, m, k    wire.Span
+	c, b, bSize, a, aSize, o, h, l, v, i wire.Span
+	n, x                                 wire.Span
 }
 
 // set records the value of key; other keys are skipped.
-func (f *fields) set(key []byte, v span) {
+func (f *fields) set(key []byte, v wire.Span) {
 	if len(key) == 1 {
 		switch key[0] {
 		case 'e':
@@ -122,13 +123,13 @@ func (a *Adapter) Decode(frame []byte, received time.Time, ev *collector.Event) 
 	}
 	top := &m.f[levelTop]
 	switch {
-	case top.data.present():
+	case top.data.Present():
 		return d.wrapped(&m, ev)
-	case top.e.present():
+	case top.e.Present():
 		return d.payload(nil, top, &m.f[levelKline], ev)
-	case top.error.present() || top.code.present():
+	case top.error.Present() || top.code.Present():
 		return d.exchangeError(&m, ev)
-	case top.result.present():
+	case top.result.Present():
 		return d.response(top, ev)
 	}
 	return d.fail(collector.ReasonUnknownChannel, "", errUnknownMessage)
@@ -150,7 +151,7 @@ func (d *decoder) fail(reason, field string, err error) error {
 // wrapped decodes a combined-stream event.
 func (d *decoder) wrapped(m *message, ev *collector.Event) error {
 	top := &m.f[levelTop]
-	if top.data.kind != kindObject {
+	if top.data.Kind != wire.KindObject {
 		return d.fail(collector.ReasonBadField, "data", errWrongType)
 	}
 	name, err := d.text(top.stream, "stream")
@@ -171,7 +172,7 @@ func (d *decoder) payload(name []byte, p, k *fields, ev *collector.Event) error 
 			channel = name // "!serverShutdown"
 		}
 	}
-	if !p.e.present() {
+	if !p.e.Present() {
 		if knownChannel(channel) {
 			return d.fail(collector.ReasonBadField, "e", errMissing)
 		}
@@ -232,7 +233,7 @@ func channelMatches(ch []byte, t market.DataType) bool {
 // agree.
 func (d *decoder) symbol(name, symName []byte, p *fields) error {
 	var s []byte
-	if p.s.present() {
+	if p.s.Present() {
 		var err error
 		if s, err = d.text(p.s, "s"); err != nil {
 			return err
@@ -284,7 +285,7 @@ func (d *decoder) trade(p *fields, ev *collector.Event) error {
 	}
 	ev.Records = append(ev.Records, &market.Trade{
 		Meta:    d.meta(ts),
-		TradeID: string(d.b[p.t.off:p.t.end]),
+		TradeID: string(d.b[p.t.Off:p.t.End]),
 		Price:   price,
 		Size:    size,
 		Side:    side,
@@ -295,7 +296,7 @@ func (d *decoder) trade(p *fields, ev *collector.Event) error {
 // kline decodes a kline event; channel is the stream's "kline_<interval>",
 // empty for a raw payload.
 func (d *decoder) kline(p, k *fields, channel []byte, ev *collector.Event) error {
-	if p.k.kind != kindObject {
+	if p.k.Kind != wire.KindObject {
 		return d.fail(collector.ReasonBadField, "k", errWrongType)
 	}
 	iv, err := d.text(k.i, "k.i")
@@ -317,7 +318,7 @@ func (d *decoder) kline(p, k *fields, channel []byte, ev *collector.Event) error
 	c := &market.Candle{Meta: d.meta(open), Timeframe: tf}
 	for _, f := range [...]struct {
 		dst   *decimal.Decimal
-		s     span
+		s     wire.Span
 		field string
 	}{{&c.Open, k.o, "k.o"}, {&c.High, k.h, "k.h"}, {&c.Low, k.l, "k.l"}, {&c.Close, k.c, "k.c"}, {&c.Volume, k.v, "k.v"}} {
 		if *f.dst, err = d.decimal(f.s, f.field); err != nil {
@@ -349,7 +350,7 @@ func (d *decoder) ticker(p *fields, ev *collector.Event) error {
 	t := &market.Ticker{Meta: d.meta(ts)}
 	for _, f := range [...]struct {
 		dst   *decimal.NullDecimal
-		s     span
+		s     wire.Span
 		field string
 	}{
 		{&t.Last, p.c, "c"}, {&t.Bid, p.b, "b"}, {&t.BidSize, p.bSize, "B"}, {&t.Ask, p.a, "a"}, {&t.AskSize, p.aSize, "A"},

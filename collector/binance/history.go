@@ -58,7 +58,7 @@ func (a *Adapter) Candles(ctx context.Context, sym market.Symbol, tf market.Time
 	if err := json.Unmarshal(body, &rows); err != nil {
 		return nil, fmt.Errorf("binance candles %s %s: decode response: %w", sym, tf, err)
 	}
-	now := a.cfg.Now().UnixMilli()
+	now := a.rest.Now().UnixMilli()
 	out := make([]market.Candle, 0, len(rows))
 	for n, row := range rows {
 		c, closeMs, err := klineRow(row)
@@ -212,11 +212,11 @@ func (s byID) Swap(i, j int) {
 // get makes one GET request and returns the body of a 200 response and
 // when it was read. Other responses become errors: see statusError.
 func (a *Adapter) get(ctx context.Context, path string, q url.Values) ([]byte, time.Time, error) {
-	resp, body, err := wire.Get(ctx, a.cfg.HTTPClient, a.restBase+path+"?"+q.Encode(), maxBody)
+	resp, body, err := a.rest.Get(ctx, path+"?"+q.Encode())
 	if err != nil {
 		return nil, time.Time{}, fmt.Errorf("GET %s: %w", path, err)
 	}
-	received := a.cfg.Now().UTC()
+	received := a.rest.Now().UTC()
 	if resp.StatusCode != http.StatusOK {
 		return nil, time.Time{}, fmt.Errorf("GET %s: %w", path, a.statusError(resp, body))
 	}

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -56,6 +55,8 @@ type PrivateConfig struct {
 	// HTTPClient makes the signed REST requests (within the exchange's
 	// request-weight budget: /api/v3/account weighs 20).
 	HTTPClient *http.Client
+	// Budget is the exchange's request-weight budget (nil: none).
+	Budget *wire.Budget
 	// Credentials are the API key and its secret: an HMAC secret or a PEM
 	// Ed25519 or RSA private key.
 	Credentials credentials.Credentials
@@ -80,7 +81,7 @@ func NewPrivate(cfg PrivateConfig) (*Private, error) {
 	if err := wire.CheckWSURL(cfg.URL); err != nil {
 		errs = append(errs, fmt.Errorf("URL: %w", err))
 	}
-	rest, err := New(Config{RESTURL: cfg.RESTURL, HTTPClient: cfg.HTTPClient, Now: cfg.Now})
+	rest, err := New(Config{RESTURL: cfg.RESTURL, HTTPClient: cfg.HTTPClient, Budget: cfg.Budget, Now: cfg.Now})
 	if err != nil {
 		errs = append(errs, err)
 	}
@@ -242,19 +243,10 @@ func (p *Private) account(ctx context.Context) (accountInfo, time.Time, error) {
 	if err != nil {
 		return accountInfo{}, time.Time{}, fmt.Errorf("sign account request: %w", err)
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.rest.restBase+"/api/v3/account?"+q+"&signature="+url.QueryEscape(sig), nil)
-	if err != nil {
-		return accountInfo{}, time.Time{}, err
-	}
-	req.Header.Set("X-MBX-APIKEY", p.cfg.Credentials.Key.Reveal())
-	resp, err := p.rest.cfg.HTTPClient.Do(req)
+	resp, body, err := p.rest.rest.GetSigned(ctx, "/api/v3/account?"+q+"&signature="+url.QueryEscape(sig),
+		http.Header{"X-Mbx-Apikey": {p.cfg.Credentials.Key.Reveal()}})
 	if err != nil {
 		return accountInfo{}, time.Time{}, fmt.Errorf("GET /api/v3/account: %w", err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
-	if err != nil {
-		return accountInfo{}, time.Time{}, fmt.Errorf("GET /api/v3/account: read body: %w", err)
 	}
 	received := time.Now().UTC()
 	if resp.StatusCode != http.StatusOK {
@@ -321,7 +313,7 @@ func (p *Private) KeyPermissions(ctx context.Context) (collector.Permissions, er
 
 // ServerTime implements collector.ServerClock (GET /api/v3/time).
 func (p *Private) ServerTime(ctx context.Context) (time.Time, error) {
-	resp, body, err := wire.Get(ctx, p.rest.cfg.HTTPClient, p.rest.restBase+"/api/v3/time", 1<<16)
+	resp, body, err := p.rest.rest.Get(ctx, "/api/v3/time")
 	if err != nil {
 		return time.Time{}, fmt.Errorf("binance server time: %w", err)
 	}

@@ -18,21 +18,21 @@ import (
 func (d *decoder) exchangeError(m *message, ev *collector.Event) error {
 	top := &m.f[levelTop]
 	code, msg := top.code, top.msg
-	switch top.error.kind {
-	case kindNone:
-	case kindObject:
+	switch top.error.Kind {
+	case wire.KindNone:
+	case wire.KindObject:
 		code, msg = m.f[levelError].code, m.f[levelError].msg
-	case kindString:
-		code, msg = span{}, top.error
+	case wire.KindString:
+		code, msg = wire.Span{}, top.error
 	default:
 		return d.fail(collector.ReasonBadField, "error", errWrongType)
 	}
 	var codeText []byte
-	switch code.kind {
-	case kindNone:
-	case kindNumber:
-		codeText = d.b[code.off:code.end]
-	case kindString:
+	switch code.Kind {
+	case wire.KindNone:
+	case wire.KindNumber:
+		codeText = d.b[code.Off:code.End]
+	case wire.KindString:
 		var err error
 		if codeText, err = d.text(code, "code"); err != nil {
 			return err
@@ -41,7 +41,7 @@ func (d *decoder) exchangeError(m *message, ev *collector.Event) error {
 		return d.fail(collector.ReasonBadField, "code", errWrongType)
 	}
 	var msgText []byte
-	if msg.present() {
+	if msg.Present() {
 		var err error
 		if msgText, err = d.text(msg, "msg"); err != nil {
 			return err
@@ -77,7 +77,7 @@ func permanentWSCode(code string) bool {
 // not send, and an id that is not a number is not one of the adapter's;
 // both are ignored.
 func (d *decoder) response(top *fields, ev *collector.Event) error {
-	if top.result.kind != kindNull || top.id.kind != kindNumber {
+	if top.result.Kind != wire.KindNull || top.id.Kind != wire.KindNumber {
 		ev.Ignored = true
 		return nil
 	}
@@ -94,18 +94,18 @@ func (d *decoder) response(top *fields, ev *collector.Event) error {
 }
 
 // text returns a string value's text.
-func (d *decoder) text(s span, field string) ([]byte, error) {
-	switch s.kind {
-	case kindString:
-		if !s.esc {
-			return d.b[s.off:s.end], nil
+func (d *decoder) text(s wire.Span, field string) ([]byte, error) {
+	switch s.Kind {
+	case wire.KindString:
+		if !s.Esc {
+			return d.b[s.Off:s.End], nil
 		}
-		t, err := unescape(d.b, s)
+		t, err := wire.Text(d.b, s)
 		if err != nil {
 			return nil, d.fail(collector.ReasonBadField, field, err)
 		}
 		return t, nil
-	case kindNone:
+	case wire.KindNone:
 		return nil, d.fail(collector.ReasonBadField, field, errMissing)
 	}
 	return nil, d.fail(collector.ReasonBadField, field, errWrongType)
@@ -113,7 +113,7 @@ func (d *decoder) text(s span, field string) ([]byte, error) {
 
 // decimal reads a decimal written as a JSON string, as Binance writes
 // prices and quantities.
-func (d *decoder) decimal(s span, field string) (decimal.Decimal, error) {
+func (d *decoder) decimal(s wire.Span, field string) (decimal.Decimal, error) {
 	t, err := d.text(s, field)
 	if err != nil {
 		return decimal.Decimal{}, err
@@ -125,7 +125,7 @@ func (d *decoder) decimal(s span, field string) (decimal.Decimal, error) {
 	return v, nil
 }
 
-func (d *decoder) nullDecimal(s span, field string) (decimal.NullDecimal, error) {
+func (d *decoder) nullDecimal(s wire.Span, field string) (decimal.NullDecimal, error) {
 	v, err := d.decimal(s, field)
 	if err != nil {
 		return decimal.NullDecimal{}, err
@@ -134,15 +134,15 @@ func (d *decoder) nullDecimal(s span, field string) (decimal.NullDecimal, error)
 }
 
 // count reads a non-negative JSON integer.
-func (d *decoder) count(s span, field string) (int64, error) {
-	switch s.kind {
-	case kindNumber:
-		n, err := wire.ParseCount(d.b[s.off:s.end])
+func (d *decoder) count(s wire.Span, field string) (int64, error) {
+	switch s.Kind {
+	case wire.KindNumber:
+		n, err := wire.ParseCount(d.b[s.Off:s.End])
 		if err != nil {
 			return 0, d.fail(collector.ReasonBadNumber, field, err)
 		}
 		return n, nil
-	case kindNone:
+	case wire.KindNone:
 		return 0, d.fail(collector.ReasonBadField, field, errMissing)
 	}
 	return 0, d.fail(collector.ReasonBadField, field, errWrongType)
@@ -152,7 +152,7 @@ func (d *decoder) count(s span, field string) (int64, error) {
 const maxMillis = 253402300799999
 
 // time reads milliseconds since the epoch, in UTC.
-func (d *decoder) time(s span, field string) (time.Time, error) {
+func (d *decoder) time(s wire.Span, field string) (time.Time, error) {
 	ms, err := d.count(s, field)
 	if err != nil {
 		return time.Time{}, err
@@ -163,13 +163,13 @@ func (d *decoder) time(s span, field string) (time.Time, error) {
 	return time.UnixMilli(ms).UTC(), nil
 }
 
-func (d *decoder) bool(s span, field string) (bool, error) {
-	switch s.kind {
-	case kindTrue:
+func (d *decoder) bool(s wire.Span, field string) (bool, error) {
+	switch s.Kind {
+	case wire.KindTrue:
 		return true, nil
-	case kindFalse:
+	case wire.KindFalse:
 		return false, nil
-	case kindNone:
+	case wire.KindNone:
 		return false, d.fail(collector.ReasonBadField, field, errMissing)
 	}
 	return false, d.fail(collector.ReasonBadField, field, errWrongType)

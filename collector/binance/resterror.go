@@ -88,7 +88,7 @@ func (a *Adapter) statusError(resp *http.Response, body []byte) error {
 // an HTTP date. It returns def when the header is missing or unreadable.
 func (a *Adapter) retryAfter(h string, def time.Duration) time.Duration {
 	d := def
-	if v, ok := wire.RetryAfter(h, a.cfg.Now()); ok && v < 365*24*time.Hour {
+	if v, ok := wire.RetryAfter(h, a.rest.Now()); ok && v < 365*24*time.Hour {
 		d = v
 	}
 	return max(d, minRetryAfter)

@@ -43,9 +43,6 @@ const (
 	DefaultRESTURL = "https://api.exchange.coinbase.com"
 )
 
-// defaultHTTPTimeout bounds one REST request of the default client.
-const defaultHTTPTimeout = 30 * time.Second
-
 // Config configures an Adapter. Zero values take the defaults documented
 // on each field.
 type Config struct {
@@ -56,8 +53,14 @@ type Config struct {
 	// appends /products/.... Default DefaultRESTURL. Scheme http or https.
 	RESTURL string
 	// HTTPClient makes the REST requests. Default: a client with a 30 s
-	// timeout.
+	// timeout (wire.DefaultRESTTimeout).
 	HTTPClient *http.Client
+	// UserAgent is sent on REST requests. Default wire.DefaultUserAgent.
+	UserAgent string
+	// Budget, when set, is the exchange's REST request budget, wrapped
+	// around HTTPClient's transport (see wire.RESTConfig.Budget). nil: the
+	// client is used as given.
+	Budget *wire.Budget
 	// Now returns the current time; REST history uses it to leave out the
 	// candle still forming. Default time.Now.
 	Now func() time.Time
@@ -67,23 +70,21 @@ func (cfg *Config) applyDefaults() {
 	if cfg.WSURL == "" {
 		cfg.WSURL = DefaultWSURL
 	}
-	if cfg.RESTURL == "" {
-		cfg.RESTURL = DefaultRESTURL
-	}
-	if cfg.HTTPClient == nil {
-		cfg.HTTPClient = &http.Client{Timeout: defaultHTTPTimeout}
-	}
-	if cfg.Now == nil {
-		cfg.Now = time.Now
-	}
+}
+
+// rest is the shared REST client configuration (defaults are applied by
+// wire.NewREST).
+func (cfg *Config) rest() wire.RESTConfig {
+	return wire.RESTConfig{BaseURL: cfg.RESTURL, HTTPClient: cfg.HTTPClient, UserAgent: cfg.UserAgent,
+		Budget: cfg.Budget, MaxBody: maxBody, Now: cfg.Now}
 }
 
 // Adapter speaks Coinbase Exchange's public market data. It holds no
 // mutable state and is safe for use by several goroutines at once.
 type Adapter struct {
 	cfg Config
-	// restBase is the configured REST base URL without a trailing slash.
-	restBase string
+	// rest is the REST client.
+	rest *wire.REST
 }
 
 // New checks cfg, applies its defaults and returns an Adapter.
@@ -93,14 +94,14 @@ func New(cfg Config) (*Adapter, error) {
 	if err := wire.CheckWSURL(cfg.WSURL); err != nil {
 		errs = append(errs, fmt.Errorf("WSURL: %w", err))
 	}
-	restBase, err := wire.BaseURL(cfg.RESTURL, "http", "https", "/products")
+	rest, err := wire.NewREST(cfg.rest(), DefaultRESTURL, "/products")
 	if err != nil {
-		errs = append(errs, fmt.Errorf("RESTURL: %w", err))
+		errs = append(errs, err)
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("coinbase config: %w", err)
 	}
-	return &Adapter{cfg: cfg, restBase: restBase}, nil
+	return &Adapter{cfg: cfg, rest: rest}, nil
 }
 
 // Exchange implements collector.Protocol.

@@ -48,10 +48,10 @@ func TestNew(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if a.restBase != tc.restBase {
-				t.Errorf("REST base = %q, want %q", a.restBase, tc.restBase)
+			if a.rest.Base() != tc.restBase {
+				t.Errorf("REST base = %q, want %q", a.rest.Base(), tc.restBase)
 			}
-			if a.cfg.HTTPClient == nil || a.cfg.HTTPClient.Timeout <= 0 || a.cfg.Now == nil {
+			if a.rest.Now().IsZero() {
 				t.Errorf("defaults not applied: %+v", a.cfg)
 			}
 		})

@@ -183,7 +183,7 @@ func (d *decoder) ticker(f *fields, received time.Time) (*market.Ticker, error) 
 		return nil, err
 	}
 	for _, o := range [...]struct {
-		v     value
+		v     wire.Span
 		field string
 		dst   *decimal.NullDecimal
 	}{
@@ -224,33 +224,33 @@ func (d *decoder) product(f *fields) ([]byte, error) {
 
 // tradeID reads a trade id: a JSON number holding a non-negative integer,
 // kept as its decimal text.
-func (d *decoder) tradeID(v value) ([]byte, error) {
-	switch v.kind {
-	case kindNumber:
-		id := d.b[v.start:v.end]
+func (d *decoder) tradeID(v wire.Span) ([]byte, error) {
+	switch v.Kind {
+	case wire.KindNumber:
+		id := d.b[v.Off:v.End]
 		if _, err := wire.ParseCount(id); err != nil {
 			return nil, d.fail(collector.ReasonBadNumber, "trade_id", err)
 		}
 		return id, nil
-	case kindAbsent:
+	case wire.KindNone:
 		return nil, d.fail(collector.ReasonBadField, "trade_id", errMissing)
 	}
 	return nil, d.fail(collector.ReasonBadField, "trade_id", errWrongType)
 }
 
-// text returns a string value's text.
-func (d *decoder) text(v value, field string) ([]byte, error) {
-	switch v.kind {
-	case kindString:
-		if !v.escaped {
-			return d.b[v.start:v.end], nil
+// text returns a string wire.Span's text.
+func (d *decoder) text(v wire.Span, field string) ([]byte, error) {
+	switch v.Kind {
+	case wire.KindString:
+		if !v.Esc {
+			return d.b[v.Off:v.End], nil
 		}
-		t, err := unescape(d.b, v)
+		t, err := wire.Text(d.b, v)
 		if err != nil {
 			return nil, d.fail(collector.ReasonBadField, field, err)
 		}
 		return t, nil
-	case kindAbsent:
+	case wire.KindNone:
 		return nil, d.fail(collector.ReasonBadField, field, errMissing)
 	}
 	return nil, d.fail(collector.ReasonBadField, field, errWrongType)
@@ -258,7 +258,7 @@ func (d *decoder) text(v value, field string) ([]byte, error) {
 
 // decimal reads a decimal written as a JSON string, as Coinbase writes
 // prices and sizes.
-func (d *decoder) decimal(v value, field string) (decimal.Decimal, error) {
+func (d *decoder) decimal(v wire.Span, field string) (decimal.Decimal, error) {
 	t, err := d.text(v, field)
 	if err != nil {
 		return decimal.Decimal{}, err
@@ -270,10 +270,10 @@ func (d *decoder) decimal(v value, field string) (decimal.Decimal, error) {
 	return n, nil
 }
 
-// nullDecimal reads a decimal string; an absent or null value is invalid
+// nullDecimal reads a decimal string; an absent or null wire.Span is invalid
 // unless required.
-func (d *decoder) nullDecimal(v value, field string, required bool) (decimal.NullDecimal, error) {
-	if !required && (v.kind == kindAbsent || v.kind == kindNull) {
+func (d *decoder) nullDecimal(v wire.Span, field string, required bool) (decimal.NullDecimal, error) {
+	if !required && (v.Kind == wire.KindNone || v.Kind == wire.KindNull) {
 		return decimal.NullDecimal{}, nil
 	}
 	n, err := d.decimal(v, field)
@@ -284,15 +284,15 @@ func (d *decoder) nullDecimal(v value, field string, required bool) (decimal.Nul
 }
 
 // count reads a JSON number holding a non-negative integer.
-func (d *decoder) count(v value, field string) (int64, error) {
-	switch v.kind {
-	case kindNumber:
-		n, err := wire.ParseCount(d.b[v.start:v.end])
+func (d *decoder) count(v wire.Span, field string) (int64, error) {
+	switch v.Kind {
+	case wire.KindNumber:
+		n, err := wire.ParseCount(d.b[v.Off:v.End])
 		if err != nil {
 			return 0, d.fail(collector.ReasonBadNumber, field, err)
 		}
 		return n, nil
-	case kindAbsent:
+	case wire.KindNone:
 		return 0, d.fail(collector.ReasonBadField, field, errMissing)
 	}
 	return 0, d.fail(collector.ReasonBadField, field, errWrongType)
@@ -305,7 +305,7 @@ var (
 )
 
 // time reads an RFC 3339 time string, in UTC.
-func (d *decoder) time(v value, field string) (time.Time, error) {
+func (d *decoder) time(v wire.Span, field string) (time.Time, error) {
 	t, err := d.text(v, field)
 	if err != nil {
 		return time.Time{}, err

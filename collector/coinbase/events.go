@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"marketetl/collector"
+	"marketetl/collector/wire"
 	"marketetl/market"
 )
 
@@ -79,14 +80,14 @@ func (d *decoder) heartbeat(f *fields) (Heartbeat, error) {
 // become acknowledged ticker and trade streams. Heartbeat and other
 // channels are not streams of the adapter.
 func (d *decoder) subscriptions(f *fields, ev *collector.Event) error {
-	if f.channels.kind != kindArray {
-		if !f.channels.present() {
+	if f.channels.Kind != wire.KindArray {
+		if !f.channels.Present() {
 			return d.fail(collector.ReasonBadField, "channels", errMissing)
 		}
 		return d.fail(collector.ReasonBadField, "channels", errWrongType)
 	}
 	var channels []json.RawMessage
-	if err := json.Unmarshal(d.b[f.channels.start:f.channels.end], &channels); err != nil {
+	if err := json.Unmarshal(d.b[f.channels.Off:f.channels.End], &channels); err != nil {
 		return d.fail(collector.ReasonBadField, "channels", err)
 	}
 	for _, raw := range channels {
@@ -161,15 +162,15 @@ func (d *decoder) exchangeError(f *fields, ev *collector.Event) error {
 }
 
 // optionalText reads a string that may be absent or null, as text.
-func (d *decoder) optionalText(v value, field string) (string, error) {
-	if v.kind == kindAbsent || v.kind == kindNull {
+func (d *decoder) optionalText(v wire.Span, field string) (string, error) {
+	if v.Kind == wire.KindNone || v.Kind == wire.KindNull {
 		return "", nil
 	}
-	if v.kind != kindString {
+	if v.Kind != wire.KindString {
 		return "", d.fail(collector.ReasonBadField, field, errWrongType)
 	}
 	// Unescaping also turns invalid UTF-8 into U+FFFD: the text is logged.
-	t, err := unescape(d.b, v)
+	t, err := wire.Text(d.b, v)
 	if err != nil {
 		return "", d.fail(collector.ReasonBadField, field, err)
 	}

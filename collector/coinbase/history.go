@@ -67,7 +67,7 @@ func granularity(tf market.Timeframe) (int64, error) {
 // not, and never more than CandlesPerRequest of them. Coinbase's rows,
 // [time, low, high, open, close, volume] with JSON numbers, newest first,
 // are read from the numbers' literal text; rows outside the buckets asked
-// for ("some of those candles may precede your declared start value") are
+// for ("some of those candles may precede your declared start wire.Span") are
 // left out. Coinbase gives no trade count and no quote volume.
 //
 // Timeframes without a Coinbase granularity (3m, 30m, 2h, 4h, 12h, 1w)
@@ -80,7 +80,7 @@ func (a *Adapter) Candles(ctx context.Context, sym market.Symbol, tf market.Time
 	if err := sym.Check(); err != nil {
 		return nil, fmt.Errorf("coinbase candles: %w: %w", err, collector.ErrPermanent)
 	}
-	first, last, ok := candleRange(g, from, to, a.cfg.Now())
+	first, last, ok := candleRange(g, from, to, a.rest.Now())
 	if !ok {
 		return nil, nil
 	}
@@ -160,7 +160,7 @@ func candleRow(row []json.Number) (market.Candle, error) {
 		name string
 		dst  *decimal.Decimal
 	}{{1, "low", &c.Low}, {2, "high", &c.High}, {3, "open", &c.Open}, {4, "close", &c.Close}, {5, "volume", &c.Volume}} {
-		if *f.dst, err = decimal.NewFromString(string(row[f.i])); err != nil {
+		if *f.dst, err = wire.ParseNumber([]byte(row[f.i])); err != nil {
 			return c, fmt.Errorf("%s: %w", f.name, err)
 		}
 	}
@@ -284,11 +284,11 @@ func productPath(sym market.Symbol, what string) string {
 // get makes one GET request and returns the body of a 200 response and
 // when it was read. Other responses become errors: see statusError.
 func (a *Adapter) get(ctx context.Context, path string, q url.Values) ([]byte, time.Time, error) {
-	resp, body, err := wire.Get(ctx, a.cfg.HTTPClient, a.restBase+path+"?"+q.Encode(), maxBody)
+	resp, body, err := a.rest.Get(ctx, path+"?"+q.Encode())
 	if err != nil {
 		return nil, time.Time{}, fmt.Errorf("GET %s: %w", path, err)
 	}
-	received := a.cfg.Now().UTC()
+	received := a.rest.Now().UTC()
 	if resp.StatusCode != http.StatusOK {
 		return nil, time.Time{}, fmt.Errorf("GET %s: %w", path, a.statusError(resp, body))
 	}

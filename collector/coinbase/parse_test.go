@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"testing"
 	"time"
+
+	"marketetl/collector/wire"
 )
 
 func TestParseTime(t *testing.T) {
@@ -95,7 +97,7 @@ func FuzzScan(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
-		if bytes.Count(b, []byte("["))+bytes.Count(b, []byte("{")) > maxDepth {
+		if bytes.Count(b, []byte("["))+bytes.Count(b, []byte("{")) > wire.MaxDepth {
 			t.Skip("deeper than the scanner's bound")
 		}
 		var fs fields

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -52,6 +51,8 @@ type PrivateConfig struct {
 	RESTURL string
 	// HTTPClient makes the signed REST requests.
 	HTTPClient *http.Client
+	// Budget is the exchange's request budget (nil: none).
+	Budget *wire.Budget
 	// Credentials are the API key, its Base64 secret and the passphrase.
 	Credentials credentials.Credentials
 	// Account labels the balances ("main" by default).
@@ -81,7 +82,7 @@ func NewPrivate(cfg PrivateConfig) (*Private, error) {
 	if err := wire.CheckWSURL(cfg.URL); err != nil {
 		errs = append(errs, fmt.Errorf("URL: %w", err))
 	}
-	rest, err := New(Config{WSURL: cfg.URL, RESTURL: cfg.RESTURL, HTTPClient: cfg.HTTPClient, Now: cfg.Now})
+	rest, err := New(Config{WSURL: cfg.URL, RESTURL: cfg.RESTURL, HTTPClient: cfg.HTTPClient, Budget: cfg.Budget, Now: cfg.Now})
 	if err != nil {
 		errs = append(errs, err)
 	}
@@ -256,28 +257,17 @@ func (p *Private) balance(f privateFrame, received time.Time) (*market.Balance, 
 func (p *Private) Snapshot(ctx context.Context, _ []market.Stream) ([]market.Record, error) {
 	ts := p.timestamp()
 	asOf := p.cfg.Now().UTC().Truncate(time.Millisecond)
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.rest.restBase+"/accounts", nil)
-	if err != nil {
-		return nil, err
-	}
 	c := p.cfg.Credentials
 	sig, err := SignREST(c.Secret, ts, http.MethodGet, "/accounts", "")
 	if err != nil {
 		return nil, err
 	}
-	req.Header.Set("CB-ACCESS-KEY", c.Key.Reveal())
-	req.Header.Set("CB-ACCESS-SIGN", sig)
-	req.Header.Set("CB-ACCESS-TIMESTAMP", ts)
-	req.Header.Set("CB-ACCESS-PASSPHRASE", c.Passphrase.Reveal())
-	req.Header.Set("Accept", "application/json")
-	resp, err := p.rest.cfg.HTTPClient.Do(req)
+	resp, body, err := p.rest.rest.GetSigned(ctx, "/accounts", http.Header{
+		"Cb-Access-Key": {c.Key.Reveal()}, "Cb-Access-Sign": {sig},
+		"Cb-Access-Timestamp": {ts}, "Cb-Access-Passphrase": {c.Passphrase.Reveal()},
+	})
 	if err != nil {
 		return nil, fmt.Errorf("coinbase GET /accounts: %w", err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
-	if err != nil {
-		return nil, fmt.Errorf("coinbase GET /accounts: read body: %w", err)
 	}
 	received := time.Now().UTC()
 	if resp.StatusCode != http.StatusOK {
@@ -316,7 +306,7 @@ func (p *Private) Snapshot(ctx context.Context, _ []market.Stream) ([]market.Rec
 
 // ServerTime implements collector.ServerClock (GET /time).
 func (p *Private) ServerTime(ctx context.Context) (time.Time, error) {
-	resp, body, err := wire.Get(ctx, p.rest.cfg.HTTPClient, p.rest.restBase+"/time", 1<<16)
+	resp, body, err := p.rest.rest.Get(ctx, "/time")
 	if err != nil {
 		return time.Time{}, fmt.Errorf("coinbase server time: %w", err)
 	}

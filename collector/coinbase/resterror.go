@@ -77,7 +77,7 @@ func (a *Adapter) statusError(resp *http.Response, body []byte) error {
 // returns defaultRateLimitWait when the header is missing or unreadable.
 func (a *Adapter) retryAfter(h string) time.Duration {
 	d := defaultRateLimitWait
-	if v, ok := wire.RetryAfter(h, a.cfg.Now()); ok {
+	if v, ok := wire.RetryAfter(h, a.rest.Now()); ok {
 		d = min(v, maxRetryAfter)
 	}
 	return max(d, minRetryAfter)

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"marketetl/collector"
+	"marketetl/collector/wire"
 	"marketetl/market"
 )
 
@@ -41,21 +42,21 @@ func (a *Adapter) Decode(frame []byte, received time.Time, ev *collector.Event) 
 		ev.Pong = true
 		return nil
 	}
-	d := decoder{s: scanner{b: frame}, received: received, ev: ev, base: len(ev.Records), syms: &a.syms}
+	d := decoder{s: wire.NewScanner(frame), received: received, ev: ev, base: len(ev.Records), syms: &a.syms}
 	d.stream.Exchange = market.OKX
 	return d.frame()
 }
 
 // decoder holds the state of decoding one frame.
 type decoder struct {
-	s        scanner
+	s        wire.Scanner
 	received time.Time
 	ev       *collector.Event
 	// base is len(ev.Records) when decoding began.
 	base int
 
 	// Top-level values; data is decoded in place when arg came first.
-	event, code, msg, data span
+	event, code, msg, data wire.Span
 	arg                    argument
 	dataDone               bool
 	// stream is what is known of the frame's stream.
@@ -68,7 +69,7 @@ type decoder struct {
 // subscription or of pushed data.
 type argument struct {
 	present         bool
-	channel, instID span
+	channel, instID wire.Span
 }
 
 // frame decodes the whole frame. Every error it returns is a
@@ -88,26 +89,26 @@ func (d *decoder) frame() error {
 // walk decodes the frame; it returns a *collector.DecodeError or a JSON
 // syntax error.
 func (d *decoder) walk() error {
-	if d.s.peek() != '{' {
-		if _, err := d.s.value(); err != nil {
+	if d.s.Peek() != '{' {
+		if _, err := d.s.Value(); err != nil {
 			return err
 		}
-		if err := d.s.end(); err != nil {
+		if err := d.s.End(); err != nil {
 			return err
 		}
 		return d.fail(ReasonUnknownMessage, "", errors.New("not a JSON object"))
 	}
-	if err := d.s.object(d.top); err != nil {
+	if err := d.s.Object(d.top); err != nil {
 		return err
 	}
-	if err := d.s.end(); err != nil {
+	if err := d.s.End(); err != nil {
 		return err
 	}
-	if d.event.present() {
+	if d.event.Present() {
 		d.ev.Records = d.ev.Records[:d.base]
 		return d.handleEvent()
 	}
-	if !d.data.present() {
+	if !d.data.Present() {
 		return d.fail(ReasonUnknownMessage, "", errors.New("neither an event nor pushed data"))
 	}
 	if d.dataDone {
@@ -116,7 +117,8 @@ func (d *decoder) walk() error {
 	if err := d.resolveStream(); err != nil {
 		return err
 	}
-	s := scanner{b: d.s.b, i: d.data.off}
+	s := wire.NewScanner(d.s.Bytes())
+	s.Seek(int(d.data.Off))
 	return d.decodeData(&s)
 }
 
@@ -132,7 +134,7 @@ func (d *decoder) fail(reason, field string, err error) *collector.DecodeError {
 }
 
 // wrongType reports a value of the wrong JSON kind.
-func (d *decoder) wrongType(field string, want string, got kind) *collector.DecodeError {
+func (d *decoder) wrongType(field string, want string, got wire.Kind) *collector.DecodeError {
 	return d.fail(collector.ReasonBadField, field, fmt.Errorf("want %s, got %s", want, got))
 }
 
@@ -140,49 +142,49 @@ func (d *decoder) wrongType(field string, want string, got kind) *collector.Deco
 func (d *decoder) top(key []byte) error {
 	switch string(key) {
 	case "event":
-		return d.member(&d.event, "event", kindString)
+		return d.member(&d.event, "event", wire.KindString)
 	case "code":
 		// Documented as a string; accepted as a number too.
-		if d.code.present() {
+		if d.code.Present() {
 			return d.fail(collector.ReasonBadField, "code", errDuplicate)
 		}
-		sp, err := d.s.value()
+		sp, err := d.s.Value()
 		if err != nil {
 			return err
 		}
-		if sp.kind != kindString && sp.kind != kindNumber {
-			return d.wrongType("code", "string", sp.kind)
+		if sp.Kind != wire.KindString && sp.Kind != wire.KindNumber {
+			return d.wrongType("code", "string", sp.Kind)
 		}
 		d.code = sp
 		return nil
 	case "msg":
-		return d.member(&d.msg, "msg", kindString)
+		return d.member(&d.msg, "msg", wire.KindString)
 	case "arg":
 		if d.arg.present {
 			return d.fail(collector.ReasonBadField, "arg", errDuplicate)
 		}
-		if k := d.s.peek(); k != '{' {
-			sp, err := d.s.value()
+		if k := d.s.Peek(); k != '{' {
+			sp, err := d.s.Value()
 			if err != nil {
 				return err
 			}
-			return d.wrongType("arg", "object", sp.kind)
+			return d.wrongType("arg", "object", sp.Kind)
 		}
 		d.arg.present = true
-		return d.s.object(d.argMember)
+		return d.s.Object(d.argMember)
 	case "data":
-		if d.data.present() {
+		if d.data.Present() {
 			return d.fail(collector.ReasonBadField, "data", errDuplicate)
 		}
-		if d.s.peek() != '[' {
-			sp, err := d.s.value()
+		if d.s.Peek() != '[' {
+			sp, err := d.s.Value()
 			if err != nil {
 				return err
 			}
-			return d.wrongType("data", "array", sp.kind)
+			return d.wrongType("data", "array", sp.Kind)
 		}
-		d.data = span{off: d.s.i, kind: kindArray}
-		if d.arg.present && !d.event.present() {
+		d.data = wire.Span{Off: int32(d.s.Pos()), Kind: wire.KindArray}
+		if d.arg.present && !d.event.Present() {
 			// The usual order: decode the data in place.
 			if err := d.resolveStream(); err != nil {
 				return err
@@ -190,25 +192,25 @@ func (d *decoder) top(key []byte) error {
 			d.dataDone = true
 			return d.decodeData(&d.s)
 		}
-		sp, err := d.s.value()
+		sp, err := d.s.Value()
 		d.data = sp
 		return err
 	}
-	_, err := d.s.value()
+	_, err := d.s.Value()
 	return err
 }
 
 // member reads a top-level value of kind want into dst.
-func (d *decoder) member(dst *span, field string, want kind) error {
-	if dst.present() {
+func (d *decoder) member(dst *wire.Span, field string, want wire.Kind) error {
+	if dst.Present() {
 		return d.fail(collector.ReasonBadField, field, errDuplicate)
 	}
-	sp, err := d.s.value()
+	sp, err := d.s.Value()
 	if err != nil {
 		return err
 	}
-	if sp.kind != want {
-		return d.wrongType(field, want.String(), sp.kind)
+	if sp.Kind != want {
+		return d.wrongType(field, want.String(), sp.Kind)
 	}
 	*dst = sp
 	return nil
@@ -216,25 +218,25 @@ func (d *decoder) member(dst *span, field string, want kind) error {
 
 // argMember reads one member of "arg".
 func (d *decoder) argMember(key []byte) error {
-	var dst *span
+	var dst *wire.Span
 	switch string(key) {
 	case "channel":
 		dst = &d.arg.channel
 	case "instId":
 		dst = &d.arg.instID
 	default:
-		_, err := d.s.value()
+		_, err := d.s.Value()
 		return err
 	}
-	if dst.present() {
+	if dst.Present() {
 		return d.fail(collector.ReasonBadField, "arg."+string(key), errDuplicate)
 	}
-	sp, err := d.s.value()
+	sp, err := d.s.Value()
 	if err != nil {
 		return err
 	}
-	if sp.kind != kindString {
-		return d.wrongType("arg."+string(key), "string", sp.kind)
+	if sp.Kind != wire.KindString {
+		return d.wrongType("arg."+string(key), "string", sp.Kind)
 	}
 	*dst = sp
 	return nil
@@ -242,7 +244,7 @@ func (d *decoder) argMember(key []byte) error {
 
 // resolveStream sets d.stream from "arg".
 func (d *decoder) resolveStream() error {
-	st, reason, field, err := d.arg.stream(d.s.b, d.syms)
+	st, reason, field, err := d.arg.stream(d.s.Bytes(), d.syms)
 	d.stream = st
 	if err != nil {
 		return d.fail(reason, field, err)
@@ -258,10 +260,10 @@ func (arg argument) stream(b []byte, syms *symbols) (market.Stream, string, stri
 	if !arg.present {
 		return st, collector.ReasonBadField, "arg", errMissing
 	}
-	if !arg.instID.present() {
+	if !arg.instID.Present() {
 		return st, collector.ReasonBadField, "arg.instId", errMissing
 	}
-	inst, err := text(b, arg.instID)
+	inst, err := wire.Text(b, arg.instID)
 	if err != nil {
 		return st, collector.ReasonBadField, "arg.instId", err
 	}
@@ -274,10 +276,10 @@ func (arg argument) stream(b []byte, syms *symbols) (market.Stream, string, stri
 		syms.add(sym)
 	}
 	st.Symbol = sym
-	if !arg.channel.present() {
+	if !arg.channel.Present() {
 		return st, collector.ReasonBadField, "arg.channel", errMissing
 	}
-	ch, err := text(b, arg.channel)
+	ch, err := wire.Text(b, arg.channel)
 	if err != nil {
 		return st, collector.ReasonBadField, "arg.channel", err
 	}
@@ -290,21 +292,21 @@ func (arg argument) stream(b []byte, syms *symbols) (market.Stream, string, stri
 }
 
 // decodeData decodes the data array at s for d.stream.
-func (d *decoder) decodeData(s *scanner) error {
+func (d *decoder) decodeData(s *wire.Scanner) error {
 	switch d.stream.Type {
 	case market.TypeTrade:
-		return s.array(func() error { return d.trade(s) })
+		return s.Array(func() error { return d.trade(s) })
 	case market.TypeTicker:
-		return s.array(func() error { return d.ticker(s) })
+		return s.Array(func() error { return d.ticker(s) })
 	case market.TypeCandle:
-		return s.array(func() error { return d.candle(s) })
+		return s.Array(func() error { return d.candle(s) })
 	}
 	return d.fail(collector.ReasonUnknownChannel, "arg.channel", fmt.Errorf("data type %q", d.stream.Type))
 }
 
 // trade decodes one element of a trades push: tradeId, px, sz, side, ts
 // (order-book-trading-market-data-ws-trades-channel).
-func (d *decoder) trade(s *scanner) error {
+func (d *decoder) trade(s *wire.Scanner) error {
 	rec := new(market.Trade)
 	if err := readTrade(s, d.stream.Symbol, rec); err != nil {
 		return d.elementError(err)
@@ -317,7 +319,7 @@ func (d *decoder) trade(s *scanner) error {
 // ticker decodes one element of a tickers push
 // (order-book-trading-market-data-ws-tickers-channel). OKX sends "" for a
 // value it does not have (no best bid, say): that field is left invalid.
-func (d *decoder) ticker(s *scanner) error {
+func (d *decoder) ticker(s *wire.Scanner) error {
 	rec := new(market.Ticker)
 	if err := readTicker(s, d.stream.Symbol, rec); err != nil {
 		return d.elementError(err)
@@ -330,7 +332,7 @@ func (d *decoder) ticker(s *scanner) error {
 // candle decodes one row of a candle<bar> push
 // (order-book-trading-market-data-ws-candlesticks-channel). A row without
 // the confirm column is taken as still forming.
-func (d *decoder) candle(s *scanner) error {
+func (d *decoder) candle(s *wire.Scanner) error {
 	rec := new(market.Candle)
 	confirmed, err := readCandle(s, rec)
 	if err != nil {

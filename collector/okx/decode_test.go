@@ -2,8 +2,10 @@ package okx
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/shopspring/decimal"
@@ -274,4 +276,44 @@ func equalStreams(a, b []market.Stream) bool {
 		}
 	}
 	return true
+}
+
+// TestDecodeDecimalRule: OKX prices and sizes follow the kit's one decimal
+// rule (wire.ParseDecimal): a documented trade with its px rewritten is
+// read exactly or refused as bad_number, never guessed at.
+func TestDecodeDecimalRule(t *testing.T) {
+	a := newAdapter(t, Config{})
+	frame := `{"arg":{"channel":"trades","instId":"BTC-USDT"},"data":[{"instId":"BTC-USDT","tradeId":"130639474","px":"PX","sz":"0.12060306","side":"buy","ts":"1630048897897"}]}`
+	tests := []struct {
+		px, want string // want "" means refused
+	}{
+		{"42219.9", "422199e-1"},
+		{"42219.90", "4221990e-2"},
+		{"4.22199e4", ""},
+		{"4.22199E+4", ""},
+		{"+42219.9", ""},
+		{"042219.9", ""},
+		{".5", ""},
+		{"", ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.px, func(t *testing.T) {
+			var ev collector.Event
+			err := a.Decode([]byte(strings.Replace(frame, "PX", tc.px, 1)), received, &ev)
+			if tc.want == "" {
+				var de *collector.DecodeError
+				if !errors.As(err, &de) || de.Reason != collector.ReasonBadNumber || de.Field != "px" {
+					t.Fatalf("Decode error = %v, want bad_number on px", err)
+				}
+				return
+			}
+			if err != nil || len(ev.Records) != 1 {
+				t.Fatalf("Decode: %v, %d records", err, len(ev.Records))
+			}
+			p := ev.Records[0].(*market.Trade).Price
+			if got := fmt.Sprintf("%se%d", p.Coefficient(), p.Exponent()); got != tc.want {
+				t.Errorf("price %s, want %s", got, tc.want)
+			}
+		})
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"marketetl/collector"
+	"marketetl/collector/wire"
 	"marketetl/market"
 )
 
@@ -26,7 +27,7 @@ const noticeServiceUpgrade = "64008"
 //
 // Any other event is refused with ReasonUnknownEvent.
 func (d *decoder) handleEvent() error {
-	name := d.s.b[d.event.off:d.event.end]
+	name := d.s.Bytes()[d.event.Off:d.event.End]
 	switch string(name) {
 	case "subscribe":
 		if err := d.resolveStream(); err != nil {
@@ -56,13 +57,13 @@ func (d *decoder) handleEvent() error {
 
 // codeText returns the frame's "code" as text.
 func (d *decoder) codeText() (string, error) {
-	if !d.code.present() {
+	if !d.code.Present() {
 		return "", nil
 	}
-	if d.code.kind == kindNumber {
-		return string(d.s.b[d.code.off:d.code.end]), nil
+	if d.code.Kind == wire.KindNumber {
+		return string(d.s.Bytes()[d.code.Off:d.code.End]), nil
 	}
-	v, err := text(d.s.b, d.code)
+	v, err := wire.Text(d.s.Bytes(), d.code)
 	return string(v), err
 }
 
@@ -70,14 +71,14 @@ func (d *decoder) codeText() (string, error) {
 func (d *decoder) exchangeError() *collector.ExchangeError {
 	ee := &collector.ExchangeError{Exchange: market.OKX}
 	ee.Code, _ = d.codeText()
-	if d.msg.present() {
-		msg, err := text(d.s.b, d.msg)
+	if d.msg.Present() {
+		msg, err := wire.Text(d.s.Bytes(), d.msg)
 		if err == nil {
 			ee.Message = string(msg)
 		}
 	}
 	ee.Permanent = permanentCode(ee.Code)
-	if st, _, _, err := d.arg.stream(d.s.b, d.syms); err == nil {
+	if st, _, _, err := d.arg.stream(d.s.Bytes(), d.syms); err == nil {
 		ee.Stream = st
 	} else if st, ok := streamInMessage([]byte(ee.Message)); ok {
 		ee.Stream = st

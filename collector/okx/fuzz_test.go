@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"marketetl/collector"
+	"marketetl/collector/wire"
 	"marketetl/market"
 )
 
@@ -77,12 +78,12 @@ func FuzzRESTBody(f *testing.F) {
 	addTestdata(f)
 	f.Fuzz(func(t *testing.T, body []byte) {
 		_, _, _ = envelope(body)
-		_ = readData(body, func(s *scanner) error {
+		_ = readData(body, func(s *wire.Scanner) error {
 			var c market.Candle
 			_, err := readCandle(s, &c)
 			return err
 		})
-		_ = readData(body, func(s *scanner) error {
+		_ = readData(body, func(s *wire.Scanner) error {
 			var tr market.Trade
 			return readTrade(s, "BTC-USDT", &tr)
 		})

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"marketetl/collector"
+	"marketetl/collector/wire"
 	"marketetl/market"
 )
 
@@ -66,7 +67,7 @@ func (a *Adapter) Candles(ctx context.Context, sym market.Symbol, tf market.Time
 	if err := sym.Check(); err != nil {
 		return nil, fmt.Errorf("okx candles: %w: %w", err, collector.ErrPermanent)
 	}
-	now := a.cfg.Now()
+	now := a.rest.Now()
 	step := tf.Duration().Milliseconds()
 	forming := tf.Truncate(now).UnixMilli()
 	start, end := ceilMillis(from), ceilMillis(to)
@@ -91,7 +92,7 @@ func (a *Adapter) Candles(ctx context.Context, sym market.Symbol, tf market.Time
 		return nil, fmt.Errorf("okx candles %s %s: %w", sym, tf, err)
 	}
 	out := make([]market.Candle, 0, CandlesPerRequest)
-	err = readData(body, func(s *scanner) error {
+	err = readData(body, func(s *wire.Scanner) error {
 		var c market.Candle
 		confirm, err := readCandle(s, &c)
 		if err != nil {
@@ -209,7 +210,7 @@ func (a *Adapter) tradesPage(ctx context.Context, sym market.Symbol, afterID, up
 		return nil, fmt.Errorf("okx trades %s: %w", sym, err)
 	}
 	var got []numberedTrade
-	err = readData(body, func(s *scanner) error {
+	err = readData(body, func(s *wire.Scanner) error {
 		var t market.Trade
 		if err := readTrade(s, sym, &t); err != nil {
 			return err

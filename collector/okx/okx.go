@@ -43,9 +43,6 @@ const (
 	DefaultRESTURL = "https://www.okx.com"
 )
 
-// defaultHTTPTimeout bounds one REST request of the default client.
-const defaultHTTPTimeout = 30 * time.Second
-
 // Config configures an Adapter. Zero values take the defaults documented on
 // each field.
 type Config struct {
@@ -61,10 +58,17 @@ type Config struct {
 	// https.
 	RESTURL string
 	// HTTPClient makes the REST requests. Default: a client with a 30 s
-	// timeout.
+	// timeout (wire.DefaultRESTTimeout).
 	HTTPClient *http.Client
+	// UserAgent is sent on REST requests. Default wire.DefaultUserAgent.
+	UserAgent string
+	// Budget, when set, is the exchange's REST request budget, wrapped
+	// around HTTPClient's transport (see wire.RESTConfig.Budget). nil: the
+	// client is used as given.
+	Budget *wire.Budget
 	// Now returns the current time; REST history uses it to pick the
-	// endpoint that holds a range. Default time.Now.
+	// endpoint that holds a range.
+	// Default time.Now.
 	Now func() time.Time
 }
 
@@ -75,15 +79,13 @@ func (cfg *Config) applyDefaults() {
 	if cfg.BusinessURL == "" {
 		cfg.BusinessURL = DefaultBusinessURL
 	}
-	if cfg.RESTURL == "" {
-		cfg.RESTURL = DefaultRESTURL
-	}
-	if cfg.HTTPClient == nil {
-		cfg.HTTPClient = &http.Client{Timeout: defaultHTTPTimeout}
-	}
-	if cfg.Now == nil {
-		cfg.Now = time.Now
-	}
+}
+
+// rest is the shared REST client configuration (defaults are applied by
+// wire.NewREST).
+func (cfg *Config) rest() wire.RESTConfig {
+	return wire.RESTConfig{BaseURL: cfg.RESTURL, HTTPClient: cfg.HTTPClient, UserAgent: cfg.UserAgent,
+		Budget: cfg.Budget, MaxBody: maxBody, Now: cfg.Now}
 }
 
 // Adapter speaks OKX v5 public market data. It holds its configuration
@@ -91,8 +93,8 @@ func (cfg *Config) applyDefaults() {
 // several goroutines at once.
 type Adapter struct {
 	cfg Config
-	// restBase is RESTURL without a trailing slash.
-	restBase string
+	// rest is the REST client.
+	rest *wire.REST
 	// syms interns the instruments of decoded frames.
 	syms symbols
 }
@@ -107,14 +109,14 @@ func New(cfg Config) (*Adapter, error) {
 	if err := wire.CheckWSURL(cfg.BusinessURL); err != nil {
 		errs = append(errs, fmt.Errorf("BusinessURL: %w", err))
 	}
-	restBase, err := wire.BaseURL(cfg.RESTURL, "http", "https", "/api/v5")
+	rest, err := wire.NewREST(cfg.rest(), DefaultRESTURL, "/api/v5")
 	if err != nil {
-		errs = append(errs, fmt.Errorf("RESTURL: %w", err))
+		errs = append(errs, err)
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("okx config: %w", err)
 	}
-	return &Adapter{cfg: cfg, restBase: restBase}, nil
+	return &Adapter{cfg: cfg, rest: rest}, nil
 }
 
 // Exchange implements collector.Protocol.

@@ -13,14 +13,11 @@ func TestNewDefaults(t *testing.T) {
 	a := newAdapter(t, Config{})
 	if a.cfg.PublicURL != "wss://ws.okx.com:8443/ws/v5/public" ||
 		a.cfg.BusinessURL != "wss://ws.okx.com:8443/ws/v5/business" ||
-		a.restBase != "https://www.okx.com" {
-		t.Errorf("defaults: public %q business %q rest %q", a.cfg.PublicURL, a.cfg.BusinessURL, a.restBase)
+		a.rest.Base() != "https://www.okx.com" {
+		t.Errorf("defaults: public %q business %q rest %q", a.cfg.PublicURL, a.cfg.BusinessURL, a.rest.Base())
 	}
-	if a.cfg.HTTPClient == nil || a.cfg.HTTPClient.Timeout <= 0 {
-		t.Errorf("default HTTP client %+v, want one with a timeout", a.cfg.HTTPClient)
-	}
-	if a.cfg.Now == nil {
-		t.Error("default Now is nil")
+	if a.rest.Now().IsZero() {
+		t.Error("default clock is not set")
 	}
 	if a.Exchange() != market.OKX {
 		t.Errorf("Exchange() = %q", a.Exchange())

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -27,8 +26,8 @@ import (
 // Private frames are few and nested, so they are decoded with
 // encoding/json rather than the market-data scanner.
 type Private struct {
-	cfg      PrivateConfig
-	restBase string
+	cfg  PrivateConfig
+	rest *wire.REST
 }
 
 // Interface conformance.
@@ -49,9 +48,10 @@ type PrivateConfig struct {
 	URL string
 	// RESTURL is the REST base URL. Default DefaultRESTURL.
 	RESTURL string
-	// HTTPClient makes the signed REST requests. Default: a client with a
-	// 30 s timeout.
+	// HTTPClient makes the signed REST requests. Default: the kit's client.
 	HTTPClient *http.Client
+	// Budget is the exchange's request budget (nil: none).
+	Budget *wire.Budget
 	// Credentials are the API key, secret and passphrase.
 	Credentials credentials.Credentials
 	// Account labels the balances ("main" by default).
@@ -66,12 +66,6 @@ func NewPrivate(cfg PrivateConfig) (*Private, error) {
 	if cfg.URL == "" {
 		cfg.URL = DefaultPrivateURL
 	}
-	if cfg.RESTURL == "" {
-		cfg.RESTURL = DefaultRESTURL
-	}
-	if cfg.HTTPClient == nil {
-		cfg.HTTPClient = &http.Client{Timeout: defaultHTTPTimeout}
-	}
 	if cfg.Account == "" {
 		cfg.Account = "main"
 	}
@@ -82,9 +76,10 @@ func NewPrivate(cfg PrivateConfig) (*Private, error) {
 	if err := wire.CheckWSURL(cfg.URL); err != nil {
 		errs = append(errs, fmt.Errorf("URL: %w", err))
 	}
-	restBase, err := wire.BaseURL(cfg.RESTURL, "http", "https", "/api/v5")
+	rest, err := wire.NewREST(wire.RESTConfig{BaseURL: cfg.RESTURL, HTTPClient: cfg.HTTPClient, Budget: cfg.Budget, MaxBody: maxBody},
+		DefaultRESTURL, "/api/v5")
 	if err != nil {
-		errs = append(errs, fmt.Errorf("RESTURL: %w", err))
+		errs = append(errs, err)
 	}
 	c := cfg.Credentials
 	if c.Key.Empty() || c.Secret.Empty() || c.Passphrase.Empty() {
@@ -93,7 +88,7 @@ func NewPrivate(cfg PrivateConfig) (*Private, error) {
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("okx private config: %w", err)
 	}
-	return &Private{cfg: cfg, restBase: restBase}, nil
+	return &Private{cfg: cfg, rest: rest}, nil
 }
 
 // Exchange implements collector.Protocol.
@@ -264,27 +259,16 @@ func (p *Private) balance(ccy, avail, frozen, uTime string, received time.Time) 
 // signedGet sends a signed REST GET of path (with its query) and returns
 // the body of a successful answer.
 func (p *Private) signedGet(ctx context.Context, path string) ([]byte, time.Time, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.restBase+path, nil)
-	if err != nil {
-		return nil, time.Time{}, fmt.Errorf("GET %s: %w", path, err)
-	}
 	ts := p.cfg.Now().UTC().Format("2006-01-02T15:04:05.000Z")
 	c := p.cfg.Credentials
-	req.Header.Set("OK-ACCESS-KEY", c.Key.Reveal())
-	req.Header.Set("OK-ACCESS-PASSPHRASE", c.Passphrase.Reveal())
-	req.Header.Set("OK-ACCESS-TIMESTAMP", ts)
 	// OKX signs the API path (with its query), whatever prefix the base
 	// URL has.
-	req.Header.Set("OK-ACCESS-SIGN", SignREST(c.Secret, ts, http.MethodGet, path, ""))
-	req.Header.Set("Accept", "application/json")
-	resp, err := p.cfg.HTTPClient.Do(req)
+	resp, body, err := p.rest.GetSigned(ctx, path, http.Header{
+		"Ok-Access-Key": {c.Key.Reveal()}, "Ok-Access-Passphrase": {c.Passphrase.Reveal()},
+		"Ok-Access-Timestamp": {ts}, "Ok-Access-Sign": {SignREST(c.Secret, ts, http.MethodGet, path, "")},
+	})
 	if err != nil {
 		return nil, time.Time{}, fmt.Errorf("GET %s: %w", path, err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
-	if err != nil {
-		return nil, time.Time{}, fmt.Errorf("GET %s: read body: %w", path, err)
 	}
 	received := time.Now().UTC()
 	code, msg, ok := envelope(body)
@@ -324,7 +308,7 @@ func (p *Private) Snapshot(ctx context.Context, _ []market.Stream) ([]market.Rec
 
 // ServerTime implements collector.ServerClock (GET /api/v5/public/time).
 func (p *Private) ServerTime(ctx context.Context) (time.Time, error) {
-	resp, body, err := wire.Get(ctx, p.cfg.HTTPClient, p.restBase+"/api/v5/public/time", maxBody)
+	resp, body, err := p.rest.Get(ctx, "/api/v5/public/time")
 	if err != nil {
 		return time.Time{}, fmt.Errorf("okx server time: %w", err)
 	}

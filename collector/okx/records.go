@@ -7,6 +7,7 @@ import (
 	"github.com/shopspring/decimal"
 
 	"marketetl/collector"
+	"marketetl/collector/wire"
 	"marketetl/market"
 )
 
@@ -31,7 +32,7 @@ func badField(field string, err error) error {
 	return &fieldError{reason: collector.ReasonBadField, field: field, err: err}
 }
 
-func wrongKind(field, want string, got kind) error {
+func wrongKind(field, want string, got wire.Kind) error {
 	return badField(field, fmt.Errorf("want %s, got %s", want, got))
 }
 
@@ -41,7 +42,7 @@ const maxTradeIDLen = 64
 
 // readTrade reads a trade object: instId (when present it must be sym),
 // tradeId, px, sz, side (the taker's) and ts.
-func readTrade(s *scanner, sym market.Symbol, t *market.Trade) error {
+func readTrade(s *wire.Scanner, sym market.Symbol, t *market.Trade) error {
 	if err := wantObject(s, "data"); err != nil {
 		return err
 	}
@@ -56,7 +57,7 @@ func readTrade(s *scanner, sym market.Symbol, t *market.Trade) error {
 		hasAll = hasID | hasPx | hasSz | hasSide | hasTs
 	)
 	var seen uint8
-	err := s.object(func(key []byte) error {
+	err := s.Object(func(key []byte) error {
 		var bit uint8
 		var err error
 		switch string(key) {
@@ -86,7 +87,7 @@ func readTrade(s *scanner, sym market.Symbol, t *market.Trade) error {
 			bit = hasCount
 			t.Aggregates, err = readCount(s)
 		default:
-			_, err = s.value()
+			_, err = s.Value()
 			return err
 		}
 		if seen&bit != 0 {
@@ -118,7 +119,7 @@ const maxTradeCount = 1_000_000
 // readCount reads the trades channel's "count", the number of matches
 // merged into one record (tradeId is the last of them): a decimal string
 // from 1 to maxTradeCount; "" (REST trades have none) reads as 0.
-func readCount(s *scanner) (int, error) {
+func readCount(s *wire.Scanner) (int, error) {
 	b, err := readString(s, "count")
 	if err != nil || len(b) == 0 {
 		return 0, err
@@ -151,12 +152,12 @@ func checkTradeID(id []byte) error {
 
 // readTicker reads a ticker object. Values OKX leaves empty ("") or null
 // stay invalid; ts is required.
-func readTicker(s *scanner, sym market.Symbol, t *market.Ticker) error {
+func readTicker(s *wire.Scanner, sym market.Symbol, t *market.Ticker) error {
 	if err := wantObject(s, "data"); err != nil {
 		return err
 	}
 	hasTs := false
-	err := s.object(func(key []byte) error {
+	err := s.Object(func(key []byte) error {
 		var dst *decimal.NullDecimal
 		var name string
 		switch string(key) {
@@ -193,7 +194,7 @@ func readTicker(s *scanner, sym market.Symbol, t *market.Ticker) error {
 			// SPOT: quote currency.
 			dst, name = &t.QuoteVolume24h, "volCcy24h"
 		default:
-			_, err := s.value()
+			_, err := s.Value()
 			return err
 		}
 		v, err := readOptionalDecimal(s, name)
@@ -256,23 +257,23 @@ const minCandleColumns = 6
 // be missing at the end of the row; columns after confirm are ignored.
 // QuoteVolume is volCcyQuote, else volCcy (both in the quote currency for
 // SPOT), else invalid. Trades is -1: OKX does not count them.
-func readCandle(s *scanner, c *market.Candle) (confirmState, error) {
-	if s.peek() != '[' {
-		sp, err := s.value()
+func readCandle(s *wire.Scanner, c *market.Candle) (confirmState, error) {
+	if s.Peek() != '[' {
+		sp, err := s.Value()
 		if err != nil {
 			return confirmAbsent, err
 		}
-		return confirmAbsent, wrongKind("data", "array", sp.kind)
+		return confirmAbsent, wrongKind("data", "array", sp.Kind)
 	}
 	c.Trades = -1
 	var volCcy, volCcyQuote decimal.NullDecimal
 	confirm := confirmAbsent
 	col := 0
-	err := s.array(func() error {
+	err := s.Array(func() error {
 		n := col
 		col++
 		if n >= candleColumns {
-			_, err := s.value()
+			_, err := s.Value()
 			return err
 		}
 		name := candleColumn(n)
@@ -324,27 +325,27 @@ func readCandle(s *scanner, c *market.Candle) (confirmState, error) {
 
 // wantObject checks that the value at s is an object, reading it whole when
 // it is not.
-func wantObject(s *scanner, field string) error {
-	if s.peek() == '{' {
+func wantObject(s *wire.Scanner, field string) error {
+	if s.Peek() == '{' {
 		return nil
 	}
-	sp, err := s.value()
+	sp, err := s.Value()
 	if err != nil {
 		return err
 	}
-	return wrongKind(field, "object", sp.kind)
+	return wrongKind(field, "object", sp.Kind)
 }
 
 // readString reads a string value, unescaped.
-func readString(s *scanner, field string) ([]byte, error) {
-	sp, err := s.value()
+func readString(s *wire.Scanner, field string) ([]byte, error) {
+	sp, err := s.Value()
 	if err != nil {
 		return nil, err
 	}
-	if sp.kind != kindString {
-		return nil, wrongKind(field, "string", sp.kind)
+	if sp.Kind != wire.KindString {
+		return nil, wrongKind(field, "string", sp.Kind)
 	}
-	v, err := text(s.b, sp)
+	v, err := wire.Text(s.Bytes(), sp)
 	if err != nil {
 		return nil, badField(field, err)
 	}
@@ -352,15 +353,12 @@ func readString(s *scanner, field string) ([]byte, error) {
 }
 
 // readDecimal reads a required decimal written as a string.
-func readDecimal(s *scanner, field string) (decimal.Decimal, error) {
+func readDecimal(s *wire.Scanner, field string) (decimal.Decimal, error) {
 	v, err := readString(s, field)
 	if err != nil {
 		return decimal.Decimal{}, err
 	}
-	if len(v) == 0 {
-		return decimal.Decimal{}, &fieldError{reason: collector.ReasonBadNumber, field: field, err: errEmptyNumber}
-	}
-	d, err := parseDecimal(v)
+	d, err := wire.ParseDecimal(v)
 	if err != nil {
 		return decimal.Decimal{}, &fieldError{reason: collector.ReasonBadNumber, field: field, err: err}
 	}
@@ -369,25 +367,25 @@ func readDecimal(s *scanner, field string) (decimal.Decimal, error) {
 
 // readOptionalDecimal reads a decimal written as a string; "" and null give
 // an invalid NullDecimal.
-func readOptionalDecimal(s *scanner, field string) (decimal.NullDecimal, error) {
-	sp, err := s.value()
+func readOptionalDecimal(s *wire.Scanner, field string) (decimal.NullDecimal, error) {
+	sp, err := s.Value()
 	if err != nil {
 		return decimal.NullDecimal{}, err
 	}
 	switch {
-	case sp.kind == kindNull:
+	case sp.Kind == wire.KindNull:
 		return decimal.NullDecimal{}, nil
-	case sp.kind != kindString:
-		return decimal.NullDecimal{}, wrongKind(field, "string", sp.kind)
+	case sp.Kind != wire.KindString:
+		return decimal.NullDecimal{}, wrongKind(field, "string", sp.Kind)
 	}
-	v, err := text(s.b, sp)
+	v, err := wire.Text(s.Bytes(), sp)
 	if err != nil {
 		return decimal.NullDecimal{}, badField(field, err)
 	}
 	if len(v) == 0 {
 		return decimal.NullDecimal{}, nil
 	}
-	d, err := parseDecimal(v)
+	d, err := wire.ParseDecimal(v)
 	if err != nil {
 		return decimal.NullDecimal{}, &fieldError{reason: collector.ReasonBadNumber, field: field, err: err}
 	}
@@ -395,7 +393,7 @@ func readOptionalDecimal(s *scanner, field string) (decimal.NullDecimal, error) 
 }
 
 // readTime reads Unix milliseconds written as a string.
-func readTime(s *scanner, field string) (time.Time, error) {
+func readTime(s *wire.Scanner, field string) (time.Time, error) {
 	v, err := readString(s, field)
 	if err != nil {
 		return time.Time{}, err
@@ -408,7 +406,7 @@ func readTime(s *scanner, field string) (time.Time, error) {
 }
 
 // readSide reads "buy" or "sell".
-func readSide(s *scanner) (market.Side, error) {
+func readSide(s *wire.Scanner) (market.Side, error) {
 	v, err := readString(s, "side")
 	if err != nil {
 		return "", err
@@ -423,7 +421,7 @@ func readSide(s *scanner) (market.Side, error) {
 }
 
 // readInstID reads an element's instId, which must name sym.
-func readInstID(s *scanner, sym market.Symbol) error {
+func readInstID(s *wire.Scanner, sym market.Symbol) error {
 	v, err := readString(s, "instId")
 	if err != nil {
 		return err

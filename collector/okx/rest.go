@@ -27,11 +27,11 @@ const (
 // classifyREST), any other error is transient. OKX's refusals are
 // *collector.ExchangeError inside those.
 func (a *Adapter) get(ctx context.Context, path string, q url.Values) ([]byte, time.Time, error) {
-	resp, body, err := wire.Get(ctx, a.cfg.HTTPClient, a.restBase+path+"?"+q.Encode(), maxBody)
+	resp, body, err := a.rest.Get(ctx, path+"?"+q.Encode())
 	if err != nil {
 		return nil, time.Time{}, fmt.Errorf("GET %s: %w", path, err)
 	}
-	received := a.cfg.Now().UTC()
+	received := a.rest.Now().UTC()
 	code, msg, ok := envelope(body)
 	if resp.StatusCode == http.StatusOK && ok && code == "0" {
 		return body, received, nil
@@ -46,10 +46,10 @@ func (a *Adapter) get(ctx context.Context, path string, q url.Values) ([]byte, t
 // {"code":"0","msg":"","data":[...]}. ok is false when the body is not such
 // an object.
 func envelope(body []byte) (code, msg string, ok bool) {
-	s := scanner{b: body}
-	var codeSp, msgSp span
-	err := s.object(func(key []byte) error {
-		sp, err := s.value()
+	s := wire.NewScanner(body)
+	var codeSp, msgSp wire.Span
+	err := s.Object(func(key []byte) error {
+		sp, err := s.Value()
 		switch string(key) {
 		case "code":
 			codeSp = sp
@@ -58,23 +58,23 @@ func envelope(body []byte) (code, msg string, ok bool) {
 		}
 		return err
 	})
-	if err != nil || s.end() != nil {
+	if err != nil || s.End() != nil {
 		return "", "", false
 	}
-	switch codeSp.kind {
-	case kindString:
-		v, err := text(body, codeSp)
+	switch codeSp.Kind {
+	case wire.KindString:
+		v, err := wire.Text(body, codeSp)
 		if err != nil {
 			return "", "", false
 		}
 		code = string(v)
-	case kindNumber:
-		code = string(body[codeSp.off:codeSp.end])
+	case wire.KindNumber:
+		code = string(body[codeSp.Off:codeSp.End])
 	default:
 		return "", "", false
 	}
-	if msgSp.kind == kindString {
-		if v, err := text(body, msgSp); err == nil {
+	if msgSp.Kind == wire.KindString {
+		if v, err := wire.Text(body, msgSp); err == nil {
 			msg = string(v)
 		}
 	}
@@ -148,29 +148,29 @@ func retryAfter(h string, now time.Time) time.Duration {
 
 // readData calls row for each element of the "data" array of a successful
 // response.
-func readData(body []byte, row func(s *scanner) error) error {
-	s := scanner{b: body}
+func readData(body []byte, row func(s *wire.Scanner) error) error {
+	s := wire.NewScanner(body)
 	seen := false
-	err := s.object(func(key []byte) error {
+	err := s.Object(func(key []byte) error {
 		if string(key) != "data" {
-			_, err := s.value()
+			_, err := s.Value()
 			return err
 		}
 		if seen {
 			return badField("data", errDuplicate)
 		}
 		seen = true
-		if s.peek() != '[' {
-			sp, err := s.value()
+		if s.Peek() != '[' {
+			sp, err := s.Value()
 			if err != nil {
 				return err
 			}
-			return wrongKind("data", "array", sp.kind)
+			return wrongKind("data", "array", sp.Kind)
 		}
-		return s.array(func() error { return row(&s) })
+		return s.Array(func() error { return row(&s) })
 	})
 	if err == nil {
-		err = s.end()
+		err = s.End()
 	}
 	if err == nil && !seen {
 		err = badField("data", errMissing)

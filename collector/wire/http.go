@@ -11,17 +11,18 @@ import (
 	"time"
 )
 
-// Get makes one GET request for JSON and reads at most maxBody bytes of
-// the answer, whatever its status: the caller maps the status and body to
-// the exchange's errors. It returns an error for a request that cannot be
-// built or sent, a body that cannot be read, and a body larger than
-// maxBody.
-func Get(ctx context.Context, client *http.Client, rawURL string, maxBody int64) (*http.Response, []byte, error) {
+// get makes one GET request for JSON and reads at most maxBody bytes of
+// the answer, whatever its status (see REST.Get).
+func getJSON(ctx context.Context, client *http.Client, rawURL, userAgent string, maxBody int64, header http.Header) (*http.Response, []byte, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, rawURL, nil)
 	if err != nil {
 		return nil, nil, fmt.Errorf("build request: %w", err)
 	}
+	for k, vs := range header {
+		req.Header[k] = vs
+	}
 	req.Header.Set("Accept", "application/json")
+	req.Header.Set("User-Agent", userAgent)
 	resp, err := client.Do(req)
 	if err != nil {
 		return nil, nil, err

@@ -13,6 +13,9 @@ func TestGet(t *testing.T) {
 		if r.Header.Get("Accept") != "application/json" {
 			t.Errorf("Accept %q", r.Header.Get("Accept"))
 		}
+		if r.Header.Get("User-Agent") != DefaultUserAgent {
+			t.Errorf("User-Agent %q", r.Header.Get("User-Agent"))
+		}
 		switch r.URL.Path {
 		case "/big":
 			_, _ = w.Write([]byte(strings.Repeat("x", 101)))
@@ -37,7 +40,11 @@ func TestGet(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			resp, body, err := Get(t.Context(), srv.Client(), srv.URL+tc.path, 100)
+			rest, err := NewREST(RESTConfig{HTTPClient: srv.Client(), MaxBody: 100}, srv.URL)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp, body, err := rest.Get(t.Context(), tc.path)
 			if tc.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
 					t.Fatalf("err %v, want %q", err, tc.wantErr)
@@ -49,7 +56,11 @@ func TestGet(t *testing.T) {
 			}
 		})
 	}
-	if _, _, err := Get(t.Context(), srv.Client(), "http://127.0.0.1:1/", 100); err == nil {
+	closed, err := NewREST(RESTConfig{BaseURL: "http://127.0.0.1:1"}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := closed.Get(t.Context(), "/"); err == nil {
 		t.Error("no error from a closed port")
 	}
 }

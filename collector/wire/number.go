@@ -1,7 +1,3 @@
-// Package wire holds what several exchange adapters need to read numbers
-// from a frame's bytes exactly: plain decimals into decimal.Decimal with
-// their scale kept, and non-negative integers, without float64 and, for
-// the common sizes, without allocating text.
 package wire
 
 import (
@@ -21,16 +17,30 @@ var ErrNotCount = errors.New("want a non-negative integer")
 // maxFastDigits is the most digits that always fit an int64.
 const maxFastDigits = 18
 
-// ParseDecimal reads a plain decimal, -?[0-9]+(\.[0-9]+)?, keeping its
-// exact digits: "0.10" is 10 × 10⁻², as decimal.NewFromString reads it.
-// Exchanges write prices and sizes this way; anything else (exponents, a
-// leading '+', a bare '.') is refused rather than guessed at. Up to 18
+// ParseDecimal reads a price, size or amount by the kit's one decimal
+// rule, the same for every exchange: the text inside the JSON string is
+//
+//	-?(0|[1-9][0-9]*)(\.[0-9]+)?
+//
+// that is, an optional minus, an integer part without redundant leading
+// zeros, and an optional point followed by at least one digit. The exact
+// digits are kept: "0.10" is 10 × 10⁻², as decimal.NewFromString reads it,
+// so an exchange's scale survives to the database. "-0" and "-0.00" read
+// as zero. Everything else is refused with ErrNotDecimal rather than
+// guessed at: the empty string, exponents ("1e-8"), a leading '+', leading
+// zeros ("007"), a bare or trailing point (".5", "5."), white space,
+// thousands separators, "NaN" and "Infinity". OKX, Binance and Coinbase
+// document and send only this form (see the kit's README); an exchange
+// that writes "" for "no value" checks for it before calling. Up to 18
 // digits are read without going through text conversion.
 func ParseDecimal(b []byte) (decimal.Decimal, error) {
 	i := 0
 	neg := len(b) > 0 && b[0] == '-'
 	if neg {
 		i++
+	}
+	if len(b) > i+1 && b[i] == '0' && b[i+1] != '.' {
+		return decimal.Decimal{}, fmt.Errorf("%q: %w", b, ErrNotDecimal)
 	}
 	var coef int64
 	digits, scale := 0, 0
@@ -67,6 +77,24 @@ func ParseDecimal(b []byte) (decimal.Decimal, error) {
 		coef = -coef
 	}
 	return decimal.New(coef, int32(-scale)), nil
+}
+
+// ParseNumber reads a price, size or volume that the exchange writes as a
+// JSON number rather than a string: the one documented case is Coinbase's
+// REST candles ([time, low, high, open, close, volume], "values are JSON
+// numbers"), which a float serializer may write with an exponent
+// ("1e-05"). b must be exactly one number by RFC 8259's grammar (see
+// SkipNumber); its value is read exactly as written, never through
+// float64. Anything else is refused with ErrNotDecimal.
+func ParseNumber(b []byte) (decimal.Decimal, error) {
+	if end, ok := SkipNumber(b, 0); !ok || end != len(b) {
+		return decimal.Decimal{}, fmt.Errorf("%q: %w", b, ErrNotDecimal)
+	}
+	d, err := decimal.NewFromString(string(b))
+	if err != nil {
+		return decimal.Decimal{}, fmt.Errorf("%q: %w: %w", b, ErrNotDecimal, err)
+	}
+	return d, nil
 }
 
 // ParseCount reads a non-negative integer literal (an id, a count, a

@@ -1,6 +1,8 @@
 package wire
 
 import (
+	"errors"
+	"fmt"
 	"regexp"
 	"strconv"
 	"strings"
@@ -10,7 +12,7 @@ import (
 )
 
 // plainDecimal is the syntax parseDecimal accepts.
-var plainDecimal = regexp.MustCompile(`^-?[0-9]+(\.[0-9]+)?$`)
+var plainDecimal = regexp.MustCompile(`^-?(0|[1-9][0-9]*)(\.[0-9]+)?$`)
 
 // checkDecimal compares parseDecimal with decimal.NewFromString: on the
 // plain syntax both must read the same coefficient and exponent (the same
@@ -40,39 +42,76 @@ func checkDecimal(t *testing.T, s string) {
 	}
 }
 
+// TestParseDecimal is the kit's decimal rule, case by case: what each
+// input reads as (coefficient and exponent), or that it is refused.
 func TestParseDecimal(t *testing.T) {
 	tests := []struct {
 		name string
 		in   string
+		// want is coefficient "e" exponent; "" means refused.
+		want string
 	}{
-		{"integer", "100"},
-		{"trailing zeros kept", "0.0010"},
-		{"binance padding", "25.35190000"},
-		{"negative", "-0.5"},
-		{"negative zero", "-0"},
-		{"zero", "0.00000000"},
-		{"18 digits", "123456789.123456789"},
-		{"19 digits", "1234567890.123456789"},
-		{"max int64 digits", "9223372036854775807"},
-		{"beyond int64", "99999999999999999999.99999999"},
-		{"leading zeros", "000123.4500"},
-		{"exponent beyond the library", "0." + strings.Repeat("0", 10001) + "1"},
-		{"empty", ""},
-		{"sign only", "-"},
-		{"dot only", "."},
-		{"leading dot", ".5"},
-		{"trailing dot", "5."},
-		{"two dots", "1.2.3"},
-		{"exponent", "1e5"},
-		{"plus", "+1"},
-		{"unicode minus", "−1"},
-		{"space", " 1"},
-		{"underscore", "1_000"},
-		{"letters", "abc"},
-		{"nan", "NaN"},
+		{"integer", "100", "100e0"},
+		{"okx price", "42219.9", "422199e-1"},
+		{"okx size", "0.12060306", "12060306e-8"},
+		{"trailing zeros kept", "0.0010", "10e-4"},
+		{"binance padding", "25.35190000", "2535190000e-8"},
+		{"coinbase price", "400.23", "40023e-2"},
+		{"binance price change", "-94.99999800", "-9499999800e-8"},
+		{"zero", "0", "0e0"},
+		{"zero with scale", "0.00000000", "0e-8"},
+		{"negative zero", "-0", "0e0"},
+		{"negative zero with scale", "-0.00", "0e-2"},
+		{"18 digits", "123456789.123456789", "123456789123456789e-9"},
+		{"19 digits", "1234567890.123456789", "1234567890123456789e-9"},
+		{"max int64 digits", "9223372036854775807", "9223372036854775807e0"},
+		{"beyond int64", "99999999999999999999.99999999", "9999999999999999999999999999e-8"},
+		{"empty", "", ""},
+		{"sign only", "-", ""},
+		{"dot only", ".", ""},
+		{"leading dot", ".5", ""},
+		{"negative leading dot", "-.5", ""},
+		{"trailing dot", "5.", ""},
+		{"two dots", "1.2.3", ""},
+		{"leading zeros", "000123.4500", ""},
+		{"leading zero", "01", ""},
+		{"negative leading zero", "-01.5", ""},
+		{"double zero", "00", ""},
+		{"exponent", "1e5", ""},
+		{"exponent with fraction", "1.5E-7", ""},
+		{"plus", "+1", ""},
+		{"double minus", "--1", ""},
+		{"unicode minus", "−1", ""},
+		{"leading space", " 1", ""},
+		{"trailing space", "1 ", ""},
+		{"underscore", "1_000", ""},
+		{"comma", "1,000.5", ""},
+		{"hex", "0x10", ""},
+		{"letters", "abc", ""},
+		{"nan", "NaN", ""},
+		{"infinity", "Infinity", ""},
+		{"exponent beyond the library", "0." + strings.Repeat("0", 10001) + "1", ""},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) { checkDecimal(t, tt.in) })
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := ParseDecimal([]byte(tt.in))
+			if tt.want == "" {
+				if err == nil {
+					t.Fatalf("ParseDecimal(%q) = %s, want refused", tt.in, got)
+				}
+				if !errors.Is(err, ErrNotDecimal) && !strings.Contains(tt.name, "library") {
+					t.Errorf("ParseDecimal(%q) error %v does not wrap ErrNotDecimal", tt.in, err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("ParseDecimal(%q): %v", tt.in, err)
+			}
+			if s := fmt.Sprintf("%se%d", got.Coefficient(), got.Exponent()); s != tt.want {
+				t.Errorf("ParseDecimal(%q) = %s, want %s", tt.in, s, tt.want)
+			}
+			checkDecimal(t, tt.in)
+		})
 	}
 }
 
@@ -125,5 +164,47 @@ func TestSkipNumber(t *testing.T) {
 		if end != tc.end || ok != tc.ok {
 			t.Errorf("SkipNumber(%q) = %d, %t; want %d, %t", tc.in, end, ok, tc.end, tc.ok)
 		}
+	}
+}
+
+// TestParseNumber: JSON numbers, exponents included, read exactly; what
+// is not one JSON number is refused.
+func TestParseNumber(t *testing.T) {
+	tests := []struct {
+		in, want string // want "" means refused
+	}{
+		{"0.32", "32e-2"},
+		{"4.2", "42e-1"},
+		{"12.3", "123e-1"},
+		{"1415398768", "1415398768e0"},
+		{"1e-05", "1e-5"},
+		{"1.5E+3", "15e2"},
+		{"-0", "0e0"},
+		{"", ""},
+		{"01", ""},
+		{"+1", ""},
+		{".5", ""},
+		{"1.", ""},
+		{"1e", ""},
+		{"1 ", ""},
+		{`"1"`, ""},
+		{"NaN", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.in, func(t *testing.T) {
+			got, err := ParseNumber([]byte(tt.in))
+			if tt.want == "" {
+				if err == nil || !errors.Is(err, ErrNotDecimal) {
+					t.Fatalf("ParseNumber(%q) = %s, %v; want ErrNotDecimal", tt.in, got, err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("ParseNumber(%q): %v", tt.in, err)
+			}
+			if s := fmt.Sprintf("%se%d", got.Coefficient(), got.Exponent()); s != tt.want {
+				t.Errorf("ParseNumber(%q) = %s, want %s", tt.in, s, tt.want)
+			}
+		})
 	}
 }

@@ -8,6 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"marketetl/collector/wire"
 )
 
 // jsonDepth returns the deepest nesting of valid JSON b.
@@ -33,7 +35,7 @@ func jsonDepth(b []byte) int {
 }
 
 // checkScanAgrees compares the scanner's verdict on b with encoding/json's:
-// the scanner accepts exactly the valid JSON objects of at most maxDepth
+// the scanner accepts exactly the valid JSON objects of at most wire.MaxDepth
 // levels, except those repeating a nested "data", "k" or "error".
 func checkScanAgrees(t *testing.T, b []byte) {
 	t.Helper()
@@ -44,7 +46,7 @@ func checkScanAgrees(t *testing.T, b []byte) {
 	switch {
 	case err == nil && !valid:
 		t.Fatalf("scanner accepted invalid JSON %q", b)
-	case err != nil && valid && !errors.Is(err, errRepeatedObject) && jsonDepth(b) <= maxDepth:
+	case err != nil && valid && !errors.Is(err, errRepeatedObject) && jsonDepth(b) <= wire.MaxDepth:
 		t.Fatalf("scanner refused valid JSON %q: %v", b, err)
 	}
 }
@@ -77,7 +79,7 @@ func TestScanAgreesWithEncodingJSON(t *testing.T) {
 		{"string top level", `"x"`},
 		{"two objects", `{}{}`},
 		{"trailing space", "{}\n"},
-		{"depth at the limit", `{"a":` + string(bytes.Repeat([]byte("["), maxDepth-1)) + string(bytes.Repeat([]byte("]"), maxDepth-1)) + `}`},
+		{"depth at the limit", `{"a":` + string(bytes.Repeat([]byte("["), wire.MaxDepth-1)) + string(bytes.Repeat([]byte("]"), wire.MaxDepth-1)) + `}`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { checkScanAgrees(t, []byte(tt.frame)) })
