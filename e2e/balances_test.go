@@ -198,6 +198,16 @@ func TestBalancesEndToEnd(t *testing.T) {
 	eventually(t, "coinbase: the change never pushed stored by the reconciliation", func() (bool, string) {
 		return r.matches(t, ctx, market.Coinbase)
 	})
+	rep, err := r.svc.Supervisor().Status("coinbase-balances")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := rep.Statistics.BalanceCorrections; c == nil || *c == 0 {
+		t.Errorf("coinbase: balance_corrections %v, want the reconciliation's correction counted", c)
+	}
+	if rep.Statistics.ClockSkewSeconds == nil {
+		t.Error("coinbase: no clock_skew_seconds in the status")
+	}
 	for _, ex := range exchanges {
 		set(ex, true, sim.BalanceChange{Asset: "BTC", Free: decimal.RequireFromString("0.4"), Locked: decimal.Zero})
 		eventually(t, string(ex)+": the last change stored", func() (bool, string) { return r.matches(t, ctx, ex) })

@@ -179,6 +179,8 @@ func mergeStatus(base, cur *collector.Status) collector.Status {
 	out.Rejects += cur.Rejects
 	out.Errors += cur.Errors
 	out.Reconnects += cur.Reconnects
+	out.BalanceCorrections += cur.BalanceCorrections
+	out.ClockSkew = cur.ClockSkew
 	if cur.LastErrorTime.After(base.LastErrorTime) || (base.LastError == "" && cur.LastError != "") {
 		out.LastError, out.LastErrorTime = cur.LastError, cur.LastErrorTime
 	}

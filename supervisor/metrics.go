@@ -18,6 +18,8 @@ type metrics struct {
 	up, connected, healthy, enabled, state, uptime, dataAge, failures   *prometheus.Desc
 	collectors, hung, historyRows, historyFailures                      *prometheus.Desc
 	info, connUptime                                                    *prometheus.Desc
+	// Balance collectors only.
+	clockSkew, balanceCorrections *prometheus.Desc
 }
 
 var _ prometheus.Collector = (*metrics)(nil)
@@ -42,6 +44,9 @@ func newMetrics(m *Manager) *metrics {
 		state:      d("etl_collector_state", "1 for the collector's current supervisor state (running, restarting, failed, stopped).", append(c, "state"), nil),
 		uptime:     d("etl_collector_uptime_seconds", "How long the current run has been running (0 when none).", c, nil),
 		connUptime: d("etl_collector_connection_uptime_seconds", "How long the collector's current connection has been up: since it last became connected (0 when not connected).", c, nil),
+		clockSkew:  d("etl_collector_clock_skew_seconds", "Balance collectors: the exchange's clock minus the host's, as last measured; signatures use the exchange's time.", c, nil),
+		balanceCorrections: d("etl_collector_balance_corrections_total",
+			"Balance collectors: balance rows the periodic REST reconciliation stored because the stream had not delivered them.", c, nil),
 		info:       d("etl_supervisor_info", "Always 1; the manager label is the manager's name (MANAGER_NAME).", []string{"manager"}, nil),
 		dataAge:    d("etl_collector_last_data_age_seconds", "Time since the stream's last record (absent before its first).", stream, nil),
 		failures:   d("etl_collector_consecutive_failures", "Consecutive failures the supervisor is restarting from.", c, nil),
@@ -60,6 +65,7 @@ func (x *metrics) Describe(ch chan<- *prometheus.Desc) {
 		x.received, x.processed, x.records, x.rejects, x.errors, x.reconnects, x.restarts,
 		x.up, x.connected, x.healthy, x.enabled, x.state, x.uptime, x.dataAge, x.failures,
 		x.collectors, x.hung, x.historyRows, x.historyFailures, x.info, x.connUptime,
+		x.clockSkew, x.balanceCorrections,
 	} {
 		ch <- d
 	}
@@ -90,6 +96,10 @@ func (x *metrics) Collect(ch chan<- prometheus.Metric) {
 		counter(x.processed, s.status.MessagesProcessed, name, ex)
 		counter(x.rejects, s.status.Rejects, name, ex)
 		counter(x.reconnects, s.status.Reconnects, name, ex)
+		if s.spec.IsBalance() {
+			gauge(x.clockSkew, s.status.ClockSkew.Seconds(), name, ex)
+			counter(x.balanceCorrections, s.status.BalanceCorrections, name, ex)
+		}
 		counter(x.errors, s.status.Errors, name, ex, "collector")
 		for _, k := range []string{errKindExit, errKindPanic, errKindHung} {
 			counter(x.errors, s.errorsBy[k], name, ex, k)

@@ -74,8 +74,14 @@ type Statistics struct {
 	// supervisor is restarting from (0 when the last run is fine).
 	ReconnectAttempts int `json:"reconnect_attempts"`
 	// Reconnects counts the collector's own redials.
-	Reconnects      uint64     `json:"reconnects"`
-	LastMessageTime *time.Time `json:"last_message_time"`
+	Reconnects uint64 `json:"reconnects"`
+	// ClockSkewSeconds (balance collectors) is the exchange's clock minus
+	// the host's, as last measured.
+	ClockSkewSeconds *float64 `json:"clock_skew_seconds,omitempty"`
+	// BalanceCorrections (balance collectors) counts the balance rows the
+	// periodic REST reconciliation stored because the stream had not.
+	BalanceCorrections *uint64    `json:"balance_corrections,omitempty"`
+	LastMessageTime    *time.Time `json:"last_message_time"`
 	// ConnectionUptime is the seed's connection_uptime: the seconds the
 	// current connection has been up, since the collector last became
 	// connected (all its connections up); 0 when not connected. A redial
@@ -288,6 +294,10 @@ func (m *Manager) collectorReport(s *snapshot) CollectorReport {
 		LastErrorTime:     timePtr(lastErrTime),
 		LastRestartTime:   timePtr(s.lastRestart),
 		HungStops:         s.errorsBy[errKindHung],
+	}
+	if s.spec.IsBalance() {
+		skew, fixes := s.status.ClockSkew.Seconds(), s.status.BalanceCorrections
+		st.ClockSkewSeconds, st.BalanceCorrections = &skew, &fixes
 	}
 	for k, v := range s.restartsBy {
 		st.RestartsByTrigger[string(k)] = v
