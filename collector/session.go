@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"runtime/debug"
 	"sort"
 	"sync/atomic"
 	"time"
@@ -90,10 +91,12 @@ func (c *Collector) session(ctx context.Context, key string, plan ConnPlan, upda
 	g.Go(func() error { return c.keepAlive(gctx, ka, w, &lastRead, rollover) })
 	ps := newPrivSession()
 	// Subscriptions: at dial (after the login, if any), then runtime changes.
-	g.Go(func() error { return c.subscriptions(gctx, key, plan, updates, w, ps) })
+	g.Go(func() error {
+		return c.recovered("subscriptions", func() error { return c.subscriptions(gctx, key, plan, updates, w, ps) })
+	})
 	if c.private {
 		// REST snapshots after each subscription acknowledgement.
-		g.Go(func() error { return c.snapshots(gctx, ps) })
+		g.Go(func() error { return c.recovered("snapshots", func() error { return c.snapshots(gctx, ps) }) })
 	}
 	// Reader.
 	g.Go(func() error {
@@ -118,7 +121,7 @@ func (c *Collector) session(ctx context.Context, key string, plan ConnPlan, upda
 			return nil
 		})
 		touch(c.cfg.Now())
-		return c.read(gctx, key, c.positions.next(), conn, touch, ready, ps)
+		return c.recovered("reader", func() error { return c.read(gctx, key, c.positions.next(), conn, touch, ready, ps) })
 	})
 	err = g.Wait()
 	if ctx.Err() != nil {
@@ -353,3 +356,19 @@ func sortStreams(s []market.Stream) {
 }
 
 func marketStream(e market.Exchange) market.Stream { return market.Stream{Exchange: e} }
+
+// recovered runs fn, one of a session's goroutines, turning a panic (in
+// the adapter's code, which the goroutine calls) into an error that ends
+// the session: the connection is redialled instead of the process
+// crashing. The panic's value and stack are logged; neither holds a
+// frame's text.
+func (c *Collector) recovered(what string, fn func() error) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			c.log.Error("panic in a connection goroutine; redialling", zap.String("goroutine", what),
+				zap.String("panic", fmt.Sprint(v)), zap.ByteString("stack", debug.Stack()))
+			err = fmt.Errorf("panic in %s: %v", what, v)
+		}
+	}()
+	return fn()
+}
