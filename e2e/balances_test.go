@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -260,4 +262,48 @@ func TestBalancesRefusedLogin(t *testing.T) {
 		return ok && h.IsHealthy, fmt.Sprintf("%s; health %v", state, h.Issues)
 	})
 	t.Logf("failed: %s", rep.StatusReason)
+}
+
+// TestBalanceCredentialsCheckedAtStartup: a missing variable and a key
+// file others can read are reported at startup, naming the collector and
+// the variable, never a value.
+func TestBalanceCredentialsCheckedAtStartup(t *testing.T) {
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	r := newBalanceRig(t, ctx, nil)
+	file := filepath.Join(t.TempDir(), "secret")
+	if err := os.WriteFile(file, []byte("s3cr3t-value\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{"OKX_MAIN_API_KEY": "k3y-value", "OKX_MAIN_API_SECRET": "s3cr3t-value",
+		"BINANCE_MAIN_API_KEY": "k3y-value", "BINANCE_MAIN_API_SECRET_FILE": file}
+	cfg, err := config.Load(func(string) (string, bool) { return "", false })
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.AdminAddr, cfg.SpoolDir, cfg.RedisEnabled = "", "", false
+	svc, err := service.New(cfg, r.pool, exchange.Registry(), service.WithoutSupervisor(), service.WithoutBackfill(),
+		service.WithCredentialsLookup(func(k string) (string, bool) { v, ok := env[k]; return v, ok }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = svc.CheckCredentials([]spec.Collector{balanceSpec(market.OKX, 0), balanceSpec(market.Binance, 0)})
+	if err == nil {
+		t.Fatal("no error")
+	}
+	for _, want := range []string{"collector okx-balances", "OKX_MAIN_API_PASSPHRASE is not set", "collector binance-balances", "BINANCE_MAIN_API_SECRET_FILE", "chmod 600"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not say %q", err, want)
+		}
+	}
+	if strings.Contains(err.Error(), "s3cr3t") || strings.Contains(err.Error(), "k3y") {
+		t.Errorf("error %q holds a value", err)
+	}
+	env["OKX_MAIN_API_PASSPHRASE"] = "p"
+	if err := os.Chmod(file, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := svc.CheckCredentials([]spec.Collector{balanceSpec(market.OKX, 0), balanceSpec(market.Binance, 0)}); err != nil {
+		t.Errorf("complete keys: %v", err)
+	}
 }

@@ -1,6 +1,7 @@
 package service
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -87,4 +88,30 @@ func (s *Service) privateCollector(sp spec.Collector, base collector.Config) (*c
 		sink = s.pipe
 	}
 	return collector.New(cfg, proto, sink)
+}
+
+// CheckCredentials loads the keys of every balance collector among specs,
+// so that a missing variable or an insecure key file stops the service at
+// startup with a message naming the collector and the variable (never a
+// value), rather than failing the collector later.
+func (s *Service) CheckCredentials(specs []spec.Collector) error {
+	lookup := s.opts.lookup
+	if lookup == nil {
+		lookup = os.LookupEnv
+	}
+	var errs []error
+	for _, sp := range specs {
+		if !sp.IsBalance() || !sp.IsEnabled() {
+			continue
+		}
+		e, ok := s.exchanges[sp.Exchange]
+		if !ok || e.Private == nil {
+			errs = append(errs, fmt.Errorf("collector %s: %s has no private (balance) stream", sp.Name, sp.Exchange))
+			continue
+		}
+		if _, err := credentials.Load(sp.Credentials, e.Private.Need, lookup); err != nil {
+			errs = append(errs, fmt.Errorf("collector %s: %w", sp.Name, err))
+		}
+	}
+	return errors.Join(errs...)
 }
