@@ -283,7 +283,9 @@ func (c *Collector) beforeDial(ctx context.Context) error {
 type privSession struct {
 	loggedIn  chan struct{} // closed on the login's confirmation
 	loginSeen bool          // reader only
-	snapReq   chan struct{} // a subscription was acknowledged
+	// subscribed is set once a subscription was acknowledged; reader only.
+	subscribed bool
+	snapReq    chan struct{} // a subscription was acknowledged
 }
 
 func newPrivSession() *privSession {
@@ -301,7 +303,14 @@ func (ps *privSession) event(ev *Event) error {
 	if ev.Err != nil && ev.Err.Permanent {
 		return refusedWS(ev.Err)
 	}
+	if ev.Err != nil && !ps.subscribed {
+		// A transient refusal of the login or the subscription (a
+		// timestamp outside the exchange's window): redial, which
+		// measures the clock again.
+		return fmt.Errorf("exchange refused the login or subscription: %w", ev.Err)
+	}
 	if len(ev.Acked) > 0 || ev.AckID != 0 {
+		ps.subscribed = true
 		select {
 		case ps.snapReq <- struct{}{}:
 		default:
