@@ -153,14 +153,19 @@ func (r *balanceRig) matches(t *testing.T, ctx context.Context, ex market.Exchan
 // the exchange pushed is a row, changes it did not push are stored by the
 // snapshot after a dropped connection (OKX and Binance) or by the periodic
 // reconciliation (Coinbase), and the database's balances now equal the
-// exchange's exactly.
+// exchange's exactly. The exchange's clock runs 40 s ahead of the host's.
 func TestBalancesEndToEnd(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
-	r := newBalanceRig(t, ctx, nil)
+	// The records carry the exchange's time, 40 s ahead: validation must
+	// allow it as it would allow a host clock that far behind.
+	r := newBalanceRig(t, ctx, func(c *config.Config) { c.ValidateClockSkew = time.Minute })
 	exchanges := []market.Exchange{market.OKX, market.Binance, market.Coinbase}
 	var specs []spec.Collector
 	for _, ex := range exchanges {
+		// The exchange's clock runs 40 s ahead of the host's: the logins
+		// succeed only because the signatures use the measured exchange time.
+		r.sim.SetServerClockOffset(ex, 40*time.Second)
 		if _, err := r.sim.SetBalances(ex, false,
 			sim.BalanceChange{Asset: "BTC", Free: decimal.RequireFromString("0.5"), Locked: decimal.RequireFromString("0.125")},
 			sim.BalanceChange{Asset: "USDT", Free: decimal.RequireFromString("2500.000001"), Locked: decimal.Zero}); err != nil {
