@@ -255,6 +255,13 @@ func TestBalancesRefusedLogin(t *testing.T) {
 	if !strings.Contains(rep.StatusReason, "okx error 600") || !strings.Contains(rep.StatusReason, "credentials refused") {
 		t.Errorf("reason %q should name the refusal and OKX's code", rep.StatusReason)
 	}
+	h, err := m.Health("okx-balances")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h.IsHealthy || !strings.Contains(strings.Join(h.Issues, "; "), "okx error 600") {
+		t.Errorf("health %v %q: want an issue with OKX's code", h.IsHealthy, h.Issues)
+	}
 	if !strings.Contains(rep.StatusReason, "3 consecutive failures") {
 		t.Errorf("reason %q: want the collector failed after MAX_RECONNECT_ATTEMPTS (2) retries", rep.StatusReason)
 	}
