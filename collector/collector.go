@@ -127,6 +127,21 @@ type Config struct {
 	Now func() time.Time
 	// Rand returns a float in [0,1) for jitter; default math/rand/v2.
 	Rand func() float64
+
+	// Private (balance) streams; used when the Protocol implements
+	// Snapshotter.
+
+	// BalanceReconcile is how often the balances built from the stream are
+	// compared with the exchange's REST snapshot. Default
+	// DefaultBalanceReconcile (5m).
+	BalanceReconcile time.Duration
+	// LoginTimeout bounds the wait for an Authenticator's login
+	// confirmation. Default 15s.
+	LoginTimeout time.Duration
+	// Clock is the exchange's clock that the adapter signs with: the
+	// collector measures the skew against the exchange's ServerClock and
+	// sets it here. Nil: the skew is measured and reported only.
+	Clock *ExchangeClock
 }
 
 func (cfg *Config) applyDefaults() {
@@ -175,6 +190,15 @@ func (cfg *Config) applyDefaults() {
 	if cfg.Rand == nil {
 		cfg.Rand = rand.Float64
 	}
+	if cfg.BalanceReconcile <= 0 {
+		cfg.BalanceReconcile = DefaultBalanceReconcile
+	}
+	if cfg.LoginTimeout <= 0 {
+		cfg.LoginTimeout = defaultLoginTimeout
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = NewExchangeClock(cfg.Now)
+	}
 }
 
 // Collector runs one configured collector's connections. Create it with New
@@ -203,6 +227,15 @@ type Collector struct {
 	route *router
 	// books keeps the order books.
 	books *books
+
+	// private is set for a balance collector (the Protocol is a
+	// Snapshotter): it logs in or signs, never keeps raw frames, takes
+	// REST snapshots and measures the clock skew.
+	private bool
+	snap    Snapshotter
+	auth    Authenticator // nil when the protocol does not log in
+	held    *heldBalances
+	clock   *ExchangeClock
 
 	mu sync.Mutex // guards the fields below
 	// plans is the latest connection plan by key.
@@ -245,6 +278,11 @@ func New(cfg Config, proto Protocol, sink Sink) (*Collector, error) {
 	}
 	if r, ok := proto.(TradeIDRule); ok {
 		c.route.seqIDs = r.SequentialTradeIDs()
+	}
+	if sn, ok := proto.(Snapshotter); ok {
+		c.private, c.snap, c.held, c.clock = true, sn, newHeldBalances(), cfg.Clock
+		c.auth, _ = proto.(Authenticator)
+		c.route.held = c.held
 	}
 	if err := c.setStreams(cfg.Streams); err != nil {
 		return nil, fmt.Errorf("new collector %s: %w", cfg.Name, err)
@@ -365,7 +403,8 @@ func (c *Collector) Run(ctx context.Context) error {
 	conns := map[string]*running{}
 	var wg sync.WaitGroup
 	permErrs := make(chan error, 64)
-	// Returning early stops the goroutines that run under ctx too.
+	// An early return (every connection failed) must also stop the
+	// reconciliation goroutines before waiting for them.
 	ctx, cancelRun := context.WithCancel(ctx)
 	defer func() {
 		cancelRun()
@@ -419,6 +458,14 @@ func (c *Collector) Run(ctx context.Context) error {
 		defer wg.Done()
 		_ = c.reconcile(ctx)
 	}()
+	if c.private {
+		c.checkPermissions(ctx)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c.reconcileBalances(ctx)
+		}()
+	}
 	// The first attempt runs before dialling; failures are retried by
 	// resumeLoop while the streams are collected.
 	resumeErr := c.resumeOnce(ctx)

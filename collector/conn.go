@@ -46,7 +46,10 @@ func (c *Collector) connLoop(ctx context.Context, key string, updates <-chan str
 			return nil
 		}
 		start := c.cfg.Now()
-		err := c.runWithRollover(ctx, key, plan, updates)
+		err := c.beforeDial(ctx)
+		if err == nil {
+			err = c.runWithRollover(ctx, key, plan, updates)
+		}
 		// Trades may be missed from now until the next session delivers:
 		// the candles built meanwhile are provisional.
 		c.route.aggregators().interrupt()
@@ -54,6 +57,11 @@ func (c *Collector) connLoop(ctx context.Context, key string, updates <-chan str
 			return nil
 		}
 		c.st.connDown(key)
+		var refused *RefusedError
+		if errors.As(err, &refused) {
+			log.Error("the exchange refused the credentials; stopping the collector", zap.Error(err))
+			return err
+		}
 		if errors.Is(err, ErrPermanent) {
 			log.Error("connection failed permanently; not redialling", zap.Error(err))
 			return err

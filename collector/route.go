@@ -39,6 +39,10 @@ type router struct {
 	// reconcile schedules a closed candle for comparison with the
 	// exchange's; nil: none.
 	reconcile func(*market.Candle)
+	// held, set for a private (balance) collector, keeps the balances
+	// delivered, for the REST comparisons; such a collector never keeps a
+	// raw frame (one may carry a key or a signature).
+	held *heldBalances
 
 	mu sync.Mutex // guards the fields below
 	// wanted are the streams to hand on, keyed by Stream.String().
@@ -166,7 +170,7 @@ func (r *router) emitBuilt(ctx context.Context, rec market.Record, received time
 // record, and a received closed candle is scheduled for reconciliation;
 // records made here (session 0: built candles, corrections) are not.
 func (r *router) deliver(ctx context.Context, rec market.Record, received time.Time, session uint64) error {
-	s := rec.Stream()
+	s := routeStream(rec)
 	pos, ok := r.wantedPosition(s)
 	if !ok {
 		return nil
@@ -188,6 +192,9 @@ func (r *router) deliver(ctx context.Context, rec market.Record, received time.T
 		return nil
 	}
 	r.st.record(s, received)
+	if b, isBalance := rec.(*market.Balance); isBalance && r.held != nil {
+		r.held.set(b)
+	}
 	if session == 0 {
 		return nil
 	}
@@ -248,6 +255,9 @@ func (r *router) enqueueReconcile(cd *market.Candle) {
 // reject counts, logs once per reason and keeps a frame that could not be
 // decoded.
 func (r *router) reject(ctx context.Context, derr error, raw []byte, received time.Time) {
+	if r.held != nil {
+		raw = nil // a private frame is never kept raw
+	}
 	rej := market.Reject{Received: received, Exchange: r.exchange, Reason: "decode_error", Detail: derr.Error(), Raw: raw}
 	var de *DecodeError
 	if errors.As(derr, &de) {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"runtime/debug"
 	"sort"
 	"sync/atomic"
 	"time"
@@ -88,9 +89,8 @@ func (c *Collector) session(ctx context.Context, key string, plan ConnPlan, upda
 	g.Go(func() error { return w.run(gctx) })
 	// Keep-alive and rollover timer.
 	g.Go(func() error { return c.keepAlive(gctx, ka, w, &lastRead, rollover) })
-	// Subscriptions: at dial, then runtime changes and book resyncs.
-	// A chained or unsequenced book resyncs by resubscribing; a ranged
-	// one (Binance) from a REST snapshot.
+	// Book resyncs: a chained or unsequenced book resyncs by
+	// resubscribing; a ranged one (Binance) from a REST snapshot.
 	resync := make(chan market.Stream, 64)
 	resubscribe := resync
 	if f, ok := c.proto.(BookFetcher); ok {
@@ -102,7 +102,15 @@ func (c *Collector) session(ctx context.Context, key string, plan ConnPlan, upda
 			g.Go(func() error { return c.checkDrift(gctx, key, f, resync) })
 		}
 	}
-	g.Go(func() error { return c.subscriptions(gctx, key, plan, updates, resubscribe, w) })
+	ps := newPrivSession()
+	// Subscriptions: at dial (after the login, if any), then runtime changes and book resyncs.
+	g.Go(func() error {
+		return c.recovered("subscriptions", func() error { return c.subscriptions(gctx, key, plan, updates, resubscribe, w, ps) })
+	})
+	if c.private {
+		// REST snapshots after each subscription acknowledgement.
+		g.Go(func() error { return c.recovered("snapshots", func() error { return c.snapshots(gctx, ps) }) })
+	}
 	// Reader.
 	g.Go(func() error {
 		conn.SetPingHandler(func(payload string) error {
@@ -126,7 +134,7 @@ func (c *Collector) session(ctx context.Context, key string, plan ConnPlan, upda
 			return nil
 		})
 		touch(c.cfg.Now())
-		return c.read(gctx, key, c.positions.next(), conn, touch, ready, resync)
+		return c.recovered("reader", func() error { return c.read(gctx, key, c.positions.next(), conn, touch, ready, resync, ps) })
 	})
 	err = g.Wait()
 	if ctx.Err() != nil {
@@ -139,7 +147,7 @@ func (c *Collector) session(ctx context.Context, key string, plan ConnPlan, upda
 // each decoded Event to the router. session numbers the session for gap
 // detection: a record that follows one of another session crossed a
 // reconnect.
-func (c *Collector) read(ctx context.Context, key string, session uint64, conn *websocket.Conn, touch func(time.Time), ready chan<- struct{}, resync chan<- market.Stream) error {
+func (c *Collector) read(ctx context.Context, key string, session uint64, conn *websocket.Conn, touch func(time.Time), ready chan<- struct{}, resync chan<- market.Stream, ps *privSession) error {
 	var ev Event
 	readySent := false
 	for {
@@ -179,6 +187,11 @@ func (c *Collector) read(ctx context.Context, key string, session uint64, conn *
 				return err
 			}
 		}
+		if c.private {
+			if err := ps.event(&ev); err != nil {
+				return err
+			}
+		}
 		if ev.Reconnect {
 			return errRedial
 		}
@@ -188,9 +201,14 @@ func (c *Collector) read(ctx context.Context, key string, session uint64, conn *
 // subscriptions sends the subscribe frames at dial (unless the URL carries
 // the streams) and then, on every plan update, the frames for the
 // difference; a book stream sent on resync is resubscribed.
-func (c *Collector) subscriptions(ctx context.Context, key string, plan ConnPlan, updates <-chan struct{}, resync <-chan market.Stream, w *writer) error {
+func (c *Collector) subscriptions(ctx context.Context, key string, plan ConnPlan, updates <-chan struct{}, resync <-chan market.Stream, w *writer, ps *privSession) error {
 	var id uint64
 	next := func() uint64 { id++; return id }
+	if c.auth != nil {
+		if err := c.login(ctx, plan, next(), w, ps); err != nil {
+			return err
+		}
+	}
 	cur := map[string]market.Stream{}
 	for _, s := range plan.Streams {
 		cur[s.String()] = s
@@ -362,3 +380,19 @@ func sortStreams(s []market.Stream) {
 }
 
 func marketStream(e market.Exchange) market.Stream { return market.Stream{Exchange: e} }
+
+// recovered runs fn, one of a session's goroutines, turning a panic (in
+// the adapter's code, which the goroutine calls) into an error that ends
+// the session: the connection is redialled instead of the process
+// crashing. The panic's value and stack are logged; neither holds a
+// frame's text.
+func (c *Collector) recovered(what string, fn func() error) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			c.log.Error("panic in a connection goroutine; redialling", zap.String("goroutine", what),
+				zap.String("panic", fmt.Sprint(v)), zap.ByteString("stack", debug.Stack()))
+			err = fmt.Errorf("panic in %s: %v", what, v)
+		}
+	}()
+	return fn()
+}

@@ -70,6 +70,15 @@ type Status struct {
 	// Anomalies counts protocol anomalies by kind (AnomalyKinds): signs
 	// that the exchange changed its API.
 	Anomalies map[string]uint64
+	// ServerClockOffset is the exchange's clock minus the host's, as last
+	// measured against its server-time endpoint (private collectors, whose
+	// signatures use the exchange's time; zero when not measured).
+	ServerClockOffset time.Duration
+	// BalanceCorrections counts the balance rows the periodic REST
+	// reconciliation delivered because the stream had not (private
+	// collectors). Reconciled counts the passes: balance_checked,
+	// balance_failed.
+	BalanceCorrections uint64
 	// LastError is the latest error's text (never containing secrets) and LastErrorTime its time.
 	LastError     string
 	LastErrorTime time.Time

@@ -313,3 +313,29 @@ func (t *tracker) refused(ee *ExchangeError) {
 		t.st.Streams[k] = ss
 	}
 }
+
+// setSkew notes the measured clock skew against the exchange.
+func (t *tracker) setSkew(d time.Duration) {
+	t.mu.Lock()
+	t.st.ServerClockOffset = d
+	t.mu.Unlock()
+}
+
+// balanceCorrections counts balance rows the REST reconciliation delivered.
+func (t *tracker) balanceCorrections(n uint64) {
+	t.mu.Lock()
+	t.st.BalanceCorrections += n
+	t.mu.Unlock()
+}
+
+// anySubscribed reports whether any stream's subscription is confirmed.
+func (t *tracker) anySubscribed() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, ss := range t.st.Streams {
+		if ss.Subscribed {
+			return true
+		}
+	}
+	return false
+}

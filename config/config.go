@@ -43,6 +43,8 @@ type Config struct {
 	// Exchange endpoints.
 	OKXPublicWS    string
 	OKXBusinessWS  string
+	OKXPrivateWS   string
+	BinanceWSAPI   string
 	OKXREST        string
 	BinanceWS      string
 	BinanceREST    string
@@ -136,8 +138,10 @@ func load(e *env) Config {
 
 	c.OKXPublicWS = e.urlVar("OKX_WS_PUBLIC_URL", "wss://ws.okx.com:8443/ws/v5/public", "OKX public WebSocket (full URL)", false, "ws", "wss")
 	c.OKXBusinessWS = e.urlVar("OKX_WS_BUSINESS_URL", "wss://ws.okx.com:8443/ws/v5/business", "OKX business WebSocket, for candles (full URL)", false, "ws", "wss")
+	c.OKXPrivateWS = e.urlVar("OKX_WS_PRIVATE_URL", "wss://ws.okx.com:8443/ws/v5/private", "OKX private WebSocket, for balances (full URL)", false, "ws", "wss")
 	c.OKXREST = e.urlVar("OKX_REST_URL", "https://www.okx.com", "OKX REST base URL", false, "http", "https")
 	c.BinanceWS = e.urlVar("BINANCE_WS_URL", "wss://stream.binance.com:9443", "Binance WebSocket base URL (/stream?streams=… is appended)", false, "ws", "wss")
+	c.BinanceWSAPI = e.urlVar("BINANCE_WS_API_URL", "wss://ws-api.binance.com:443/ws-api/v3", "Binance WebSocket API, for balances (full URL)", false, "ws", "wss")
 	c.BinanceREST = e.urlVar("BINANCE_REST_URL", "https://api.binance.com", "Binance REST base URL", false, "http", "https")
 	c.CoinbaseWS = e.urlVar("COINBASE_WS_URL", "wss://ws-feed.exchange.coinbase.com", "Coinbase Exchange WebSocket feed (full URL)", false, "ws", "wss")
 	c.CoinbaseREST = e.urlVar("COINBASE_REST_URL", "https://api.exchange.coinbase.com", "Coinbase Exchange REST base URL", false, "http", "https")

@@ -11,11 +11,13 @@ import (
 	"strings"
 	"time"
 
+	"marketetl/collector"
 	"marketetl/collector/binance"
 	"marketetl/collector/coinbase"
 	"marketetl/collector/okx"
 	"marketetl/collector/wire"
 	"marketetl/config"
+	"marketetl/credentials"
 	"marketetl/market"
 	"marketetl/service"
 )
@@ -28,7 +30,7 @@ import (
 //     at the tightest, OKX_REST_RATE (10) per second, burst 20;
 //   - Binance: "REQUEST_WEIGHT 6000 per minute" per IP, each endpoint with
 //     its weight (klines 2, historicalTrades and trades 25, aggTrades 4,
-//     depth 5 to 250 by its limit):
+//     depth 5 to 250 by its limit, the signed account 20):
 //     BINANCE_REST_WEIGHT_PER_MINUTE, burst a tenth of it; a 418 is an IP
 //     ban ("from 2 minutes to 3 days"), held for its Retry-After;
 //   - Coinbase Exchange: public endpoints "10 requests per second, up to 15
@@ -42,6 +44,13 @@ func Registry() service.Registry {
 			New: func(ep service.Endpoints, hc *http.Client) (service.Adapter, error) {
 				return okx.New(okx.Config{PublicURL: ep.OKXPublicWS, BusinessURL: ep.OKXBusinessWS, RESTURL: ep.OKXREST, HTTPClient: hc})
 			},
+			Private: &service.PrivateExchange{
+				Need: credentials.Need{Passphrase: true},
+				New: func(p service.PrivateParams) (collector.Protocol, error) {
+					return okx.NewPrivate(okx.PrivateConfig{URL: p.Private.OKXPrivateWS, RESTURL: p.Endpoints.OKXREST, HTTPClient: p.HTTP,
+						Credentials: p.Credentials, Account: p.Account, Now: p.Now})
+				},
+			},
 			Budget: func(cfg config.Config) wire.BudgetConfig {
 				return wire.BudgetConfig{Name: "okx", Rate: float64(cfg.OKXRESTRate), Burst: 2 * cfg.OKXRESTRate, PauseOn429: 2 * time.Second}
 			},
@@ -49,6 +58,12 @@ func Registry() service.Registry {
 		market.Binance: {
 			New: func(ep service.Endpoints, hc *http.Client) (service.Adapter, error) {
 				return binance.New(binance.Config{WSURL: ep.BinanceWS, RESTURL: ep.BinanceREST, HTTPClient: hc})
+			},
+			Private: &service.PrivateExchange{
+				New: func(p service.PrivateParams) (collector.Protocol, error) {
+					return binance.NewPrivate(binance.PrivateConfig{URL: p.Private.BinanceWSAPI, RESTURL: p.Endpoints.BinanceREST, HTTPClient: p.HTTP,
+						Credentials: p.Credentials, Account: p.Account, Now: p.Now})
+				},
 			},
 			Budget: func(cfg config.Config) wire.BudgetConfig {
 				return wire.BudgetConfig{Name: "binance", Rate: float64(cfg.BinanceRESTWeight) / 60,
@@ -58,6 +73,13 @@ func Registry() service.Registry {
 		market.Coinbase: {
 			New: func(ep service.Endpoints, hc *http.Client) (service.Adapter, error) {
 				return coinbase.New(coinbase.Config{WSURL: ep.CoinbaseWS, RESTURL: ep.CoinbaseREST, HTTPClient: hc})
+			},
+			Private: &service.PrivateExchange{
+				Need: credentials.Need{Passphrase: true},
+				New: func(p service.PrivateParams) (collector.Protocol, error) {
+					return coinbase.NewPrivate(coinbase.PrivateConfig{URL: p.Endpoints.CoinbaseWS, RESTURL: p.Endpoints.CoinbaseREST, HTTPClient: p.HTTP,
+						Credentials: p.Credentials, Account: p.Account, Now: p.Now})
+				},
 			},
 			Budget: func(cfg config.Config) wire.BudgetConfig {
 				return wire.BudgetConfig{Name: "coinbase", Rate: float64(cfg.CoinbaseRESTRate),
@@ -79,6 +101,8 @@ func binanceWeight(r *http.Request) int {
 		return 4
 	case strings.HasSuffix(p, "/api/v3/depth"):
 		return binanceDepthWeight(r.URL.Query().Get("limit"))
+	case strings.HasSuffix(p, "/api/v3/account"):
+		return 20
 	}
 	return 1
 }

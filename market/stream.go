@@ -43,7 +43,13 @@ func (s Stream) Check() error {
 	if !s.Exchange.Known() {
 		return fmt.Errorf("unknown exchange %q", string(s.Exchange))
 	}
-	if err := s.Symbol.Check(); err != nil {
+	if s.Type == TypeBalance {
+		// A balance collector's stream is its account: Symbol holds the
+		// account label.
+		if err := CheckAccount(string(s.Symbol)); err != nil {
+			return err
+		}
+	} else if err := s.Symbol.Check(); err != nil {
 		return err
 	}
 	if !s.Type.Known() {
@@ -54,6 +60,22 @@ func (s Stream) Check() error {
 	}
 	if s.Type != TypeCandle && s.Timeframe != "" {
 		return fmt.Errorf("%s stream %s: a timeframe is for candles only", s.Type, s.Symbol)
+	}
+	return nil
+}
+
+// CheckAccount checks an account label (a balance collector's "account"):
+// 1 to 64 characters of a-z, A-Z, 0-9, '-', '_' and '.'. It is stored with
+// every balance row and is never a secret.
+func CheckAccount(label string) error {
+	if label == "" || len(label) > 64 {
+		return fmt.Errorf("account %q: want 1 to 64 characters of a-z, A-Z, 0-9, '-', '_' and '.'", label)
+	}
+	for i := 0; i < len(label); i++ {
+		c := label[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') {
+			return fmt.Errorf("account %q: want 1 to 64 characters of a-z, A-Z, 0-9, '-', '_' and '.'", label)
+		}
 	}
 	return nil
 }

@@ -25,6 +25,17 @@ func Channel(prefix string, s market.Stream) string {
 	return name
 }
 
+// ChannelStream is the stream whose channel rec is published on: its own
+// Stream, except for a balance, which goes on its account's channel
+// (<prefix>:<exchange>:balance:<account>, every asset on one channel) and
+// not on a channel per asset.
+func ChannelStream(rec market.Record) market.Stream {
+	if b, ok := rec.(*market.Balance); ok {
+		return market.Stream{Exchange: b.Exchange, Type: market.TypeBalance, Symbol: market.Symbol(b.Account)}
+	}
+	return rec.Stream()
+}
+
 // StreamKey returns the key of the Redis stream that mirrors the channel of
 // s when the stream option is on: <prefix>:stream:<exchange>:<type>:<symbol>.
 func StreamKey(prefix string, s market.Stream) string {

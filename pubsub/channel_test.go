@@ -90,3 +90,16 @@ func TestPublishSanitisesChannel(t *testing.T) {
 		t.Errorf("payload %s (%v): want the symbol as it was", msgs[0].Payload, err)
 	}
 }
+
+// TestChannelStreamOfBalance: a balance goes on its account's channel,
+// every asset together; other records on their own stream's.
+func TestChannelStreamOfBalance(t *testing.T) {
+	b := &market.Balance{Meta: market.Meta{Exchange: market.Binance, Symbol: "BTC"}, Account: "main"}
+	if got := Channel("md", ChannelStream(b)); got != "md:binance:balance:main" {
+		t.Errorf("balance channel %s, want md:binance:balance:main", got)
+	}
+	tr := &market.Trade{Meta: market.Meta{Exchange: market.OKX, Symbol: "BTC-USDT"}}
+	if got := Channel("md", ChannelStream(tr)); got != "md:okx:trade:BTC-USDT" {
+		t.Errorf("trade channel %s", got)
+	}
+}

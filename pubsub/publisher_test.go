@@ -36,7 +36,7 @@ func TestPublishEveryTypeOnItsChannel(t *testing.T) {
 	want := make([]message, len(recs))
 	var wantTrades []message
 	for i, r := range recs {
-		want[i] = message{Channel: Channel(prefix, r.Stream()), Payload: string(Encode(nil, r))}
+		want[i] = message{Channel: Channel(prefix, ChannelStream(r)), Payload: string(Encode(nil, r))}
 		if r.DataType() == market.TypeTrade {
 			wantTrades = append(wantTrades, want[i])
 		}
@@ -59,7 +59,7 @@ func TestPublishEveryTypeOnItsChannel(t *testing.T) {
 	for _, ch := range []string{
 		prefix + ":okx:trade:BTC-USDT", prefix + ":coinbase:ticker:BTC-USD",
 		prefix + ":binance:candle.1m:BTC-USDT", prefix + ":okx:candle.1h:ETH-USDT",
-		prefix + ":binance:book:ETH-USDT", prefix + ":okx:balance:BTC",
+		prefix + ":binance:book:ETH-USDT", prefix + ":okx:balance:spot",
 	} {
 		if !channels[ch] {
 			t.Errorf("nothing received on %s; channels: %v", ch, channels)

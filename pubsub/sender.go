@@ -145,7 +145,7 @@ func (s *sender) send(ctx context.Context, batch []market.Record) {
 	pipe := p.client.Pipeline()
 	s.buf, s.pubs, s.xadds = s.buf[:0], s.pubs[:0], s.xadds[:0]
 	for _, rec := range batch {
-		n := s.namesOf(rec.Stream())
+		n := s.namesOf(ChannelStream(rec))
 		if n.sanitised {
 			p.sanitised.Add(1)
 		}

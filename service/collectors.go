@@ -29,6 +29,8 @@ type Exchange struct {
 	// New builds the adapter against ep, with hc (already within the
 	// exchange's REST budget) for its REST calls. Required.
 	New func(ep Endpoints, hc *http.Client) (Adapter, error)
+	// Private, when set, builds the exchange's private (balance) adapter.
+	Private *PrivateExchange
 	// Budget returns the exchange's REST budget from the configuration
 	// (its documented public limits, overridable in the environment); nil
 	// means no budget.
@@ -103,6 +105,12 @@ func (s *Service) Collector(sp spec.Collector) (*collector.Collector, error) {
 	api, ok := s.adapters[sp.Exchange]
 	if !ok {
 		return nil, fmt.Errorf("collector %s: unknown exchange %q", sp.Name, sp.Exchange)
+	}
+	if sp.IsBalance() {
+		return s.privateCollector(sp, collector.Config{
+			Name: sp.Name, Streams: sp.Streams(), ReadLimit: int64(s.cfg.ReadLimitBytes), Log: s.log, HealthyAfter: time.Minute,
+			Positions: s.detect.positions,
+		})
 	}
 	cfg := collector.Config{
 		Name:         sp.Name,

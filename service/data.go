@@ -110,6 +110,12 @@ func (s *Service) buildData(flushes *flushMetrics) error {
 	s.checker = v
 	s.callbacks = dispatch.New(log.Named("callbacks"))
 	s.pipe, err = pipeline.New(pipeline.Config{Checker: v, Store: st, Publisher: pub, Raw: encodeRaw, Subscribers: s.callbacks})
+	if err != nil {
+		return err
+	}
+	// Balances are private: a balance collector without publish: true
+	// hands them to this pipeline, which has no live feed.
+	s.privatePipe, err = pipeline.New(pipeline.Config{Checker: v, Store: st, Raw: encodeRaw, Subscribers: s.callbacks})
 	return err
 }
 

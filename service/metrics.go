@@ -99,6 +99,13 @@ func (m *dataMetrics) Describe(ch chan<- *prometheus.Desc) {
 // Collect implements prometheus.Collector.
 func (m *dataMetrics) Collect(ch chan<- prometheus.Metric) {
 	pc := m.c.pipe.Counts()
+	// Balances not published go through the private pipeline: same
+	// validation and store, counted together.
+	priv := m.c.privatePipe.Counts()
+	pc.Accepted += priv.Accepted
+	for reason, n := range priv.Rejected {
+		pc.Rejected[reason] += n
+	}
 	ch <- prometheus.MustNewConstMetric(m.accepted, prometheus.CounterValue, float64(pc.Accepted))
 	for reason, n := range pc.Rejected {
 		ch <- prometheus.MustNewConstMetric(m.rejected, prometheus.CounterValue, float64(n), reason)

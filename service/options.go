@@ -8,6 +8,7 @@ import (
 
 	"marketetl/backfill"
 	"marketetl/collector"
+	"marketetl/credentials"
 	"marketetl/spool"
 	"marketetl/store"
 )
@@ -32,6 +33,8 @@ const (
 type options struct {
 	log               *zap.Logger
 	endpoints         *Endpoints
+	private           *PrivateEndpoints
+	lookup            credentials.Lookup
 	httpClient        *http.Client
 	metrics           Registerer
 	onFlush           func(store.FlushResult)
@@ -56,6 +59,16 @@ func WithLogger(log *zap.Logger) Option { return func(o *options) { o.log = log 
 // WithEndpoints points the exchange adapters at ep instead of the
 // configured URLs (the simulated exchange, the benchmark's frame server).
 func WithEndpoints(ep Endpoints) Option { return func(o *options) { o.endpoints = &ep } }
+
+// WithPrivateEndpoints points the private (balance) adapters at ep
+// instead of the configured URLs.
+func WithPrivateEndpoints(ep PrivateEndpoints) Option { return func(o *options) { o.private = &ep } }
+
+// WithCredentialsLookup reads the balance collectors' API keys through
+// lookup instead of the process environment (os.LookupEnv).
+func WithCredentialsLookup(lookup credentials.Lookup) Option {
+	return func(o *options) { o.lookup = lookup }
+}
 
 // WithHTTPClient is the REST client the adapters' clients are copied from
 // (each behind its exchange's budget); default: a 30 s timeout.

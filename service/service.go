@@ -48,11 +48,14 @@ type Service struct {
 	log  *zap.Logger
 	pool *pgxpool.Pool
 
-	writer  *store.Writer
-	buffer  *spool.Buffer     // nil when SPOOL_DIR is empty
-	pub     *pubsub.Publisher // nil when REDIS_ENABLED=false
-	pipe    *pipeline.Pipeline
-	checker pipeline.Checker
+	writer *store.Writer
+	buffer *spool.Buffer     // nil when SPOOL_DIR is empty
+	pub    *pubsub.Publisher // nil when REDIS_ENABLED=false
+	pipe   *pipeline.Pipeline
+	// privatePipe is pipe without the live feed, for balances not
+	// published.
+	privatePipe *pipeline.Pipeline
+	checker     pipeline.Checker
 	// callbacks are the in-process subscribers of the embedding API.
 	callbacks *dispatch.Dispatcher
 	// spoolGaps hands the gaps of records the full spool dropped to the
@@ -61,8 +64,13 @@ type Service struct {
 
 	budgets  restBudgets
 	adapters map[market.Exchange]Adapter
-	backfill *backfillParts // nil WithoutBackfill
-	detect   gapDetection
+	// exchanges, endpoints and privateEndpoints build the private
+	// (balance) adapters, one per balance collector.
+	exchanges        Registry
+	endpoints        Endpoints
+	privateEndpoints PrivateEndpoints
+	backfill         *backfillParts // nil WithoutBackfill
+	detect           gapDetection
 	// clocks measures each exchange's clock from the trades received:
 	// reported in status and metrics, read by validation.
 	clocks *collector.ClockSkew
@@ -120,8 +128,12 @@ func New(cfg config.Config, pool *pgxpool.Pool, exchanges Registry, opts ...Opti
 	if o.endpoints != nil {
 		ep = *o.endpoints
 	}
-	s := &Service{cfg: cfg, opts: o, log: o.log, pool: pool, metrics: o.metrics, clocks: collector.NewClockSkew(),
-		shutdown: newShutdownClock(cfg.ShutdownTimeout)}
+	pep := PrivateEndpointsFromConfig(cfg)
+	if o.private != nil {
+		pep = *o.private
+	}
+	s := &Service{cfg: cfg, opts: o, log: o.log, pool: pool, metrics: o.metrics, exchanges: exchanges, endpoints: ep, privateEndpoints: pep,
+		clocks: collector.NewClockSkew(), shutdown: newShutdownClock(cfg.ShutdownTimeout)}
 	flushes, err := newFlushMetrics(o.metrics)
 	if err != nil {
 		return nil, fmt.Errorf("register metrics: %w", err)

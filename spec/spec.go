@@ -30,7 +30,7 @@ type Collector struct {
 	Exchange market.Exchange `yaml:"exchange" json:"exchange"`
 	// Symbols are normalised BASE-QUOTE symbols.
 	Symbols []market.Symbol `yaml:"symbols" json:"symbols"`
-	// DataTypes are among ticker, trade and candle.
+	// DataTypes are among ticker, trade and candle; or just balance.
 	DataTypes []market.DataType `yaml:"data_types" json:"data_types"`
 	// Timeframes are the candle timeframes, required when DataTypes has candle.
 	Timeframes []market.Timeframe `yaml:"timeframes,omitempty" json:"timeframes,omitempty"`
@@ -57,6 +57,23 @@ type Collector struct {
 	BookPublishInterval Duration `yaml:"book_publish_interval,omitempty" json:"book_publish_interval,omitempty"`
 	// BookUpdates stores every book level change in book_updates.
 	BookUpdates bool `yaml:"book_updates,omitempty" json:"book_updates,omitempty"`
+
+	// A balance collector (DataTypes is just balance) reads one account's
+	// balances over the exchange's private stream, and has no symbols.
+
+	// Account labels the account, stored with each balance row; default
+	// "main" (DefaultAccount). Several accounts are several collectors.
+	Account string `yaml:"account,omitempty" json:"account,omitempty"`
+	// Credentials names the API keys: read from <NAME>_API_KEY,
+	// <NAME>_API_SECRET and <NAME>_API_PASSPHRASE (or each *_FILE). It is a
+	// name, never a key.
+	Credentials string `yaml:"credentials,omitempty" json:"credentials,omitempty"`
+	// Publish puts the balances on the live feed (Redis), which they are
+	// not by default: they are private.
+	Publish bool `yaml:"publish,omitempty" json:"publish,omitempty"`
+	// ReconcileInterval is how often the balances built from the stream
+	// are compared with the exchange's REST snapshot; 0 means 5m.
+	ReconcileInterval Duration `yaml:"reconcile_interval,omitempty" json:"reconcile_interval,omitempty"`
 }
 
 // The order book defaults.
@@ -119,6 +136,27 @@ func (s *Collector) HasType(t market.DataType) bool {
 	return false
 }
 
+// DefaultAccount is a balance collector's account label when none is set.
+const DefaultAccount = "main"
+
+// IsBalance reports whether s is a balance collector.
+func (s *Collector) IsBalance() bool {
+	for _, t := range s.DataTypes {
+		if t == market.TypeBalance {
+			return true
+		}
+	}
+	return false
+}
+
+// AccountLabel returns Account, defaulting to DefaultAccount.
+func (s *Collector) AccountLabel() string {
+	if s.Account == "" {
+		return DefaultAccount
+	}
+	return s.Account
+}
+
 // IsEnabled reports Enabled, defaulting to true.
 func (s *Collector) IsEnabled() bool { return s.Enabled == nil || *s.Enabled }
 
@@ -137,6 +175,12 @@ func (s *Collector) Validate() error {
 	}
 	if !s.Exchange.Known() {
 		errs = append(errs, fmt.Errorf("exchange %q: want one of %v", string(s.Exchange), market.Exchanges()))
+	}
+	if s.IsBalance() {
+		return errors.Join(append(errs, s.validateBalance()...)...)
+	}
+	if s.Account != "" || s.Credentials != "" || s.Publish || s.ReconcileInterval != 0 {
+		errs = append(errs, errors.New("account, credentials, publish, reconcile_interval: set, but data_types has no balance"))
 	}
 	if len(s.Symbols) == 0 {
 		errs = append(errs, errors.New("symbols: at least one is required"))
@@ -214,6 +258,52 @@ func (s *Collector) validateBook() []error {
 	return errs
 }
 
+// validateBalance checks a balance collector's own keys.
+func (s *Collector) validateBalance() []error {
+	var errs []error
+	if len(s.DataTypes) != 1 {
+		errs = append(errs, errors.New("data_types: balance is collected alone: make another collector for market data"))
+	}
+	if len(s.Symbols) > 0 {
+		errs = append(errs, errors.New("symbols: a balance collector has none (it reads the whole account)"))
+	}
+	if len(s.Timeframes) > 0 {
+		errs = append(errs, errors.New("timeframes: a balance collector has none"))
+	}
+	if s.Account != "" {
+		if err := market.CheckAccount(s.Account); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if s.Credentials == "" {
+		errs = append(errs, errors.New("credentials: required for balance: a name NAME whose keys are in NAME_API_KEY, NAME_API_SECRET (and NAME_API_PASSPHRASE)"))
+	} else if !validCredentialsName(s.Credentials) {
+		errs = append(errs, fmt.Errorf("credentials %q: want 1 to 64 letters, digits and '_' (it prefixes variables such as NAME_API_KEY)", s.Credentials))
+	}
+	if s.ReconcileInterval < 0 {
+		errs = append(errs, errors.New("reconcile_interval: negative duration"))
+	}
+	for t := range s.MaxSilenceByType {
+		if t != market.TypeBalance {
+			errs = append(errs, fmt.Errorf("max_silence_by_type: %q is not a collected data type", string(t)))
+		}
+	}
+	return errs
+}
+
+func validCredentialsName(n string) bool {
+	if n == "" || len(n) > 64 {
+		return false
+	}
+	for i := 0; i < len(n); i++ {
+		c := n[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
 func validName(n string) bool {
 	if n == "" || len(n) > 64 {
 		return false
@@ -227,8 +317,13 @@ func validName(n string) bool {
 	return true
 }
 
-// Streams expands s into its streams, sorted by their String form.
+// Streams expands s into its streams, sorted by their String form. A
+// balance collector has one stream, its account's (Symbol holds the
+// account label).
 func (s *Collector) Streams() []market.Stream {
+	if s.IsBalance() {
+		return []market.Stream{{Exchange: s.Exchange, Type: market.TypeBalance, Symbol: market.Symbol(s.AccountLabel())}}
+	}
 	var out []market.Stream
 	for _, sym := range s.Symbols {
 		for _, t := range s.DataTypes {

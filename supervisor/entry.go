@@ -199,6 +199,8 @@ func mergeStatus(base, cur *collector.Status) collector.Status {
 	if cur.ClockSkewKnown {
 		out.ClockSkew, out.ClockSkewKnown = cur.ClockSkew, true
 	}
+	out.BalanceCorrections += cur.BalanceCorrections
+	out.ServerClockOffset = cur.ServerClockOffset
 	if cur.LastErrorTime.After(base.LastErrorTime) || (base.LastError == "" && cur.LastError != "") {
 		out.LastError, out.LastErrorTime = cur.LastError, cur.LastErrorTime
 	}

@@ -135,6 +135,12 @@ func assess(st *collector.Status, started, now time.Time, l *limits, errorsPerMi
 				streamNoun(ss.Stream), ss.Stream.Symbol, ss.RefusedCode, ss.RefusedMessage)})
 			continue
 		}
+		if _, set := l.silenceByType[market.TypeBalance]; ss.Stream.Type == market.TypeBalance && !set {
+			// An account is quiet while nothing changes: a balance stream
+			// is judged by its connection's heartbeat, unless
+			// max_silence_by_type sets a silence for it.
+			continue
+		}
 		max := l.silence(ss.Stream.Type)
 		if age := now.Sub(later(ss.LastData, started)); age > max {
 			text := fmt.Sprintf("no data on %s for %s for %s", streamNoun(ss.Stream), ss.Stream.Symbol, seconds(age))

@@ -20,6 +20,8 @@ type metrics struct {
 	info, connUptime                                                    *prometheus.Desc
 	anomalies                                                           *prometheus.Desc
 	bookResyncs, bookBreaks, bookChecksums, bookLevels, bookSpread      *prometheus.Desc
+	// Balance collectors only.
+	clockSkew, balanceCorrections *prometheus.Desc
 }
 
 var _ prometheus.Collector = (*metrics)(nil)
@@ -47,6 +49,9 @@ func newMetrics(m *Manager) *metrics {
 		anomalies: d("etl_protocol_anomalies_total",
 			"Signs that an exchange changed its API, by kind: unknown_message, bad_field, unknown_error_code, subscription_refused.",
 			[]string{"exchange", "kind"}, nil),
+		clockSkew: d("etl_collector_server_clock_offset_seconds", "Balance collectors: the exchange's clock minus the host's, as last measured against its server-time endpoint; signatures use the exchange's time.", c, nil),
+		balanceCorrections: d("etl_collector_balance_corrections_total",
+			"Balance collectors: balance rows the periodic REST reconciliation stored because the stream had not delivered them.", c, nil),
 		info:       d("etl_supervisor_info", "Always 1; the manager label is the manager's name (MANAGER_NAME).", []string{"manager"}, nil),
 		dataAge:    d("etl_collector_last_data_age_seconds", "Time since the stream's last record (absent before its first).", stream, nil),
 		failures:   d("etl_collector_consecutive_failures", "Consecutive failures the supervisor is restarting from.", c, nil),
@@ -76,6 +81,7 @@ func (x *metrics) Describe(ch chan<- *prometheus.Desc) {
 		x.up, x.connected, x.healthy, x.enabled, x.state, x.uptime, x.dataAge, x.failures,
 		x.collectors, x.hung, x.historyRows, x.historyFailures, x.info, x.connUptime, x.anomalies,
 		x.bookResyncs, x.bookBreaks, x.bookChecksums, x.bookLevels, x.bookSpread,
+		x.clockSkew, x.balanceCorrections,
 	} {
 		ch <- d
 	}
@@ -113,6 +119,10 @@ func (x *metrics) Collect(ch chan<- prometheus.Metric) {
 		counter(x.processed, s.status.MessagesProcessed, name, ex)
 		counter(x.rejects, s.status.Rejects, name, ex)
 		counter(x.reconnects, s.status.Reconnects, name, ex)
+		if s.spec.IsBalance() {
+			gauge(x.clockSkew, s.status.ServerClockOffset.Seconds(), name, ex)
+			counter(x.balanceCorrections, s.status.BalanceCorrections, name, ex)
+		}
 		counter(x.errors, s.status.Errors, name, ex, "collector")
 		for _, k := range []string{errKindExit, errKindPanic, errKindHung} {
 			counter(x.errors, s.errorsBy[k], name, ex, k)

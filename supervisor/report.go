@@ -74,8 +74,15 @@ type Statistics struct {
 	// supervisor is restarting from (0 when the last run is fine).
 	ReconnectAttempts int `json:"reconnect_attempts"`
 	// Reconnects counts the collector's own redials.
-	Reconnects      uint64     `json:"reconnects"`
-	LastMessageTime *time.Time `json:"last_message_time"`
+	Reconnects uint64 `json:"reconnects"`
+	// ServerClockOffsetSeconds (balance collectors) is the exchange's
+	// clock minus the host's, as last measured against the exchange's
+	// server-time endpoint; signatures use the exchange's time.
+	ServerClockOffsetSeconds *float64 `json:"server_clock_offset_seconds,omitempty"`
+	// BalanceCorrections (balance collectors) counts the balance rows the
+	// periodic REST reconciliation stored because the stream had not.
+	BalanceCorrections *uint64    `json:"balance_corrections,omitempty"`
+	LastMessageTime    *time.Time `json:"last_message_time"`
 	// ConnectionUptime is the seed's connection_uptime: the seconds the
 	// current connection has been up, since the collector last became
 	// connected (all its connections up); 0 when not connected. A redial
@@ -311,6 +318,10 @@ func (m *Manager) collectorReport(s *snapshot) CollectorReport {
 	if s.status.ClockSkewKnown {
 		skew := s.status.ClockSkew.Seconds()
 		st.ClockSkewSeconds = &skew
+	}
+	if s.spec.IsBalance() {
+		offset, fixes := s.status.ServerClockOffset.Seconds(), s.status.BalanceCorrections
+		st.ServerClockOffsetSeconds, st.BalanceCorrections = &offset, &fixes
 	}
 	for k, v := range s.restartsBy {
 		st.RestartsByTrigger[string(k)] = v

@@ -66,8 +66,8 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
-	svc, err := service.New(cfg, pool, exchange.Registry(), service.WithLogger(log),
-		service.WithEndpoints(service.Endpoints(ep)), service.WithoutSupervisor())
+	svc, err := service.New(cfg, pool, exchange.Registry(), append([]service.Option{service.WithLogger(log),
+		service.WithEndpoints(service.Endpoints(ep)), service.WithoutSupervisor()}, demoBalanceOptions(ep)...)...)
 	if err != nil {
 		return err
 	}
@@ -82,18 +82,25 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			return err
 		}
 		cols = append(cols, col)
+		bal, err := svc.Collector(demoBalanceSpec(ex))
+		if err != nil {
+			return err
+		}
+		cols = append(cols, bal)
 	}
 	fmt.Fprintf(stdout, "marketetl demo: simulated OKX, Binance and Coinbase on %s, writing to %s\n",
 		strings.TrimPrefix(ep.BinanceREST, "http://"), redactDatabaseURL(cfg.DatabaseURL))
 	if svc.Publisher() != nil {
 		fmt.Fprintf(stdout, "live feed on Redis channels %s:* (watch it with: go run ./cmd/etl tail)\n", cfg.RedisChannelPrefix)
 	}
+	printDemoKeys(stdout)
 	fmt.Fprintln(stdout, "Ctrl-C stops it.")
 
 	start := time.Now()
 	err = svc.RunWith(ctx, func(ctx context.Context) error {
 		g, gctx := errgroup.WithContext(ctx)
 		g.Go(func() error { return s.Run(gctx) })
+		g.Go(func() error { return scriptBalances(gctx, s, *every) })
 		for _, col := range cols {
 			g.Go(func() error { return col.Run(gctx) })
 		}
@@ -116,6 +123,8 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fmt.Fprintf(stdout, "\nquery it:\n  psql %q -c \"SELECT exchange, symbol, ts, open, high, low, close, volume FROM candles WHERE timeframe = '1m' AND closed ORDER BY ts DESC LIMIT 10\"\n",
 		redactDatabaseURL(cfg.DatabaseURL))
 	fmt.Fprintf(stdout, "  psql %q -c \"SELECT exchange, symbol, ts, sequence, bids[1][1] AS best_bid, asks[1][1] AS best_ask FROM book_snapshots ORDER BY ts DESC LIMIT 10\"\n",
+		redactDatabaseURL(cfg.DatabaseURL))
+	fmt.Fprintf(stdout, "  psql %q -c \"SELECT DISTINCT ON (exchange, account, asset) exchange, account, asset, free, locked, ts FROM balances ORDER BY exchange, account, asset, ts DESC\"\n",
 		redactDatabaseURL(cfg.DatabaseURL))
 	return nil
 }
@@ -143,7 +152,8 @@ func printCounts(ctx context.Context, w io.Writer, pool *pgxpool.Pool, cols []*c
 		UNION ALL SELECT exchange, 'candles(closed)', count(*) FROM candles WHERE closed GROUP BY exchange
 		UNION ALL SELECT exchange, 'tickers', count(*) FROM tickers GROUP BY exchange
 		UNION ALL SELECT exchange, 'books', count(*) FROM book_snapshots GROUP BY exchange
-		UNION ALL SELECT exchange, 'rejects', count(*) FROM rejects GROUP BY exchange`)
+		UNION ALL SELECT exchange, 'rejects', count(*) FROM rejects GROUP BY exchange
+		UNION ALL SELECT exchange, 'balances', count(*) FROM balances GROUP BY exchange`)
 	if err != nil {
 		return fmt.Errorf("count rows: %w", err)
 	}
@@ -177,8 +187,8 @@ func printCounts(ctx context.Context, w io.Writer, pool *pgxpool.Pool, cols []*c
 	var parts []string
 	for _, ex := range market.Exchanges() {
 		m := counts[string(ex)]
-		parts = append(parts, fmt.Sprintf("%s: %d trades, %d closed candles, %d tickers, %d book snapshots (%d resyncs), %d rejects, %d reconnects",
-			ex, m["trades"], m["candles(closed)"], m["tickers"], m["books"], resyncs[string(ex)], m["rejects"], reconnects[string(ex)]))
+		parts = append(parts, fmt.Sprintf("%s: %d trades, %d closed candles, %d tickers, %d book snapshots (%d resyncs), %d balance rows, %d rejects, %d reconnects",
+			ex, m["trades"], m["candles(closed)"], m["tickers"], m["books"], resyncs[string(ex)], m["balances"], m["rejects"], reconnects[string(ex)]))
 	}
 	sort.Strings(parts)
 	line := fmt.Sprintf("[%5.0fs] %s", elapsed.Seconds(), strings.Join(parts, " | "))

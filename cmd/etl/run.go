@@ -50,6 +50,9 @@ func cmdRun(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if err := svc.CheckCredentials(specs); err != nil {
+		return fmt.Errorf("%s: %w", cfg.CollectorsConfigPath, err)
+	}
 	m := svc.Supervisor()
 	if _, err := m.Reconcile(ctx, specs); err != nil {
 		return fmt.Errorf("seed collectors from %s: %w", cfg.CollectorsConfigPath, err)

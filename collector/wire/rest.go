@@ -2,8 +2,10 @@ package wire
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"time"
 )
 
@@ -117,6 +119,13 @@ func (r *REST) Get(ctx context.Context, pathQuery string) (*http.Response, []byt
 // GetSigned is Get with the extra request headers of a signed request
 // (API key, signature, timestamp, passphrase). The headers are sent, never
 // logged or kept.
+// An error never carries the URL, whose query may hold a signature
+// (Binance): a failed request's *url.Error is replaced by its cause.
 func (r *REST) GetSigned(ctx context.Context, pathQuery string, header http.Header) (*http.Response, []byte, error) {
-	return getJSON(ctx, r.cfg.HTTPClient, r.base+pathQuery, r.cfg.UserAgent, r.cfg.MaxBody, header)
+	resp, body, err := getJSON(ctx, r.cfg.HTTPClient, r.base+pathQuery, r.cfg.UserAgent, r.cfg.MaxBody, header)
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		err = fmt.Errorf("signed %s request: %w", ue.Op, ue.Err)
+	}
+	return resp, body, err
 }
