@@ -121,15 +121,14 @@ func (s *Service) Collector(sp spec.Collector) (*collector.Collector, error) {
 		// Both retry layers follow RECONNECT_DELAY, RECONNECT_DELAY_MAX
 		// and MAX_RECONNECT_ATTEMPTS: the collector's redials, then the
 		// supervisor's restarts.
-		BackoffMin:      s.cfg.ReconnectDelay,
-		BackoffMax:      s.cfg.ReconnectDelayMax,
-		MaxDialFailures: s.cfg.MaxReconnectAttempts,
-		History:         api,
-		Positions:       s.detect.positions,
-		Resume:          s.detect.resume,
-		Gaps:            s.detect.gaps,
-		Checks:          s.detect.checks,
-		ClockSkew:       s.clocks,
+		BackoffMin: s.cfg.ReconnectDelay,
+		BackoffMax: s.cfg.ReconnectDelayMax,
+		History:    api,
+		Positions:  s.detect.positions,
+		Resume:     s.detect.resume,
+		Gaps:       s.detect.gaps,
+		Checks:     s.detect.checks,
+		ClockSkew:  s.clocks,
 		// A candle check is finished only once the exchange's candle
 		// that finished it is stored.
 		Sync: s.writer.Sync,
@@ -144,6 +143,12 @@ func (s *Service) Collector(sp spec.Collector) (*collector.Collector, error) {
 		// The live book between stored snapshots (which reach the feed
 		// through the pipeline).
 		cfg.Books.Live = func(b *market.BookSnapshot) { s.pub.Publish(b) }
+	}
+	if s.opts.supervised {
+		// Giving up on a connection hands the collector to the
+		// supervisor's restarts; without a supervisor nothing would
+		// restart it, so it redials for ever.
+		cfg.MaxDialFailures = s.cfg.MaxReconnectAttempts
 	}
 	if s.opts.now != nil {
 		cfg.Now = s.opts.now
