@@ -265,7 +265,8 @@ func (r *Result) WriteTable(w io.Writer) error {
 		row(TableRows[14], lat(st.PublishDuringStall)+at, "p99 ≤ 5 ms", yes(st.PublishDuringStall.P99 <= 5))
 		row(TableRows[15], lat(st.CommitAfterStall), "", nil)
 		ok := st.Lost == 0 && st.Committed == st.Records && st.Published == st.Records
-		row(TableRows[16], fmt.Sprintf("%d / %d / %d (lost %d)", st.Records, st.Committed, st.Published, st.Lost), "equal, 0 lost", yes(ok))
+		row(TableRows[16], fmt.Sprintf("%d / %d / %d (lost %d; %d spooled, %d replayed)", st.Records, st.Committed, st.Published, st.Lost,
+			st.Service.Spooled, st.Service.Replayed), "equal, 0 lost", yes(ok))
 	} else {
 		for _, name := range TableRows[14:17] {
 			row(name, na, "", nil)

@@ -166,8 +166,13 @@ func (b *benchRun) Status() bench.ServiceStatus {
 	for _, n := range ps.Dropped {
 		dropped += n
 	}
-	return bench.ServiceStatus{
+	st := bench.ServiceStatus{
 		Frames: cs.MessagesReceived, Reconnects: cs.Reconnects, DecodeRejects: cs.Rejects,
 		Rejected: rejected, Published: ps.Published, Dropped: dropped,
 	}
+	if sp := b.svc.Spool(); sp != nil {
+		ss := sp.Stats()
+		st.Spooled, st.Replayed = ss.Spooled, ss.Replayed
+	}
+	return st
 }
