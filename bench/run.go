@@ -342,7 +342,11 @@ func (r *runner) phase(ctx context.Context, name string, latency bool, stall tim
 		case <-tick.C:
 		}
 		now := time.Now()
-		done := min(committed.Load(), published.Load())
+		// A record the publisher dropped (its queue full: Redis slower
+		// than the pipeline) will never be published; it is reported,
+		// and counts as done so that the phase ends.
+		gone := published.Load() + int64(svc.Status().Dropped)
+		done := min(committed.Load(), gone)
 		if now.Sub(lastReport) >= 5*time.Second {
 			lastReport = now
 			st := svc.Status()
@@ -366,7 +370,7 @@ func (r *runner) phase(ctx context.Context, name string, latency bool, stall tim
 			stallWG.Go(func() { stallErr = sw.hold(stallCtx, r.dbURL, d) })
 			stall = 0 // once
 		}
-		if committed.Load() >= expected && published.Load() >= expected {
+		if committed.Load() >= expected && gone >= expected {
 			end, cpuAtEnd = now, cpuTime()
 			break
 		}
@@ -412,7 +416,7 @@ func (r *runner) phase(ctx context.Context, name string, latency bool, stall tim
 	}
 	if window := end.Sub(warm); window > 0 {
 		res.SustainedSeconds = window.Seconds()
-		res.SustainedRecords = min(res.Committed, res.Published) - doneAtWarm
+		res.SustainedRecords = min(res.Committed, res.Published+int64(res.Service.Dropped)) - doneAtWarm
 		res.Rate = float64(res.SustainedRecords) / window.Seconds()
 		if res.SustainedRecords > 0 {
 			res.CPUSecondsPerMillion = (cpuAtEnd - cpuAtWarm).Seconds() / float64(res.SustainedRecords) * 1e6
