@@ -134,7 +134,7 @@ func (r *Result) finish() {
 		add("receipt->publish p99 ms", l.ToPublish.P99, "<= 5", l.ToPublish.P99 <= 5)
 		add("receipt->commit p99 ms", l.ToCommit.P99, "<= 100", l.ToCommit.P99 <= 100)
 	}
-	if st := r.Stall; st != nil && st.PublishDuringStall != nil {
+	if st := r.Stall; st != nil && st.PublishDuringStall != nil && st.PublishDuringStall.Count > 0 {
 		add("stall receipt->publish p99 ms", st.PublishDuringStall.P99, "<= 5", st.PublishDuringStall.P99 <= 5)
 		ok := st.Lost == 0 && st.Committed == st.Records && st.Published == st.Records
 		add("stall records lost", float64(st.Lost), "= 0 (sent = committed = published)", ok)
@@ -264,7 +264,7 @@ func (r *Result) WriteTable(w io.Writer) error {
 		row(TableRows[12], na, "", nil)
 		row(TableRows[13], na, "", nil)
 	}
-	if st := r.Stall; st != nil && st.PublishDuringStall != nil {
+	if st := r.Stall; st != nil && st.PublishDuringStall != nil && st.PublishDuringStall.Count > 0 {
 		at := fmt.Sprintf(" at %s msg/s offered, trades locked for %.1f s", num(st.OfferedRate), st.StallSeconds)
 		row(TableRows[14], lat(st.PublishDuringStall)+at, "p99 ≤ 5 ms", yes(st.PublishDuringStall.P99 <= 5))
 		row(TableRows[15], lat(st.CommitAfterStall), "", nil)
@@ -273,7 +273,7 @@ func (r *Result) WriteTable(w io.Writer) error {
 			st.Service.Spooled, st.Service.Replayed), "equal, 0 lost", yes(ok))
 	} else {
 		for _, name := range TableRows[14:17] {
-			row(name, na, "", nil)
+			row(name, "n/a (no stall: the phase ended before its warm-up did)", "", nil)
 		}
 	}
 	_, err := io.WriteString(w, b.String())
