@@ -18,6 +18,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/redis/go-redis/v9"
+	"go.uber.org/zap"
 )
 
 // createDatabase creates a fresh database on the server of baseURL and
@@ -80,8 +81,9 @@ const naiveInsert = `INSERT INTO trades (exchange, symbol, trade_id, ts, price, 
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (exchange, symbol, trade_id, ts) DO NOTHING`
 
 // database measures the database alone on the throughput phase's rows:
-// read back, then loaded by pgx CopyFrom and by psql \copy into the
-// truncated tables, then a sample inserted one statement per row.
+// read back, then loaded by pgx CopyFrom into the truncated tables and by
+// psql \copy into tables created LIKE them (psqlBaseline), then a sample
+// inserted one statement per row.
 func (r *runner) database(ctx context.Context, res *Result) error {
 	cfg := r.cfg
 	tp := r.plans[phaseThroughput].Workload
@@ -150,20 +152,7 @@ func (r *runner) database(ctx context.Context, res *Result) error {
 		return err
 	}
 	if cfg.Psql != "" {
-		if err := truncate(); err != nil {
-			return err
-		}
-		fmt.Fprintf(cfg.Progress, "phase copy: psql \\copy of %d rows from CSV\n", n)
-		t0 := time.Now()
-		if err := psqlCopy(ctx, cfg.Psql, r.dbURL, "trades", tradeColumns, csvTrades); err != nil {
-			return err
-		}
-		if err := psqlCopy(ctx, cfg.Psql, r.dbURL, "candles", candleColumns, csvCandles); err != nil {
-			return err
-		}
-		d := time.Since(t0)
-		res.PsqlCopy = &Load{Method: "psql \\copy from CSV", Rows: n, Seconds: d.Seconds(), Rate: float64(n) / d.Seconds()}
-		if err := verifyCount(ctx, conn, n); err != nil {
+		if err := r.psqlBaseline(ctx, conn, res, n, csvTrades, csvCandles); err != nil {
 			return err
 		}
 	}
@@ -186,6 +175,50 @@ func (r *runner) database(ctx context.Context, res *Result) error {
 	trades, candles = nil, nil
 	runtime.GC()
 	debug.FreeOSMemory()
+	return nil
+}
+
+// The psql baseline's tables: the same columns, constraints, defaults and
+// indexes as trades and candles (LIKE ... INCLUDING ALL), empty.
+const (
+	psqlTrades  = "bench_psql_trades"
+	psqlCandles = "bench_psql_candles"
+)
+
+// psqlBaseline loads the CSV files with psql \copy into fresh tables
+// created LIKE trades and candles INCLUDING ALL (after a CHECKPOINT),
+// checks their counts and drops them.
+func (r *runner) psqlBaseline(ctx context.Context, conn *pgx.Conn, res *Result, n int64, csvTrades, csvCandles string) error {
+	for _, t := range [][2]string{{psqlTrades, "trades"}, {psqlCandles, "candles"}} {
+		if _, err := conn.Exec(ctx, fmt.Sprintf("DROP TABLE IF EXISTS %s; CREATE TABLE %s (LIKE %s INCLUDING ALL)", t[0], t[0], t[1])); err != nil {
+			return fmt.Errorf("database phase: create %s like %s: %w", t[0], t[1], err)
+		}
+	}
+	defer func() {
+		if _, err := conn.Exec(context.WithoutCancel(ctx), "DROP TABLE IF EXISTS "+psqlTrades+", "+psqlCandles); err != nil {
+			r.cfg.Log.Warn("drop the psql baseline's tables", zap.Error(err))
+		}
+	}()
+	if _, err := conn.Exec(ctx, "CHECKPOINT"); err != nil {
+		return fmt.Errorf("database phase: checkpoint: %w", err)
+	}
+	fmt.Fprintf(r.cfg.Progress, "phase copy: psql \\copy of %d rows from CSV into tables LIKE trades, candles INCLUDING ALL\n", n)
+	t0 := time.Now()
+	if err := psqlCopy(ctx, r.cfg.Psql, r.dbURL, psqlTrades, tradeColumns, csvTrades); err != nil {
+		return err
+	}
+	if err := psqlCopy(ctx, r.cfg.Psql, r.dbURL, psqlCandles, candleColumns, csvCandles); err != nil {
+		return err
+	}
+	d := time.Since(t0)
+	res.PsqlCopy = &Load{Method: "psql \\copy from CSV into tables LIKE trades/candles INCLUDING ALL", Rows: n, Seconds: d.Seconds(), Rate: float64(n) / d.Seconds()}
+	var got int64
+	if err := conn.QueryRow(ctx, "SELECT (SELECT count(*) FROM "+psqlTrades+") + (SELECT count(*) FROM "+psqlCandles+")").Scan(&got); err != nil {
+		return fmt.Errorf("database phase: count the psql baseline's rows: %w", err)
+	}
+	if got != n {
+		return fmt.Errorf("database phase: psql \\copy loaded %d rows, want %d", got, n)
+	}
 	return nil
 }
 

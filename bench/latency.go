@@ -41,6 +41,18 @@ func (r *recorder) since(now time.Time, received []time.Time) {
 	}
 }
 
+// sinceIf records now - t for every t in received that keep accepts.
+func (r *recorder) sinceIf(now time.Time, received []time.Time, keep func(time.Time) bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, t := range received {
+		if keep(t) {
+			us := now.Sub(t).Microseconds()
+			_ = r.h.RecordValue(min(max(us, 1), maxLatencyMicros)) // clamped: cannot fail
+		}
+	}
+}
+
 // summary returns the distribution's percentiles.
 func (r *recorder) summary() Latency {
 	r.mu.Lock()

@@ -21,11 +21,16 @@ type Result struct {
 	Throughput *PhaseResult `json:"throughput"`
 	Latency    *PhaseResult `json:"latency"`
 	Burst      *PhaseResult `json:"burst"`
-	Copy       *Load        `json:"copy"`
-	PsqlCopy   *Load        `json:"psql_copy,omitempty"`
-	Naive      *Load        `json:"naive"`
-	// CopyRatio is the sustained end-to-end rate over the pgx CopyFrom rate.
+	// Stall is the latency phase again with the trades table locked for
+	// a while in the middle.
+	Stall    *PhaseResult `json:"stall,omitempty"`
+	Copy     *Load        `json:"copy"`
+	PsqlCopy *Load        `json:"psql_copy,omitempty"`
+	Naive    *Load        `json:"naive"`
+	// CopyRatio is the sustained end-to-end rate over the pgx CopyFrom
+	// rate; PsqlRatio over the psql \copy rate (0: not measured).
 	CopyRatio float64 `json:"copy_ratio"`
+	PsqlRatio float64 `json:"psql_copy_ratio,omitempty"`
 	Targets   []Check `json:"targets"`
 }
 
@@ -77,10 +82,16 @@ type PhaseResult struct {
 	RowsCandles int64 `json:"rows_candles"`
 	Lost        int64 `json:"lost"`
 	// Latencies per record (latency phase only).
-	ToPublish *Latency      `json:"receipt_to_publish,omitempty"`
-	ToCommit  *Latency      `json:"receipt_to_commit,omitempty"`
-	Server    ServerStats   `json:"server"`
-	Service   ServiceStatus `json:"service"`
+	ToPublish *Latency `json:"receipt_to_publish,omitempty"`
+	ToCommit  *Latency `json:"receipt_to_commit,omitempty"`
+	// Stall phase only: how long the trades table was locked, receipt to
+	// publish of the records received meanwhile, and receipt to commit of
+	// those received after it.
+	StallSeconds       float64       `json:"stall_seconds,omitempty"`
+	PublishDuringStall *Latency      `json:"receipt_to_publish_during_stall,omitempty"`
+	CommitAfterStall   *Latency      `json:"receipt_to_commit_after_stall,omitempty"`
+	Server             ServerStats   `json:"server"`
+	Service            ServiceStatus `json:"service"`
 }
 
 // Load is one way of loading rows into the database alone.
@@ -104,6 +115,9 @@ func (r *Result) finish() {
 	if r.Copy != nil && r.Copy.Rate > 0 && r.Throughput != nil {
 		r.CopyRatio = r.Throughput.Rate / r.Copy.Rate
 	}
+	if r.PsqlCopy != nil && r.PsqlCopy.Rate > 0 && r.Throughput != nil {
+		r.PsqlRatio = r.Throughput.Rate / r.PsqlCopy.Rate
+	}
 	r.Targets = nil
 	add := func(name string, v float64, target string, met bool) {
 		r.Targets = append(r.Targets, Check{Name: name, Value: v, Target: target, Met: met})
@@ -111,10 +125,19 @@ func (r *Result) finish() {
 	if t := r.Throughput; t != nil {
 		add("end-to-end records/s", t.Rate, ">= 100000", t.Rate >= 100_000)
 		add("end-to-end / COPY", r.CopyRatio, ">= 0.8", r.CopyRatio >= 0.8)
+		add("throughput publisher drops", float64(t.Service.Dropped), "= 0", t.Service.Dropped == 0)
+		if r.PsqlCopy != nil {
+			add("end-to-end / psql \\copy", r.PsqlRatio, ">= 0.8", r.PsqlRatio >= 0.8)
+		}
 	}
 	if l := r.Latency; l != nil && l.ToPublish != nil && l.ToCommit != nil {
 		add("receipt->publish p99 ms", l.ToPublish.P99, "<= 5", l.ToPublish.P99 <= 5)
 		add("receipt->commit p99 ms", l.ToCommit.P99, "<= 100", l.ToCommit.P99 <= 100)
+	}
+	if st := r.Stall; st != nil && st.PublishDuringStall != nil && st.PublishDuringStall.Count > 0 {
+		add("stall receipt->publish p99 ms", st.PublishDuringStall.P99, "<= 5", st.PublishDuringStall.P99 <= 5)
+		ok := st.Lost == 0 && st.Committed == st.Records && st.Published == st.Records
+		add("stall records lost", float64(st.Lost), "= 0 (sent = committed = published)", ok)
 	}
 	if b := r.Burst; b != nil {
 		add("burst records lost", float64(b.Lost), "= 0", b.Lost == 0)
@@ -152,6 +175,9 @@ var TableRows = []string{
 	"burst peak RSS",
 	"CPU per million records",
 	"peak RSS (throughput)",
+	"stall: receipt → publish during the stall",
+	"stall: receipt → commit after the stall",
+	"stall: sent / committed / published",
 }
 
 // WriteTable writes r as one markdown table.
@@ -176,8 +202,11 @@ func (r *Result) WriteTable(w io.Writer) error {
 		if t.WarmupIncluded {
 			how = "warm-up included: too few records"
 		}
+		if t.Service.Dropped > 0 {
+			how += fmt.Sprintf("; %d not published: the publisher's queue was full", t.Service.Dropped)
+		}
 		row(TableRows[0], fmt.Sprintf("%s records/s (%d records; sustained over %.1f s, %s)",
-			num(t.Rate), t.Records, t.SustainedSeconds, how), "≥ 100,000 trades/s", yes(t.Rate >= 100_000))
+			num(t.Rate), t.Records, t.SustainedSeconds, how), "≥ 100,000 trades/s", yes(t.Rate >= 100_000 && t.Service.Dropped == 0))
 	} else {
 		row(TableRows[0], na, "≥ 100,000 trades/s", nil)
 	}
@@ -234,6 +263,18 @@ func (r *Result) WriteTable(w io.Writer) error {
 	} else {
 		row(TableRows[12], na, "", nil)
 		row(TableRows[13], na, "", nil)
+	}
+	if st := r.Stall; st != nil && st.PublishDuringStall != nil && st.PublishDuringStall.Count > 0 {
+		at := fmt.Sprintf(" at %s msg/s offered, trades locked for %.1f s", num(st.OfferedRate), st.StallSeconds)
+		row(TableRows[14], lat(st.PublishDuringStall)+at, "p99 ≤ 5 ms", yes(st.PublishDuringStall.P99 <= 5))
+		row(TableRows[15], lat(st.CommitAfterStall), "", nil)
+		ok := st.Lost == 0 && st.Committed == st.Records && st.Published == st.Records
+		row(TableRows[16], fmt.Sprintf("%d / %d / %d (lost %d; %d spooled, %d replayed)", st.Records, st.Committed, st.Published, st.Lost,
+			st.Service.Spooled, st.Service.Replayed), "equal, 0 lost", yes(ok))
+	} else {
+		for _, name := range TableRows[14:17] {
+			row(name, "n/a (no stall: the phase ended before its warm-up did)", "", nil)
+		}
 	}
 	_, err := io.WriteString(w, b.String())
 	return err

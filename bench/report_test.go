@@ -43,6 +43,8 @@ func TestTableHasEveryRowAndTargets(t *testing.T) {
 			ToPublish: &Latency{Count: 10, P50: 1, P99: 4, P999: 6, Max: 9}, ToCommit: &Latency{Count: 10, P50: 30, P99: 120, P999: 130, Max: 140}},
 		Burst: &PhaseResult{Records: 2000, Committed: 2000, Published: 2000, PeakRSS: 300 << 20,
 			Server: ServerStats{Pings: 10, Pongs: 10}},
+		Stall: &PhaseResult{Records: 400, Committed: 400, Published: 399, Lost: 0, OfferedRate: 20_000, StallSeconds: 10,
+			PublishDuringStall: &Latency{Count: 200, P99: 3}, CommitAfterStall: &Latency{Count: 100, P99: 900}},
 		Copy:  &Load{Rows: 1000, Seconds: 0.01, Rate: 100_000},
 		Naive: &Load{Rows: 100, Seconds: 0.1, Rate: 1000},
 	}
@@ -67,6 +69,7 @@ func TestTableHasEveryRowAndTargets(t *testing.T) {
 	want := map[string]bool{
 		"end-to-end records/s": true, "end-to-end / COPY": true, "receipt->publish p99 ms": true,
 		"receipt->commit p99 ms": false, "burst records lost": true, "burst disconnects": true, "burst peak RSS MB": false,
+		"stall receipt->publish p99 ms": true, "stall records lost": false, // one not published
 	}
 	for k, v := range want {
 		if got, ok := met[k]; !ok || got != v {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"runtime/pprof"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -41,6 +42,10 @@ type Config struct {
 	// LatencyFor its length.
 	Rate       float64
 	LatencyFor time.Duration
+	// StallFor is how long the stall phase holds a lock on the trades
+	// table; the phase offers Rate for StallPhaseFor.
+	StallFor      time.Duration
+	StallPhaseFor time.Duration
 	// BurstFactor times Rate is offered for BurstFor.
 	BurstFactor float64
 	BurstFor    time.Duration
@@ -72,6 +77,8 @@ func Quick(cfg Config) Config {
 	cfg.Rate = 2_000
 	cfg.LatencyFor = time.Second
 	cfg.BurstFor = time.Second
+	cfg.StallFor = time.Second
+	cfg.StallPhaseFor = 3 * time.Second
 	cfg.NaiveRows = 500
 	cfg.PingEvery = 200 * time.Millisecond
 	return cfg
@@ -100,6 +107,8 @@ func (cfg Config) withDefaults() (Config, error) {
 	setD(&cfg.Warmup, 5*time.Second)
 	setD(&cfg.LatencyFor, 20*time.Second)
 	setD(&cfg.BurstFor, 10*time.Second)
+	setD(&cfg.StallFor, 10*time.Second)
+	setD(&cfg.StallPhaseFor, 20*time.Second)
 	setD(&cfg.PingEvery, time.Second)
 	setD(&cfg.Stall, time.Minute)
 	if cfg.Rate == 0 {
@@ -134,6 +143,7 @@ const (
 	phaseThroughput = "throughput"
 	phaseLatency    = "latency"
 	phaseBurst      = "burst"
+	phaseStall      = "stall"
 )
 
 // runner is one run's state.
@@ -183,6 +193,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		{Name: phaseThroughput, Workload: wl(0, cfg.Records)},
 		{Name: phaseLatency, Workload: wl(1, tradesFor(cfg.Rate, cfg.LatencyFor, cfg.CandleEvery, cfg.Exchange)), Rate: cfg.Rate},
 		{Name: phaseBurst, Workload: wl(2, tradesFor(burstRate, cfg.BurstFor, cfg.CandleEvery, cfg.Exchange)), Rate: burstRate},
+		{Name: phaseStall, Workload: wl(3, tradesFor(cfg.Rate, cfg.StallPhaseFor, cfg.CandleEvery, cfg.Exchange)), Rate: cfg.Rate},
 	}}
 	fmt.Fprintf(cfg.Progress, "frame server: generating %d phases of %s frames\n", len(plan.Phases), cfg.Exchange)
 	ready, stop, err := cfg.Launch(ctx, plan)
@@ -204,7 +215,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		}
 	}
 
-	if res.Throughput, err = r.phase(ctx, phaseThroughput, false); err != nil {
+	if res.Throughput, err = r.phase(ctx, phaseThroughput, false, 0); err != nil {
 		return nil, err
 	}
 	// Each phase after the first starts from a settled database, so that
@@ -213,13 +224,19 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if err := settle(ctx, r.dbURL, cfg.Progress); err != nil {
 		return nil, err
 	}
-	if res.Latency, err = r.phase(ctx, phaseLatency, true); err != nil {
+	if res.Latency, err = r.phase(ctx, phaseLatency, true, 0); err != nil {
 		return nil, err
 	}
 	if err := settle(ctx, r.dbURL, cfg.Progress); err != nil {
 		return nil, err
 	}
-	if res.Burst, err = r.phase(ctx, phaseBurst, false); err != nil {
+	if res.Burst, err = r.phase(ctx, phaseBurst, false, 0); err != nil {
+		return nil, err
+	}
+	if err := settle(ctx, r.dbURL, cfg.Progress); err != nil {
+		return nil, err
+	}
+	if res.Stall, err = r.phase(ctx, phaseStall, true, cfg.StallFor); err != nil {
 		return nil, err
 	}
 	if err := r.database(ctx, res); err != nil {
@@ -239,8 +256,10 @@ func tradesFor(rate float64, d time.Duration, candleEvery int, ex market.Exchang
 	return max(1, int(records))
 }
 
-// phase runs one phase against a fresh service and measures it.
-func (r *runner) phase(ctx context.Context, name string, latency bool) (*PhaseResult, error) {
+// phase runs one phase against a fresh service and measures it. With
+// stall > 0, the trades table is locked for stall once the warm-up is
+// over (see stallWindow).
+func (r *runner) phase(ctx context.Context, name string, latency bool, stall time.Duration) (*PhaseResult, error) {
 	cfg := r.cfg
 	p := r.plans[name]
 	want := r.counts[name]
@@ -255,19 +274,31 @@ func (r *runner) phase(ctx context.Context, name string, latency bool) (*PhaseRe
 
 	var committed, published atomic.Int64
 	toCommit, toPublish := newRecorder(), newRecorder()
+	var sw *stallWindow
+	if stall > 0 {
+		sw = newStallWindow()
+	}
 	spec := ServiceSpec{
 		Name: "bench-" + name, DatabaseURL: r.dbURL, Exchange: cfg.Exchange,
 		Symbols: symbols(cfg.Exchange), DataTypes: []market.DataType{market.TypeTrade},
 		URLs: endpointsAt(r.addr, name),
 		OnFlush: func(f store.FlushResult) {
 			if latency {
-				toCommit.since(time.Now(), f.Received)
+				now := time.Now()
+				toCommit.since(now, f.Received)
+				if sw != nil {
+					sw.committed(now, f.Received)
+				}
 			}
 			committed.Add(int64(f.Inserted + f.Updated + f.Skipped))
 		},
 		OnPublishReceived: func(received []time.Time) {
 			if latency {
-				toPublish.since(time.Now(), received)
+				now := time.Now()
+				toPublish.since(now, received)
+				if sw != nil {
+					sw.published(now, received)
+				}
 			}
 			published.Add(int64(len(received)))
 		},
@@ -286,6 +317,10 @@ func (r *runner) phase(ctx context.Context, name string, latency bool) (*PhaseRe
 	resetPeakRSS()
 	cpu0, t0 := cpuTime(), time.Now()
 	g.Go(func() error { return svc.Run(gctx) })
+	stallCtx, cancelStall := context.WithCancel(gctx)
+	var stallWG sync.WaitGroup
+	var stallErr error
+	defer func() { cancelStall(); stallWG.Wait() }()
 
 	res := &PhaseResult{Name: name, Records: expected, Trades: want.Trades, Candles: want.Candles, OfferedRate: p.Rate}
 	var (
@@ -307,7 +342,11 @@ func (r *runner) phase(ctx context.Context, name string, latency bool) (*PhaseRe
 		case <-tick.C:
 		}
 		now := time.Now()
-		done := min(committed.Load(), published.Load())
+		// A record the publisher dropped (its queue full: Redis slower
+		// than the pipeline) will never be published; it is reported,
+		// and counts as done so that the phase ends.
+		gone := published.Load() + int64(svc.Status().Dropped)
+		done := min(committed.Load(), gone)
 		if now.Sub(lastReport) >= 5*time.Second {
 			lastReport = now
 			st := svc.Status()
@@ -325,7 +364,13 @@ func (r *runner) phase(ctx context.Context, name string, latency bool) (*PhaseRe
 				}
 			}
 		}
-		if committed.Load() >= expected && published.Load() >= expected {
+		if sw != nil && !first.IsZero() && !warm.IsZero() && stall > 0 {
+			fmt.Fprintf(cfg.Progress, "  %s: locking the trades table for %s\n", name, stall)
+			d := stall
+			stallWG.Go(func() { stallErr = sw.hold(stallCtx, r.dbURL, d) })
+			stall = 0 // once
+		}
+		if committed.Load() >= expected && gone >= expected {
 			end, cpuAtEnd = now, cpuTime()
 			break
 		}
@@ -343,6 +388,12 @@ func (r *runner) phase(ctx context.Context, name string, latency bool) (*PhaseRe
 		if err := profile.Close(); err != nil {
 			cfg.Log.Warn("cpu profile", zap.Error(err))
 		}
+	}
+	stallWG.Wait()
+	if stallErr != nil {
+		stopService()
+		_ = g.Wait()
+		return nil, fmt.Errorf("phase %s: %w", name, stallErr)
 	}
 	res.PeakRSS = peakRSS()
 	if st, err := serverStats(ctx, r.addr, name); err == nil {
@@ -365,7 +416,7 @@ func (r *runner) phase(ctx context.Context, name string, latency bool) (*PhaseRe
 	}
 	if window := end.Sub(warm); window > 0 {
 		res.SustainedSeconds = window.Seconds()
-		res.SustainedRecords = min(res.Committed, res.Published) - doneAtWarm
+		res.SustainedRecords = min(res.Committed, res.Published+int64(res.Service.Dropped)) - doneAtWarm
 		res.Rate = float64(res.SustainedRecords) / window.Seconds()
 		if res.SustainedRecords > 0 {
 			res.CPUSecondsPerMillion = (cpuAtEnd - cpuAtWarm).Seconds() / float64(res.SustainedRecords) * 1e6
@@ -375,6 +426,10 @@ func (r *runner) phase(ctx context.Context, name string, latency bool) (*PhaseRe
 	if latency {
 		c, pub := toCommit.summary(), toPublish.summary()
 		res.ToCommit, res.ToPublish = &c, &pub
+	}
+	if sw != nil {
+		during, after := sw.pubDuring.summary(), sw.commitAfter.summary()
+		res.StallSeconds, res.PublishDuringStall, res.CommitAfterStall = sw.seconds(), &during, &after
 	}
 	if !res.Server.First.IsZero() && res.Server.Last.After(res.Server.First) {
 		res.AchievedRate = float64(res.Server.Sent) / res.Server.Last.Sub(res.Server.First).Seconds()

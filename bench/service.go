@@ -68,6 +68,8 @@ type ServiceStatus struct {
 	Rejected uint64
 	// Published and Dropped are the Redis publisher's counters.
 	Published, Dropped uint64
+	// Spooled and Replayed are the spool's counters (0 without a spool).
+	Spooled, Replayed uint64
 }
 
 // BuildFunc builds a Service for spec; cmd/etl provides it.

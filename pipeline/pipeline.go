@@ -18,11 +18,21 @@ type Checker interface {
 	Check(rec market.Record) *validate.Rejection
 }
 
-// Store keeps accepted records and rejects. *store.Writer implements it.
-// Write and Reject block while the store's queue is full and return
-// ctx.Err() when ctx ends.
+// Store keeps accepted records and rejects. *store.Writer and
+// *spool.Buffer implement it.
 type Store interface {
+	// Admit reports, without blocking and without side effects, whether
+	// Write will keep rec: nil when its type is supported and its row can
+	// be stored; otherwise the reason (Write then keeps rec among the
+	// rejects, or fails). The pipeline publishes rec only when Admit
+	// returned nil, before Write, so that the live feed never waits for
+	// the database.
+	Admit(rec market.Record) error
+	// Write keeps rec. It blocks while the store's queue is full (a
+	// spool.Buffer waits at most its SpoolAfter) and returns ctx.Err()
+	// when ctx ends.
 	Write(ctx context.Context, rec market.Record) error
+	// Reject keeps a rejected record; it blocks and fails like Write.
 	Reject(ctx context.Context, rej market.Reject) error
 }
 
@@ -52,10 +62,14 @@ type Config struct {
 }
 
 // Pipeline validates records and hands accepted ones to the store and the
-// publisher. It is safe for concurrent use.
+// publisher. It is safe for concurrent use and takes no lock shared
+// between collectors on the path of an accepted record.
 type Pipeline struct {
 	cfg      Config
 	accepted atomic.Uint64
+	// unstored counts records published on the live feed that the store
+	// then failed to take (see Accept).
+	unstored atomic.Uint64
 
 	mu       sync.Mutex // guards rejected
 	rejected map[string]uint64
@@ -69,11 +83,20 @@ func New(cfg Config) (*Pipeline, error) {
 	return &Pipeline{cfg: cfg, rejected: map[string]uint64{}}, nil
 }
 
-// Accept validates rec; an accepted record is written to the store (which
-// may block under backpressure), then published and handed to the
-// in-process subscribers; a rejected one is kept in the store's rejects
-// with its reason, and Accept returns an error wrapping
-// market.ErrRejected (the collector records a gap covering the record).
+// Accept validates rec. An accepted record the store admits (Store.Admit)
+// is published on the live feed first, without waiting for the database,
+// then written to the store (which may block under backpressure), then
+// handed to the in-process subscribers. A record the store does not admit
+// is not published; a rejected one is kept in the store's rejects with
+// its reason, and Accept returns an error wrapping market.ErrRejected (the
+// collector records a gap covering the record).
+//
+// So a record is published only if it will be stored or spooled, with one
+// exception: without a spool, a record whose Write is still waiting for
+// room in the store's queue when ctx ends (shutdown while the database is
+// slow) was published but is not stored; Counts.PublishedUnstored counts
+// those. The in-process subscribers see a record only after the store or
+// the spool took it.
 func (p *Pipeline) Accept(ctx context.Context, rec market.Record) error {
 	if r, bad := Refusal(p.cfg.Checker, p.cfg.Raw, rec); bad {
 		if err := p.Reject(ctx, r); err != nil {
@@ -81,13 +104,18 @@ func (p *Pipeline) Accept(ctx context.Context, rec market.Record) error {
 		}
 		return fmt.Errorf("%s %s: %w", rec.Stream(), r.Reason, market.ErrRejected)
 	}
+	published := false
+	if p.cfg.Publisher != nil && p.cfg.Store.Admit(rec) == nil {
+		p.cfg.Publisher.Publish(rec)
+		published = true
+	}
 	if err := p.cfg.Store.Write(ctx, rec); err != nil {
+		if published {
+			p.unstored.Add(1)
+		}
 		return fmt.Errorf("store %s: %w", rec.Stream(), err)
 	}
 	p.accepted.Add(1)
-	if p.cfg.Publisher != nil {
-		p.cfg.Publisher.Publish(rec)
-	}
 	if p.cfg.Subscribers != nil {
 		if err := p.cfg.Subscribers.Deliver(ctx, rec); err != nil {
 			return fmt.Errorf("deliver %s to subscribers: %w", rec.Stream(), err)
@@ -131,13 +159,16 @@ type Counts struct {
 	Accepted uint64
 	// Rejected counts rejects (validation and decoding) by reason.
 	Rejected map[string]uint64
+	// PublishedUnstored counts records published on the live feed that
+	// the store then failed to take (see Accept).
+	PublishedUnstored uint64
 }
 
 // Counts returns a snapshot of the counters.
 func (p *Pipeline) Counts() Counts {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	c := Counts{Accepted: p.accepted.Load(), Rejected: make(map[string]uint64, len(p.rejected))}
+	c := Counts{Accepted: p.accepted.Load(), PublishedUnstored: p.unstored.Load(), Rejected: make(map[string]uint64, len(p.rejected))}
 	for k, v := range p.rejected {
 		c.Rejected[k] = v
 	}

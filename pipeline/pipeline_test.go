@@ -16,7 +16,10 @@ type fakeStore struct {
 	written  []market.Record
 	rejected []market.Reject
 	err      error
+	admitErr error
 }
+
+func (f *fakeStore) Admit(market.Record) error { return f.admitErr }
 
 func (f *fakeStore) Write(_ context.Context, r market.Record) error {
 	if f.err != nil {
@@ -74,15 +77,85 @@ func TestAcceptValidatesThenStoresThenPublishes(t *testing.T) {
 	}
 }
 
-func TestStoreFailureIsNotPublished(t *testing.T) {
+// A record the store does not admit is not published, and not counted as
+// accepted.
+func TestRefusedByStoreIsNotPublished(t *testing.T) {
+	v, _ := validate.New(validate.Config{}, nil)
+	st, pub := &fakeStore{admitErr: errors.New("price does not fit numeric")}, &fakePublisher{}
+	p, _ := New(Config{Checker: v, Store: st, Publisher: pub})
+	if err := p.Accept(t.Context(), trade("10")); err != nil {
+		t.Fatal(err)
+	}
+	if len(pub.published) != 0 {
+		t.Errorf("published %d records the store refused, want 0", len(pub.published))
+	}
+}
+
+// A store whose Write fails after Admit took the record (shutdown while
+// waiting for room): the record was published, is counted as unstored,
+// and the error is returned.
+func TestStoreFailureAfterPublishIsCounted(t *testing.T) {
 	v, _ := validate.New(validate.Config{}, nil)
 	st, pub := &fakeStore{err: context.Canceled}, &fakePublisher{}
 	p, _ := New(Config{Checker: v, Store: st, Publisher: pub})
 	if err := p.Accept(t.Context(), trade("10")); !errors.Is(err, context.Canceled) {
 		t.Fatalf("err %v", err)
 	}
-	if len(pub.published) != 0 || p.Counts().Accepted != 0 {
-		t.Error("a record the store did not take was published or counted")
+	c := p.Counts()
+	if len(pub.published) != 1 || c.Accepted != 0 || c.PublishedUnstored != 1 {
+		t.Errorf("published %d, counts %+v; want 1 published, 0 accepted, 1 unstored", len(pub.published), c)
+	}
+}
+
+// stalledStore admits every record, and its Write blocks until release is
+// closed, as a store in front of a stalled database does.
+type stalledStore struct {
+	fakeStore
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (s *stalledStore) Write(ctx context.Context, r market.Record) error {
+	close(s.entered)
+	<-s.release
+	return s.fakeStore.Write(ctx, r)
+}
+
+// chanPublisher reports each publish on a channel.
+type chanPublisher chan market.Record
+
+func (c chanPublisher) Publish(r market.Record) { c <- r }
+
+// The live feed does not wait for the database: with the store's Write
+// blocked, the record is already published; the in-process subscribers
+// see it only once the store took it.
+func TestPublishDoesNotWaitForAStalledStore(t *testing.T) {
+	v, _ := validate.New(validate.Config{}, nil)
+	st := &stalledStore{entered: make(chan struct{}), release: make(chan struct{})}
+	pub, subs := make(chanPublisher, 1), &fakeSubscribers{}
+	p, _ := New(Config{Checker: v, Store: st, Publisher: pub, Subscribers: subs})
+	done := make(chan error, 1)
+	rec := trade("10")
+	go func() { done <- p.Accept(t.Context(), rec) }()
+	<-st.entered
+	// The store is blocked in Write: the publish must already be there.
+	select {
+	case got := <-pub:
+		if got != rec {
+			t.Errorf("published %v, want %v", got, rec)
+		}
+	default:
+		t.Error("the record was not published while the store's Write was blocked")
+	}
+	if len(subs.got) != 0 {
+		t.Error("in-process subscribers got the record before the store took it")
+	}
+	close(st.release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if len(subs.got) != 1 || p.Counts().Accepted != 1 {
+		t.Errorf("subscribers got %d, accepted %d; want 1 and 1", len(subs.got), p.Counts().Accepted)
 	}
 }
 

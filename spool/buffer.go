@@ -18,6 +18,9 @@ import (
 type Writer interface {
 	// Run stores records until ctx ends, then drains (see store.Writer.Run).
 	Run(ctx context.Context) error
+	// Admit reports, without blocking, whether rec can be stored (see
+	// store.Writer.Admit).
+	Admit(rec market.Record) error
 	// TryWriteWithin queues rec, waiting up to wait for room; queued is
 	// false when the queue stayed full. The error is set when rec cannot
 	// be stored at all (the writer is closed, or rec's type is
@@ -86,20 +89,24 @@ type BufferConfig struct {
 // memory: one that finds the rejects queue full is counted and dropped.
 //
 // Write and Reject may be called from any goroutine, before and while Run
-// runs; Run owns the writer's Run and the replay.
+// runs; Run owns the writer's Run and the replay. Writes of different
+// streams (so of different collectors) share no lock while they wait for
+// room in the writer's queue: each stream has its own, and the state is
+// read atomically; only the spool's file is shared, once records go there.
 type Buffer struct {
 	cfg BufferConfig
 	sp  *Spool
 	w   Writer
 	log *zap.Logger
 
-	mu       sync.Mutex // guards state, lastKept, open, and serialises Write
-	state    State
-	lastKept map[market.Stream]mark
-	open     map[market.Stream]*hole
+	mu    sync.Mutex // guards state changes (Write's switch to spooling, the replay's)
+	state State
+
+	// streams holds a *streamMarks per market.Stream.
+	streams sync.Map
 
 	wake chan struct{} // capacity 1: records were spooled
-	// current mirrors state for Stats, which must not wait for a Write.
+	// current mirrors state; Write and Stats read it without a lock.
 	current atomic.Value
 
 	spooled, replayed, corrupt, dropped, gaps atomic.Uint64
@@ -111,6 +118,16 @@ type Buffer struct {
 type mark struct {
 	t  time.Time
 	id int64
+}
+
+// streamMarks is what the Buffer knows of one stream: where its last kept
+// record was, and its open hole. Its mutex also serialises the stream's
+// Writes.
+type streamMarks struct {
+	mu       sync.Mutex // guards the fields below
+	lastKept mark
+	haveKept bool
+	open     *hole
 }
 
 // hole is a run of dropped records of one stream.
@@ -140,10 +157,8 @@ func NewBuffer(cfg BufferConfig, sp *Spool, w Writer, log *zap.Logger) (*Buffer,
 	}
 	b := &Buffer{
 		cfg: cfg, sp: sp, w: w, log: log,
-		state:    StateMemory,
-		lastKept: map[market.Stream]mark{},
-		open:     map[market.Stream]*hole{},
-		wake:     make(chan struct{}, 1),
+		state: StateMemory,
+		wake:  make(chan struct{}, 1),
 	}
 	if !sp.empty() {
 		b.state = StateSpooling
@@ -165,39 +180,65 @@ func (b *Buffer) signal() {
 	}
 }
 
+// Admit reports whether rec can be stored (see Writer.Admit); every type
+// the writer stores can be spooled.
+func (b *Buffer) Admit(rec market.Record) error { return b.w.Admit(rec) }
+
 // Write hands rec to the writer's queue, or to the spool (see Buffer). It
 // does not block on the database. It returns nil when rec was queued,
 // spooled, or dropped and reported because the spool is full; an error
 // only when rec cannot be stored at all (the writer is closed, or its type
 // is unsupported).
 func (b *Buffer) Write(_ context.Context, rec market.Record) error {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.state != StateSpooling {
+	sm := b.marks(rec.Stream())
+	sm.mu.Lock()
+	defer sm.mu.Unlock()
+	if b.current.Load().(State) != StateSpooling {
 		queued, err := b.w.TryWriteWithin(rec, b.cfg.SpoolAfter)
 		if err != nil {
 			return err
 		}
 		if queued {
-			b.keptLocked(rec)
+			b.kept(sm, rec)
 			return nil
 		}
-		b.setLocked(StateSpooling)
-		b.log.Warn("spool: the store's queue is full (database down or slow); spooling records to disk",
-			zap.String("dir", b.sp.cfg.Dir))
+		b.startSpooling()
 	}
+	// A replay that finds the spool empty may switch to memory while this
+	// record is appended; it is then replayed on the signal below.
 	err := b.sp.Append(rec)
 	if err == nil {
 		b.spooled.Add(1)
-		b.keptLocked(rec)
+		b.kept(sm, rec)
 		b.signal()
 		return nil
 	}
 	if errors.Is(err, ErrUnsupported) {
 		return err
 	}
-	b.dropLocked(rec, err)
+	b.drop(sm, rec, err)
 	return nil
+}
+
+// startSpooling sends new records to the spool.
+func (b *Buffer) startSpooling() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.state == StateSpooling {
+		return
+	}
+	b.setLocked(StateSpooling)
+	b.log.Warn("spool: the store's queue is full (database down or slow); spooling records to disk",
+		zap.String("dir", b.sp.cfg.Dir))
+}
+
+// marks returns the marks of stream s.
+func (b *Buffer) marks(s market.Stream) *streamMarks {
+	if v, ok := b.streams.Load(s); ok {
+		return v.(*streamMarks)
+	}
+	v, _ := b.streams.LoadOrStore(s, &streamMarks{})
+	return v.(*streamMarks)
 }
 
 // Reject hands rej to the writer's rejects queue without blocking; when
@@ -214,32 +255,31 @@ func markOf(rec market.Record) mark {
 	return m
 }
 
-// keptLocked notes that rec was kept and closes its stream's hole, if any.
-func (b *Buffer) keptLocked(rec market.Record) {
-	s := rec.Stream()
+// kept notes that rec was kept and closes its stream's hole, if any. The
+// caller holds sm.mu.
+func (b *Buffer) kept(sm *streamMarks, rec market.Record) {
 	m := markOf(rec)
-	if h := b.open[s]; h != nil {
-		delete(b.open, s)
-		b.reportLocked(s, h, m)
+	if h := sm.open; h != nil {
+		sm.open = nil
+		b.report(rec.Stream(), h, m)
 	}
-	b.lastKept[s] = m
+	sm.lastKept, sm.haveKept = m, true
 }
 
-// dropLocked counts rec as dropped and opens or extends its stream's hole.
-func (b *Buffer) dropLocked(rec market.Record, cause error) {
+// drop counts rec as dropped and opens or extends its stream's hole. The
+// caller holds sm.mu.
+func (b *Buffer) drop(sm *streamMarks, rec market.Record, cause error) {
 	b.dropped.Add(1)
-	s := rec.Stream()
 	m := markOf(rec)
-	h := b.open[s]
+	h := sm.open
 	if h == nil {
-		from, ok := b.lastKept[s]
-		h = &hole{from: from, haveFrom: ok, first: m, minT: m.t, maxT: m.t, reason: market.GapSpoolFull}
+		h = &hole{from: sm.lastKept, haveFrom: sm.haveKept, first: m, minT: m.t, maxT: m.t, reason: market.GapSpoolFull}
 		if !errors.Is(cause, ErrFull) {
 			h.reason = market.GapSpoolError
 		}
-		b.open[s] = h
+		sm.open = h
 		b.log.Error("spool: record dropped; the window is reported as a gap once the stream's records are kept again",
-			zap.Stringer("stream", s), zap.Error(cause))
+			zap.Stringer("stream", rec.Stream()), zap.Error(cause))
 	}
 	h.last = m
 	h.n++
@@ -251,12 +291,12 @@ func (b *Buffer) dropLocked(rec market.Record, cause error) {
 	}
 }
 
-// reportLocked reports hole h of stream s, closed by the record at next
+// report reports hole h of stream s, closed by the record at next
 // (or, at shutdown, by nothing: next is zero). The window covers every
 // dropped record: From is the last record kept before (or just before the
 // first dropped one), To the first kept after (or just after the last
 // dropped one).
-func (b *Buffer) reportLocked(s market.Stream, h *hole, next mark) {
+func (b *Buffer) report(s market.Stream, h *hole, next mark) {
 	g := market.Gap{Stream: s, Reason: h.reason, Detected: b.cfg.Now().UTC()}
 	g.From = h.from.t
 	if !h.haveFrom || !h.minT.After(g.From) {
@@ -298,12 +338,16 @@ func (b *Buffer) Run(ctx context.Context) error {
 	replayErr := b.replay(ctx)
 	wg.Wait()
 
-	b.mu.Lock()
-	for s, h := range b.open {
-		delete(b.open, s)
-		b.reportLocked(s, h, mark{})
-	}
-	b.mu.Unlock()
+	b.streams.Range(func(k, v any) bool {
+		sm := v.(*streamMarks)
+		sm.mu.Lock()
+		if h := sm.open; h != nil {
+			sm.open = nil
+			b.report(k.(market.Stream), h, mark{})
+		}
+		sm.mu.Unlock()
+		return true
+	})
 	closeErr := b.sp.Close()
 	if u := b.sp.Usage(); u.Bytes > 0 {
 		b.log.Info("spool: records kept on disk for the next start",

@@ -22,6 +22,7 @@ type listWriter struct {
 }
 
 func (w *listWriter) Run(ctx context.Context) error { <-ctx.Done(); return nil }
+func (w *listWriter) Admit(market.Record) error     { return nil }
 func (w *listWriter) TryWriteWithin(rec market.Record, _ time.Duration) (bool, error) {
 	if w.full {
 		return false, nil

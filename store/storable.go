@@ -2,6 +2,7 @@ package store
 
 import (
 	"errors"
+	"fmt"
 
 	"marketetl/market"
 )
@@ -47,4 +48,27 @@ func checkBook(b *market.BookSnapshot) error {
 
 func checkBalance(b *market.Balance) error {
 	return errors.Join(checkMeta(&b.Meta), checkNumeric("free", b.Free), checkNumeric("locked", b.Locked))
+}
+
+// Admit reports, without blocking, whether Write will keep rec in its
+// table: nil when rec's type is supported and its row can be stored; an
+// error wrapping ErrUnsupported, or saying which value no column can
+// hold, otherwise (Write then keeps such a record among the rejects).
+// The pipeline publishes a record only when Admit returned nil.
+func (w *Writer) Admit(rec market.Record) error {
+	switch r := rec.(type) {
+	case *market.Trade:
+		return checkTrade(r)
+	case *market.Ticker:
+		return checkTicker(r)
+	case *market.Candle:
+		return checkCandle(r)
+	case *market.BookSnapshot:
+		return checkBook(r)
+	case *market.BookUpdate:
+		return checkBookUpdate(r)
+	case *market.Balance:
+		return checkBalance(r)
+	}
+	return fmt.Errorf("store %T: %w", rec, ErrUnsupported)
 }

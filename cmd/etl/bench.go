@@ -34,6 +34,8 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	latencyFor := fs.Duration("latency-duration", 0, "length of the latency phase (default 20s)")
 	burstFactor := fs.Float64("burst-factor", 0, "burst rate as a multiple of --rate (default 10)")
 	burstFor := fs.Duration("burst-duration", 0, "length of the burst (default 10s)")
+	stallFor := fs.Duration("stall-duration", 0, "how long the stall phase locks the trades table (default 10s)")
+	stallPhaseFor := fs.Duration("stall-phase-duration", 0, "length of the stall phase at --rate (default 20s)")
 	naive := fs.Int("naive-rows", 0, "rows inserted one statement per row (default 20000)")
 	out := fs.String("out", "bench-result.json", "write the result as JSON to this file (empty: none)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the sustained phase to this file")
@@ -51,23 +53,25 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	defer closeLog()
 	bcfg := bench.Config{
-		Exchange:     market.Exchange(*exchange),
-		DatabaseURL:  cfg.DatabaseURL,
-		KeepDatabase: *keepDB,
-		RedisURL:     cfg.RedisURL,
-		Records:      *records,
-		CandleEvery:  *candleEvery,
-		Warmup:       *warmup,
-		Rate:         *rate,
-		LatencyFor:   *latencyFor,
-		BurstFactor:  *burstFactor,
-		BurstFor:     *burstFor,
-		NaiveRows:    *naive,
-		CPUProfile:   *cpuProfile,
-		Build:        benchService(cfg, log),
-		Launch:       bench.ChildLauncher(benchServerCommand, stderr),
-		Progress:     stderr,
-		Log:          log.Named("bench"),
+		Exchange:      market.Exchange(*exchange),
+		DatabaseURL:   cfg.DatabaseURL,
+		KeepDatabase:  *keepDB,
+		RedisURL:      cfg.RedisURL,
+		Records:       *records,
+		CandleEvery:   *candleEvery,
+		Warmup:        *warmup,
+		Rate:          *rate,
+		LatencyFor:    *latencyFor,
+		BurstFactor:   *burstFactor,
+		BurstFor:      *burstFor,
+		StallFor:      *stallFor,
+		StallPhaseFor: *stallPhaseFor,
+		NaiveRows:     *naive,
+		CPUProfile:    *cpuProfile,
+		Build:         benchService(cfg, log),
+		Launch:        bench.ChildLauncher(benchServerCommand, stderr),
+		Progress:      stderr,
+		Log:           log.Named("bench"),
 	}
 	if *quick {
 		bcfg = bench.Quick(bcfg)
@@ -166,8 +170,13 @@ func (b *benchRun) Status() bench.ServiceStatus {
 	for _, n := range ps.Dropped {
 		dropped += n
 	}
-	return bench.ServiceStatus{
+	st := bench.ServiceStatus{
 		Frames: cs.MessagesReceived, Reconnects: cs.Reconnects, DecodeRejects: cs.Rejects,
 		Rejected: rejected, Published: ps.Published, Dropped: dropped,
 	}
+	if sp := b.svc.Spool(); sp != nil {
+		ss := sp.Stats()
+		st.Spooled, st.Replayed = ss.Spooled, ss.Replayed
+	}
+	return st
 }

@@ -42,7 +42,7 @@ func TestBenchQuick(t *testing.T) {
 	if err := json.Unmarshal(b, &res); err != nil {
 		t.Fatalf("result JSON: %v", err)
 	}
-	for _, p := range []*bench.PhaseResult{res.Throughput, res.Latency, res.Burst} {
+	for _, p := range []*bench.PhaseResult{res.Throughput, res.Latency, res.Burst, res.Stall} {
 		if p == nil {
 			t.Fatalf("a phase is missing: %s", b)
 		}
@@ -52,6 +52,13 @@ func TestBenchQuick(t *testing.T) {
 		if p.Server.Sent != int(p.Records) || p.Server.ServerCloses != 0 || p.Service.Reconnects != 0 {
 			t.Errorf("phase %s: server %+v, service %+v", p.Name, p.Server, p.Service)
 		}
+	}
+	// The stall phase held the lock, and records arrived meanwhile.
+	if st := res.Stall; st.StallSeconds <= 0 || st.PublishDuringStall == nil || st.PublishDuringStall.Count == 0 {
+		t.Errorf("stall phase: locked %.1f s, publish during the stall %+v", st.StallSeconds, st.PublishDuringStall)
+	}
+	if res.PsqlCopy == nil || res.PsqlCopy.Rows != res.Throughput.Records {
+		t.Errorf("psql baseline %+v, want %d rows", res.PsqlCopy, res.Throughput.Records)
 	}
 	if res.Throughput.RowsTrades != int64(res.Throughput.Trades) || res.Throughput.RowsCandles != int64(res.Throughput.Candles) {
 		t.Errorf("throughput phase: tables hold %d trades and %d candles, sent %d and %d",
