@@ -202,6 +202,9 @@ func New(cfg Config, proto Protocol, sink Sink) (*Collector, error) {
 	if r, ok := proto.(TradeIDRule); ok {
 		c.route.seqIDs = r.SequentialTradeIDs()
 	}
+	if r, ok := proto.(CandleCloseRule); ok && r.CandlesCloseOnNext() {
+		c.route.forming = newForming()
+	}
 	if err := c.setStreams(cfg.Streams); err != nil {
 		return nil, fmt.Errorf("new collector %s: %w", cfg.Name, err)
 	}

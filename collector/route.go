@@ -36,6 +36,9 @@ type router struct {
 	// reconcile schedules a closed candle for comparison with the
 	// exchange's; nil: none.
 	reconcile func(*market.Candle)
+	// forming holds each stream's forming candle when the exchange closes
+	// candles only by sending a later one (CandleCloseRule); nil otherwise.
+	forming *forming
 
 	mu sync.Mutex // guards the fields below
 	// wanted are the streams to hand on, keyed by Stream.String().
@@ -111,6 +114,13 @@ func (r *router) route(ctx context.Context, key string, ev *Event, received time
 		}
 	}
 	for _, rec := range ev.Records {
+		if cd, ok := rec.(*market.Candle); ok && r.forming != nil && !cd.Closed {
+			if prev := r.forming.next(cd); prev != nil {
+				if err := r.handle(ctx, prev, received, session); err != nil {
+					return err
+				}
+			}
+		}
 		if err := r.handle(ctx, rec, received, session); err != nil {
 			return err
 		}
