@@ -61,6 +61,7 @@ type Endpoints struct {
 	OKXPublicWS, OKXBusinessWS, OKXREST string
 	BinanceWS, BinanceREST              string
 	CoinbaseWS, CoinbaseREST            string
+	KrakenWS, KrakenREST                string
 }
 
 // EndpointsAt returns the endpoints of a simulator listening on addr
@@ -74,6 +75,8 @@ func EndpointsAt(addr string) Endpoints {
 		BinanceREST:   "http://" + addr + "/binance",
 		CoinbaseWS:    "ws://" + addr + "/coinbase/",
 		CoinbaseREST:  "http://" + addr + "/coinbase",
+		KrakenWS:      "ws://" + addr + "/kraken/v2",
+		KrakenREST:    "http://" + addr + "/kraken",
 	}
 }
 
