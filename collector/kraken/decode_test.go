@@ -27,17 +27,17 @@ type want struct {
 const matic = "kraken MATIC-USD"
 
 var golden = map[string]want{
-	"trade.json": {records: []string{"trade " + matic + " t=2023-09-25T07:49:37.708706Z id=4665906 p=0.5117 q=40.0 sell"}},
-	"trade_pretty.json": {records: []string{"trade " + matic + " t=2023-09-25T07:49:37.708706Z id=4665906 p=0.5117 q=40.0 sell"}},
+	"trade.json":          {records: []string{"trade " + matic + " t=2023-09-25T07:49:37.708706Z id=4665906 p=0.5117 q=40.0 sell"}},
+	"trade_pretty.json":   {records: []string{"trade " + matic + " t=2023-09-25T07:49:37.708706Z id=4665906 p=0.5117 q=40.0 sell"}},
 	"trade_snapshot.json": {records: []string{"trade " + matic + " t=2023-09-25T07:49:37.708706Z id=4665906 p=0.5117 q=40.0 sell"}},
 	"trade_several.json": {records: []string{
 		"trade " + matic + " t=2023-09-25T07:48:36.925533Z id=4665846 p=0.5147 q=6423.46326 buy",
 		"trade " + matic + " t=2023-09-25T07:49:36.925603Z id=4665847 p=0.5147 q=1136.19677815 buy",
 	}},
 	"price_exponent.json": {records: []string{"trade " + matic + " t=2023-09-25T07:49:37.708706Z id=4665906 p=0.5117 q=40 sell"}},
-	"ticker.json": {records: []string{"ticker kraken ALGO-USD t=2023-09-25T09:04:31.742648Z last=0.10035 bid=0.10025x740.0 ask=0.10035x740.0 o=0.10052 h=0.10285 l=0.09979 v=997038.98383185 qv=-"}},
+	"ticker.json":         {records: []string{"ticker kraken ALGO-USD t=2023-09-25T09:04:31.742648Z last=0.10035 bid=0.10025x740.0 ask=0.10035x740.0 o=0.10052 h=0.10285 l=0.09979 v=997038.98383185 qv=-"}},
 	"ticker_no_last.json": {records: []string{"ticker kraken ALGO-USD t=2023-09-25T09:04:31.742648Z last=- bid=0.10025x740.0 ask=0.10035x740.0 o=- h=0.0 l=0.0 v=0.0 qv=-"}},
-	"ohlc.json": {records: []string{"candle " + matic + " t=2023-10-04T16:25:00Z 5m o=0.5624 h=0.5628 l=0.5622 c=0.5627 v=30927.68066226 qv=- n=12 closed=false"}},
+	"ohlc.json":           {records: []string{"candle " + matic + " t=2023-10-04T16:25:00Z 5m o=0.5624 h=0.5628 l=0.5622 c=0.5627 v=30927.68066226 qv=- n=12 closed=false"}},
 	"ohlc_snapshot.json": {records: []string{
 		"candle " + matic + " t=2023-10-04T16:25:00Z 5m o=0.5624 h=0.5628 l=0.5622 c=0.5627 v=30927.68066226 qv=- n=12 closed=false",
 		"candle " + matic + " t=2023-10-04T16:30:00Z 5m o=0.5627 h=0.5627 l=0.5627 c=0.5627 v=10.0 qv=- n=1 closed=false",
