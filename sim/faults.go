@@ -127,6 +127,8 @@ func (s *Sim) InjectInvalidTrade(ex market.Exchange, sym market.Symbol) (market.
 		s.binancePublish(in, &tr, nil, nil, true)
 	case market.Coinbase:
 		s.coinbasePublish(in, &tr, nil, true)
+	case market.Kraken:
+		s.krakenPublish(in, &tr, nil, nil, true)
 	}
 	return in.invalid[len(in.invalid)-1], nil
 }
@@ -251,6 +253,8 @@ func (s *Sim) restGate(next http.Handler) http.Handler {
 			ex = market.Binance
 		case strings.HasPrefix(r.URL.Path, "/coinbase/products/"):
 			ex = market.Coinbase
+		case strings.HasPrefix(r.URL.Path, "/kraken/0/"):
+			ex = market.Kraken
 		default:
 			next.ServeHTTP(w, r)
 			return
@@ -276,6 +280,9 @@ func (s *Sim) restGate(next http.Handler) http.Handler {
 			writeJSON(w, http.StatusTooManyRequests, okxResponse{Code: "50011", Msg: "Too Many Requests", Data: []any{}})
 		case market.Binance:
 			writeJSON(w, http.StatusTooManyRequests, binanceErrorBody{Code: -1003, Msg: "Too many requests; please use the websocket for live updates to avoid polling the API."})
+		case market.Kraken:
+			// Kraken answers errors with HTTP 200 and its error strings.
+			writeJSON(w, http.StatusOK, krakenEnvelope{Error: []string{"EAPI:Rate limit exceeded"}})
 		default:
 			writeJSON(w, http.StatusTooManyRequests, map[string]string{"message": "Public rate limit exceeded"})
 		}
