@@ -77,6 +77,14 @@ func (a *attempt) tradesByTime(ctx context.Context, th collector.TimedHistory) e
 						fmt.Sprintf("the exchange served trade %d next after %d", id, cursor)); err != nil {
 						return err
 					}
+					if a.res.Rows == 0 {
+						// Nothing filled yet: the gap starts after the hole.
+						rest := a.cur
+						rest.From, rest.AfterID = t.Time, id-1
+						if err := a.narrow(ctx, rest); err != nil {
+							return err
+						}
+					}
 				}
 			} else {
 				if !t.Time.After(g.From) || (cursor > 0 && id <= cursor) {
@@ -105,9 +113,18 @@ func (a *attempt) tradesByTime(ctx context.Context, th collector.TimedHistory) e
 			}
 			return nil
 		}
-		if !next.After(since) {
+		// Go on from just before the page's last trade rather than from
+		// the exchange's cursor, so that trades sharing the last one's time
+		// are served again whether the exchange's since is inclusive or
+		// exclusive (those already kept are skipped by id); the cursor only
+		// when a whole page shares one time.
+		cont := page[len(page)-1].Time.Add(-time.Nanosecond)
+		if !cont.After(since) {
+			cont = next
+		}
+		if !cont.After(since) {
 			return errors.New("trade history cursor did not move forward")
 		}
-		since = next
+		since = cont
 	}
 }
