@@ -28,7 +28,7 @@ func endpointsAt(addr, phase string) Endpoints {
 		OKXPublicWS: ws + chanOKXPublic, OKXBusinessWS: ws + chanOKXBusiness, OKXREST: rest,
 		BinanceWS: ws + chanBinance, BinanceREST: rest,
 		CoinbaseWS: ws + chanCoinbase, CoinbaseREST: rest,
-		KrakenWS: ws + "kraken", KrakenREST: rest,
+		KrakenWS: ws + chanKraken, KrakenREST: rest,
 	}
 }
 
