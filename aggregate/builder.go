@@ -19,6 +19,10 @@ type Builder struct {
 	frames   []frame // shortest timeframe first
 	late     uint64
 	skipped  uint64
+	// seenFrom is the exchange time since which the stream has been seen
+	// without interruption (the first trade or heartbeat after New or
+	// Interrupt); zero until then. A bucket opening after it is complete.
+	seenFrom time.Time
 }
 
 // frame is the state of one timeframe.
@@ -30,7 +34,11 @@ type frame struct {
 	floor time.Time
 	// open reports whether c is a candle being built (of bucket floor).
 	open bool
-	c    market.Candle
+	// partial reports whether c may lack trades of its bucket: the stream
+	// was not seen from the bucket's open time, or was interrupted during
+	// it. A partial candle closes as provisional.
+	partial bool
+	c       market.Candle
 	// first and last are the exchange times of the trades that gave c its
 	// open and close prices.
 	first, last time.Time
@@ -60,6 +68,9 @@ func (b *Builder) Add(t *market.Trade, out []*market.Candle) []*market.Candle {
 		b.skipped++
 		return out
 	}
+	if b.seenFrom.IsZero() {
+		b.seenFrom = t.Time
+	}
 	late := false
 	for i := range b.frames {
 		f := &b.frames[i]
@@ -73,6 +84,9 @@ func (b *Builder) Add(t *market.Trade, out []*market.Candle) []*market.Candle {
 		}
 		if !f.open {
 			f.start(b.exchange, b.symbol, start, t)
+			// Complete only if the stream was seen before the bucket
+			// opened: trades at its open time may precede the first seen.
+			f.partial = !b.seenFrom.Before(start)
 		} else {
 			f.fold(t)
 		}
@@ -106,7 +120,24 @@ func (b *Builder) Advance(now time.Time, out []*market.Candle) []*market.Candle 
 		}
 		f.floor = cut
 	}
+	if b.seenFrom.IsZero() {
+		b.seenFrom = now
+	}
 	return out
+}
+
+// Interrupt tells the builder that the stream was interrupted (the
+// connection dropped, say): trades may be missing from the candles being
+// built and from the bucket of the next trade or heartbeat, so those close
+// as provisional. The buckets opening after the next trade or heartbeat are
+// complete again.
+func (b *Builder) Interrupt() {
+	b.seenFrom = time.Time{}
+	for i := range b.frames {
+		if b.frames[i].open {
+			b.frames[i].partial = true
+		}
+	}
 }
 
 // earliest is the earliest trade time folded in, as in package validate.
@@ -162,10 +193,12 @@ func (f *frame) fold(t *market.Trade) {
 }
 
 // close ends the open candle and returns it, stamped as received at
-// received. The caller moves the floor past its bucket.
+// received: closed, or provisional when partial. The caller moves the
+// floor past its bucket.
 func (f *frame) close(received time.Time) *market.Candle {
 	c := f.c
-	c.Closed = true
+	c.Closed = !f.partial
+	c.Provisional = f.partial
 	c.Received = received
 	f.open = false
 	return &c

@@ -14,6 +14,10 @@ import (
 // t0 is 10:00:00 UTC, a boundary of every timeframe up to 1h.
 var t0 = time.Date(2026, 11, 24, 10, 0, 0, 0, time.UTC)
 
+// seenBefore is a heartbeat's time just before t0: a builder advanced to
+// it has seen the stream since before every bucket opening at t0 or later.
+var seenBefore = t0.Add(-time.Millisecond)
+
 // at returns t0 plus ms milliseconds.
 func at(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
 
@@ -26,13 +30,18 @@ func trade(ms int, px, sz string) *market.Trade {
 }
 
 // show renders candles compactly, one per line:
-// "tf hh:mm o/h/l/c v<volume> q<quote volume> n<trades> closed|forming rcv<mm:ss.mmm>".
+// "tf hh:mm o/h/l/c v<volume> q<quote volume> n<trades> closed|provisional|forming rcv<mm:ss.mmm>".
 func show(cs []*market.Candle) string {
 	var lines []string
 	for _, c := range cs {
 		state := "forming"
-		if c.Closed {
+		switch {
+		case c.Closed && c.Provisional:
+			state = "closed+provisional"
+		case c.Closed:
 			state = "closed"
+		case c.Provisional:
+			state = "provisional"
 		}
 		q := "-"
 		if c.QuoteVolume.Valid {
@@ -264,6 +273,11 @@ func TestBuilder(t *testing.T) {
 			b, err := New(market.Coinbase, "BTC-USD", tc.tfs, Config{FormingEvery: tc.every})
 			if err != nil {
 				t.Fatal(err)
+			}
+			// The stream has been seen since before t0 (a heartbeat),
+			// so that the buckets from t0 on are complete.
+			if got := b.Advance(seenBefore, nil); len(got) != 0 {
+				t.Fatalf("the priming heartbeat emitted %s", show(got))
 			}
 			run(t, b, tc.steps)
 			if b.Late() != tc.late {

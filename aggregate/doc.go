@@ -19,6 +19,14 @@
 //   - A candle is closed (Closed true) when a trade of a later bucket
 //     arrives, or when Advance is told, from an exchange heartbeat's time,
 //     that its bucket has ended.
+//   - A candle known to be incomplete ends provisional instead (Closed
+//     false, Provisional true): one whose bucket opened before the first
+//     trade or heartbeat the Builder saw (it joined the stream mid-bucket),
+//     or that was being built, or opened before the next trade or
+//     heartbeat, when Interrupt said the stream was interrupted (a
+//     reconnect). Only buckets seen from their open time, without an
+//     interruption, are closed; a provisional candle is final only once the
+//     exchange's own candle (REST) replaces it.
 //   - A trade whose bucket was already closed, had ended by an earlier
 //     Advance, or is older than the candle being built, is late: it is
 //     counted (Late) and not folded in; the REST reconciliation corrects

@@ -15,14 +15,25 @@ type aggregators struct {
 	mu       sync.Mutex // guards builders
 	builders map[market.Symbol]*aggregate.Builder
 	tfs      map[market.Symbol][]market.Timeframe
+	// provisional is given each provisional candle built, before it is
+	// returned to be handed on, to schedule its reconciliation.
+	provisional func(*market.Candle)
+	// seqIDs: the exchange numbers trades one by one, so a trade whose id
+	// skips some tells that trades were missed; lastID is the greatest id
+	// folded in per symbol (guarded by mu).
+	seqIDs bool
+	lastID map[market.Symbol]int64
 }
 
-// newAggregators returns nil when no stream is aggregated.
-func newAggregators(streams []market.Stream) (*aggregators, error) {
+// newAggregators returns nil when no stream is aggregated. provisional is
+// given every provisional candle built, before it is returned; seqIDs says
+// whether the exchange numbers trades one by one.
+func newAggregators(streams []market.Stream, seqIDs bool, provisional func(*market.Candle)) (*aggregators, error) {
 	if len(streams) == 0 {
 		return nil, nil
 	}
-	a := &aggregators{builders: map[market.Symbol]*aggregate.Builder{}, tfs: map[market.Symbol][]market.Timeframe{}}
+	a := &aggregators{builders: map[market.Symbol]*aggregate.Builder{}, tfs: map[market.Symbol][]market.Timeframe{},
+		provisional: provisional, seqIDs: seqIDs, lastID: map[market.Symbol]int64{}}
 	for _, s := range streams {
 		if s.Type != market.TypeCandle {
 			return nil, fmt.Errorf("aggregated stream %s: only candles can be built from trades", s)
@@ -61,6 +72,9 @@ func (old *aggregators) replace(next *aggregators) *aggregators {
 	for sym, tfs := range next.tfs {
 		if b, ok := old.builders[sym]; ok && sameTimeframes(old.tfs[sym], tfs) {
 			next.builders[sym] = b
+			if id, ok := old.lastID[sym]; ok {
+				next.lastID[sym] = id
+			}
 		}
 	}
 	return next
@@ -82,7 +96,10 @@ func sameTimeframes(a, b []market.Timeframe) bool {
 	return true
 }
 
-// add folds a trade into its symbol's builder and returns the candles it produced.
+// add folds a trade into its symbol's builder and returns the candles it
+// produced. When trade ids are sequential, a trade whose id skips some
+// (trades were missed, with or without a reconnect) first interrupts the
+// builder, so that the candles missing those trades end provisional.
 func (a *aggregators) add(t *market.Trade) []market.Record {
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -90,7 +107,32 @@ func (a *aggregators) add(t *market.Trade) []market.Record {
 	if b == nil {
 		return nil
 	}
-	return toRecords(b.Add(t, nil))
+	if a.seqIDs {
+		if id, ok := t.NumericID(); ok {
+			last, seen := a.lastID[t.Symbol]
+			if seen && id > last+1 {
+				b.Interrupt()
+			}
+			if !seen || id > last {
+				a.lastID[t.Symbol] = id
+			}
+		}
+	}
+	return a.toRecords(b.Add(t, nil))
+}
+
+// interrupt tells every builder that the stream was interrupted (a
+// connection ended): the candles being built, and those of the next
+// trades' buckets, end provisional. Nil-safe.
+func (a *aggregators) interrupt() {
+	if a == nil {
+		return
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for _, b := range a.builders {
+		b.Interrupt()
+	}
 }
 
 // advance closes the candles of sym that ended by exchange time now,
@@ -106,15 +148,20 @@ func (a *aggregators) advance(sym market.Symbol, now, received time.Time) []mark
 	for _, c := range cs {
 		c.Received = received
 	}
-	return toRecords(cs)
+	return a.toRecords(cs)
 }
 
-func toRecords(cs []*market.Candle) []market.Record {
+// toRecords returns cs as records, after giving the provisional ones to
+// a.provisional.
+func (a *aggregators) toRecords(cs []*market.Candle) []market.Record {
 	if len(cs) == 0 {
 		return nil
 	}
 	out := make([]market.Record, len(cs))
 	for i, c := range cs {
+		if c.Provisional && a.provisional != nil {
+			a.provisional(c)
+		}
 		out[i] = c
 	}
 	return out

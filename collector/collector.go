@@ -73,11 +73,23 @@ type Config struct {
 	// History, when set, is the exchange's REST history: every closed
 	// candle — built from trades (Coinbase) or received (OKX, Binance) — is
 	// compared with the exchange's own ReconcileAfter after it closes, and
-	// replaced by it when they differ.
+	// replaced by it when they differ; a provisional candle (built from
+	// part of its interval's trades) is replaced by it in any case,
+	// retried with backoff until the exchange serves it.
 	History History
-	// ReconcileAfter is how long after a closed candle (built or
-	// received) closes it is compared with the exchange's. Default 1m.
+	// ReconcileAfter is how long after a closed or provisional candle
+	// (built or received) closes it is compared with the exchange's.
+	// Default 1m.
 	ReconcileAfter time.Duration
+	// Checks keeps the candles waiting for that comparison where they
+	// survive restarts (*store.CandleChecks); the collector resumes the
+	// pending ones of its streams when it starts. Nil: kept in memory,
+	// lost when the collector stops.
+	Checks CandleChecks
+	// Sync, when set, waits until the records handed to the sink so far
+	// are stored (*store.Writer.Sync): a check is removed only once the
+	// exchange's candle that finished it is stored. Nil: at once.
+	Sync func(ctx context.Context) error
 	// Gaps receives the gaps found in the streams (skipped trade ids,
 	// missing closed candles, windows opened by a reconnect or a restart);
 	// nil: gaps are only logged and counted in Status.
@@ -162,7 +174,13 @@ type Collector struct {
 	sink      Sink
 	log       *zap.Logger
 	st        *tracker
-	recon     chan pending
+	// checks is Config.Checks, or a list in memory; checkQueue holds the
+	// checks enqueued and not yet recorded in it, and checkWake is
+	// signalled (non-blocking) when one is enqueued.
+	checks     CandleChecks
+	checkMu    sync.Mutex // guards checkQueue
+	checkQueue []market.CandleCheck
+	checkWake  chan struct{}
 	// positions numbers the sessions and keeps each stream's last record,
 	// for gap detection.
 	positions *Positions
@@ -192,12 +210,16 @@ func New(cfg Config, proto Protocol, sink Sink) (*Collector, error) {
 		log:       cfg.Log.With(zap.String("collector", cfg.Name), zap.String("exchange", string(proto.Exchange()))),
 		st:        newTracker(cfg.Name, proto.Exchange(), cfg.Now),
 		changed:   make(chan struct{}, 1),
-		recon:     make(chan pending, reconcileQueue),
+		checks:    cfg.Checks,
+		checkWake: make(chan struct{}, 1),
 		positions: cfg.Positions,
 	}
 	c.route = &router{
 		exchange: proto.Exchange(), sink: sink, st: c.st, dedup: newDedup(), log: c.log, now: cfg.Now,
 		gaps: cfg.Gaps, run: cfg.Positions.next(), reconcile: c.enqueueReconcile,
+	}
+	if c.checks == nil {
+		c.checks = newMemChecks()
 	}
 	if r, ok := proto.(TradeIDRule); ok {
 		c.route.seqIDs = r.SequentialTradeIDs()
@@ -266,7 +288,7 @@ func (c *Collector) setStreams(streams []market.Stream) error {
 		byKey[p.Key] = p
 		aggregated = append(aggregated, p.Aggregated...)
 	}
-	agg, err := newAggregators(aggregated)
+	agg, err := newAggregators(aggregated, c.route.seqIDs, c.enqueueReconcile)
 	if err != nil {
 		return err
 	}

@@ -578,6 +578,9 @@ func TestAggregatedCandlesFromTrades(t *testing.T) {
 	defer stop()
 	waitFor(t, "matches subscribed for the candles", func() bool { return ls.count("sub coinbase:trade:BTC-USD") == 1 })
 	base := int64(1700000040) // a minute boundary
+	// A heartbeat before the minute opens: the collector sees the stream
+	// from the minute's start, so its candle is closed, not provisional.
+	ls.broadcast(fmt.Sprintf("hb BTC-USD %d", base-5))
 	ls.broadcast(fmt.Sprintf("trade BTC-USD 1 10 1 %d", base+1))
 	ls.broadcast(fmt.Sprintf("trade BTC-USD 2 12 2 %d", base+30))
 	ls.broadcast(fmt.Sprintf("trade BTC-USD 2 12 2 %d", base+30)) // resent: folded once

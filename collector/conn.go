@@ -34,6 +34,9 @@ func (c *Collector) connLoop(ctx context.Context, key string, updates <-chan str
 		}
 		start := c.cfg.Now()
 		err := c.runWithRollover(ctx, key, plan, updates)
+		// Trades may be missed from now until the next session delivers:
+		// the candles built meanwhile are provisional.
+		c.route.aggregators().interrupt()
 		if ctx.Err() != nil {
 			return nil
 		}

@@ -33,7 +33,7 @@ func newRouterRig(t *testing.T, wanted []market.Stream, aggregated []market.Stre
 		log: zap.NewNop(), now: time.Now, gaps: rig.gaps, run: ps.next(), seqIDs: true,
 		reconcile: func(cd *market.Candle) { rig.reconcile = append(rig.reconcile, cd) },
 	}
-	agg, err := newAggregators(aggregated)
+	agg, err := newAggregators(aggregated, true, rig.r.reconcile)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -187,18 +187,29 @@ func TestRouterBuildsCandlesFromTrades(t *testing.T) {
 	// second closes that one without a trade.
 	rig.route(t, 1, Event{Records: []market.Record{tradeRec("BTC-USD", 3, t0+61)}})
 	rig.route(t, 1, Event{Heartbeat: true, HeartbeatStream: ts, HeartbeatTime: at(t0 + 125)})
-	var closed []string
+	// The first bucket opened before the stream was seen: it is
+	// provisional, never closed; the second was seen whole.
+	var closed, provisional []string
 	recs, _ := rig.sink.snapshot()
 	for _, r := range recs {
-		if cd, ok := r.(*market.Candle); ok && cd.Closed {
-			closed = append(closed, ids([]market.Record{cd})[0]+"/"+strconv.FormatInt(cd.Trades, 10))
+		if cd, ok := r.(*market.Candle); ok {
+			id := ids([]market.Record{cd})[0] + "/" + strconv.FormatInt(cd.Trades, 10)
+			switch {
+			case cd.Closed:
+				closed = append(closed, id)
+			case cd.Provisional:
+				provisional = append(provisional, id)
+			}
 		}
 	}
-	if want := []string{"BTC-USD/candle@0/2", "BTC-USD/candle@60/1"}; !slices.Equal(closed, want) {
+	if want := []string{"BTC-USD/candle@60/1"}; !slices.Equal(closed, want) {
 		t.Errorf("closed built candles %v, want %v", closed, want)
 	}
+	if want := []string{"BTC-USD/candle@0/2"}; !slices.Equal(provisional, want) {
+		t.Errorf("provisional built candles %v, want %v", provisional, want)
+	}
 	if len(rig.reconcile) != 2 {
-		t.Errorf("%d built candles scheduled for reconciliation, want 2", len(rig.reconcile))
+		t.Errorf("%d built candles scheduled for reconciliation, want 2 (the provisional and the closed)", len(rig.reconcile))
 	}
 	if g := rig.gaps.snapshot(); len(g) != 0 {
 		t.Errorf("gaps %v: built candles are not checked", g)

@@ -51,10 +51,15 @@ type Status struct {
 	Reconnects uint64
 	// Gaps counts the gaps found in all streams (see StreamStatus.Gaps).
 	Gaps uint64
-	// Reconciled counts closed candles (built from trades or received) by
-	// the outcome of their comparison with the exchange's REST candles: matched,
-	// corrected (replaced by the exchange's), missing (the exchange has
-	// none), failed (the request failed), skipped (queue full).
+	// Reconciled counts the comparisons of closed and provisional candles
+	// (built from trades or received) with the exchange's REST candles, by
+	// outcome: matched (a closed candle equal to the exchange's), confirmed
+	// (a provisional candle equal to it, handed on again as closed),
+	// corrected (replaced by the exchange's), missing (the exchange served
+	// none: a closed candle is left as it is, a provisional one retried),
+	// failed (the request failed; retried with backoff), abandoned (a
+	// provisional candle the exchange still served none for after 30
+	// attempts; it stays provisional).
 	Reconciled map[string]uint64
 	// LastError is the latest error's text (never containing secrets) and LastErrorTime its time.
 	LastError     string

@@ -61,8 +61,11 @@ type Config struct {
 	KrakenRESTRate      int
 
 	// Supervisor and admin API.
-	AdminAddr                 string
-	AdminToken                string
+	AdminAddr  string
+	AdminToken string
+	// ManagerName is MANAGER_NAME: the supervisor's name in the status
+	// report and the metrics.
+	ManagerName               string
 	HealthCheckInterval       time.Duration
 	GlobalHealthCheckInterval time.Duration
 	MaxSilence                time.Duration
@@ -146,7 +149,8 @@ func load(e *env) Config {
 	c.KrakenRESTRate = e.integer("KRAKEN_REST_RATE", 1, 1, 10000, "Kraken REST requests per second, burst 2 (Kraken: public endpoints about 1 per second per IP and pair)")
 
 	c.AdminAddr = e.str("ETL_ADMIN_ADDR", "127.0.0.1:8080", "admin HTTP API listen address (empty: no admin API)")
-	c.AdminToken = e.secret("ETL_ADMIN_TOKEN", "bearer token required by the mutating admin endpoints; without it they are refused")
+	c.AdminToken = e.secret("ETL_ADMIN_TOKEN", "bearer token required by the mutating admin endpoints, at least 16 characters; without it they are refused")
+	c.ManagerName = e.str("MANAGER_NAME", "marketetl", "the manager's name: manager.name in GET /api/status and the manager label of etl_supervisor_info")
 	c.HealthCheckInterval = e.duration("DEFAULT_HEALTH_CHECK_INTERVAL", 30*time.Second, 100*time.Millisecond, "per-collector health check period (a collector's health_check_interval overrides it)")
 	c.GlobalHealthCheckInterval = e.duration("GLOBAL_HEALTH_CHECK_INTERVAL", 60*time.Second, 100*time.Millisecond, "period of the check across all collectors")
 	c.MaxSilence = e.duration("MAX_SILENCE_DURATION", 300*time.Second, time.Second, "a stream with no data for longer is stale (per collector and data type overridable)")

@@ -455,6 +455,17 @@ func (r *rig) waitTruthExcept(exempt candleExempt) {
 	})
 }
 
+// waitTruthWithin is waitTruth for the rig's exchanges with its own
+// bound: for scenarios whose last candles become final only when
+// reconciliation replaces provisional ones, a minute after they closed.
+func (r *rig) waitTruthWithin(bound time.Duration) {
+	r.t.Helper()
+	eventuallyWithin(r.t, "the database to equal the exchange's truth", bound, func() (bool, string) {
+		c := r.count()
+		return c.stored == c.wantStored && c.duplicates == 0, c.String() + "; gaps not filled: [" + strings.Join(r.gapRows(), "; ") + "]"
+	})
+}
+
 // waitTruth waits until the database holds exactly the truth of exs (all
 // of the rig's by default) and returns how long that took.
 func (r *rig) waitTruth(exs ...market.Exchange) time.Duration {
@@ -505,7 +516,13 @@ func (r *rig) settle() (time.Duration, bool) {
 // bound (a deadline for a hung test, not a speed assertion).
 func eventually(t testing.TB, what string, cond func() (bool, string)) {
 	t.Helper()
-	deadline := time.Now().Add(waitBound)
+	eventuallyWithin(t, what, waitBound, cond)
+}
+
+// eventuallyWithin is eventually with its own bound.
+func eventuallyWithin(t testing.TB, what string, bound time.Duration, cond func() (bool, string)) {
+	t.Helper()
+	deadline := time.Now().Add(bound)
 	for {
 		ok, state := cond()
 		if ok {
@@ -661,7 +678,10 @@ func (s *scenario) finishExcept(r *rig, recovery time.Duration, exempt candleExe
 	if s.res.GapsOpen != 0 {
 		s.t.Errorf("%d gaps not filled:\n%s", s.res.GapsOpen, strings.Join(r.gapRows(), "\n"))
 	}
-	s.res.Note = fmt.Sprintf("%d of %d Coinbase candles of the minute of the restart stored (built from part of its trades until reconciled)", st, ex)
+	s.res.Note = "every Coinbase candle equal to the exchange's, the provisional ones of the restart replaced by reconciliation"
+	if ex > 0 {
+		s.res.Note = fmt.Sprintf("%d of %d exempt candles stored", st, ex)
+	}
 }
 
 // watch makes a failed scenario report the counts it reached: when the

@@ -3,6 +3,8 @@ package market
 import (
 	"fmt"
 	"time"
+
+	"github.com/shopspring/decimal"
 )
 
 // GapReason says why a window of a stream may be missing records.
@@ -96,4 +98,43 @@ func (g Gap) Union(o Gap) Gap {
 		out.Detected = o.Detected
 	}
 	return out
+}
+
+// CheckReason says why a candle is to be compared with the exchange's own.
+type CheckReason string
+
+// The check reasons, stored in candle_checks.reason; part of the public
+// interface: add, never rename.
+const (
+	// CheckProvisional: the candle was built from part of its interval's
+	// trades and is stored as provisional until the exchange's candle
+	// replaces it.
+	CheckProvisional CheckReason = "provisional"
+	// CheckClosed: a closed candle (built from every trade seen, or
+	// received) is compared once with the exchange's REST candle.
+	CheckClosed CheckReason = "closed"
+)
+
+// CandleCheck is a candle waiting to be compared with the exchange's own
+// (REST) candle: a row of candle_checks.
+type CandleCheck struct {
+	// Stream is the candle's stream and Time its open time.
+	Stream Stream
+	Time   time.Time
+	Reason CheckReason
+	// Due is when the next comparison may run.
+	Due time.Time
+	// Open, High, Low, Close and Volume are our candle's values when the
+	// check was recorded (zero when unknown): a closed candle equal to the
+	// exchange's is left alone.
+	Open, High, Low, Close, Volume decimal.Decimal
+	// Attempts counts the comparisons that failed or found no exchange
+	// candle; LastError says why the last one did.
+	Attempts  int
+	LastError string
+}
+
+// String describes the check for logs and errors.
+func (c CandleCheck) String() string {
+	return fmt.Sprintf("%s %s (%s)", c.Stream, c.Time.UTC().Format(time.RFC3339), c.Reason)
 }

@@ -163,8 +163,15 @@ type Candle struct {
 	QuoteVolume decimal.NullDecimal
 	// Trades is the number of trades, or -1 when the exchange does not say.
 	Trades int64
-	// Closed is true for a final candle, false while it is still forming.
+	// Closed is true for a final candle, false while it is still forming
+	// or provisional.
 	Closed bool
+	// Provisional is true for a candle whose interval has ended but which
+	// is known to be incomplete: built from trades of only part of its
+	// interval (the collector joined the stream, or rejoined it after a
+	// reconnect, during the interval). It is never Closed; the exchange's
+	// own candle replaces it once reconciliation fetches it.
+	Provisional bool
 }
 
 // DataType implements Record.

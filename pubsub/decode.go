@@ -55,6 +55,7 @@ type wirePayload struct {
 	QuoteVolume *string `json:"quote_volume"`
 	Trades      *int64  `json:"trades"`
 	Closed      *bool   `json:"closed"`
+	Provisional bool    `json:"provisional"`
 
 	// book
 	Bids     *[][2]string `json:"bids"`
@@ -149,6 +150,7 @@ func Decode(payload []byte) (market.Record, error) {
 		} else {
 			c.Closed = *w.Closed
 		}
+		c.Provisional = w.Provisional && !c.Closed
 		rec = c
 	case typeBook:
 		b := &market.BookSnapshot{Meta: meta, Bids: d.levels("bids", w.Bids), Asks: d.levels("asks", w.Asks)}

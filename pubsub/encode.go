@@ -74,6 +74,9 @@ func Encode(dst []byte, rec market.Record) []byte {
 		}
 		dst = append(dst, `,"closed":`...)
 		dst = strconv.AppendBool(dst, r.Closed)
+		if r.Provisional && !r.Closed {
+			dst = append(dst, `,"provisional":true`...)
+		}
 	case *market.BookSnapshot:
 		dst = appendCommon(dst, typeBook, h)
 		dst = appendLevels(dst, "bids", r.Bids)

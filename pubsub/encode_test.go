@@ -91,6 +91,11 @@ func TestEncodeDecodeRoundTrip(t *testing.T) {
 			absent:   []string{`"trades"`, `"quote_volume"`},
 		},
 		{
+			name:     "provisional candle",
+			rec:      &market.Candle{Meta: meta("coinbase", "BTC-USD", 0), Timeframe: market.TF1m, Open: dec(t, "1"), High: dec(t, "1"), Low: dec(t, "1"), Close: dec(t, "1"), Volume: dec(t, "2"), Trades: -1, Provisional: true},
+			contains: []string{`"volume":"2","closed":false,"provisional":true}`},
+		},
+		{
 			name:     "candle with zero trades",
 			rec:      &market.Candle{Meta: meta("okx", "BTC-USDT", 0), Timeframe: market.TF1m, Open: dec(t, "1"), High: dec(t, "1"), Low: dec(t, "1"), Close: dec(t, "1"), Volume: dec(t, "0"), QuoteVolume: nullDec(t, "0")},
 			contains: []string{`"quote_volume":"0","trades":0,"closed":false}`},

@@ -241,9 +241,12 @@ func AppendHuman(dst []byte, channel string, payload []byte) []byte {
 	case *market.Candle:
 		dst = appendWords(dst, "o", r.Open.String(), "h", r.High.String(), "l", r.Low.String(),
 			"c", r.Close.String(), "v", r.Volume.String())
-		if r.Closed {
+		switch {
+		case r.Closed:
 			dst = append(dst, " closed"...)
-		} else {
+		case r.Provisional:
+			dst = append(dst, " provisional"...)
+		default:
 			dst = append(dst, " forming"...)
 		}
 	case *market.BookSnapshot:

@@ -69,12 +69,16 @@ type gapDetection struct {
 	positions *collector.Positions
 	resume    collector.ResumeFunc
 	gaps      collector.GapRecorder
+	// checks is the candle_checks table: candle reconciliation survives
+	// restarts.
+	checks collector.CandleChecks
 }
 
 // newGapDetection seeds positions from pool and hands gaps to gaps (nil:
 // gaps are only logged and counted).
 func newGapDetection(pool *pgxpool.Pool, gaps collector.GapRecorder) gapDetection {
-	return gapDetection{positions: collector.NewPositions(), resume: ResumeFromStore(pool), gaps: gaps}
+	return gapDetection{positions: collector.NewPositions(), resume: ResumeFromStore(pool), gaps: gaps,
+		checks: store.NewCandleChecks(pool)}
 }
 
 // ResumeFromStore is the collectors' ResumeFunc over the database: the
@@ -112,6 +116,10 @@ func (s *Service) Collector(sp spec.Collector) (*collector.Collector, error) {
 		Positions:    s.detect.positions,
 		Resume:       s.detect.resume,
 		Gaps:         s.detect.gaps,
+		Checks:       s.detect.checks,
+		// A candle check is finished only once the exchange's candle
+		// that finished it is stored.
+		Sync: s.writer.Sync,
 	}
 	if s.opts.collector != nil {
 		s.opts.collector(&cfg)

@@ -1,11 +1,9 @@
 package service
 
 import (
-	"context"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"go.uber.org/zap"
 
 	"marketetl/dispatch"
 	"marketetl/market"
@@ -201,16 +199,16 @@ func (m *backfillMetrics) Collect(ch chan<- prometheus.Metric) {
 	if b == nil {
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	if counts, err := b.gaps.Counts(ctx); err == nil {
-		for _, ex := range market.Exchanges() {
-			for _, state := range []string{store.GapOpen, store.GapFilling, store.GapFilled, store.GapUnfillable} {
-				ch <- prometheus.MustNewConstMetric(m.gaps, prometheus.GaugeValue, float64(counts.ByStatus[string(ex)][state]), string(ex), state)
+	// The counts cached by the admin API's read cache: a scrape queries
+	// nothing.
+	if m.c.gapCounts != nil {
+		if counts, ok := m.c.gapCounts(); ok {
+			for _, ex := range market.Exchanges() {
+				for _, state := range []string{store.GapOpen, store.GapFilling, store.GapFilled, store.GapUnfillable} {
+					ch <- prometheus.MustNewConstMetric(m.gaps, prometheus.GaugeValue, float64(counts.ByStatus[string(ex)][state]), string(ex), state)
+				}
 			}
 		}
-	} else {
-		m.c.log.Warn("metrics: count gaps", zap.Error(err))
 	}
 	st := b.filler.Stats()
 	for ex, byType := range st.Rows {

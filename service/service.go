@@ -66,6 +66,13 @@ type Service struct {
 	manager *supervisor.Manager // nil WithoutSupervisor
 	api     *supervisor.API     // nil without ETL_ADMIN_ADDR or supervisor
 	metrics Registerer
+	// reads is the admin API's cached database state over adminReads, its
+	// own small pool (nil without the API); gapCounts returns its gap
+	// counts for the status and the metrics (nil: not reported), so that
+	// no request queries the database.
+	reads      *supervisor.ReadCache
+	adminReads *adminReads
+	gapCounts  func() (store.GapCounts, bool)
 }
 
 // Registerer is where the service registers its metrics and what the
@@ -153,6 +160,7 @@ func (s *Service) buildSupervisor() error {
 		StopTimeout:               cfg.StopTimeout,
 		ShutdownTimeout:           cfg.ShutdownTimeout * 3 / 5,
 		StatusRetention:           cfg.StatusRetention,
+		Name:                      cfg.ManagerName,
 		Secrets:                   secrets,
 		Registerer:                s.metrics,
 		Log:                       s.log.Named("supervisor"),
@@ -165,8 +173,11 @@ func (s *Service) buildSupervisor() error {
 	if cfg.AdminAddr == "" {
 		return nil
 	}
+	if err := s.buildReads(); err != nil {
+		return err
+	}
 	s.api, err = supervisor.NewAPI(supervisor.APIConfig{
-		Addr: cfg.AdminAddr, Token: cfg.AdminToken, DB: s.pool, Gatherer: s.metrics, Secrets: secrets, Log: s.log.Named("api"),
+		Addr: cfg.AdminAddr, Token: cfg.AdminToken, Reads: s.reads, Gatherer: s.metrics, Secrets: secrets, Log: s.log.Named("api"),
 		Components: s.Components,
 	}, m)
 	return err
@@ -190,6 +201,7 @@ func (s *Service) RunWith(ctx context.Context, fn func(ctx context.Context) erro
 			g.Go(func() error { return s.manager.Run(gctx) })
 		}
 		if s.api != nil {
+			g.Go(func() error { return s.runReads(gctx) })
 			g.Go(func() error { return s.api.Run(gctx) })
 		}
 		if s.manager != nil {

@@ -198,6 +198,26 @@ func (s *Sim) WaitSubscribed(ctx context.Context, stream market.Stream) error {
 	return nil
 }
 
+// WaitUnsubscribed returns once no connection is subscribed to the
+// exchange's channel for stream any more, or ctx's error.
+func (s *Sim) WaitUnsubscribed(ctx context.Context, stream market.Stream) error {
+	topics, err := streamTopics(stream)
+	if err != nil {
+		return fmt.Errorf("wait for unsubscription %s: %w", stream, err)
+	}
+	if err := s.await(ctx, func() bool {
+		for _, t := range topics {
+			if s.subscribed(stream.Exchange, t) {
+				return false
+			}
+		}
+		return true
+	}); err != nil {
+		return fmt.Errorf("wait for unsubscription %s: %w", stream, err)
+	}
+	return nil
+}
+
 // Subscribed reports whether some connection has subscribed the exchange's
 // channel for stream.
 func (s *Sim) Subscribed(stream market.Stream) bool {

@@ -33,6 +33,25 @@ const (
 // spool cannot hold.
 var ErrUnsupported = errors.New("record type not supported by the spool")
 
+// A candle's state byte: 0 and 1 are the boolean Closed of the first
+// payloads, so that spool files written before provisional candles existed
+// still read back.
+const (
+	stateForming     = 0
+	stateClosed      = 1
+	stateProvisional = 2
+)
+
+func candleState(c *market.Candle) byte {
+	switch {
+	case c.Closed:
+		return stateClosed
+	case c.Provisional:
+		return stateProvisional
+	}
+	return stateForming
+}
+
 // errShort is returned when a payload ends before a value it announces.
 var errShort = errors.New("payload too short")
 
@@ -63,7 +82,7 @@ func encode(dst []byte, rec market.Record) ([]byte, error) {
 		}
 		dst = appendNullDecimal(dst, r.QuoteVolume)
 		dst = binary.AppendVarint(dst, r.Trades)
-		dst = appendBool(dst, r.Closed)
+		dst = append(dst, candleState(r))
 	case *market.BookSnapshot:
 		dst = append(dst, kindBook)
 		dst = appendMeta(dst, &r.Meta)
@@ -200,7 +219,15 @@ func decode(p []byte) (market.Record, error) {
 		}
 		c.QuoteVolume = r.nullDecimal()
 		c.Trades = r.varint()
-		c.Closed = r.bool()
+		switch r.byte() {
+		case stateForming:
+		case stateClosed:
+			c.Closed = true
+		case stateProvisional:
+			c.Provisional = true
+		default:
+			r.fail(errors.New("bad candle state"))
+		}
 		rec = c
 	case kindBook:
 		b := &market.BookSnapshot{}

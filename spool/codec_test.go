@@ -42,6 +42,8 @@ func sampleRecords() map[string]market.Record {
 		"ticker sparse": &market.Ticker{Meta: meta("ETH-USDT"), Last: ndec("1.10")},
 		"candle closed": &market.Candle{Meta: meta("BTC-USDT"), Timeframe: market.Timeframe("1m"), Open: dec("1.10"), High: dec("2.200"),
 			Low: dec("1.0"), Close: dec("2"), Volume: dec("100.5000"), QuoteVolume: ndec("150.75"), Trades: 42, Closed: true},
+		"candle provisional": &market.Candle{Meta: meta("BTC-USDT"), Timeframe: market.Timeframe("1m"), Open: dec("1"), High: dec("1"),
+			Low: dec("1"), Close: dec("1"), Volume: dec("0.5"), Trades: 3, Provisional: true},
 		"candle forming": &market.Candle{Meta: meta("BTC-USDT"), Timeframe: market.Timeframe("1h"), Open: dec("1"), High: dec("1"),
 			Low: dec("1"), Close: dec("1"), Volume: dec("0"), Trades: -1},
 		"book": &market.BookSnapshot{Meta: meta("BTC-USDT"),

@@ -16,7 +16,7 @@ import (
 
 // schemaTables are the tables the migrations create.
 var schemaTables = []string{
-	"balances", "book_snapshots", "book_updates", "candles", "collector_status", "collectors",
+	"balances", "book_snapshots", "book_updates", "candle_checks", "candles", "collector_status", "collectors",
 	"gaps", "rejects", "schema_extensions", "tickers", "trades",
 }
 

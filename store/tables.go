@@ -160,10 +160,15 @@ ON CONFLICT (exchange, symbol, ts) DO NOTHING`,
 }
 
 // candlesTable upserts. Within a batch the closed version of a candle wins,
-// then the latest received, then the latest in the batch (DISTINCT ON, since
-// ON CONFLICT DO UPDATE cannot touch a row twice). Against the stored row, a
-// closed candle replaces anything; a forming one replaces only a forming one
-// received no later; an identical row is left alone (counted as skipped).
+// then a provisional one, then the latest received, then the latest in the
+// batch (DISTINCT ON, since ON CONFLICT DO UPDATE cannot touch a row twice).
+// Against the stored row, a closed candle replaces anything; a provisional
+// one replaces a forming or provisional one received no later; a forming one
+// replaces only a forming one received no later; an identical row is left
+// alone (counted as skipped). So a provisional candle never overwrites a
+// closed (confirmed) one, and the exchange's closed candle always replaces
+// a provisional one. Storing a provisional candle records its check in
+// candle_checks, in the same transaction (a trigger of migration 8).
 var candlesTable = table[*market.Candle]{
 	name:  TableCandles,
 	stage: "etl_stage_candles",
@@ -171,26 +176,28 @@ var candlesTable = table[*market.Candle]{
 		{"exchange", "text"}, {"symbol", "text"}, {"timeframe", "text"}, {"ts", "timestamptz"},
 		{"open", "numeric"}, {"high", "numeric"}, {"low", "numeric"}, {"close", "numeric"},
 		{"volume", "numeric"}, {"quote_volume", "numeric"}, {"trades", "bigint"}, {"closed", "boolean"},
-		{"received_at", "timestamptz"},
+		{"received_at", "timestamptz"}, {"provisional", "boolean"},
 	},
 	upsert: true,
 	seq:    true,
 	merge: `WITH merged AS (
     INSERT INTO candles AS c (exchange, symbol, timeframe, ts, open, high, low, close,
-        volume, quote_volume, trades, closed, received_at, updated_at)
+        volume, quote_volume, trades, closed, provisional, received_at, updated_at)
     SELECT DISTINCT ON (exchange, symbol, timeframe, ts)
         exchange, symbol, timeframe, ts, open, high, low, close,
-        volume, quote_volume, trades, closed, received_at, now()
+        volume, quote_volume, trades, closed, provisional AND NOT closed, received_at, now()
     FROM etl_stage_candles
-    ORDER BY exchange, symbol, timeframe, ts, closed DESC, received_at DESC, seq DESC
+    ORDER BY exchange, symbol, timeframe, ts, closed DESC, provisional DESC, received_at DESC, seq DESC
     ON CONFLICT (exchange, symbol, timeframe, ts) DO UPDATE SET
         open = EXCLUDED.open, high = EXCLUDED.high, low = EXCLUDED.low, close = EXCLUDED.close,
         volume = EXCLUDED.volume, quote_volume = EXCLUDED.quote_volume, trades = EXCLUDED.trades,
-        closed = EXCLUDED.closed, received_at = EXCLUDED.received_at, updated_at = EXCLUDED.updated_at
-    WHERE (EXCLUDED.closed OR (NOT c.closed AND EXCLUDED.received_at >= c.received_at))
-      AND (c.open, c.high, c.low, c.close, c.volume, c.quote_volume, c.trades, c.closed)
+        closed = EXCLUDED.closed, provisional = EXCLUDED.provisional,
+        received_at = EXCLUDED.received_at, updated_at = EXCLUDED.updated_at
+    WHERE (EXCLUDED.closed
+           OR (NOT c.closed AND (EXCLUDED.provisional OR NOT c.provisional) AND EXCLUDED.received_at >= c.received_at))
+      AND (c.open, c.high, c.low, c.close, c.volume, c.quote_volume, c.trades, c.closed, c.provisional)
           IS DISTINCT FROM (EXCLUDED.open, EXCLUDED.high, EXCLUDED.low, EXCLUDED.close,
-                            EXCLUDED.volume, EXCLUDED.quote_volume, EXCLUDED.trades, EXCLUDED.closed)
+                            EXCLUDED.volume, EXCLUDED.quote_volume, EXCLUDED.trades, EXCLUDED.closed, EXCLUDED.provisional)
     RETURNING (c.xmax = 0) AS inserted
 )
 SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM merged`,
@@ -212,6 +219,7 @@ SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FR
 		}
 		e.bool(c.Closed)
 		e.timestamptz(c.Received)
+		e.bool(c.Provisional && !c.Closed)
 	},
 	received: func(c *market.Candle) time.Time { return c.Received },
 	refusal:  func(c *market.Candle) market.Reject { return refusalOf(c) },

@@ -9,18 +9,13 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.uber.org/zap"
 )
-
-// Pinger checks that the database is reachable. *pgxpool.Pool implements it.
-type Pinger interface {
-	// Ping returns nil when the database answers before ctx ends.
-	Ping(ctx context.Context) error
-}
 
 // APIConfig configures the admin HTTP API. Zero values take the defaults
 // documented on each field.
@@ -29,10 +24,13 @@ type APIConfig struct {
 	// A non-loopback address requires a Token.
 	Addr string
 	// Token is the bearer token that mutating endpoints require
-	// (ETL_ADMIN_TOKEN). Without it they answer 403.
+	// (ETL_ADMIN_TOKEN), at least MinTokenLength characters. Without it
+	// they answer 403.
 	Token string
-	// DB is pinged by /readyz. Required.
-	DB Pinger
+	// Reads is the cached database state that /readyz and GET /api/status
+	// serve: requests never query the database themselves. Required; the
+	// caller runs it (ReadCache.Run).
+	Reads *ReadCache
 	// Gatherer is served on /metrics (the registry that the supervisor's
 	// and the other packages' metrics are registered in). Required.
 	Gatherer prometheus.Gatherer
@@ -45,8 +43,6 @@ type APIConfig struct {
 	ReadTimeout       time.Duration
 	WriteTimeout      time.Duration
 	IdleTimeout       time.Duration
-	// PingTimeout bounds /readyz's database ping. Default 2s.
-	PingTimeout time.Duration
 	// ShutdownTimeout bounds the graceful shutdown of the server once Run's
 	// context ended; requests still running then are cut. Default 5s.
 	ShutdownTimeout time.Duration
@@ -64,6 +60,10 @@ type APIConfig struct {
 // DefaultAdminAddr is APIConfig.Addr's default.
 const DefaultAdminAddr = "127.0.0.1:8080"
 
+// MinTokenLength is the shortest admin token accepted: a short token can
+// be guessed by anyone who can reach the API.
+const MinTokenLength = 16
+
 func (cfg *APIConfig) applyDefaults() {
 	set := func(d *time.Duration, def time.Duration) {
 		if *d <= 0 {
@@ -80,7 +80,6 @@ func (cfg *APIConfig) applyDefaults() {
 	set(&cfg.ReadTimeout, 30*time.Second)
 	set(&cfg.WriteTimeout, 60*time.Second)
 	set(&cfg.IdleTimeout, 120*time.Second)
-	set(&cfg.PingTimeout, 2*time.Second)
 	set(&cfg.ShutdownTimeout, 5*time.Second)
 	if cfg.Log == nil {
 		cfg.Log = zap.NewNop()
@@ -98,14 +97,22 @@ type API struct {
 	tokenSet bool
 	tokenSum [sha256.Size]byte
 	handler  http.Handler
+	// port is the port a loopback server answers on, for the Host check
+	// (Addr's, then the listener's once Serve runs); "" when the server
+	// does not listen on loopback.
+	port atomic.Pointer[string]
 }
 
 // NewAPI checks cfg and returns the API. It refuses a non-loopback Addr
 // without a Token.
 func NewAPI(cfg APIConfig, m *Manager) (*API, error) {
 	cfg.applyDefaults()
-	if m == nil || cfg.DB == nil || cfg.Gatherer == nil {
-		return nil, errors.New("new admin api: a manager, a database pinger and a metrics gatherer are required")
+	if m == nil || cfg.Reads == nil || cfg.Gatherer == nil {
+		return nil, errors.New("new admin api: a manager, a read cache and a metrics gatherer are required")
+	}
+	if cfg.Token != "" && len(cfg.Token) < MinTokenLength {
+		return nil, fmt.Errorf("new admin api: ETL_ADMIN_TOKEN is %d characters long; want at least %d (for example: openssl rand -hex 24)",
+			len(cfg.Token), MinTokenLength)
 	}
 	if cfg.Token == "" && !isLoopback(cfg.Addr) {
 		return nil, fmt.Errorf("new admin api: ETL_ADMIN_ADDR %s is not a loopback address: set ETL_ADMIN_TOKEN, or listen on 127.0.0.1", cfg.Addr)
@@ -119,6 +126,7 @@ func NewAPI(cfg APIConfig, m *Manager) (*API, error) {
 		tokenSum: sha256.Sum256([]byte(cfg.Token)),
 	}
 	a.cfg.Token = "" // kept only as its hash
+	a.setPort(cfg.Addr)
 	a.handler = a.routes()
 	return a, nil
 }
@@ -144,6 +152,7 @@ func (a *API) Serve(ctx context.Context, ln net.Listener) error {
 		ln.Close()
 		return fmt.Errorf("admin api: %s is not a loopback address: set ETL_ADMIN_TOKEN, or listen on 127.0.0.1", ln.Addr())
 	}
+	a.setPort(ln.Addr().String())
 	srv := &http.Server{
 		Handler:           a.handler,
 		ReadHeaderTimeout: a.cfg.ReadHeaderTimeout,
@@ -197,6 +206,8 @@ func (a *API) routes() http.Handler {
 		{"POST", "/api/collectors/{name}/restart", true, a.restart},
 		{"POST", "/api/collectors/{name}/enable", true, a.enable},
 		{"POST", "/api/collectors/{name}/disable", true, a.disable},
+		{"POST", "/api/collectors/{name}/symbols", true, a.addSymbol},
+		{"DELETE", "/api/collectors/{name}/symbols/{symbol}", true, a.removeSymbol},
 		{"POST", "/api/restart-all", true, a.restartAll},
 	}
 	mux := http.NewServeMux()
@@ -224,7 +235,7 @@ func (a *API) routes() http.Handler {
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "no such endpoint: "+r.URL.Path)
 	})
-	return a.limitBody(mux)
+	return a.checkHost(a.limitBody(mux))
 }
 
 // limitBody caps every request body at MaxBodyBytes; a handler that reads
@@ -248,8 +259,8 @@ func (a *API) authorize(next http.HandlerFunc) http.HandlerFunc {
 			writeError(w, http.StatusForbidden, "mutating endpoints are disabled: set ETL_ADMIN_TOKEN to enable them")
 			return
 		}
-		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		sum := sha256.Sum256([]byte(strings.TrimSpace(got)))
+		got, ok := bearer(r.Header.Get("Authorization"))
+		sum := sha256.Sum256([]byte(got))
 		if !ok || subtle.ConstantTimeCompare(sum[:], a.tokenSum[:]) != 1 {
 			a.log.Warn("admin request refused: missing or wrong bearer token",
 				zap.String("method", r.Method), zap.String("path", r.URL.Path), zap.String("remote", r.RemoteAddr))
@@ -259,6 +270,57 @@ func (a *API) authorize(next http.HandlerFunc) http.HandlerFunc {
 		}
 		next(w, r)
 	}
+}
+
+// bearer returns the credentials of an Authorization header of the Bearer
+// scheme, whose name is case-insensitive (RFC 9110 section 11.1).
+func bearer(h string) (string, bool) {
+	scheme, cred, ok := strings.Cut(strings.TrimSpace(h), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return "", false
+	}
+	return strings.TrimSpace(cred), true
+}
+
+// setPort records the port of a loopback listen address for checkHost,
+// or clears it for any other address.
+func (a *API) setPort(addr string) {
+	port := ""
+	if isLoopback(addr) {
+		_, port, _ = net.SplitHostPort(addr)
+	}
+	a.port.Store(&port)
+}
+
+// checkHost refuses, on a loopback server, a request whose Host header is
+// not localhost, 127.0.0.1 or [::1] with the server's port: a web page
+// that rebinds its own domain name to 127.0.0.1 (DNS rebinding) sends its
+// domain in Host, and is refused before reaching any endpoint.
+func (a *API) checkHost(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if port := *a.port.Load(); port != "" && !loopbackHost(r.Host, port) {
+			a.log.Warn("admin request refused: Host header is not a loopback name",
+				zap.String("host", r.Host), zap.String("path", r.URL.Path), zap.String("remote", r.RemoteAddr))
+			writeError(w, http.StatusMisdirectedRequest,
+				"Host header not accepted: this server answers only to localhost, 127.0.0.1 or [::1] on port "+port)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// loopbackHost reports whether a Host header names this loopback server:
+// localhost, 127.0.0.1 or [::1], with port (which may be left out only
+// when it is 80).
+func loopbackHost(host, port string) bool {
+	h, p, err := net.SplitHostPort(host)
+	if err != nil {
+		h, p = strings.Trim(host, "[]"), "80"
+	}
+	if p != port {
+		return false
+	}
+	return strings.EqualFold(h, "localhost") || h == "127.0.0.1" || h == "::1"
 }
 
 // isLoopback reports whether addr (host:port) listens on loopback only.

@@ -1,7 +1,6 @@
 package supervisor
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -43,9 +42,9 @@ func writeError(w http.ResponseWriter, code int, msg string) {
 func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
 	code := http.StatusInternalServerError
 	switch {
-	case errors.Is(err, ErrNotFound):
+	case errors.Is(err, ErrNotFound), errors.Is(err, ErrSymbolNotFound):
 		code = http.StatusNotFound
-	case errors.Is(err, ErrExists), errors.Is(err, ErrDisabled):
+	case errors.Is(err, ErrExists), errors.Is(err, ErrDisabled), errors.Is(err, ErrSymbolExists):
 		code = http.StatusConflict
 	case errors.Is(err, ErrInvalidSpec):
 		code = http.StatusBadRequest
@@ -74,15 +73,16 @@ type readiness struct {
 	Problems []string `json:"problems"`
 }
 
-// readyz is ready when the database answers and at least one collector is
-// healthy.
-func (a *API) readyz(w http.ResponseWriter, r *http.Request) {
-	res := readiness{Database: "ok", Problems: []string{}}
-	ctx, cancel := context.WithTimeout(r.Context(), a.cfg.PingTimeout)
-	defer cancel()
-	if err := a.cfg.DB.Ping(ctx); err != nil {
-		res.Database = "unreachable"
-		res.Problems = append(res.Problems, "database unreachable: "+a.red.err(err))
+// readyz is ready when the database answered the last refresh of the read
+// cache and at least one collector is healthy. It queries nothing.
+func (a *API) readyz(w http.ResponseWriter, _ *http.Request) {
+	db := a.cfg.Reads.State()
+	res := readiness{Database: db.State, Problems: []string{}}
+	switch db.State {
+	case DatabaseUnreachable:
+		res.Problems = append(res.Problems, "database unreachable: "+db.Error)
+	case DatabaseUnknown:
+		res.Problems = append(res.Problems, "database not checked yet")
 	}
 	if !a.m.running() {
 		res.Problems = append(res.Problems, "supervisor is not running")
@@ -117,11 +117,13 @@ func (a *API) readyz(w http.ResponseWriter, r *http.Request) {
 // other parts' health.
 type statusAnswer struct {
 	Report
+	// Database is the read cache's state: no request queries the database.
+	Database   DatabaseState  `json:"database"`
 	Components map[string]any `json:"components,omitempty"`
 }
 
 func (a *API) status(w http.ResponseWriter, _ *http.Request) {
-	ans := statusAnswer{Report: a.m.Report()}
+	ans := statusAnswer{Report: a.m.Report(), Database: a.cfg.Reads.State()}
 	if a.cfg.Components != nil {
 		ans.Components = a.cfg.Components()
 	}

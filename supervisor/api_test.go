@@ -3,14 +3,15 @@ package supervisor
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"io"
 	"math"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -18,46 +19,85 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
+
+	"marketetl/store"
 )
 
 const testToken = "test-admin-token-0123456789"
 
-// fakePinger answers Ping with err.
-type fakePinger struct {
-	mu  sync.Mutex // guards err
-	err error
+// fakeReads answers Ping with err and counts every call: the
+// unauthenticated endpoints must not reach it per request.
+type fakeReads struct {
+	mu     sync.Mutex // guards the fields below
+	err    error
+	pings  int
+	counts int
 }
 
-func (p *fakePinger) Ping(context.Context) error {
+func (p *fakeReads) Ping(context.Context) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	p.pings++
 	return p.err
+}
+
+func (p *fakeReads) GapCounts(context.Context) (store.GapCounts, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.counts++
+	return store.GapCounts{ByStatus: map[string]map[string]int64{"okx": {"open": 2}}, FilledRows: map[string]map[string]int64{}}, nil
+}
+
+func (p *fakeReads) setErr(err error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.err = err
+}
+
+// calls returns the number of Ping and GapCounts calls.
+func (p *fakeReads) calls() (pings, counts int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.pings, p.counts
+}
+
+// newReads returns a read cache over a fresh fakeReads, refreshed once.
+func newReads(t *testing.T) (*ReadCache, *fakeReads) {
+	t.Helper()
+	src := &fakeReads{}
+	c, err := NewReadCache(ReadCacheConfig{}, src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Refresh(t.Context())
+	return c, src
 }
 
 // apiHarness is a running manager over fakes with an API in front.
 type apiHarness struct {
 	*harness
 	api     *API
-	db      *fakePinger
+	db      *fakeReads
+	reads   *ReadCache
 	reg     *prometheus.Registry
 	apiLogs *observer.ObservedLogs
 }
 
-// newAPIHarness must run inside a synctest bubble; cfg.DB, Gatherer and Log
-// are filled in.
+// newAPIHarness must run inside a synctest bubble; cfg.Reads, Gatherer and
+// Log are filled in (the read cache refreshed once).
 func newAPIHarness(t *testing.T, cfg APIConfig, mcfg Config) *apiHarness {
 	t.Helper()
 	promReg := prometheus.NewRegistry()
 	mcfg.Registerer = promReg
 	h := newHarness(t, mcfg, nil)
-	db := &fakePinger{}
+	reads, db := newReads(t)
 	core, logs := observer.New(zap.DebugLevel)
-	cfg.DB, cfg.Gatherer, cfg.Log = db, promReg, zap.New(core)
+	cfg.Reads, cfg.Gatherer, cfg.Log = reads, promReg, zap.New(core)
 	api, err := NewAPI(cfg, h.m)
 	if err != nil {
 		t.Fatalf("NewAPI: %v", err)
 	}
-	return &apiHarness{harness: h, api: api, db: db, reg: promReg, apiLogs: logs}
+	return &apiHarness{harness: h, api: api, db: db, reads: reads, reg: promReg, apiLogs: logs}
 }
 
 // do serves one request and returns the status code and body.
@@ -67,6 +107,7 @@ func (a *apiHarness) do(method, path, token, body string) (int, string) {
 		r = strings.NewReader(body)
 	}
 	req := httptest.NewRequest(method, path, r)
+	req.Host = "127.0.0.1:8080" // the default address's
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
@@ -93,6 +134,8 @@ func TestAPIAuthorization(t *testing.T) {
 		{"POST", "/api/collectors/a/enable", ""},
 		{"POST", "/api/collectors/a/disable", ""},
 		{"POST", "/api/restart-all", ""},
+		{"POST", "/api/collectors/a/symbols", `{"symbol":"ETH-USDT"}`},
+		{"DELETE", "/api/collectors/a/symbols/BTC-USDT", ""},
 	}
 	cases := []struct {
 		name       string
@@ -116,7 +159,8 @@ func TestAPIAuthorization(t *testing.T) {
 					if code != tc.wantCode || !strings.Contains(errorText(t, body), tc.wantText) {
 						t.Errorf("answer %d %s, want %d with %q", code, body, tc.wantCode, tc.wantText)
 					}
-					if n := len(a.f.startTimes("a")); n != 1 || len(a.m.List()) != 1 || !a.status("a").Enabled {
+					if n := len(a.f.startTimes("a")); n != 1 || len(a.m.List()) != 1 || !a.status("a").Enabled ||
+						strings.Join(a.status("a").Symbols, ",") != "BTC-USDT" {
 						t.Errorf("a refused request changed something: %d starts, list %v", n, a.m.List())
 					}
 					a.mustStop()
@@ -151,6 +195,9 @@ func TestAPIRefusesNonLoopbackWithoutToken(t *testing.T) {
 		{":8080", "", false},
 		{"10.1.2.3:8080", "", false},
 		{"0.0.0.0:8080", testToken, true},
+		// A token shorter than MinTokenLength is refused at startup.
+		{"127.0.0.1:8080", "fifteen-chars15", false},
+		{"0.0.0.0:8080", "0123456789abcdef", true},
 	}
 	for _, tc := range cases {
 		t.Run(tc.addr+" token="+tc.token, func(t *testing.T) {
@@ -158,7 +205,8 @@ func TestAPIRefusesNonLoopbackWithoutToken(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			_, err = NewAPI(APIConfig{Addr: tc.addr, Token: tc.token, DB: &fakePinger{}, Gatherer: prometheus.NewRegistry()}, m)
+			reads, _ := newReads(t)
+			_, err = NewAPI(APIConfig{Addr: tc.addr, Token: tc.token, Reads: reads, Gatherer: prometheus.NewRegistry()}, m)
 			if (err == nil) != tc.ok {
 				t.Errorf("NewAPI(%s) = %v, want ok=%v", tc.addr, err, tc.ok)
 			}
@@ -181,6 +229,7 @@ func TestAPIBodyLimit(t *testing.T) {
 		// A body of unknown length is cut while it is read.
 		req := httptest.NewRequest("POST", "/api/collectors", io.MultiReader(strings.NewReader(big)))
 		req.ContentLength = -1
+		req.Host = "127.0.0.1:8080"
 		req.Header.Set("Authorization", "Bearer "+testToken)
 		rec := httptest.NewRecorder()
 		a.api.Handler().ServeHTTP(rec, req)
@@ -315,8 +364,9 @@ func TestReadyz(t *testing.T) {
 		want     string
 	}{
 		{name: "ready", specs: 1, wantCode: http.StatusOK, want: `"ready": true`},
-		{name: "database down", dbErr: errors.New("dial tcp 10.0.0.5:5432: connect: connection refused"), specs: 1,
-			wantCode: http.StatusServiceUnavailable, want: "database unreachable: dial tcp 10.0.0.5:5432: connect: connection refused"},
+		{name: "database down", dbErr: &net.OpError{Op: "dial", Net: "tcp", Addr: &net.TCPAddr{IP: net.IPv4(10, 0, 0, 5), Port: 5432},
+			Err: os.NewSyscallError("connect", syscall.ECONNREFUSED)}, specs: 1,
+			wantCode: http.StatusServiceUnavailable, want: "database unreachable: connection_refused"},
 		{name: "no collector enabled", specs: 0, wantCode: http.StatusServiceUnavailable, want: "no collector is enabled"},
 		{name: "no collector healthy", behave: failing(errTransient), specs: 1,
 			wantCode: http.StatusServiceUnavailable, want: "no collector is healthy: a (restarting in"},
@@ -325,7 +375,8 @@ func TestReadyz(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				a := newAPIHarness(t, APIConfig{}, Config{})
-				a.db.err = tc.dbErr
+				a.db.setErr(tc.dbErr)
+				a.reads.Refresh(t.Context())
 				if tc.behave != nil {
 					a.f.set("a", tc.behave)
 				}
@@ -349,7 +400,8 @@ func TestAPIServeShutsDownGracefully(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	api, err := NewAPI(APIConfig{DB: &fakePinger{}, Gatherer: prometheus.NewRegistry()}, m)
+	reads, _ := newReads(t)
+	api, err := NewAPI(APIConfig{Reads: reads, Gatherer: prometheus.NewRegistry()}, m)
 	if err != nil {
 		t.Fatal(err)
 	}

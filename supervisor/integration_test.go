@@ -61,12 +61,20 @@ func startService(t *testing.T, pool *pgxpool.Pool, yaml []spec.Collector) *serv
 		t.Fatalf("Reconcile: %v", err)
 	}
 	go func() { s.errc <- m.Run(ctx) }()
-	api, err := NewAPI(APIConfig{Token: testToken, DB: pool, Gatherer: prometheus.NewRegistry()}, m)
+	reads, err := NewReadCache(ReadCacheConfig{}, NewPoolReads(pool))
 	if err != nil {
 		cancel()
 		t.Fatal(err)
 	}
-	s.srv = httptest.NewServer(api.Handler())
+	reads.Refresh(ctx)
+	s.srv = httptest.NewUnstartedServer(nil)
+	api, err := NewAPI(APIConfig{Addr: s.srv.Listener.Addr().String(), Token: testToken, Reads: reads, Gatherer: prometheus.NewRegistry()}, m)
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	s.srv.Config.Handler = api.Handler()
+	s.srv.Start()
 	return s
 }
 

@@ -107,6 +107,7 @@ func (m *Manager) runOnce(ctx context.Context, e *entry, ctl *loopCtl, trigger T
 	})
 	e.mu.Lock()
 	e.cur, e.runStarted = rn, now
+	e.syncStreamsLocked(&spec, rn)
 	e.checkedAt, e.issues, e.errorRate = time.Time{}, nil, -1
 	e.checkErrors = e.statusLocked().Errors
 	e.mu.Unlock()

@@ -17,6 +17,7 @@ type metrics struct {
 	received, processed, records, rejects, errors, reconnects, restarts *prometheus.Desc
 	up, connected, healthy, enabled, state, uptime, dataAge, failures   *prometheus.Desc
 	collectors, hung, historyRows, historyFailures                      *prometheus.Desc
+	info, connUptime                                                    *prometheus.Desc
 }
 
 var _ prometheus.Collector = (*metrics)(nil)
@@ -40,6 +41,8 @@ func newMetrics(m *Manager) *metrics {
 		enabled:    d("etl_collector_enabled", "1 when the collector is enabled.", c, nil),
 		state:      d("etl_collector_state", "1 for the collector's current supervisor state (running, restarting, failed, stopped).", append(c, "state"), nil),
 		uptime:     d("etl_collector_uptime_seconds", "How long the current run has been running (0 when none).", c, nil),
+		connUptime: d("etl_collector_connection_uptime_seconds", "How long the collector's current connection has been up: since it last became connected (0 when not connected).", c, nil),
+		info:       d("etl_supervisor_info", "Always 1; the manager label is the manager's name (MANAGER_NAME).", []string{"manager"}, nil),
 		dataAge:    d("etl_collector_last_data_age_seconds", "Time since the stream's last record (absent before its first).", stream, nil),
 		failures:   d("etl_collector_consecutive_failures", "Consecutive failures the supervisor is restarting from.", c, nil),
 		collectors: d("etl_supervisor_collectors", "Collectors by supervisor state.", []string{"state"}, nil),
@@ -56,7 +59,7 @@ func (x *metrics) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{
 		x.received, x.processed, x.records, x.rejects, x.errors, x.reconnects, x.restarts,
 		x.up, x.connected, x.healthy, x.enabled, x.state, x.uptime, x.dataAge, x.failures,
-		x.collectors, x.hung, x.historyRows, x.historyFailures,
+		x.collectors, x.hung, x.historyRows, x.historyFailures, x.info, x.connUptime,
 	} {
 		ch <- d
 	}
@@ -107,6 +110,7 @@ func (x *metrics) Collect(ch chan<- prometheus.Metric) {
 			uptime = now.Sub(s.runStarted).Seconds()
 		}
 		gauge(x.uptime, uptime, name, ex)
+		gauge(x.connUptime, connectionUptime(&s).Seconds(), name, ex)
 		gauge(x.failures, float64(s.attempts), name, ex)
 		for _, ss := range streamsOf(&s.spec, &s.status) {
 			labels := []string{name, ex, string(ss.Stream.Type), string(ss.Stream.Symbol), string(ss.Stream.Timeframe)}
@@ -120,6 +124,7 @@ func (x *metrics) Collect(ch chan<- prometheus.Metric) {
 		gauge(x.collectors, float64(n), string(st))
 	}
 	gauge(x.hung, float64(len(m.runs.hung())))
+	gauge(x.info, 1, m.cfg.Name)
 	counter(x.historyRows, m.historyWritten.Load())
 	counter(x.historyFailures, m.historyFailures.Load())
 }

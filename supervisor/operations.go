@@ -277,9 +277,13 @@ type Diff struct {
 	Removed []string `json:"removed"`
 	// Updated collectors had their configuration changed (and were
 	// restarted if running).
-	Updated  []string `json:"updated"`
-	Enabled  []string `json:"enabled"`
-	Disabled []string `json:"disabled"`
+	Updated []string `json:"updated"`
+	// Resubscribed collectors had only their symbols changed: a running
+	// one subscribed and unsubscribed the difference without a restart,
+	// its other streams keeping their connections.
+	Resubscribed []string `json:"resubscribed"`
+	Enabled      []string `json:"enabled"`
+	Disabled     []string `json:"disabled"`
 	// Unchanged collectors needed nothing.
 	Unchanged []string `json:"unchanged"`
 	// Skipped collectors are listed in the file but were removed at
@@ -289,7 +293,7 @@ type Diff struct {
 
 // Empty reports whether nothing changed.
 func (d *Diff) Empty() bool {
-	return len(d.Added)+len(d.Removed)+len(d.Updated)+len(d.Enabled)+len(d.Disabled) == 0
+	return len(d.Added)+len(d.Removed)+len(d.Updated)+len(d.Resubscribed)+len(d.Enabled)+len(d.Disabled) == 0
 }
 
 // Reconcile applies the collectors of the YAML file (at startup, to seed,
@@ -300,7 +304,9 @@ func (d *Diff) Empty() bool {
 //     previous call, with the file's entry for it unchanged (skipped).
 //   - A listed, known collector takes its configuration (everything but
 //     enabled) from the file; if that changed, it is updated and
-//     restarted. Its enabled state is kept as stored (a runtime enable or
+//     restarted, except when only its symbols changed (and not its
+//     enabled state): then the running collector subscribes and
+//     unsubscribes the difference without a restart (Resubscribed). Its enabled state is kept as stored (a runtime enable or
 //     disable wins), unless the file's enabled changed since the previous
 //     call, which is then applied.
 //   - A known collector not listed is kept (it was added at runtime), unless
@@ -360,6 +366,12 @@ func (m *Manager) Reconcile(ctx context.Context, specs []spec.Collector) (Diff, 
 			on = s.IsEnabled()
 		}
 		switch {
+		case on == cur.IsEnabled() && onlySymbolsDiffer(&cur, &s):
+			if err := m.setSymbolsEntry(ctx, e, s.Symbols); err != nil {
+				return d, fmt.Errorf("reconcile collectors: collector %s: %w", name, err)
+			}
+			d.Resubscribed = append(d.Resubscribed, name)
+			continue
 		case !sameConfig(&cur, &s):
 			s.Enabled = &on
 			if err := m.replace(ctx, e, s); err != nil {
@@ -402,7 +414,7 @@ func (m *Manager) Reconcile(ctx context.Context, specs []spec.Collector) (Diff, 
 	sort.Strings(d.Disabled)
 	if !d.Empty() {
 		m.log.Info("collectors reconciled", zap.Strings("added", d.Added), zap.Strings("removed", d.Removed),
-			zap.Strings("updated", d.Updated), zap.Strings("enabled", d.Enabled), zap.Strings("disabled", d.Disabled))
+			zap.Strings("updated", d.Updated), zap.Strings("resubscribed", d.Resubscribed), zap.Strings("enabled", d.Enabled), zap.Strings("disabled", d.Disabled))
 	}
 	return d, nil
 }

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"testing"
 	"testing/synctest"
+	"time"
 
 	"marketetl/market"
 	"marketetl/spec"
@@ -56,8 +57,17 @@ func TestReconcile(t *testing.T) {
 			name:   "the file's configuration wins",
 			stored: []spec.Collector{newSpec("a", disabled)},
 			steps: []step{{
-				specs: []spec.Collector{newSpec("a", withSymbols("BTC-USDT", "ETH-USDT"))},
+				specs: []spec.Collector{newSpec("a", withInterval(7*time.Second))},
 				want:  Diff{Updated: []string{"a"}},
+			}},
+			enabled: map[string]bool{"a": false},
+		},
+		{
+			name:   "a change of symbols only is applied without a restart",
+			stored: []spec.Collector{newSpec("a", disabled)},
+			steps: []step{{
+				specs: []spec.Collector{newSpec("a", withSymbols("BTC-USDT", "ETH-USDT"))},
+				want:  Diff{Resubscribed: []string{"a"}},
 			}},
 			enabled: map[string]bool{"a": false},
 		},

@@ -76,9 +76,14 @@ type Statistics struct {
 	// Reconnects counts the collector's own redials.
 	Reconnects      uint64     `json:"reconnects"`
 	LastMessageTime *time.Time `json:"last_message_time"`
-	// ConnectionUptime is how long the collector has been connected (0 when
-	// not connected).
+	// ConnectionUptime is the seed's connection_uptime: the seconds the
+	// current connection has been up, since the collector last became
+	// connected (all its connections up); 0 when not connected. A redial
+	// or a restart starts it afresh; a symbol added or removed does not.
 	ConnectionUptime float64 `json:"connection_uptime"`
+	// ConnectedSince is when the current connection came up (null when not
+	// connected): the same information as a time.
+	ConnectedSince *time.Time `json:"connected_since"`
 	// LastError is the latest error, the collector's or the supervisor's
 	// ("" when none), with secrets redacted.
 	LastError       string     `json:"last_error"`
@@ -143,10 +148,13 @@ type Totals struct {
 	Enabled    int `json:"enabled"`
 	Running    int `json:"running"`
 	Restarting int `json:"restarting"`
-	Failed     int `json:"failed"`
-	Stopped    int `json:"stopped"`
-	Healthy    int `json:"healthy"`
-	Unhealthy  int `json:"unhealthy"`
+	// Failed counts the collectors in state failed; FailedCollectors is
+	// the same number under the seed's name.
+	Failed           int `json:"failed"`
+	FailedCollectors int `json:"failed_collectors"`
+	Stopped          int `json:"stopped"`
+	Healthy          int `json:"healthy"`
+	Unhealthy        int `json:"unhealthy"`
 	// Hung counts abandoned runs that have not returned yet.
 	Hung              int    `json:"hung"`
 	RestartsPerformed uint64 `json:"restarts_performed"`
@@ -212,7 +220,7 @@ func (m *Manager) snap(e *entry, now time.Time) snapshot {
 		s.issues = []Issue{{IssueNotRunning, "not started: the supervisor is not running"}}
 	}
 	for i := range s.issues {
-		s.issues[i].Text = m.red.text(s.issues[i].Text)
+		s.issues[i].Text = m.red.report(s.issues[i].Text)
 	}
 	return s
 }
@@ -230,7 +238,7 @@ func (m *Manager) collectorReport(s *snapshot) CollectorReport {
 		Name:              s.spec.Name,
 		Exchange:          string(s.spec.Exchange),
 		Status:            s.state,
-		StatusReason:      m.red.text(s.reason),
+		StatusReason:      m.red.report(s.reason),
 		ConnectionState:   string(s.status.State),
 		Enabled:           s.spec.IsEnabled(),
 		ShouldBeRunning:   s.spec.IsEnabled(),
@@ -276,7 +284,7 @@ func (m *Manager) collectorReport(s *snapshot) CollectorReport {
 		ReconnectAttempts: s.attempts,
 		Reconnects:        s.status.Reconnects,
 		LastMessageTime:   timePtr(s.status.LastMessage),
-		LastError:         m.red.text(lastErr),
+		LastError:         m.red.report(lastErr),
 		LastErrorTime:     timePtr(lastErrTime),
 		LastRestartTime:   timePtr(s.lastRestart),
 		HungStops:         s.errorsBy[errKindHung],
@@ -286,10 +294,9 @@ func (m *Manager) collectorReport(s *snapshot) CollectorReport {
 	}
 	if s.running {
 		st.UptimeSeconds = secs(s.at.Sub(s.runStarted))
-		if !s.status.ConnectedSince.IsZero() {
-			st.ConnectionUptime = secs(s.at.Sub(s.status.ConnectedSince))
-		}
 	}
+	st.ConnectionUptime = secs(connectionUptime(s))
+	st.ConnectedSince = timePtr(connectedAt(s))
 	r.Statistics = st
 	for k, ss := range streamsOf(&s.spec, &s.status) {
 		r.Streams[k] = StreamReport{
@@ -303,7 +310,7 @@ func (m *Manager) collectorReport(s *snapshot) CollectorReport {
 			LastData:           timePtr(ss.LastData),
 			TimeSinceData:      since(s.at, ss.LastData),
 			MaxSilenceDuration: secs(s.limits.silence(ss.Stream.Type)),
-			LastError:          m.red.text(ss.LastError),
+			LastError:          m.red.report(ss.LastError),
 		}
 	}
 	return r
@@ -369,6 +376,7 @@ func (m *Manager) Report() Report {
 			t.Restarting++
 		case StateFailed:
 			t.Failed++
+			t.FailedCollectors++
 		default:
 			t.Stopped++
 		}
@@ -379,6 +387,25 @@ func (m *Manager) Report() Report {
 		t.Errors += cr.Statistics.Errors
 	}
 	return rep
+}
+
+// connectedAt is when the current run last became connected: zero when
+// no run is active or it is not connected.
+func connectedAt(s *snapshot) time.Time {
+	if !s.running {
+		return time.Time{}
+	}
+	return s.status.ConnectedSince
+}
+
+// connectionUptime is the seed's connection_uptime: how long the current
+// connection has been up, 0 when not connected.
+func connectionUptime(s *snapshot) time.Duration {
+	t := connectedAt(s)
+	if t.IsZero() {
+		return 0
+	}
+	return s.at.Sub(t)
 }
 
 // secs renders d as seconds rounded to the millisecond.

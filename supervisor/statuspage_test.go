@@ -26,12 +26,14 @@ func TestStatusPageServesOneSelfContainedFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	api, err := NewAPI(APIConfig{DB: &fakePinger{}, Gatherer: prometheus.NewRegistry()}, m)
+	reads, _ := newReads(t)
+	api, err := NewAPI(APIConfig{Reads: reads, Gatherer: prometheus.NewRegistry()}, m)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for path, want := range map[string]int{"/": 200, "/nothing": 404} {
 		req, _ := http.NewRequest("GET", path, nil)
+		req.Host = "127.0.0.1:8080" // the default address's
 		rec := httptest.NewRecorder()
 		api.Handler().ServeHTTP(rec, req)
 		if rec.Code != want {
@@ -39,6 +41,7 @@ func TestStatusPageServesOneSelfContainedFile(t *testing.T) {
 		}
 	}
 	req, _ := http.NewRequest("GET", "/", nil)
+	req.Host = "127.0.0.1:8080"
 	rec := httptest.NewRecorder()
 	api.Handler().ServeHTTP(rec, req)
 	body := rec.Body.String()
@@ -90,7 +93,8 @@ func TestStatusPageInBrowser(t *testing.T) {
 	if _, err := m.Reconcile(ctx, []spec.Collector{okx, bin}); err != nil {
 		t.Fatal(err)
 	}
-	api, err := NewAPI(APIConfig{Token: testToken, DB: &fakePinger{}, Gatherer: prometheus.NewRegistry()}, m)
+	reads, _ := newReads(t)
+	api, err := NewAPI(APIConfig{Token: testToken, Reads: reads, Gatherer: prometheus.NewRegistry()}, m)
 	if err != nil {
 		t.Fatal(err)
 	}

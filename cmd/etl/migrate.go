@@ -11,10 +11,27 @@ import (
 	"marketetl/store"
 )
 
-// cmdMigrate manages the schema: up, down, version, force N.
+// migrateUsage is etl migrate's help.
+const migrateUsage = `Usage: etl migrate up|down|version|force N
+
+  up         apply every pending migration
+  down       revert the last applied migration
+  version    print the schema version
+  force N    set the schema version to N without running migrations
+             (after fixing a dirty schema by hand)
+
+The database is DATABASE_URL's.
+`
+
+// cmdMigrate manages the schema: up, down, version, force N. --help (or
+// -h) prints its help without touching the database.
 func cmdMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		return fmt.Errorf("%w: etl migrate up|down|version|force N", errUsage)
+	}
+	if isHelp(args[0]) {
+		fmt.Fprint(stdout, migrateUsage)
+		return nil
 	}
 	cfg, log, closeLog, err := loadConfig()
 	if err != nil {
@@ -57,6 +74,15 @@ func cmdMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	fmt.Fprintln(stdout)
 	return nil
+}
+
+// isHelp reports whether arg asks for a command's help.
+func isHelp(arg string) bool {
+	switch arg {
+	case "-h", "-help", "--help", "help":
+		return true
+	}
+	return false
 }
 
 // migrateUp applies pending migrations.

@@ -66,11 +66,19 @@ func cmdRun(ctx context.Context, args []string, stderr io.Writer) error {
 }
 
 // reloadOnHUP re-reads the collectors file on SIGHUP and applies only the
-// differences; a bad file is logged and changes nothing.
+// differences; a bad file is logged and changes nothing. A collector whose
+// symbols alone changed is resubscribed without a restart (its other
+// streams keep their connections); other changes restart it.
 func reloadOnHUP(ctx context.Context, path string, m *supervisor.Manager, log *zap.Logger) error {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
+	return reloadOn(ctx, hup, path, m, log)
+}
+
+// reloadOn applies the collectors file at path each time a signal arrives
+// on hup, until ctx ends.
+func reloadOn(ctx context.Context, hup <-chan os.Signal, path string, m *supervisor.Manager, log *zap.Logger) error {
 	for {
 		select {
 		case <-ctx.Done():

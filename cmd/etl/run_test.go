@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -171,6 +172,21 @@ func TestRunKeepsSecretsOut(t *testing.T) {
 	waitFor("the admin API", func() bool { code, _ := call("GET", "/healthz", "", ""); return code == 200 })
 	waitFor("trades stored", func() bool { return count("SELECT count(*) FROM trades") > 0 })
 	waitFor("status rows", func() bool { return count("SELECT count(*) FROM collector_status") >= 2 })
+	// The unauthenticated reads are served from a cached view of the
+	// database, read through the admin API's own small pool.
+	waitFor("the admin API's view of the database", func() bool {
+		var st struct {
+			Database struct {
+				State string                      `json:"state"`
+				Gaps  map[string]map[string]int64 `json:"gaps"`
+			} `json:"database"`
+		}
+		_, body := call("GET", "/api/status", "", "")
+		return json.Unmarshal([]byte(body), &st) == nil && st.Database.State == "ok" && st.Database.Gaps != nil
+	})
+	if n := count("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'marketetl-admin' AND datname = current_database()"); n < 1 || n > 2 {
+		t.Errorf("%d connections of the admin API's pool, want 1 or 2", n)
+	}
 
 	// Provoke errors.
 	if code, _ := call("POST", "/api/collectors/okx-test/restart", "", ""); code != 401 {
@@ -194,6 +210,9 @@ func TestRunKeepsSecretsOut(t *testing.T) {
 	if !strings.Contains(answers.String(), "etl_redis_up") || !strings.Contains(answers.String(), "etl_collector_messages_received_total") ||
 		!strings.Contains(answers.String(), "etl_store_flush_duration_seconds_bucket") {
 		t.Error("metrics lack the data path's or the collectors' series")
+	}
+	if !strings.Contains(answers.String(), `etl_gaps{exchange="okx",state="open"}`) {
+		t.Error("metrics lack the gap counts of the read cache")
 	}
 
 	// SIGHUP re-reads the file and applies the difference: a new collector.

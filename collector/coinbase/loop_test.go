@@ -125,12 +125,15 @@ func (fs *feedServer) next(t *testing.T) string {
 
 // TestCollectorLoop runs the generic collector loop with the adapter
 // against a local feed: the subscription, trades (last_match included) with
-// the taker's side, a ticker, a candle built from the trades and closed by
-// the heartbeat, and a runtime unsubscribe that keeps the heartbeat of the
+// the taker's side, a ticker, a candle built from the trades (seen from
+// before its minute opened) and closed by the heartbeat, and a runtime unsubscribe that keeps the heartbeat of the
 // product still in use.
 func TestCollectorLoop(t *testing.T) {
 	script := []string{
 		`{"type":"subscriptions","channels":[{"name":"ticker","product_ids":["ETH-USD"]},{"name":"matches","product_ids":["BTC-USD"]},{"name":"heartbeat","product_ids":["BTC-USD","ETH-USD"]}]}`,
+		// A heartbeat before the minute opens: the collector sees the
+		// minute whole, so its candle closes (rather than provisional).
+		`{"type":"heartbeat","sequence":49,"last_trade_id":9,"product_id":"BTC-USD","time":"2024-01-01T11:59:59Z"}`,
 		`{"type":"last_match","trade_id":10,"sequence":50,"maker_order_id":"ac928c66-ca53-498f-9c13-a110027a60e8","taker_order_id":"132fb6ae-456b-4654-b4e0-d681ac05cea1","time":"2024-01-01T12:00:10.000001Z","product_id":"BTC-USD","size":"1.5","price":"100.10","side":"sell"}`,
 		`{"type":"match","trade_id":11,"sequence":51,"maker_order_id":"ac928c66-ca53-498f-9c13-a110027a60e8","taker_order_id":"132fb6ae-456b-4654-b4e0-d681ac05cea1","time":"2024-01-01T12:00:20.5Z","product_id":"BTC-USD","size":"0.25","price":"99.90","side":"buy"}`,
 		`{"type":"ticker","sequence":37475248783,"product_id":"ETH-USD","price":"1285.22","open_24h":"1310.79","volume_24h":"245532.79269678","low_24h":"1280.52","high_24h":"1313.8","volume_30d":"9788783.60117027","best_bid":"1285.04","best_bid_size":"0.46688654","best_ask":"1285.27","best_ask_size":"1.56637040","side":"buy","time":"2022-10-19T23:28:22.061769Z","trade_id":370843401,"last_size":"11.4396987"}`,
