@@ -192,7 +192,8 @@ func (s *Sim) fault(ex market.Exchange) *restFault {
 // history; the zero time serves everything again. Each endpoint then
 // answers as it does for any range it has nothing for: OKX history-trades
 // and candles an empty page, Binance historicalTrades (fromId) and klines
-// (startTime) from the oldest kept, Coinbase the pages it still has.
+// (startTime) from the oldest kept, Coinbase the pages it still has,
+// Kraken Trades and OHLC from the oldest kept.
 // Trades and ClosedCandles still return the whole truth.
 func (s *Sim) SetHistoryHorizon(ex market.Exchange, t time.Time) {
 	s.mu.Lock()
@@ -202,8 +203,8 @@ func (s *Sim) SetHistoryHorizon(ex market.Exchange, t time.Time) {
 
 // ThrottleREST answers the next n REST requests of ex with HTTP 429 in the
 // exchange's format (Binance -1003, OKX 50011, Coinbase "Public rate limit
-// exceeded") and, when retryAfter > 0, a Retry-After header in whole
-// seconds.
+// exceeded"; Kraken HTTP 200 "EAPI:Rate limit exceeded") and, when
+// retryAfter > 0, a Retry-After header in whole seconds.
 func (s *Sim) ThrottleREST(ex market.Exchange, n int, retryAfter time.Duration) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
