@@ -45,7 +45,7 @@ func (a *attempt) tradesByTime(ctx context.Context, th collector.TimedHistory) e
 		}
 		g, ids, since = rest, false, cut
 	}
-	cursor := g.AfterID
+	cursor, at := g.AfterID, g.From // the last trade held and its time
 	for {
 		var page []market.Trade
 		var next time.Time
@@ -72,7 +72,7 @@ func (a *attempt) tradesByTime(ctx context.Context, th collector.TimedHistory) e
 				}
 				if id > cursor+1 {
 					hole := a.cur
-					hole.AfterID, hole.BeforeID, hole.To = cursor, id, t.Time
+					hole.From, hole.AfterID, hole.BeforeID, hole.To = at, cursor, id, t.Time
 					if err := a.splitOff(ctx, hole, ReasonHistoryUnavailable,
 						fmt.Sprintf("the exchange served trade %d next after %d", id, cursor)); err != nil {
 						return err
@@ -97,13 +97,13 @@ func (a *attempt) tradesByTime(ctx context.Context, th collector.TimedHistory) e
 			if err := a.accept(ctx, t); err != nil {
 				return err
 			}
-			cursor = id
+			cursor, at = id, t.Time
 			a.progress(t.Time)
 		}
 		if len(page) == 0 {
 			if ids && cursor < g.BeforeID-1 {
 				hole := a.cur
-				hole.AfterID, hole.BeforeID = cursor, g.BeforeID
+				hole.From, hole.AfterID, hole.BeforeID = at, cursor, g.BeforeID
 				detail := "the exchange served no trade after id " + strconv.FormatInt(cursor, 10)
 				if a.res.Rows == 0 {
 					a.final = &Part{Gap: hole, Reason: ReasonHistoryUnavailable, Detail: detail}
