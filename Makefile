@@ -4,7 +4,7 @@ PKGS      ?= ./...
 FUZZTIME  ?= 30s
 BIN       ?= bin/etl
 
-.PHONY: all build test vet fmt-check demo run sim migrate fuzz bench bench-quick bench-micro clean faults soak
+.PHONY: all build test vet fmt-check demo run sim migrate fuzz bench bench-quick bench-micro clean faults soak cluster-test
 
 all: build
 
@@ -70,3 +70,7 @@ bench-micro:
 
 clean:
 	rm -rf bin
+
+## cluster-test: three etl processes sharing the collectors through one database (SIGKILL, SIGSTOP, connection cut, join); docs/SCALING.md
+cluster-test:
+	$(GO) test -race -count=1 -timeout 20m -v -run '^TestCluster$$' ./faults/ -args -cluster

@@ -90,6 +90,13 @@ type Config struct {
 	RetentionInterval      time.Duration
 	RetentionBatchSize     int
 
+	// Several instances sharing the collectors (docs/SCALING.md).
+	Cluster          bool
+	InstanceID       string
+	ClusterLease     time.Duration
+	ClusterHeartbeat time.Duration
+	ClusterRebalance time.Duration
+
 	// Logging.
 	LogLevel    string
 	LogFormat   string
@@ -173,6 +180,12 @@ func load(e *env) Config {
 	c.RetentionCandles = e.duration("RETENTION_CANDLES", 0, 0, "candles older than this are deleted (0: kept for ever)")
 	c.RetentionInterval = e.duration("RETENTION_INTERVAL", time.Hour, time.Minute, "period of the retention job's DELETE passes (tables without a TimescaleDB retention policy)")
 	c.RetentionBatchSize = e.integer("RETENTION_BATCH_SIZE", 10000, 1, 1_000_000, "rows one retention DELETE statement removes at most (a pass deletes at most 100 times that per table)")
+
+	c.Cluster = e.boolean("ETL_CLUSTER", false, "share the collectors with the other instances on the same database: each collector runs on one instance, and a dead instance's collectors move to the others (docs/SCALING.md)")
+	c.InstanceID = e.str("ETL_INSTANCE_ID", "", "this instance's name in the cluster (empty: <host name>-<process id>)")
+	c.ClusterLease = e.duration("ETL_CLUSTER_LEASE", 8*time.Second, time.Second, "an instance silent this long loses its collectors to the others (its database session is ended); it stops them itself after half of it")
+	c.ClusterHeartbeat = e.duration("ETL_CLUSTER_HEARTBEAT", time.Second, 50*time.Millisecond, "heartbeat period of an instance's cluster session (at most a quarter of ETL_CLUSTER_LEASE)")
+	c.ClusterRebalance = e.duration("ETL_CLUSTER_REBALANCE_INTERVAL", 2*time.Second, 50*time.Millisecond, "how often an instance takes unowned collectors and gives up those above its share (after two evaluations in a row)")
 
 	c.LogLevel = e.choice("LOG_LEVEL", "info", "debug, info, warn or error", "debug", "info", "warn", "error")
 	c.LogFormat = e.choice("LOG_FORMAT", "console", "console or json", "console", "json")

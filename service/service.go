@@ -25,6 +25,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"marketetl/backfill"
+	"marketetl/cluster"
 	"marketetl/collector"
 	"marketetl/config"
 	"marketetl/dispatch"
@@ -63,8 +64,9 @@ type Service struct {
 	backfill *backfillParts // nil WithoutBackfill
 	detect   gapDetection
 
-	manager *supervisor.Manager // nil WithoutSupervisor
-	api     *supervisor.API     // nil without ETL_ADMIN_ADDR or supervisor
+	manager *supervisor.Manager  // nil WithoutSupervisor
+	cluster *cluster.Coordinator // nil unless ETL_CLUSTER=true
+	api     *supervisor.API      // nil without ETL_ADMIN_ADDR or supervisor
 	metrics Registerer
 	// reads is the admin API's cached database state over adminReads, its
 	// own small pool (nil without the API); gapCounts returns its gap
@@ -170,6 +172,11 @@ func (s *Service) buildSupervisor() error {
 		return err
 	}
 	s.manager = m
+	if cfg.Cluster {
+		if err := s.buildCluster(); err != nil {
+			return err
+		}
+	}
 	if cfg.AdminAddr == "" {
 		return nil
 	}
@@ -178,7 +185,7 @@ func (s *Service) buildSupervisor() error {
 	}
 	s.api, err = supervisor.NewAPI(supervisor.APIConfig{
 		Addr: cfg.AdminAddr, Token: cfg.AdminToken, Reads: s.reads, Gatherer: s.metrics, Secrets: secrets, Log: s.log.Named("api"),
-		Components: s.Components,
+		Components: s.components,
 	}, m)
 	return err
 }
@@ -199,6 +206,9 @@ func (s *Service) RunWith(ctx context.Context, fn func(ctx context.Context) erro
 		g, gctx := errgroup.WithContext(ctx)
 		if s.manager != nil {
 			g.Go(func() error { return s.manager.Run(gctx) })
+		}
+		if s.cluster != nil {
+			g.Go(func() error { return s.cluster.Run(gctx) })
 		}
 		if s.api != nil {
 			g.Go(func() error { return s.runReads(gctx) })

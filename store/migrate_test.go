@@ -17,7 +17,7 @@ import (
 // schemaTables are the tables the migrations create.
 var schemaTables = []string{
 	"balances", "book_snapshots", "book_updates", "candle_checks", "candles", "collector_status", "collectors",
-	"gaps", "rejects", "schema_extensions", "tickers", "trades",
+	"gaps", "instances", "rejects", "schema_extensions", "tickers", "trades",
 }
 
 // leftovers lists what exists in the database's own schemas besides

@@ -15,6 +15,9 @@ func (m *Manager) historyRows(now time.Time) []store.CollectorStatus {
 	rows := make([]store.CollectorStatus, 0, len(ents))
 	for _, e := range ents {
 		s := m.snap(e, now)
+		if s.elsewhere {
+			continue // its owner writes its history
+		}
 		r := m.collectorReport(&s)
 		rows = append(rows, store.CollectorStatus{
 			Time:                 now.UTC(),

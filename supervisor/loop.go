@@ -27,6 +27,9 @@ const waitForever time.Duration = -1
 // startLoop starts the goroutine that supervises e. The caller holds
 // m.opMu, and the manager is running.
 func (m *Manager) startLoop(e *entry) {
+	if !m.mayRun(e.name) {
+		return // another instance owns it
+	}
 	m.mu.Lock()
 	parent := m.loopParent
 	m.mu.Unlock()

@@ -55,6 +55,9 @@ type Manager struct {
 	// yaml is the last list given to Reconcile, by name; nil before the
 	// first call.
 	yaml map[string]spec.Collector
+	// own, when set (RequireOwnership), limits the loops to the
+	// collectors this instance owns.
+	own *ownership
 
 	// History writing outcomes, for the metrics and the logs.
 	historyWritten  atomic.Uint64

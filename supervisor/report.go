@@ -185,10 +185,13 @@ type snapshot struct {
 	lastErrTime time.Time
 	checkedAt   time.Time
 	at          time.Time
+	// elsewhere: another instance owns the collector (RequireOwnership).
+	elsewhere bool
 }
 
 // snap takes e's snapshot at now, judging its health afresh.
 func (m *Manager) snap(e *entry, now time.Time) snapshot {
+	owned := m.owns(e.name)
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	s := snapshot{
@@ -205,9 +208,12 @@ func (m *Manager) snap(e *entry, now time.Time) snapshot {
 		s.errorsBy[k] = v
 	}
 	s.limits = limitsFor(&m.cfg, &e.spec)
+	s.elsewhere = !owned && !s.running
 	switch {
 	case !e.spec.IsEnabled():
 		s.issues = []Issue{{IssueNotRunning, "disabled"}}
+	case s.elsewhere:
+		s.issues = []Issue{{IssueNotRunning, "not owned by this instance"}}
 	case s.running:
 		s.issues = assess(&s.status, e.runStarted, now, &s.limits, e.errorRate)
 	case e.state == StateRestarting:
@@ -241,7 +247,7 @@ func (m *Manager) collectorReport(s *snapshot) CollectorReport {
 		StatusReason:      m.red.report(s.reason),
 		ConnectionState:   string(s.status.State),
 		Enabled:           s.spec.IsEnabled(),
-		ShouldBeRunning:   s.spec.IsEnabled(),
+		ShouldBeRunning:   s.spec.IsEnabled() && !s.elsewhere,
 		IsRunning:         s.running,
 		Symbols:           make([]string, 0, len(s.spec.Symbols)),
 		DataTypes:         make([]string, 0, len(s.spec.DataTypes)),
@@ -324,7 +330,7 @@ func (m *Manager) healthReport(s *snapshot) HealthReport {
 		Status:           s.state,
 		LastHeartbeat:    timePtr(s.status.LastMessage),
 		LastDataReceived: timePtr(s.status.LastData),
-		ShouldBeRunning:  s.spec.IsEnabled(),
+		ShouldBeRunning:  s.spec.IsEnabled() && !s.elsewhere,
 		IsRunning:        s.running,
 		CheckedAt:        s.at.UTC(),
 	}
