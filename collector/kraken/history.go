@@ -64,8 +64,8 @@ func (a *Adapter) Candles(ctx context.Context, sym market.Symbol, tf market.Time
 	q := url.Values{}
 	q.Set("pair", restPair(sym))
 	q.Set("interval", strconv.FormatInt(minutes, 10))
-	// since is exclusive of nothing documented: ask from a second before
-	// the first wanted open time and filter.
+	// Whether since is inclusive is not documented: ask from a second
+	// before the first wanted open time and filter.
 	q.Set("since", strconv.FormatInt(from.Unix()-1, 10))
 	rows, _, err := a.get(ctx, pathOHLC, q)
 	if err != nil {
