@@ -1,8 +1,8 @@
 // Package exchange is the registry of the exchanges marketetl collects
 // from: for each, how to build its adapter (package collector/okx,
-// collector/binance, collector/coinbase, collector/kraken) and its REST budget. It is the
-// one place that names every concrete exchange; adding an exchange is one
-// entry in Registry.
+// collector/binance, collector/coinbase, collector/kraken) and its REST
+// budget. It is the one place that names every concrete exchange; adding
+// an exchange is one entry in Registry.
 package exchange
 
 import (
@@ -35,8 +35,10 @@ import (
 //   - Kraken: public endpoints per IP (and per pair for Trades and OHLC),
 //     no number published; "a frequency of 1 per second (or less) would
 //     remain within the rate limits" (support 206548367):
-//     KRAKEN_REST_RATE (1) per second, burst 2; "EAPI:Rate limit
-//     exceeded" and "EService: Throttled" pause it.
+//     KRAKEN_REST_RATE (1) per second, burst 2. Kraken answers a rate
+//     limit with HTTP 200 ("EAPI:Rate limit exceeded", "EService:
+//     Throttled"), which the transport does not see: the backfill waits
+//     those out, and only an HTTP 429 pauses the budget.
 //
 // A 429 or 418 pauses the exchange's whole budget for Retry-After or the
 // default of its entry.
