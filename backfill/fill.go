@@ -83,6 +83,12 @@ func (a *attempt) call(ctx context.Context, fn func() error) error {
 // accept hands one record to the sink and counts it.
 func (a *attempt) accept(ctx context.Context, rec market.Record) error {
 	if err := a.f.cfg.Sink.Accept(ctx, rec); err != nil {
+		if errors.Is(err, market.ErrRejected) {
+			// Refused again (and kept in rejects again): the gap is not
+			// reopened, or a record the exchange serves wrong would be
+			// fetched for ever; its rejects rows say what is missing.
+			return nil
+		}
 		return fmt.Errorf("hand on %s: %w", rec.Stream(), err)
 	}
 	a.res.Rows++

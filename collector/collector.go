@@ -60,9 +60,17 @@ type Config struct {
 	ReadTimeout time.Duration
 	// BackoffMin and BackoffMax bound the reconnect delay, which doubles
 	// after each consecutive failure and is jittered to [d/2, d].
-	// Defaults 1s and 60s.
+	// Defaults 1s and 60s (the service passes RECONNECT_DELAY and
+	// RECONNECT_DELAY_MAX).
 	BackoffMin time.Duration
 	BackoffMax time.Duration
+	// MaxDialFailures, when > 0, is how many consecutive redials of a
+	// connection may fail to connect: when the first dial and that many
+	// redials after it have all failed, Run returns an error wrapping
+	// ErrDialsExhausted, for the supervisor to restart the collector with
+	// its own backoff. 0: redial for ever. The service passes
+	// MAX_RECONNECT_ATTEMPTS.
+	MaxDialFailures int
 	// HealthyAfter is how long a connection must stay up for the backoff to
 	// start afresh. Default 60s.
 	HealthyAfter time.Duration
@@ -103,6 +111,10 @@ type Config struct {
 	// the first record after a process restart is checked against the
 	// last stored one (a hole is a GapRestart).
 	Resume ResumeFunc
+	// ClockSkew, when set, measures the exchange's clock from the trades
+	// received (share one between all collectors; validation reads it);
+	// Status reports its estimate for the collector's exchange.
+	ClockSkew *ClockSkew
 	// Dialer dials WebSockets; default a gorilla Dialer with TLS
 	// verification, the proxy from the environment and HandshakeTimeout.
 	Dialer *websocket.Dialer
@@ -192,6 +204,9 @@ type Collector struct {
 	plans map[string]ConnPlan
 	// changed is signalled (non-blocking) when SetStreams changed the plan.
 	changed chan struct{}
+	// resumeKick is signalled (non-blocking) when streams were added, for
+	// resumeLoop to ask storage about them.
+	resumeKick chan struct{}
 }
 
 // New checks cfg and the protocol's plan for cfg.Streams and returns a
@@ -203,20 +218,21 @@ func New(cfg Config, proto Protocol, sink Sink) (*Collector, error) {
 	wallClock := cfg.Now == nil
 	cfg.applyDefaults()
 	c := &Collector{
-		cfg:       cfg,
-		wallClock: wallClock,
-		proto:     proto,
-		sink:      sink,
-		log:       cfg.Log.With(zap.String("collector", cfg.Name), zap.String("exchange", string(proto.Exchange()))),
-		st:        newTracker(cfg.Name, proto.Exchange(), cfg.Now),
-		changed:   make(chan struct{}, 1),
-		checks:    cfg.Checks,
-		checkWake: make(chan struct{}, 1),
-		positions: cfg.Positions,
+		cfg:        cfg,
+		wallClock:  wallClock,
+		proto:      proto,
+		sink:       sink,
+		log:        cfg.Log.With(zap.String("collector", cfg.Name), zap.String("exchange", string(proto.Exchange()))),
+		st:         newTracker(cfg.Name, proto.Exchange(), cfg.Now),
+		changed:    make(chan struct{}, 1),
+		resumeKick: make(chan struct{}, 1),
+		checks:     cfg.Checks,
+		checkWake:  make(chan struct{}, 1),
+		positions:  cfg.Positions,
 	}
 	c.route = &router{
 		exchange: proto.Exchange(), sink: sink, st: c.st, dedup: newDedup(), log: c.log, now: cfg.Now,
-		gaps: cfg.Gaps, run: cfg.Positions.next(), reconcile: c.enqueueReconcile,
+		gaps: cfg.Gaps, run: cfg.Positions.next(), skew: cfg.ClockSkew, reconcile: c.enqueueReconcile,
 	}
 	if c.checks == nil {
 		c.checks = newMemChecks()
@@ -235,7 +251,11 @@ func New(cfg Config, proto Protocol, sink Sink) (*Collector, error) {
 
 // Status returns a snapshot of the collector's health and counters. It
 // never blocks on network I/O.
-func (c *Collector) Status() Status { return c.st.snapshot() }
+func (c *Collector) Status() Status {
+	st := c.st.snapshot()
+	st.ClockSkew, st.ClockSkewKnown = c.cfg.ClockSkew.Offset(c.proto.Exchange())
+	return st
+}
 
 // Streams returns the streams the collector is configured to collect.
 func (c *Collector) Streams() []market.Stream { return c.route.streams() }
@@ -304,6 +324,13 @@ func (c *Collector) setStreams(streams []market.Stream) error {
 	return nil
 }
 
+func (c *Collector) kickResume() {
+	select {
+	case c.resumeKick <- struct{}{}:
+	default:
+	}
+}
+
 // plan returns the latest plan for key and whether the key is still planned.
 func (c *Collector) plan(key string) (ConnPlan, bool) {
 	c.mu.Lock()
@@ -327,7 +354,10 @@ func (c *Collector) Run(ctx context.Context) error {
 	conns := map[string]*running{}
 	var wg sync.WaitGroup
 	permErrs := make(chan error, 64)
+	// Returning early stops the goroutines that run under ctx too.
+	ctx, cancelRun := context.WithCancel(ctx)
 	defer func() {
+		cancelRun()
 		for _, r := range conns {
 			r.cancel()
 		}
@@ -378,7 +408,14 @@ func (c *Collector) Run(ctx context.Context) error {
 		defer wg.Done()
 		_ = c.reconcile(ctx)
 	}()
-	c.resume(ctx)
+	// The first attempt runs before dialling; failures are retried by
+	// resumeLoop while the streams are collected.
+	resumeErr := c.resumeOnce(ctx)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		c.resumeLoop(ctx, resumeErr)
+	}()
 	syncConns()
 	failed := 0
 	for {
@@ -386,9 +423,14 @@ func (c *Collector) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case <-c.changed:
-			c.resume(ctx)
+			c.positions.await(c.positions.unresumed(c.Streams()))
+			c.kickResume()
 			syncConns()
 		case err := <-permErrs:
+			if !errors.Is(err, ErrPermanent) {
+				c.st.recordError(err, c.cfg.Now())
+				return fmt.Errorf("collector %s: %w", c.cfg.Name, err)
+			}
 			failed++
 			c.st.recordError(err, c.cfg.Now())
 			if failed >= len(conns) {

@@ -16,16 +16,29 @@ import (
 // redials at once, without backoff.
 var errRedial = errors.New("exchange asked to reconnect")
 
+// ErrDialsExhausted is wrapped by the error Run returns when a connection
+// failed to dial more than Config.MaxDialFailures times in a row.
+var ErrDialsExhausted = errors.New("consecutive failed dials exceed the limit")
+
+// dialError is a session that ended because the dial failed.
+type dialError struct{ err error }
+
+func (e *dialError) Error() string { return e.err.Error() }
+func (e *dialError) Unwrap() error { return e.err }
+
 // connLoop keeps the connection planned under key alive until ctx ends or
 // the key leaves the plan. It dials, runs a session, and after a failure
 // waits an exponentially growing, jittered delay before the next dial. When
 // the protocol declares a MaxLifetime, a replacement connection is dialled
 // before the exchange cuts the current one, and the current one is closed
 // once the replacement delivers (both are deduplicated meanwhile).
-// It returns an error only for a permanent failure.
+// It returns an error for a permanent failure, and one wrapping
+// ErrDialsExhausted when more than Config.MaxDialFailures redials in a row
+// failed to connect.
 func (c *Collector) connLoop(ctx context.Context, key string, updates <-chan struct{}) error {
 	log := c.log.With(zap.String("conn", key))
 	attempt := 0
+	dialFailures := 0
 	var lastLogged time.Time
 	for {
 		plan, ok := c.plan(key)
@@ -46,6 +59,15 @@ func (c *Collector) connLoop(ctx context.Context, key string, updates <-chan str
 			return err
 		}
 		c.st.recordError(err, c.cfg.Now())
+		if de := (*dialError)(nil); errors.As(err, &de) {
+			dialFailures++
+			if c.cfg.MaxDialFailures > 0 && dialFailures > c.cfg.MaxDialFailures {
+				log.Error("connection cannot be dialled; giving up to the supervisor", zap.Error(err), zap.Int("failed_dials", dialFailures))
+				return fmt.Errorf("connection %s: %d dials failed in a row: %w: %w", key, dialFailures, ErrDialsExhausted, err)
+			}
+		} else {
+			dialFailures = 0
+		}
 		if errors.Is(err, errRedial) {
 			log.Info("exchange announced a disconnect; redialling now")
 			attempt = 0

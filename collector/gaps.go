@@ -40,13 +40,11 @@ type Last struct {
 
 // ResumeFunc returns the last stored record of each of streams that has
 // one (a stream with none is left out). It is called by Collector.Run,
-// before dialling, for the streams whose position is not known yet; an
-// error is logged and the streams are asked again at the next Run.
+// before dialling, for the streams whose position is not known yet; after
+// an error (or a timeout) it is called again with backoff until it
+// succeeds, while the streams are collected: their first records are kept
+// aside and compared with the stored ones once known.
 type ResumeFunc func(ctx context.Context, streams []market.Stream) (map[market.Stream]Last, error)
-
-// resumeTimeout bounds one ResumeFunc call: a slow database must not hold
-// collection back for long.
-const resumeTimeout = 10 * time.Second
 
 // Positions keeps, for gap detection, the last record delivered of each
 // stream. One Positions shared by the collectors a process builds one
@@ -105,14 +103,14 @@ func (ps *Positions) get(s market.Stream) *position {
 	return p
 }
 
-// unresumed returns those of streams that neither delivered a record nor
-// were asked for in storage.
+// unresumed returns those of streams that were not found in storage yet
+// and either delivered no record or are awaiting storage.
 func (ps *Positions) unresumed(streams []market.Stream) []market.Stream {
 	var out []market.Stream
 	for _, s := range streams {
 		p := ps.get(s)
 		p.mu.Lock()
-		if !p.known && !p.resumed {
+		if !p.resumed && (!p.known || p.awaiting) {
 			out = append(out, s)
 		}
 		p.mu.Unlock()
@@ -120,12 +118,16 @@ func (ps *Positions) unresumed(streams []market.Stream) []market.Stream {
 	return out
 }
 
-// markResumed records that streams were asked for in storage.
-func (ps *Positions) markResumed(streams []market.Stream) {
+// await marks streams as awaiting storage: until their stored end is
+// known, the first record each delivers is kept aside, to be compared
+// with it.
+func (ps *Positions) await(streams []market.Stream) {
 	for _, s := range streams {
 		p := ps.get(s)
 		p.mu.Lock()
-		p.resumed = true
+		if !p.resumed {
+			p.awaiting = true
+		}
 		p.mu.Unlock()
 	}
 }
@@ -146,8 +148,26 @@ type position struct {
 	// connection session that delivered the record; both 0 when it was
 	// restored from storage.
 	run, session uint64
-	// resumed is true once storage was asked for the stream.
+	// resumed is true once storage answered for the stream.
 	resumed bool
+	// awaiting is true while storage is asked for the stream's end
+	// without an answer yet; first holds the first record delivered
+	// meanwhile (hasFirst), whose continuity with the stored end is
+	// checked once storage answers.
+	awaiting bool
+	hasFirst bool
+	first    firstRecord
+}
+
+// firstRecord is the first record a stream delivered while its stored end
+// was not known.
+type firstRecord struct {
+	time time.Time
+	// lowID is the lowest trade id the record covers (TradeID-n+1 for an
+	// aggregate of n), 0 when ids are not sequential or beyond int64.
+	lowID int64
+	// tf is a closed candle's timeframe, empty for a trade.
+	tf market.Timeframe
 }
 
 // reason says why a hole opened before a record of collector run run and
@@ -212,6 +232,12 @@ func (r *router) tradeContinuity(p *position, t *market.Trade, session uint64) (
 		g = market.Gap{From: p.time, To: t.Time, Reason: p.reason(r.run, session, market.GapDisconnect)}
 		found = true
 	}
+	if p.awaiting && !p.hasFirst {
+		p.hasFirst, p.first = true, firstRecord{time: t.Time}
+		if id > 0 {
+			p.first.lowID = id - int64(max(t.Aggregates, 1)) + 1
+		}
+	}
 	p.known, p.time, p.id, p.sid, p.run, p.session = true, t.Time, id, sid, r.run, session
 	if found {
 		g.Stream = t.Stream()
@@ -235,6 +261,9 @@ func (r *router) candleContinuity(p *position, cd *market.Candle, session uint64
 				Reason: p.reason(r.run, session, market.GapCandleMissing)}
 			found = true
 		}
+	}
+	if p.awaiting && !p.hasFirst {
+		p.hasFirst, p.first = true, firstRecord{time: cd.Time, tf: cd.Timeframe}
 	}
 	p.known, p.time, p.id, p.sid, p.run, p.session = true, cd.Time, 0, "", r.run, session
 	return g, found
@@ -280,25 +309,9 @@ func builtCandleGaps(g market.Gap, tfs []market.Timeframe) []market.Gap {
 	return out
 }
 
-// resume asks Config.Resume, once per stream, where the stored data of the
-// streams without a known position ends, and seeds their positions.
-func (c *Collector) resume(ctx context.Context) {
-	if c.cfg.Resume == nil {
-		return
-	}
-	streams := c.positions.unresumed(c.Streams())
-	if len(streams) == 0 {
-		return
-	}
-	rctx, cancel := context.WithTimeout(ctx, resumeTimeout)
-	defer cancel()
-	last, err := c.cfg.Resume(rctx, streams)
-	if err != nil {
-		if ctx.Err() == nil {
-			c.log.Warn("find the last stored records; gaps since the previous run are not detected", zap.Error(err))
-		}
-		return
-	}
-	c.positions.Seed(last)
-	c.positions.markResumed(streams)
+// last returns the time of the stream's last record and whether one is known.
+func (p *position) last() (time.Time, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.time, p.known
 }

@@ -285,8 +285,8 @@ func TestResumeErrorIsRetriedAtNextRun(t *testing.T) {
 	}
 	mu.Lock()
 	defer mu.Unlock()
-	if calls != 2 {
-		t.Errorf("storage asked %d times, want 2 (a failure is retried)", calls)
+	if calls < 2 {
+		t.Errorf("storage asked %d times, want at least 2 (a failure is retried)", calls)
 	}
 }
 

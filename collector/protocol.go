@@ -142,6 +142,9 @@ type ExchangeError struct {
 	// Permanent is true when retrying the same request cannot succeed (an
 	// unknown instrument, a channel on the wrong URL, bad credentials).
 	Permanent bool
+	// UnknownCode is true when the adapter does not know Code: the
+	// exchange may have changed its API (a protocol anomaly).
+	UnknownCode bool
 }
 
 // Error implements error.

@@ -33,6 +33,9 @@ type router struct {
 	// exchange numbers trades one by one: both drive gap detection.
 	run    uint64
 	seqIDs bool
+	// skew measures the exchange's clock from the trades received; nil:
+	// not measured.
+	skew *ClockSkew
 	// reconcile schedules a closed candle for comparison with the
 	// exchange's; nil: none.
 	reconcile func(*market.Candle)
@@ -178,9 +181,18 @@ func (r *router) deliver(ctx context.Context, rec market.Record, received time.T
 	if !ok {
 		return nil
 	}
+	if t, isTrade := rec.(*market.Trade); isTrade && session != 0 {
+		r.skew.Observe(r.exchange, t.Time, received)
+	}
 	if err := r.sink.Accept(ctx, rec); err != nil {
 		if ctx.Err() != nil {
 			return ctx.Err()
+		}
+		if errors.Is(err, market.ErrRejected) {
+			if session != 0 {
+				r.refused(pos, rec, session)
+			}
+			return nil
 		}
 		r.st.recordError(fmt.Errorf("hand on %s: %w", s, err), received)
 		return nil
@@ -196,6 +208,45 @@ func (r *router) deliver(ctx context.Context, rec market.Record, received time.T
 		r.enqueueReconcile(cd)
 	}
 	return nil
+}
+
+// refusedMargin widens the window of a refused trade's gap around its time:
+// gaps hold records strictly inside their window, at the database's
+// microsecond precision.
+const refusedMargin = time.Millisecond
+
+// refused records a GapRejected gap covering rec, a trade or closed candle
+// that validation refused as it arrived, so that the backfill fetches it
+// again: a refusal never moves continuity on without a gap. A trade's
+// window starts at the stream's previous record, so that the gaps of
+// refusals in a row overlap and are merged into one.
+func (r *router) refused(p *position, rec market.Record, session uint64) {
+	var g market.Gap
+	switch v := rec.(type) {
+	case *market.Trade:
+		g = market.Gap{From: v.Time.Add(-refusedMargin), To: v.Time.Add(refusedMargin)}
+		if last, known := p.last(); known && last.Before(g.From) {
+			g.From = last
+		}
+		if id, ok := v.NumericID(); r.seqIDs && ok && id > 0 {
+			g.AfterID, g.BeforeID = id-int64(max(v.Aggregates, 1)), id+1
+		}
+	case *market.Candle:
+		if !v.Closed {
+			return
+		}
+		tf := v.Timeframe.Duration()
+		g = market.Gap{From: v.Time.Add(-tf), To: v.Time.Add(tf)}
+	default:
+		return
+	}
+	g.Stream, g.Reason = rec.Stream(), market.GapRejected
+	// Continuity moves on past the refused record (a hole before it is a
+	// gap of its own); the gap covers the record itself.
+	if cg, found := r.continuity(p, rec, session); found {
+		r.recordGap(cg)
+	}
+	r.recordGap(g)
 }
 
 func (r *router) enqueueReconcile(cd *market.Candle) {
@@ -216,6 +267,9 @@ func (r *router) reject(ctx context.Context, derr error, raw []byte, received ti
 		rej.Type = de.Stream.Type
 	}
 	r.st.reject()
+	if kind := decodeAnomaly(derr); kind != "" {
+		r.anomaly(kind, zap.String("reason", rej.Reason), zap.String("field", rej.Field))
+	}
 	if r.st.firstOfReason(rej.Reason) {
 		r.log.Warn("frame rejected (logged once per reason; all are kept in rejects)",
 			zap.String("reason", rej.Reason), zap.String("field", rej.Field), zap.String("detail", truncate(rej.Detail, 200)))
@@ -229,6 +283,7 @@ func (r *router) reject(ctx context.Context, derr error, raw []byte, received ti
 
 func (r *router) exchangeError(key string, ee *ExchangeError) {
 	r.st.exchangeError(ee, r.now())
+	r.exchangeAnomaly(ee)
 	r.log.Warn("exchange refused a request", zap.String("conn", key), zap.String("code", ee.Code),
 		zap.String("message", truncate(ee.Message, 300)), zap.String("stream", streamOrEmpty(ee.Stream)), zap.Bool("permanent", ee.Permanent))
 }

@@ -41,9 +41,9 @@ func (c *Collector) session(ctx context.Context, key string, plan ConnPlan, upda
 	cancelDial()
 	if err != nil {
 		if resp != nil {
-			return fmt.Errorf("dial %s: HTTP %s: %w", redactURL(plan.URL), resp.Status, err)
+			return &dialError{fmt.Errorf("dial %s: HTTP %s: %w", redactURL(plan.URL), resp.Status, err)}
 		}
-		return fmt.Errorf("dial %s: %w", redactURL(plan.URL), err)
+		return &dialError{fmt.Errorf("dial %s: %w", redactURL(plan.URL), err)}
 	}
 	conn.SetReadLimit(c.cfg.ReadLimit)
 	c.st.setConnState(key, StateConnected)

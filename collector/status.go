@@ -61,6 +61,15 @@ type Status struct {
 	// provisional candle the exchange still served none for after 30
 	// attempts; it stays provisional).
 	Reconciled map[string]uint64
+	// ClockSkew is the estimated offset of the local clock from the
+	// exchange's (received minus exchange time of recent trades, a low
+	// percentile; negative when the local clock is behind), when
+	// ClockSkewKnown: enough trades of the exchange were seen.
+	ClockSkew      time.Duration
+	ClockSkewKnown bool
+	// Anomalies counts protocol anomalies by kind (AnomalyKinds): signs
+	// that the exchange changed its API.
+	Anomalies map[string]uint64
 	// LastError is the latest error's text (never containing secrets) and LastErrorTime its time.
 	LastError     string
 	LastErrorTime time.Time
@@ -84,4 +93,10 @@ type StreamStatus struct {
 	// OutOfOrder counts trades whose id was not above the stream's last
 	// one (resent or out of order): they open no gap.
 	OutOfOrder uint64
+	// Refused is true when the exchange refused the stream's subscription
+	// for good (an instrument it does not have), with its code and
+	// message: the stream gets no data, and is not redialled for it.
+	Refused        bool
+	RefusedCode    string
+	RefusedMessage string
 }

@@ -41,6 +41,12 @@ func (t *tracker) snapshot() Status {
 	for k, v := range t.st.Streams {
 		s.Streams[k] = v
 	}
+	if t.st.Anomalies != nil {
+		s.Anomalies = make(map[string]uint64, len(t.st.Anomalies))
+		for k, v := range t.st.Anomalies {
+			s.Anomalies[k] = v
+		}
+	}
 	if t.st.Reconciled != nil {
 		s.Reconciled = make(map[string]uint64, len(t.st.Reconciled))
 		for k, v := range t.st.Reconciled {
@@ -181,6 +187,7 @@ func (t *tracker) subscribed(streams []market.Stream) {
 		if ss, ok := t.st.Streams[k]; ok {
 			ss.Subscribed = true
 			ss.LastError = ""
+			ss.Refused, ss.RefusedCode, ss.RefusedMessage = false, "", ""
 			t.st.Streams[k] = ss
 		}
 	}
@@ -279,4 +286,30 @@ func (t *tracker) streamKeys() []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// anomaly counts a protocol anomaly of kind and reports whether it is the
+// first of its kind.
+func (t *tracker) anomaly(kind string) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.st.Anomalies == nil {
+		t.st.Anomalies = map[string]uint64{}
+	}
+	t.st.Anomalies[kind]++
+	return t.st.Anomalies[kind] == 1
+}
+
+// refused marks the streams of ee's symbol (and data type, when ee says
+// it) refused by the exchange, with its code and message.
+func (t *tracker) refused(ee *ExchangeError) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for k, ss := range t.st.Streams {
+		if ss.Stream.Symbol != ee.Stream.Symbol || (ee.Stream.Type != "" && ss.Stream.Type != ee.Stream.Type) {
+			continue
+		}
+		ss.Refused, ss.RefusedCode, ss.RefusedMessage, ss.Subscribed = true, ee.Code, ee.Message, false
+		t.st.Streams[k] = ss
+	}
 }

@@ -1,11 +1,17 @@
 package market
 
 import (
+	"errors"
 	"fmt"
 	"time"
 
 	"github.com/shopspring/decimal"
 )
+
+// ErrRejected is wrapped by the error a sink returns for a record that
+// validation refused (and kept in rejects): the collector then records a
+// GapRejected gap covering it, so that the backfill fetches it again.
+var ErrRejected = errors.New("record rejected by validation")
 
 // GapReason says why a window of a stream may be missing records.
 type GapReason string
@@ -36,6 +42,11 @@ const (
 	// be read); the window is that of the stream's records in the damaged
 	// segment, from the segment's index.
 	GapSpoolCorrupt GapReason = "spool_corrupt"
+	// GapRejected: validation refused a trade or a closed candle as it
+	// arrived (say, an exchange time ahead of the local clock beyond the
+	// allowance); the window covers that record, for the backfill to fetch
+	// it again.
+	GapRejected GapReason = "rejected"
 	// GapManual: asked for by hand (etl backfill).
 	GapManual GapReason = "manual"
 )
@@ -44,7 +55,7 @@ const (
 // gap reasons (a test keeps the two in step).
 func GapReasons() []GapReason {
 	return []GapReason{GapTradeIDJump, GapCandleMissing, GapDisconnect, GapRestart,
-		GapSpoolFull, GapSpoolError, GapSpoolCorrupt, GapManual}
+		GapSpoolFull, GapSpoolError, GapSpoolCorrupt, GapRejected, GapManual}
 }
 
 // Gap is a window of one stream in which records may be missing. The

@@ -72,10 +72,14 @@ func New(cfg Config) (*Pipeline, error) {
 // Accept validates rec; an accepted record is written to the store (which
 // may block under backpressure), then published and handed to the
 // in-process subscribers; a rejected one is kept in the store's rejects
-// with its reason.
+// with its reason, and Accept returns an error wrapping
+// market.ErrRejected (the collector records a gap covering the record).
 func (p *Pipeline) Accept(ctx context.Context, rec market.Record) error {
 	if r, bad := Refusal(p.cfg.Checker, p.cfg.Raw, rec); bad {
-		return p.Reject(ctx, r)
+		if err := p.Reject(ctx, r); err != nil {
+			return err
+		}
+		return fmt.Errorf("%s %s: %w", rec.Stream(), r.Reason, market.ErrRejected)
 	}
 	if err := p.cfg.Store.Write(ctx, rec); err != nil {
 		return fmt.Errorf("store %s: %w", rec.Stream(), err)

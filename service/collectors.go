@@ -112,14 +112,24 @@ func (s *Service) Collector(sp spec.Collector) (*collector.Collector, error) {
 		ReadLimit:    int64(s.cfg.ReadLimitBytes),
 		Log:          s.log,
 		HealthyAfter: time.Minute,
-		History:      api,
-		Positions:    s.detect.positions,
-		Resume:       s.detect.resume,
-		Gaps:         s.detect.gaps,
-		Checks:       s.detect.checks,
+		// Both retry layers follow RECONNECT_DELAY, RECONNECT_DELAY_MAX
+		// and MAX_RECONNECT_ATTEMPTS: the collector's redials, then the
+		// supervisor's restarts.
+		BackoffMin:      s.cfg.ReconnectDelay,
+		BackoffMax:      s.cfg.ReconnectDelayMax,
+		MaxDialFailures: s.cfg.MaxReconnectAttempts,
+		History:         api,
+		Positions:       s.detect.positions,
+		Resume:          s.detect.resume,
+		Gaps:            s.detect.gaps,
+		Checks:          s.detect.checks,
+		ClockSkew:       s.clocks,
 		// A candle check is finished only once the exchange's candle
 		// that finished it is stored.
 		Sync: s.writer.Sync,
+	}
+	if s.opts.now != nil {
+		cfg.Now = s.opts.now
 	}
 	if s.opts.collector != nil {
 		s.opts.collector(&cfg)

@@ -56,6 +56,7 @@ func (s *Service) buildData(flushes *flushMetrics) error {
 		FlushTimeout:     cfg.StoreFlushTimeout,
 		QueueSize:        cfg.StoreQueueSize,
 		ShutdownTimeout:  cfg.ShutdownTimeout,
+		DrainBy:          s.shutdown.drainBy,
 		RawLimit:         cfg.StoreRawLimit,
 		CopyWriters:      cfg.StoreCopyWriters,
 		RejectsPerSecond: float64(cfg.StoreRejectsPerSec),
@@ -69,7 +70,9 @@ func (s *Service) buildData(flushes *flushMetrics) error {
 		return err
 	}
 	s.writer = w
-	v, err := validate.New(validate.Config{ClockSkew: cfg.ValidateClockSkew}, nil)
+	// The future checks allow the offset measured from the exchanges'
+	// trades when the local clock runs behind.
+	v, err := validate.New(validate.Config{ClockSkew: cfg.ValidateClockSkew, ClockOffset: s.clocks.Offset}, s.opts.now)
 	if err != nil {
 		return err
 	}
@@ -121,6 +124,9 @@ func encodeRaw(rec market.Record) []byte { return pubsub.Encode(nil, rec) }
 func (s *Service) runWithData(ctx context.Context, fn func(ctx context.Context) error) error {
 	dataCtx, stopData := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopData()
+	// SHUTDOWN_TIMEOUT counts from the moment ctx ends, for the
+	// collectors' stop and the writer's drain together.
+	defer context.AfterFunc(ctx, s.shutdown.begin)()
 	data, _ := errgroup.WithContext(dataCtx)
 	data.Go(func() error {
 		if s.buffer != nil {
@@ -134,6 +140,7 @@ func (s *Service) runWithData(ctx context.Context, fn func(ctx context.Context) 
 	}
 	data.Go(func() error { return s.callbacks.Run(dataCtx) })
 	fnErr := s.runBackfill(ctx, fn)
+	s.shutdown.begin()
 	stopData()
 	dataErr := data.Wait()
 	if errors.Is(dataErr, context.Canceled) {

@@ -52,6 +52,7 @@ func (m *flushMetrics) observe(r store.FlushResult) {
 type dataMetrics struct {
 	c *Service
 
+	skew      *prometheus.Desc
 	accepted  *prometheus.Desc
 	rejected  *prometheus.Desc
 	published *prometheus.Desc
@@ -80,13 +81,16 @@ func registerDataMetrics(reg prometheus.Registerer, c *Service) error {
 		pubQueue:  prometheus.NewDesc("etl_redis_queue_depth", "Records waiting to be published.", nil, nil),
 		rows:      prometheus.NewDesc("etl_store_rows_total", "Rows handled by the store writer, by table and outcome (inserted, skipped, rejected).", []string{"table", "outcome"}, nil),
 		storeQ:    prometheus.NewDesc("etl_store_queue_depth", "Records waiting in the store writer's queue.", nil, nil),
-		spool:     newSpoolDescs(),
+		skew: prometheus.NewDesc("etl_exchange_clock_skew_seconds",
+			"Measured offset of the local clock from the exchange's: a low percentile of received minus exchange time of recent trades (negative when the local clock is behind; absent until enough trades were seen).",
+			[]string{"exchange"}, nil),
+		spool: newSpoolDescs(),
 	})
 }
 
 // Describe implements prometheus.Collector.
 func (m *dataMetrics) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{m.accepted, m.rejected, m.published, m.dropped, m.redisUp, m.pubQueue, m.rows, m.storeQ,
+	for _, d := range []*prometheus.Desc{m.accepted, m.rejected, m.published, m.dropped, m.redisUp, m.pubQueue, m.rows, m.storeQ, m.skew,
 		m.spool.bytes, m.spool.segments, m.spool.records, m.spool.gaps, m.spool.state} {
 		ch <- d
 	}
@@ -113,6 +117,11 @@ func (m *dataMetrics) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(m.pubQueue, prometheus.GaugeValue, float64(st.Pending))
 	}
 	m.collectStore(ch)
+	for ex := range m.c.adapters {
+		if d, ok := m.c.clocks.Offset(ex); ok {
+			ch <- prometheus.MustNewConstMetric(m.skew, prometheus.GaugeValue, d.Seconds(), string(ex))
+		}
+	}
 	if m.c.buffer != nil {
 		m.spool.collect(ch, m.c.buffer.Stats())
 	}

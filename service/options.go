@@ -43,7 +43,12 @@ type options struct {
 	backfillConfig    func(*backfill.Config)
 	backfill          backfillMode
 	supervised        bool
+	now               func() time.Time
 }
+
+// WithClock sets the local clock that validation and the collectors read
+// (default time.Now): tests run the service on a host clock that is off.
+func WithClock(now func() time.Time) Option { return func(o *options) { o.now = now } }
 
 // WithLogger sets the service's logger (default: none).
 func WithLogger(log *zap.Logger) Option { return func(o *options) { o.log = log } }

@@ -63,6 +63,12 @@ type Service struct {
 	adapters map[market.Exchange]Adapter
 	backfill *backfillParts // nil WithoutBackfill
 	detect   gapDetection
+	// clocks measures each exchange's clock from the trades received:
+	// reported in status and metrics, read by validation.
+	clocks *collector.ClockSkew
+	// shutdown is the one deadline shared by the supervisor's stop and
+	// the writer's drain.
+	shutdown *shutdownClock
 
 	manager *supervisor.Manager  // nil WithoutSupervisor
 	cluster *cluster.Coordinator // nil unless ETL_CLUSTER=true
@@ -114,7 +120,8 @@ func New(cfg config.Config, pool *pgxpool.Pool, exchanges Registry, opts ...Opti
 	if o.endpoints != nil {
 		ep = *o.endpoints
 	}
-	s := &Service{cfg: cfg, opts: o, log: o.log, pool: pool, metrics: o.metrics}
+	s := &Service{cfg: cfg, opts: o, log: o.log, pool: pool, metrics: o.metrics, clocks: collector.NewClockSkew(),
+		shutdown: newShutdownClock(cfg.ShutdownTimeout)}
 	flushes, err := newFlushMetrics(o.metrics)
 	if err != nil {
 		return nil, fmt.Errorf("register metrics: %w", err)

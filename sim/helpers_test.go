@@ -22,7 +22,7 @@ func TestMain(m *testing.M) {
 
 // wait bounds every wait of a test, so that a broken simulator fails
 // instead of hanging; it is not an assertion about speed.
-const wait = 20 * time.Second
+const wait = 60 * time.Second
 
 // start runs a simulator for cfg until the test ends.
 func start(t *testing.T, cfg Config) (*Sim, Endpoints) {

@@ -38,6 +38,12 @@ type Config struct {
 	// ends (default 20s). Rows not stored by then are handed to Overflow,
 	// or counted as lost when there is none.
 	ShutdownTimeout time.Duration
+	// DrainBy, if set, returns the deadline of the whole process's
+	// shutdown, read when Run's context ends (zero: none): the final drain
+	// ends at the earlier of it and ShutdownTimeout, so that the writer's
+	// share never pushes the shutdown past the platform's grace period.
+	// Rows not stored by then go to Overflow.
+	DrainBy func() time.Time
 	// Overflow, if set, keeps the rows not stored by the shutdown deadline
 	// (the spool), records and rejects alike, so that they are stored at
 	// the next start.

@@ -130,7 +130,7 @@ func (w *Writer) Run(ctx context.Context) error {
 		lanes.Wait()
 		close(done)
 	})
-	deadline := time.NewTimer(w.cfg.ShutdownTimeout)
+	deadline := time.NewTimer(w.drainTimeout())
 	defer deadline.Stop()
 	select {
 	case <-done:
@@ -148,6 +148,19 @@ func (w *Writer) Run(ctx context.Context) error {
 		return fmt.Errorf("store writer: %d rows not stored within the shutdown timeout of %s", lost, w.cfg.ShutdownTimeout)
 	}
 	return nil
+}
+
+// drainTimeout is how long the final drain may take: ShutdownTimeout, or
+// less when Config.DrainBy sets an earlier deadline (none when it passed).
+func (w *Writer) drainTimeout() time.Duration {
+	d := w.cfg.ShutdownTimeout
+	if w.cfg.DrainBy == nil {
+		return d
+	}
+	if by := w.cfg.DrainBy(); !by.IsZero() {
+		d = min(d, max(time.Until(by), 0))
+	}
+	return d
 }
 
 // Write queues a validated record for its table. It blocks while that

@@ -40,6 +40,9 @@ const (
 	TriggerNoHeartbeat  = Trigger(IssueNoHeartbeat)
 	TriggerStaleData    = Trigger(IssueStaleData)
 	TriggerDisconnected = Trigger(IssueDisconnected)
+	// TriggerErrorRate: the error rate stayed above MaxErrorsPerMinute
+	// for ErrorRateWindow.
+	TriggerErrorRate = Trigger(IssueErrorRate)
 	// TriggerExited: Run returned (with an error, or early without one),
 	// or the Factory failed.
 	TriggerExited Trigger = "exited"
@@ -107,6 +110,10 @@ type entry struct {
 	issues      []Issue
 	checkErrors uint64
 	errorRate   float64
+	// errorRateSince is the start of the window measured by the first of
+	// the consecutive checks (up to the latest) that found the error rate
+	// above the limit; zero when the latest did not.
+	errorRateSince time.Time
 }
 
 func newEntry(spec spec.Collector, log *zap.Logger) *entry {
@@ -179,6 +186,19 @@ func mergeStatus(base, cur *collector.Status) collector.Status {
 	out.Rejects += cur.Rejects
 	out.Errors += cur.Errors
 	out.Reconnects += cur.Reconnects
+	if len(cur.Anomalies) > 0 {
+		merged := make(map[string]uint64, len(base.Anomalies)+len(cur.Anomalies))
+		for k, v := range base.Anomalies {
+			merged[k] = v
+		}
+		for k, v := range cur.Anomalies {
+			merged[k] += v
+		}
+		out.Anomalies = merged
+	}
+	if cur.ClockSkewKnown {
+		out.ClockSkew, out.ClockSkewKnown = cur.ClockSkew, true
+	}
 	if cur.LastErrorTime.After(base.LastErrorTime) || (base.LastError == "" && cur.LastError != "") {
 		out.LastError, out.LastErrorTime = cur.LastError, cur.LastErrorTime
 	}

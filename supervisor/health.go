@@ -3,6 +3,7 @@ package supervisor
 import (
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 
 	"marketetl/collector"
@@ -14,8 +15,9 @@ import (
 type IssueKind string
 
 // The kinds of issues. Heartbeat, stale data and disconnection trigger an
-// automatic restart (when the collector's auto_restart is on); the others
-// are reported only.
+// automatic restart (when the collector's auto_restart is on), and so does
+// an error rate that stays above the limit for Config.ErrorRateWindow; the
+// others are reported only.
 const (
 	// IssueNoHeartbeat: the read loop has read no frame at all for longer
 	// than the heartbeat timeout.
@@ -26,8 +28,17 @@ const (
 	// IssueDisconnected: the collector has not been connected for longer
 	// than the heartbeat timeout.
 	IssueDisconnected IssueKind = "disconnected"
-	// IssueErrorRate: errors arrive faster than the configured rate.
+	// IssueErrorRate: errors arrive faster than the configured rate;
+	// sustained for Config.ErrorRateWindow, it restarts the collector.
 	IssueErrorRate IssueKind = "error_rate"
+	// IssueRefused: the exchange refused a stream's subscription for good
+	// (an instrument it does not have). Reported only: a restart cannot
+	// cure it, so the stream is not judged stale either.
+	IssueRefused IssueKind = "refused"
+	// IssueProtocolAnomaly: the exchange sent what the adapter does not
+	// know (an unknown message type, field or error code): its API may
+	// have changed. Reported only.
+	IssueProtocolAnomaly IssueKind = "protocol_anomaly"
 	// IssueNotRunning: the collector should run but does not (waiting for a
 	// restart, failed or disabled).
 	IssueNotRunning IssueKind = "not_running"
@@ -119,6 +130,11 @@ func assess(st *collector.Status, started, now time.Time, l *limits, errorsPerMi
 	sort.Strings(keys)
 	for _, k := range keys {
 		ss := st.Streams[k]
+		if ss.Refused {
+			issues = append(issues, Issue{IssueRefused, fmt.Sprintf("the exchange refused %s for %s: %s %s",
+				streamNoun(ss.Stream), ss.Stream.Symbol, ss.RefusedCode, ss.RefusedMessage)})
+			continue
+		}
 		max := l.silence(ss.Stream.Type)
 		if age := now.Sub(later(ss.LastData, started)); age > max {
 			text := fmt.Sprintf("no data on %s for %s for %s", streamNoun(ss.Stream), ss.Stream.Symbol, seconds(age))
@@ -127,6 +143,9 @@ func assess(st *collector.Status, started, now time.Time, l *limits, errorsPerMi
 			}
 			issues = append(issues, Issue{IssueStaleData, text})
 		}
+	}
+	if kinds := anomalyKinds(st.Anomalies); kinds != "" {
+		issues = append(issues, Issue{IssueProtocolAnomaly, "exchange protocol anomalies (has its API changed?): " + kinds})
 	}
 	if errorsPerMinute > l.maxErrorsPerMinute {
 		issues = append(issues, Issue{IssueErrorRate,
@@ -188,4 +207,15 @@ func later(a, b time.Time) time.Time {
 		return a
 	}
 	return b
+}
+
+// anomalyKinds renders the protocol anomalies counted, by kind, or "".
+func anomalyKinds(counts map[string]uint64) string {
+	var parts []string
+	for _, k := range collector.AnomalyKinds() {
+		if n := counts[k]; n > 0 {
+			parts = append(parts, fmt.Sprintf("%s %d", k, n))
+		}
+	}
+	return strings.Join(parts, ", ")
 }

@@ -51,6 +51,22 @@ func TestAssess(t *testing.T) {
 	}{
 		{name: "healthy", st: status(nil), started: t0, rate: 0},
 		{
+			name: "a refused stream is reported, not stale: no restart", started: t0,
+			st: status(func(st *collector.Status) {
+				ss := st.Streams[trades.String()]
+				ss.LastData, ss.Refused, ss.RefusedCode, ss.RefusedMessage = time.Time{}, true, "60018", "instId:BTC-USDT doesn't exist"
+				st.Streams[trades.String()] = ss
+			}),
+			want: []string{"the exchange refused trades for BTC-USDT: 60018 instId:BTC-USDT doesn't exist"},
+		},
+		{
+			name: "protocol anomalies are reported, not restarted", started: t0,
+			st: status(func(st *collector.Status) {
+				st.Anomalies = map[string]uint64{collector.AnomalyUnknownMessage: 2, collector.AnomalyBadField: 1}
+			}),
+			want: []string{"exchange protocol anomalies (has its API changed?): unknown_message 2, bad_field 1"},
+		},
+		{
 			name: "stale trades", st: status(setData(trades, now.Add(-312*time.Second))), started: t0,
 			want: []string{"no data on trades for BTC-USDT for 312s"}, restart: IssueStaleData,
 		},

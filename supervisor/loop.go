@@ -111,7 +111,7 @@ func (m *Manager) runOnce(ctx context.Context, e *entry, ctl *loopCtl, trigger T
 	e.mu.Lock()
 	e.cur, e.runStarted = rn, now
 	e.syncStreamsLocked(&spec, rn)
-	e.checkedAt, e.issues, e.errorRate = time.Time{}, nil, -1
+	e.checkedAt, e.issues, e.errorRate, e.errorRateSince = time.Time{}, nil, -1, time.Time{}
 	e.checkErrors = e.statusLocked().Errors
 	e.mu.Unlock()
 	if trigger == triggerStopped {
@@ -148,7 +148,11 @@ func (m *Manager) runOnce(ctx context.Context, e *entry, ctl *loopCtl, trigger T
 			return outcome{trigger: TriggerManual, started: now}
 		case <-tick.C:
 			issues := m.check(e, &lim)
-			if is, ok := restartTrigger(issues); ok && spec.RestartsAutomatically() {
+			is, ok := restartTrigger(issues)
+			if !ok {
+				is, ok = m.sustainedErrorRate(e, issues)
+			}
+			if ok && spec.RestartsAutomatically() {
 				e.log.Warn("restarting unhealthy collector", zap.String("trigger", string(is.Kind)), zap.String("issue", is.Text))
 				m.stopRun(e, rn)
 				return outcome{trigger: Trigger(is.Kind), err: errors.New(is.Text), started: now}
@@ -287,6 +291,12 @@ func (m *Manager) check(e *entry, lim *limits) []Issue {
 		issues[i].Text = m.red.text(issues[i].Text)
 	}
 	wasHealthy := len(e.issues) == 0
+	switch {
+	case !hasIssue(issues, IssueErrorRate):
+		e.errorRateSince = time.Time{}
+	case e.errorRateSince.IsZero():
+		e.errorRateSince = since
+	}
 	e.checkedAt, e.issues, e.checkErrors, e.errorRate = now, issues, st.Errors, rate
 	switch {
 	case len(issues) > 0 && wasHealthy:
@@ -303,4 +313,32 @@ func issueTexts(issues []Issue) []string {
 		out[i] = is.Text
 	}
 	return out
+}
+
+// sustainedErrorRate returns the error-rate issue of issues when the rate
+// has been above the limit at every check covering the last
+// ErrorRateWindow (the seed design's error state): such a collector is
+// restarted like a stale one.
+func (m *Manager) sustainedErrorRate(e *entry, issues []Issue) (Issue, bool) {
+	e.mu.Lock()
+	since, checked := e.errorRateSince, e.checkedAt
+	e.mu.Unlock()
+	if since.IsZero() || checked.Sub(since) < m.cfg.ErrorRateWindow {
+		return Issue{}, false
+	}
+	for _, is := range issues {
+		if is.Kind == IssueErrorRate {
+			return is, true
+		}
+	}
+	return Issue{}, false
+}
+
+func hasIssue(issues []Issue, k IssueKind) bool {
+	for _, is := range issues {
+		if is.Kind == k {
+			return true
+		}
+	}
+	return false
 }

@@ -38,6 +38,61 @@ func reconnecting(ctx context.Context, r *fakeRunner) error {
 	}
 }
 
+// erring delivers data every second, with two errors.
+func erring(ctx context.Context, r *fakeRunner) error {
+	r.connect()
+	r.beat(true)
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+			r.beat(true)
+			r.fail("bad frame")
+			r.fail("bad frame")
+		}
+	}
+}
+
+// A burst of errors shorter than the window is reported, not restarted.
+func TestErrorBurstIsNotRestarted(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := newHarness(t, Config{}, nil)
+		h.f.set("c", func(ctx context.Context, r *fakeRunner) error {
+			r.connect()
+			r.beat(true)
+			t := time.NewTicker(time.Second)
+			defer t.Stop()
+			for i := 0; ; i++ {
+				select {
+				case <-ctx.Done():
+					return nil
+				case <-t.C:
+					r.beat(true)
+					if i < 50 { // 100 errors a minute for 50s, then none
+						r.fail("bad frame")
+						r.fail("bad frame")
+					}
+				}
+			}
+		})
+		h.start(newSpec("c", withInterval(10*time.Second)))
+		time.Sleep(55 * time.Second)
+		synctest.Wait()
+		if hr, _ := h.m.Health("c"); hr.IsHealthy {
+			t.Errorf("healthy during the burst")
+		}
+		time.Sleep(5 * time.Minute)
+		synctest.Wait()
+		if st := h.status("c").Statistics; st.Restarts != 0 {
+			t.Errorf("%d restarts after a 50s burst, want 0", st.Restarts)
+		}
+		h.mustStop()
+	})
+}
+
 func TestUnhealthyCollectorIsRestarted(t *testing.T) {
 	cases := []struct {
 		name   string
@@ -76,6 +131,14 @@ func TestUnhealthyCollectorIsRestarted(t *testing.T) {
 			opts:         []func(*spec.Collector){withInterval(10 * time.Second)},
 			restartAfter: 35 * time.Second, trigger: TriggerDisconnected,
 			issue: "not connected (reconnecting) for 30s",
+		},
+		{
+			name: "error rate sustained for a minute", behave: erring,
+			opts: []func(*spec.Collector){withInterval(10 * time.Second)},
+			// every check from 10s finds 120 errors a minute; the one at 60s
+			// covers a minute above the limit
+			restartAfter: 65 * time.Second, trigger: TriggerErrorRate,
+			issue: "errors per minute (limit 60)",
 		},
 		{
 			name: "auto_restart off", behave: silent,

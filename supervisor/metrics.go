@@ -18,6 +18,7 @@ type metrics struct {
 	up, connected, healthy, enabled, state, uptime, dataAge, failures   *prometheus.Desc
 	collectors, hung, historyRows, historyFailures                      *prometheus.Desc
 	info, connUptime                                                    *prometheus.Desc
+	anomalies                                                           *prometheus.Desc
 }
 
 var _ prometheus.Collector = (*metrics)(nil)
@@ -42,6 +43,9 @@ func newMetrics(m *Manager) *metrics {
 		state:      d("etl_collector_state", "1 for the collector's current supervisor state (running, restarting, failed, stopped).", append(c, "state"), nil),
 		uptime:     d("etl_collector_uptime_seconds", "How long the current run has been running (0 when none).", c, nil),
 		connUptime: d("etl_collector_connection_uptime_seconds", "How long the collector's current connection has been up: since it last became connected (0 when not connected).", c, nil),
+		anomalies: d("etl_protocol_anomalies_total",
+			"Signs that an exchange changed its API, by kind: unknown_message, bad_field, unknown_error_code, subscription_refused.",
+			[]string{"exchange", "kind"}, nil),
 		info:       d("etl_supervisor_info", "Always 1; the manager label is the manager's name (MANAGER_NAME).", []string{"manager"}, nil),
 		dataAge:    d("etl_collector_last_data_age_seconds", "Time since the stream's last record (absent before its first).", stream, nil),
 		failures:   d("etl_collector_consecutive_failures", "Consecutive failures the supervisor is restarting from.", c, nil),
@@ -59,7 +63,7 @@ func (x *metrics) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{
 		x.received, x.processed, x.records, x.rejects, x.errors, x.reconnects, x.restarts,
 		x.up, x.connected, x.healthy, x.enabled, x.state, x.uptime, x.dataAge, x.failures,
-		x.collectors, x.hung, x.historyRows, x.historyFailures, x.info, x.connUptime,
+		x.collectors, x.hung, x.historyRows, x.historyFailures, x.info, x.connUptime, x.anomalies,
 	} {
 		ch <- d
 	}
@@ -82,10 +86,17 @@ func (x *metrics) Collect(ch chan<- prometheus.Metric) {
 	m := x.m
 	now := m.cfg.Now()
 	byState := map[State]int{StateRunning: 0, StateRestarting: 0, StateFailed: 0, StateStopped: 0}
+	anomalies := map[string]map[string]uint64{}
 	for _, e := range m.sorted() {
 		s := m.snap(e, now)
 		name, ex := s.spec.Name, string(s.spec.Exchange)
 		byState[s.state]++
+		if anomalies[ex] == nil {
+			anomalies[ex] = map[string]uint64{}
+		}
+		for k, n := range s.status.Anomalies {
+			anomalies[ex][k] += n
+		}
 		counter(x.received, s.status.MessagesReceived, name, ex)
 		counter(x.processed, s.status.MessagesProcessed, name, ex)
 		counter(x.rejects, s.status.Rejects, name, ex)
@@ -94,7 +105,7 @@ func (x *metrics) Collect(ch chan<- prometheus.Metric) {
 		for _, k := range []string{errKindExit, errKindPanic, errKindHung} {
 			counter(x.errors, s.errorsBy[k], name, ex, k)
 		}
-		for _, t := range []Trigger{TriggerNoHeartbeat, TriggerStaleData, TriggerDisconnected, TriggerExited,
+		for _, t := range []Trigger{TriggerNoHeartbeat, TriggerStaleData, TriggerDisconnected, TriggerErrorRate, TriggerExited,
 			TriggerPanic, TriggerManual, TriggerFailedRetry} {
 			counter(x.restarts, s.restartsBy[t], name, ex, string(t))
 		}
@@ -122,6 +133,11 @@ func (x *metrics) Collect(ch chan<- prometheus.Metric) {
 	}
 	for st, n := range byState {
 		gauge(x.collectors, float64(n), string(st))
+	}
+	for ex, kinds := range anomalies {
+		for _, k := range collector.AnomalyKinds() {
+			counter(x.anomalies, kinds[k], ex, k)
+		}
 	}
 	gauge(x.hung, float64(len(m.runs.hung())))
 	gauge(x.info, 1, m.cfg.Name)

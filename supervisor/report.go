@@ -91,6 +91,11 @@ type Statistics struct {
 	LastRestartTime *time.Time `json:"last_restart_time"`
 	// HungStops counts stops that exceeded the stop timeout.
 	HungStops uint64 `json:"hung_stops"`
+	// ClockSkewSeconds is the measured offset of the local clock from the
+	// exchange's (received minus exchange time of recent trades, a low
+	// percentile: negative when the local clock is behind); null until
+	// enough trades were seen.
+	ClockSkewSeconds *float64 `json:"clock_skew_seconds"`
 }
 
 // StreamReport is one stream's freshness.
@@ -109,6 +114,11 @@ type StreamReport struct {
 	TimeSinceData      *float64   `json:"time_since_data"`
 	MaxSilenceDuration float64    `json:"max_silence_duration"`
 	LastError          string     `json:"last_error,omitempty"`
+	// State is "refused" when the exchange refused the stream's
+	// subscription for good, with its code and message; empty otherwise.
+	State          string `json:"state,omitempty"`
+	RefusedCode    string `json:"refused_code,omitempty"`
+	RefusedMessage string `json:"refused_message,omitempty"`
 }
 
 // HealthReport is one collector's health (GET /api/collectors/{name}/health).
@@ -295,6 +305,10 @@ func (m *Manager) collectorReport(s *snapshot) CollectorReport {
 		LastRestartTime:   timePtr(s.lastRestart),
 		HungStops:         s.errorsBy[errKindHung],
 	}
+	if s.status.ClockSkewKnown {
+		skew := s.status.ClockSkew.Seconds()
+		st.ClockSkewSeconds = &skew
+	}
 	for k, v := range s.restartsBy {
 		st.RestartsByTrigger[string(k)] = v
 	}
@@ -305,7 +319,7 @@ func (m *Manager) collectorReport(s *snapshot) CollectorReport {
 	st.ConnectedSince = timePtr(connectedAt(s))
 	r.Statistics = st
 	for k, ss := range streamsOf(&s.spec, &s.status) {
-		r.Streams[k] = StreamReport{
+		sr := StreamReport{
 			DataType:           string(ss.Stream.Type),
 			Symbol:             string(ss.Stream.Symbol),
 			Timeframe:          string(ss.Stream.Timeframe),
@@ -318,6 +332,10 @@ func (m *Manager) collectorReport(s *snapshot) CollectorReport {
 			MaxSilenceDuration: secs(s.limits.silence(ss.Stream.Type)),
 			LastError:          m.red.report(ss.LastError),
 		}
+		if ss.Refused {
+			sr.State, sr.RefusedCode, sr.RefusedMessage = "refused", ss.RefusedCode, m.red.report(ss.RefusedMessage)
+		}
+		r.Streams[k] = sr
 	}
 	return r
 }

@@ -120,9 +120,14 @@ type Config struct {
 	// unhealthy. HEARTBEAT_TIMEOUT, default 90s.
 	HeartbeatTimeout time.Duration
 	// MaxErrorsPerMinute is the error rate above which a collector is
-	// reported unhealthy (not restarted: restarting does not cure bad
-	// frames). MAX_ERRORS_PER_MINUTE, default 60.
+	// reported unhealthy; when the rate stays above it for
+	// ErrorRateWindow, the collector is restarted like a stale one.
+	// MAX_ERRORS_PER_MINUTE, default 60.
 	MaxErrorsPerMinute float64
+	// ErrorRateWindow is how long the error rate must stay above
+	// MaxErrorsPerMinute, at every health check, before the collector is
+	// restarted. Default 1m.
+	ErrorRateWindow time.Duration
 	// ReconnectDelay is the first restart delay; it doubles with each
 	// consecutive failure. RECONNECT_DELAY, default 5s.
 	ReconnectDelay time.Duration
@@ -178,6 +183,7 @@ const (
 	DefaultMaxSilence                = 300 * time.Second
 	DefaultHeartbeatTimeout          = 90 * time.Second
 	DefaultMaxErrorsPerMinute        = 60
+	DefaultErrorRateWindow           = time.Minute
 	DefaultReconnectDelay            = 5 * time.Second
 	DefaultReconnectDelayMax         = 5 * time.Minute
 	DefaultJitter                    = 0.2
@@ -208,6 +214,7 @@ func (cfg *Config) applyDefaults() {
 	setDur(&cfg.FailureDecay, DefaultFailureDecay)
 	setDur(&cfg.FailedRetryInterval, DefaultFailedRetryInterval)
 	setDur(&cfg.StopTimeout, DefaultStopTimeout)
+	setDur(&cfg.ErrorRateWindow, DefaultErrorRateWindow)
 	setDur(&cfg.ShutdownTimeout, DefaultShutdownTimeout)
 	setDur(&cfg.StatusRetention, DefaultStatusRetention)
 	setDur(&cfg.RetentionInterval, DefaultRetentionInterval)

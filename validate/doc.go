@@ -12,7 +12,9 @@
 // symbol is BASE-QUOTE (market.Symbol.Check), or for a balance an asset
 // code (market.CheckAsset); the exchange time and the receipt time are
 // set; the exchange time is not before 2009-01-01 UTC and not later than
-// the local clock plus Config.ClockSkew.
+// the local clock plus Config.ClockSkew (plus, when Config.ClockOffset
+// measured the local clock behind the exchange's, that offset, up to
+// MaxClockCorrection).
 //
 // Trades: a trade id; price > 0; size > 0; side buy or sell.
 //

@@ -24,12 +24,25 @@ type Config struct {
 	// Exchanges are the exchanges whose records are accepted. Empty means
 	// every exchange of market.Exchanges.
 	Exchanges []market.Exchange
+	// ClockOffset, when set, returns the measured offset of the local
+	// clock from an exchange's (negative when the local clock is behind)
+	// and whether it is known (collector.ClockSkew.Offset). When the local
+	// clock is behind, the future checks allow that much more, up to
+	// MaxClockCorrection, so that a host clock running late does not
+	// refuse good records. Nil: no correction.
+	ClockOffset func(market.Exchange) (time.Duration, bool)
 }
+
+// MaxClockCorrection caps the correction a measured clock offset adds to
+// the clock-skew allowance: a host clock further behind than that is
+// broken, and its records are refused (each refusal is recorded as a gap).
+const MaxClockCorrection = 5 * time.Minute
 
 // Validator checks records. It is safe for concurrent use: it holds only
 // configuration, set once by New.
 type Validator struct {
 	skew      time.Duration
+	offset    func(market.Exchange) (time.Duration, bool)
 	exchanges []market.Exchange
 	now       func() time.Time
 }
@@ -54,7 +67,7 @@ func New(cfg Config, now func() time.Time) (*Validator, error) {
 	if now == nil {
 		now = time.Now
 	}
-	return &Validator{skew: cfg.ClockSkew, exchanges: slices.Clone(cfg.Exchanges), now: now}, nil
+	return &Validator{skew: cfg.ClockSkew, offset: cfg.ClockOffset, exchanges: slices.Clone(cfg.Exchanges), now: now}, nil
 }
 
 // Rejection says why a record was refused.
@@ -133,14 +146,15 @@ func (v *Validator) Check(rec market.Record) *Rejection {
 		return reject(UnknownType, "", "record %T is nil or of an unknown type", rec)
 	}
 	now := v.now()
-	if r := v.checkMeta(h, rec.DataType() == market.TypeBalance, now); r != nil {
+	allow := v.allowance(h.Exchange)
+	if r := v.checkMeta(h, rec.DataType() == market.TypeBalance, now, allow); r != nil {
 		return r
 	}
 	switch r := rec.(type) {
 	case *market.Trade:
 		return checkTrade(r)
 	case *market.Candle:
-		return checkCandle(r, now.Add(v.skew))
+		return checkCandle(r, now.Add(allow))
 	case *market.Ticker:
 		return checkTicker(r)
 	case *market.BookSnapshot:
@@ -155,7 +169,7 @@ func (v *Validator) Check(rec market.Record) *Rejection {
 
 // checkMeta applies the rules common to every record. For a balance the
 // symbol is an asset code.
-func (v *Validator) checkMeta(h *market.Meta, balance bool, now time.Time) *Rejection {
+func (v *Validator) checkMeta(h *market.Meta, balance bool, now time.Time, allow time.Duration) *Rejection {
 	if !slices.Contains(v.exchanges, h.Exchange) {
 		return reject(UnknownExchange, "exchange", "exchange %q is not one of %v", string(h.Exchange), v.exchanges)
 	}
@@ -175,10 +189,24 @@ func (v *Validator) checkMeta(h *market.Meta, balance bool, now time.Time) *Reje
 	if h.Time.Before(earliest) {
 		return reject(TimestampTooOld, "ts", "%s is before %s", stamp(h.Time), stamp(earliest))
 	}
-	if limit := now.Add(v.skew); h.Time.After(limit) {
-		return reject(TimestampInFuture, "ts", "%s is more than %s after the local clock %s", stamp(h.Time), v.skew, stamp(now))
+	if limit := now.Add(allow); h.Time.After(limit) {
+		return reject(TimestampInFuture, "ts", "%s is more than %s after the local clock %s", stamp(h.Time), allow, stamp(now))
 	}
 	return nil
+}
+
+// allowance is how far ahead of the local clock an exchange time of ex
+// may be: the configured skew, plus how far the local clock was measured
+// to run behind ex's (capped at MaxClockCorrection).
+func (v *Validator) allowance(ex market.Exchange) time.Duration {
+	if v.offset == nil {
+		return v.skew
+	}
+	off, ok := v.offset(ex)
+	if !ok || off >= 0 {
+		return v.skew
+	}
+	return v.skew + min(-off, MaxClockCorrection)
 }
 
 // stamp formats t for a detail message.

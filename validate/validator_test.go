@@ -256,3 +256,42 @@ func TestConcurrentChecks(t *testing.T) {
 		}
 	}
 }
+
+// A local clock measured 10 s behind an exchange's allows its times 10 s
+// further ahead (capped at MaxClockCorrection); one measured ahead, an
+// unknown offset or another exchange's offset change nothing.
+func TestMeasuredClockOffsetWidensTheAllowance(t *testing.T) {
+	offsets := map[market.Exchange]time.Duration{market.OKX: -10 * time.Second, market.Binance: 10 * time.Second, market.Coinbase: -time.Hour}
+	v, err := New(Config{ClockOffset: func(ex market.Exchange) (time.Duration, bool) {
+		d, ok := offsets[ex]
+		return d, ok
+	}}, func() time.Time { return now })
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name   string
+		ex     market.Exchange
+		ahead  time.Duration
+		refuse bool
+	}{
+		{name: "behind: 15s ahead accepted", ex: market.OKX, ahead: 15 * time.Second},
+		{name: "behind: beyond 15s refused", ex: market.OKX, ahead: 15*time.Second + time.Nanosecond, refuse: true},
+		{name: "ahead: the plain allowance", ex: market.Binance, ahead: DefaultClockSkew + time.Nanosecond, refuse: true},
+		{name: "far behind: capped", ex: market.Coinbase, ahead: DefaultClockSkew + MaxClockCorrection + time.Nanosecond, refuse: true},
+		{name: "far behind: up to the cap", ex: market.Coinbase, ahead: DefaultClockSkew + MaxClockCorrection},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			tr := goodTrade()
+			tr.Exchange, tr.Time = tc.ex, now.Add(tc.ahead)
+			if tc.ex == market.Coinbase || tc.ex == market.Binance {
+				tr.Symbol = "BTC-USD"
+			}
+			r := v.Check(tr)
+			if tc.refuse != (r != nil) || (r != nil && r.Reason != TimestampInFuture) {
+				t.Errorf("Check = %v, want refused %v", r, tc.refuse)
+			}
+		})
+	}
+}

@@ -236,7 +236,7 @@ func runServiceForDashboards(t *testing.T, dbURL string) (map[string]bool, time.
 	for k, v := range map[string]string{
 		"DATABASE_URL": dbURL, "REDIS_URL": dbtest.RedisURL(), "REDIS_CHANNEL_PREFIX": dbtest.Unique("dash"),
 		"ETL_ADMIN_ADDR": admin, "ETL_CONFIG": yamlPath, "SPOOL_DIR": filepath.Join(dir, "spool"),
-		"DEFAULT_HEALTH_CHECK_INTERVAL": "200ms", "GLOBAL_HEALTH_CHECK_INTERVAL": "200ms", "LOG_LEVEL": "warn",
+		"DEFAULT_HEALTH_CHECK_INTERVAL": "1s", "GLOBAL_HEALTH_CHECK_INTERVAL": "1s", "LOG_LEVEL": "warn",
 		"OKX_WS_PUBLIC_URL": ep.OKXPublicWS, "OKX_WS_BUSINESS_URL": ep.OKXBusinessWS, "OKX_REST_URL": ep.OKXREST,
 		"BINANCE_WS_URL": ep.BinanceWS, "BINANCE_REST_URL": ep.BinanceREST,
 		"COINBASE_WS_URL": ep.CoinbaseWS, "COINBASE_REST_URL": ep.CoinbaseREST,

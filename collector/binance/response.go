@@ -55,6 +55,8 @@ func (d *decoder) exchangeError(m *message, ev *collector.Event) error {
 		Code:      string(codeText),
 		Message:   string(msgText),
 		Permanent: permanentWSCode(string(codeText)),
+		// The documented codes are 0 to 3, all permanent.
+		UnknownCode: !permanentWSCode(string(codeText)),
 	}
 	return nil
 }

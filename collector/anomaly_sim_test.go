@@ -1,0 +1,95 @@
+package collector_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest"
+	"golang.org/x/sync/errgroup"
+
+	"marketetl/collector"
+	"marketetl/collector/okx"
+	"marketetl/market"
+	"marketetl/sim"
+)
+
+// TestProtocolAnomaliesRaiseAnAlarmNotAReconnect runs the OKX adapter
+// against the simulated exchange with two symbols, one of which the
+// exchange does not list: that stream is refused in status with the
+// exchange's code and message, the other keeps flowing, and nothing is
+// redialled. A message of a type the adapter does not know is counted as
+// an anomaly and the stream carries on.
+func TestProtocolAnomaliesRaiseAnAlarmNotAReconnect(t *testing.T) {
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	log := zaptest.NewLogger(t, zaptest.Level(zap.ErrorLevel))
+	s, err := sim.New(sim.Config{Seed: 5, Start: time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)}, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ep, err := s.Listen(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proto, err := okx.New(okx.Config{PublicURL: ep.OKXPublicWS, BusinessURL: ep.OKXBusinessWS, RESTURL: ep.OKXREST})
+	if err != nil {
+		t.Fatal(err)
+	}
+	good := market.Stream{Exchange: market.OKX, Symbol: "BTC-USDT", Type: market.TypeTrade}
+	bad := market.Stream{Exchange: market.OKX, Symbol: "NOPE-USDT", Type: market.TypeTrade}
+	got := &records{}
+	col, err := collector.New(collector.Config{Name: "anomalies", Streams: []market.Stream{good, bad}, Log: log, Gaps: got,
+		BackoffMin: 10 * time.Millisecond, BackoffMax: 50 * time.Millisecond}, proto, got)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return s.Run(gctx) })
+	g.Go(func() error { return col.Run(gctx) })
+	defer func() {
+		cancel()
+		if err := g.Wait(); err != nil {
+			t.Errorf("run: %v", err)
+		}
+	}()
+	if err := s.WaitSubscribed(ctx, good); err != nil {
+		t.Fatal(err)
+	}
+	waitStatus := func(what string, cond func(collector.Status) bool) collector.Status {
+		t.Helper()
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			st := col.Status()
+			if cond(st) {
+				return st
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("timed out waiting for %s: %+v", what, st)
+			}
+			time.Sleep(5 * time.Millisecond) // polling a condition, not synchronising on time
+		}
+	}
+	st := waitStatus("the refusal", func(st collector.Status) bool { return st.Streams[bad.String()].Refused })
+	if ss := st.Streams[bad.String()]; ss.RefusedCode != "60018" || ss.RefusedMessage == "" {
+		t.Errorf("refused stream %+v, want code 60018 and the exchange's message", ss)
+	}
+	if n := st.Anomalies[collector.AnomalySubscriptionRefused]; n != 1 {
+		t.Errorf("%d subscription_refused anomalies, want 1", n)
+	}
+	if n := s.SendRaw(market.OKX, []byte(`{"event":"brand-new","arg":{"channel":"trades","instId":"BTC-USDT"}}`)); n < 1 {
+		t.Fatalf("raw frame sent on %d connections", n)
+	}
+	st = waitStatus("the unknown message counted", func(st collector.Status) bool { return st.Anomalies[collector.AnomalyUnknownMessage] == 1 })
+	if err := s.Step(ctx, 5); err != nil {
+		t.Fatal(err)
+	}
+	st = waitStatus("5 trades after the anomaly", func(st collector.Status) bool { return st.Streams[good.String()].Records == 5 })
+	if st.Reconnects != 0 || s.Counts(market.OKX).Connects != 1 {
+		t.Errorf("%d redials, %d connects: want none and 1 (no reconnect loop)", st.Reconnects, s.Counts(market.OKX).Connects)
+	}
+	if ss := st.Streams[good.String()]; ss.Refused {
+		t.Errorf("the listed symbol is marked refused: %+v", ss)
+	}
+}
