@@ -32,7 +32,7 @@ SOAK ?= 3m
 soak:
 	$(GO) test -count=1 -timeout 30m -v -run '^TestSoak$$' ./faults/ -args -soak $(SOAK) -report ../docs/RELIABILITY.md
 
-## demo: the simulated exchange plus collectors for all three exchanges, into DATABASE_URL
+## demo: the simulated exchange plus collectors for every exchange, into DATABASE_URL
 demo:
 	$(GO) run ./cmd/etl demo
 

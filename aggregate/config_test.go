@@ -20,7 +20,7 @@ func TestNew(t *testing.T) {
 		{name: "every timeframe", exchange: market.OKX, sym: "BTC-USDT", tfs: market.Timeframes()},
 		{name: "no timeframe", exchange: market.Coinbase, sym: "BTC-USD", wantErr: true},
 		{name: "unknown timeframe", exchange: market.Coinbase, sym: "BTC-USD", tfs: []market.Timeframe{market.TF1m, "7m"}, wantErr: true},
-		{name: "unknown exchange", exchange: "kraken", sym: "BTC-USD", tfs: []market.Timeframe{market.TF1m}, wantErr: true},
+		{name: "unknown exchange", exchange: "bitstamp", sym: "BTC-USD", tfs: []market.Timeframe{market.TF1m}, wantErr: true},
 		{name: "malformed symbol", exchange: market.Coinbase, sym: "btc-usd", tfs: []market.Timeframe{market.TF1m}, wantErr: true},
 		{name: "negative clock skew", exchange: market.Coinbase, sym: "BTC-USD", tfs: []market.Timeframe{market.TF1m}, cfg: Config{ClockSkew: -time.Second}, wantErr: true},
 	}

@@ -390,7 +390,7 @@ func norm(s string) string { return decimal.RequireFromString(s).String() }
 func TestGapOlderThanHistoryHorizon(t *testing.T) {
 	r := newRig(t, 400)
 	f := r.filler(nil)
-	for _, ex := range []market.Exchange{market.OKX, market.Binance} {
+	for _, ex := range []market.Exchange{market.OKX, market.Binance, market.Kraken} {
 		t.Run(string(ex), func(t *testing.T) {
 			r := r.with(t)
 			sym := r.sim.Symbols(ex)[0]
@@ -491,6 +491,38 @@ func TestThrottledExchangeIsWaitedOut(t *testing.T) {
 		}
 	}
 	r.waitTrades(ex, sym, 198)
+}
+
+// TestKrakenThrottleIsWaitedOut: Kraken answers a rate limit with HTTP 200
+// and "EAPI:Rate limit exceeded"; the filler waits Retry-After and pages
+// the time-paged trade history to the end of the gap.
+func TestKrakenThrottleIsWaitedOut(t *testing.T) {
+	r := newRig(t, 200)
+	f := r.filler(nil)
+	ex := market.Kraken
+	sym := r.sim.Symbols(ex)[0]
+	truth := r.sim.Trades(ex, sym)
+	r.sim.ThrottleREST(ex, 2, time.Second)
+	st := market.Stream{Exchange: ex, Symbol: sym, Type: market.TypeTrade}
+	res, err := f.Fill(t.Context(), market.Gap{Stream: st, From: truth[0].Time, To: truth[199].Time,
+		AfterID: tradeID(t, truth[0]), BeforeID: tradeID(t, truth[199]), Reason: market.GapDisconnect})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Status != store.GapFilled || res.Rows != 198 || res.Throttled != 2 {
+		t.Fatalf("result %+v, want filled, 198 rows, 2 throttled", res)
+	}
+	reqs := r.sim.RESTRequests(ex)
+	if len(reqs) != 3 || !reqs[0].Throttled || !reqs[1].Throttled || reqs[2].Throttled {
+		t.Fatalf("requests %+v, want 2 throttled then 1 served page", reqs)
+	}
+	for i := 1; i < 3; i++ {
+		if d := reqs[i].At.Sub(reqs[i-1].At); d < time.Second {
+			t.Errorf("request %d sent %v after the rate limit answer, before Retry-After (1s)", i, d)
+		}
+	}
+	r.waitTrades(ex, sym, 198)
+	sameLines(t, "trades", r.storedTrades(ex, sym), tradeLines(truth[1:199]))
 }
 
 // TestOpenGapsResumedAtStart: gaps left open or filling by a previous

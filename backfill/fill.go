@@ -39,6 +39,9 @@ func (a *attempt) run(ctx context.Context) error {
 	a.cur = a.row.Gap
 	switch a.cur.Stream.Type {
 	case market.TypeTrade:
+		if th, ok := a.h.(collector.TimedHistory); ok {
+			return a.tradesByTime(ctx, th)
+		}
 		return a.trades(ctx)
 	case market.TypeCandle:
 		return a.candles(ctx)

@@ -15,6 +15,7 @@ type Endpoints struct {
 	OKXPublicWS, OKXBusinessWS, OKXREST string
 	BinanceWS, BinanceREST              string
 	CoinbaseWS, CoinbaseREST            string
+	KrakenWS, KrakenREST                string
 }
 
 // endpointsAt returns the endpoints of phase on the frame server at addr.
@@ -27,6 +28,7 @@ func endpointsAt(addr, phase string) Endpoints {
 		OKXPublicWS: ws + chanOKXPublic, OKXBusinessWS: ws + chanOKXBusiness, OKXREST: rest,
 		BinanceWS: ws + chanBinance, BinanceREST: rest,
 		CoinbaseWS: ws + chanCoinbase, CoinbaseREST: rest,
+		KrakenWS: ws + chanKraken, KrakenREST: rest,
 	}
 }
 

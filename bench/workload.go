@@ -20,6 +20,7 @@ const (
 	chanOKXPublic   = "okx-public"   // trades
 	chanOKXBusiness = "okx-business" // candles
 	chanCoinbase    = "coinbase"     // matches (Coinbase streams no candles)
+	chanKraken      = "kraken"       // trades (a Kraken candle closes only on the next one)
 )
 
 // Workload describes the records of one phase. The same Workload always
@@ -31,7 +32,8 @@ type Workload struct {
 	// Trades is the number of trades, spread round-robin over the markets.
 	Trades int `json:"trades"`
 	// CandleEvery adds one closed 1-minute candle after every CandleEvery
-	// trades (0: none; always none on Coinbase, which streams no candles).
+	// trades (0: none; always none on Coinbase, which streams no candles,
+	// and on Kraken, whose candles close only when the next one arrives).
 	CandleEvery int `json:"candle_every"`
 	// Slot separates the phases' records: trade ids, trade times and
 	// candle times of different slots never overlap.
@@ -52,7 +54,7 @@ func (c Counts) Records() int { return c.Trades + c.Candles }
 // Counts returns how many records w produces.
 func (w Workload) Counts() Counts {
 	c := Counts{Trades: w.Trades}
-	if w.CandleEvery > 0 && w.Exchange != market.Coinbase {
+	if w.CandleEvery > 0 && w.Exchange != market.Coinbase && w.Exchange != market.Kraken {
 		c.Candles = w.Trades / w.CandleEvery
 	}
 	return c
@@ -222,6 +224,8 @@ func channelOf(ex market.Exchange, rec market.Record) string {
 			return chanOKXBusiness
 		}
 		return chanOKXPublic
+	case market.Kraken:
+		return chanKraken
 	}
 	return chanCoinbase
 }
@@ -233,6 +237,8 @@ func channels(ex market.Exchange) []string {
 		return []string{chanBinance}
 	case market.OKX:
 		return []string{chanOKXPublic, chanOKXBusiness}
+	case market.Kraken:
+		return []string{chanKraken}
 	}
 	return []string{chanCoinbase}
 }

@@ -279,6 +279,9 @@ func New(cfg Config, proto Protocol, sink Sink) (*Collector, error) {
 	if r, ok := proto.(TradeIDRule); ok {
 		c.route.seqIDs = r.SequentialTradeIDs()
 	}
+	if r, ok := proto.(CandleCloseRule); ok && r.CandlesCloseOnNext() {
+		c.route.forming = newForming()
+	}
 	if sn, ok := proto.(Snapshotter); ok {
 		c.private, c.snap, c.held, c.clock = true, sn, newHeldBalances(), cfg.Clock
 		c.auth, _ = proto.(Authenticator)

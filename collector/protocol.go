@@ -235,3 +235,25 @@ type History interface {
 	// exchange's page size).
 	Trades(ctx context.Context, sym market.Symbol, afterID int64, limit int) ([]market.Trade, error)
 }
+
+// TimedHistory is implemented by a History whose exchange pages its trade
+// history by time and not by trade id (Kraken's Trades "since"): the
+// backfill then fills trade gaps with TradesSince, from the gap's start
+// time, and never calls Trades.
+type TimedHistory interface {
+	// TradesSince returns one page of sym's trades executed at or after
+	// since (the exchange may include a little earlier), oldest first, and
+	// next, where the following page starts (the exchange's own cursor).
+	// An empty page means there is no later trade. Errors as History's.
+	TradesSince(ctx context.Context, sym market.Symbol, since time.Time) (trades []market.Trade, next time.Time, err error)
+}
+
+// CandleCloseRule is implemented by a Protocol whose exchange sends its
+// candles without a closed flag (Kraken's ohlc): when CandlesCloseOnNext
+// is true, Decode reports every candle as forming, and the collector
+// closes a stream's candle when a candle of a later open time of that
+// stream arrives on the same connection (a candle older than the one held
+// is final already and is handed on as closed).
+type CandleCloseRule interface {
+	CandlesCloseOnNext() bool
+}

@@ -43,6 +43,9 @@ type router struct {
 	// delivered, for the REST comparisons; such a collector never keeps a
 	// raw frame (one may carry a key or a signature).
 	held *heldBalances
+	// forming holds each stream's forming candle when the exchange closes
+	// candles only by sending a later one (CandleCloseRule); nil otherwise.
+	forming *forming
 
 	mu sync.Mutex // guards the fields below
 	// wanted are the streams to hand on, keyed by Stream.String().
@@ -118,6 +121,13 @@ func (r *router) route(ctx context.Context, key string, ev *Event, received time
 		}
 	}
 	for _, rec := range ev.Records {
+		if cd, ok := rec.(*market.Candle); ok && r.forming != nil && !cd.Closed {
+			if prev := r.forming.next(cd); prev != nil {
+				if err := r.handle(ctx, prev, received, session); err != nil {
+					return err
+				}
+			}
+		}
 		if err := r.handle(ctx, rec, received, session); err != nil {
 			return err
 		}

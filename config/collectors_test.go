@@ -28,7 +28,7 @@ func TestParseCollectors(t *testing.T) {
 	}{
 		{name: "good", yaml: good},
 		{name: "unknown key", yaml: "collectors:\n  - name: a\n    exchange: okx\n    symbolz: [BTC-USDT]\n", wantErr: []string{"c.yaml", "line 4", "symbolz"}},
-		{name: "unknown exchange", yaml: "collectors:\n  - name: a\n    exchange: kraken\n    symbols: [BTC-USDT]\n    data_types: [trade]\n", wantErr: []string{"c.yaml:2", `exchange "kraken"`}},
+		{name: "unknown exchange", yaml: "collectors:\n  - name: a\n    exchange: bitstamp\n    symbols: [BTC-USDT]\n    data_types: [trade]\n", wantErr: []string{"c.yaml:2", `exchange "bitstamp"`}},
 		{name: "malformed symbol", yaml: "collectors:\n  - name: a\n    exchange: okx\n    symbols: [BTCUSDT]\n    data_types: [trade]\n", wantErr: []string{"c.yaml:2", "BASE-QUOTE"}},
 		{name: "unknown timeframe", yaml: "collectors:\n  - name: a\n    exchange: okx\n    symbols: [BTC-USDT]\n    data_types: [candle]\n    timeframes: [7m]\n", wantErr: []string{"c.yaml:2", `"7m"`}},
 		{name: "candle without timeframe", yaml: "collectors:\n  - name: a\n    exchange: okx\n    symbols: [BTC-USDT]\n    data_types: [candle]\n", wantErr: []string{"timeframes: data_types has candle"}},

@@ -50,6 +50,8 @@ type Config struct {
 	BinanceREST    string
 	CoinbaseWS     string
 	CoinbaseREST   string
+	KrakenWS       string
+	KrakenREST     string
 	ReadLimitBytes int
 
 	// Gap backfill and the exchanges' REST budgets.
@@ -58,6 +60,7 @@ type Config struct {
 	OKXRESTRate         int
 	BinanceRESTWeight   int
 	CoinbaseRESTRate    int
+	KrakenRESTRate      int
 
 	// Supervisor and admin API.
 	AdminAddr  string
@@ -145,6 +148,8 @@ func load(e *env) Config {
 	c.BinanceREST = e.urlVar("BINANCE_REST_URL", "https://api.binance.com", "Binance REST base URL", false, "http", "https")
 	c.CoinbaseWS = e.urlVar("COINBASE_WS_URL", "wss://ws-feed.exchange.coinbase.com", "Coinbase Exchange WebSocket feed (full URL)", false, "ws", "wss")
 	c.CoinbaseREST = e.urlVar("COINBASE_REST_URL", "https://api.exchange.coinbase.com", "Coinbase Exchange REST base URL", false, "http", "https")
+	c.KrakenWS = e.urlVar("KRAKEN_WS_URL", "wss://ws.kraken.com/v2", "Kraken spot WebSocket v2, public (full URL)", false, "ws", "wss")
+	c.KrakenREST = e.urlVar("KRAKEN_REST_URL", "https://api.kraken.com", "Kraken REST base URL (/0/public/… is appended)", false, "http", "https")
 	c.ReadLimitBytes = e.integer("WS_READ_LIMIT_BYTES", 4<<20, 1024, 1<<30, "largest WebSocket frame accepted; a larger one is rejected and the connection redialled")
 
 	c.BackfillEnabled = e.boolean("BACKFILL_ENABLED", true, "fill gaps in the stored data from the exchanges' REST history (gaps are recorded in the gaps table either way)")
@@ -152,6 +157,7 @@ func load(e *env) Config {
 	c.OKXRESTRate = e.integer("OKX_REST_RATE", 10, 1, 10000, "OKX REST requests per second, burst twice that (OKX: history-trades and history-candles 20 requests per 2 s per IP)")
 	c.BinanceRESTWeight = e.integer("BINANCE_REST_WEIGHT_PER_MINUTE", 6000, 1, 1_000_000, "Binance REST request weight per minute (Binance: 6000 per IP; klines weigh 2, historicalTrades 25)")
 	c.CoinbaseRESTRate = e.integer("COINBASE_REST_RATE", 10, 1, 10000, "Coinbase REST requests per second, burst 1.5 times that (Coinbase: public endpoints 10 per second per IP, burst 15)")
+	c.KrakenRESTRate = e.integer("KRAKEN_REST_RATE", 1, 1, 10000, "Kraken REST requests per second, burst 2 (Kraken: public endpoints about 1 per second per IP and pair)")
 
 	c.AdminAddr = e.str("ETL_ADMIN_ADDR", "127.0.0.1:8080", "admin HTTP API listen address (empty: no admin API)")
 	c.AdminToken = e.secret("ETL_ADMIN_TOKEN", "bearer token required by the mutating admin endpoints, at least 16 characters; without it they are refused")

@@ -1,8 +1,8 @@
 // Package exchange is the registry of the exchanges marketetl collects
 // from: for each, how to build its adapter (package collector/okx,
-// collector/binance, collector/coinbase) and its REST budget. It is the
-// one place that names every concrete exchange; adding an exchange is one
-// entry in Registry.
+// collector/binance, collector/coinbase, collector/kraken) and its REST
+// budget. It is the one place that names every concrete exchange; adding
+// an exchange is one entry in Registry.
 package exchange
 
 import (
@@ -14,6 +14,7 @@ import (
 	"marketetl/collector"
 	"marketetl/collector/binance"
 	"marketetl/collector/coinbase"
+	"marketetl/collector/kraken"
 	"marketetl/collector/okx"
 	"marketetl/collector/wire"
 	"marketetl/config"
@@ -34,7 +35,14 @@ import (
 //     BINANCE_REST_WEIGHT_PER_MINUTE, burst a tenth of it; a 418 is an IP
 //     ban ("from 2 minutes to 3 days"), held for its Retry-After;
 //   - Coinbase Exchange: public endpoints "10 requests per second, up to 15
-//     in bursts" per IP: COINBASE_REST_RATE, burst 1.5 times it.
+//     in bursts" per IP: COINBASE_REST_RATE, burst 1.5 times it;
+//   - Kraken: public endpoints per IP (and per pair for Trades and OHLC),
+//     no number published; "a frequency of 1 per second (or less) would
+//     remain within the rate limits" (support 206548367):
+//     KRAKEN_REST_RATE (1) per second, burst 2. Kraken answers a rate
+//     limit with HTTP 200 ("EAPI:Rate limit exceeded", "EService:
+//     Throttled"), which the transport does not see: the backfill waits
+//     those out, and only an HTTP 429 pauses the budget.
 //
 // A 429 or 418 pauses the exchange's whole budget for Retry-After or the
 // default of its entry.
@@ -84,6 +92,14 @@ func Registry() service.Registry {
 			Budget: func(cfg config.Config) wire.BudgetConfig {
 				return wire.BudgetConfig{Name: "coinbase", Rate: float64(cfg.CoinbaseRESTRate),
 					Burst: max(cfg.CoinbaseRESTRate*3/2, 1), PauseOn429: time.Second}
+			},
+		},
+		market.Kraken: {
+			New: func(ep service.Endpoints, hc *http.Client) (service.Adapter, error) {
+				return kraken.New(kraken.Config{WSURL: ep.KrakenWS, RESTURL: ep.KrakenREST, HTTPClient: hc})
+			},
+			Budget: func(cfg config.Config) wire.BudgetConfig {
+				return wire.BudgetConfig{Name: "kraken", Rate: float64(cfg.KrakenRESTRate), Burst: 2, PauseOn429: 2 * time.Second}
 			},
 		},
 	}

@@ -185,6 +185,7 @@ func restartUnderLoad(t *testing.T, s *scenario, sig syscall.Signal) {
 		"OKX_WS_PUBLIC_URL="+ep.OKXPublicWS, "OKX_WS_BUSINESS_URL="+ep.OKXBusinessWS, "OKX_REST_URL="+ep.OKXREST,
 		"BINANCE_WS_URL="+ep.BinanceWS, "BINANCE_REST_URL="+ep.BinanceREST,
 		"COINBASE_WS_URL="+ep.CoinbaseWS, "COINBASE_REST_URL="+ep.CoinbaseREST,
+		"KRAKEN_WS_URL="+ep.KrakenWS, "KRAKEN_REST_URL="+ep.KrakenREST,
 	)
 
 	p := startETL(t, bin, env)
@@ -195,7 +196,7 @@ func restartUnderLoad(t *testing.T, s *scenario, sig syscall.Signal) {
 	// candle: the first process runs until each stream has one stored.
 	eventually(t, "a closed candle of every stream stored by the first process", func() (bool, string) {
 		n := r.queryInt(`SELECT count(DISTINCT (exchange, symbol)) FROM candles WHERE closed`)
-		return n == 6, itoa(n) + " streams with a closed candle"
+		return n == len(r.streams)/2, itoa(n) + " streams with a closed candle"
 	})
 	if err := p.cmd.Process.Signal(sig); err != nil {
 		t.Fatal(err)

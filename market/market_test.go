@@ -76,7 +76,7 @@ func TestStreamNames(t *testing.T) {
 		{Stream{Exchange: Coinbase, Symbol: "BTC-USD", Type: TypeOrderBook}, "coinbase:book:BTC-USD", true},
 		{Stream{Exchange: OKX, Symbol: "BTC-USDT", Type: TypeCandle}, "okx:candle.:BTC-USDT", false},
 		{Stream{Exchange: OKX, Symbol: "BTC-USDT", Type: TypeTrade, Timeframe: TF1m}, "okx:trade:BTC-USDT", false},
-		{Stream{Exchange: "kraken", Symbol: "BTC-USDT", Type: TypeTrade}, "kraken:trade:BTC-USDT", false},
+		{Stream{Exchange: "bitstamp", Symbol: "BTC-USDT", Type: TypeTrade}, "bitstamp:trade:BTC-USDT", false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.want, func(t *testing.T) {

@@ -14,15 +14,16 @@ const (
 	OKX      Exchange = "okx"
 	Binance  Exchange = "binance"
 	Coinbase Exchange = "coinbase"
+	Kraken   Exchange = "kraken"
 )
 
 // Exchanges lists the known exchanges in a stable order.
-func Exchanges() []Exchange { return []Exchange{OKX, Binance, Coinbase} }
+func Exchanges() []Exchange { return []Exchange{OKX, Binance, Coinbase, Kraken} }
 
 // Known reports whether e is one of the exchanges marketetl speaks.
 func (e Exchange) Known() bool {
 	switch e {
-	case OKX, Binance, Coinbase:
+	case OKX, Binance, Coinbase, Kraken:
 		return true
 	}
 	return false

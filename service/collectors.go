@@ -49,6 +49,7 @@ type Endpoints struct {
 	OKXPublicWS, OKXBusinessWS, OKXREST string
 	BinanceWS, BinanceREST              string
 	CoinbaseWS, CoinbaseREST            string
+	KrakenWS, KrakenREST                string
 }
 
 // EndpointsFromConfig returns the URLs of the environment
@@ -58,6 +59,7 @@ func EndpointsFromConfig(c config.Config) Endpoints {
 		OKXPublicWS: c.OKXPublicWS, OKXBusinessWS: c.OKXBusinessWS, OKXREST: c.OKXREST,
 		BinanceWS: c.BinanceWS, BinanceREST: c.BinanceREST,
 		CoinbaseWS: c.CoinbaseWS, CoinbaseREST: c.CoinbaseREST,
+		KrakenWS: c.KrakenWS, KrakenREST: c.KrakenREST,
 	}
 }
 

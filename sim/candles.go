@@ -166,6 +166,8 @@ func (c *candle) toMarket(ex market.Exchange, sym market.Symbol, tf market.Timef
 	case market.Binance:
 		mc.QuoteVolume = decimal.NewNullDecimal(c.quote)
 		mc.Trades = c.n
+	case market.Kraken:
+		mc.Trades = c.n
 	}
 	return mc
 }

@@ -152,6 +152,11 @@ func DefaultMarkets(ex market.Exchange) []Market {
 			{Symbol: "BTC-USD", Price: d("42000.00"), PriceDecimals: 2, SizeDecimals: 8, MaxSize: d("2")},
 			{Symbol: "ETH-USD", Price: d("2250.00"), PriceDecimals: 2, SizeDecimals: 18, MaxSize: d("5")},
 		}
+	case market.Kraken:
+		return []Market{
+			{Symbol: "BTC-USD", Price: d("42000.0"), PriceDecimals: 1, SizeDecimals: 8, MaxSize: d("2")},
+			{Symbol: "ETH-USD", Price: d("2250.00"), PriceDecimals: 2, SizeDecimals: 8, MaxSize: d("5")},
+		}
 	}
 	return nil
 }

@@ -127,6 +127,8 @@ func (s *Sim) InjectInvalidTrade(ex market.Exchange, sym market.Symbol) (market.
 		s.binancePublish(in, &tr, nil, nil, true)
 	case market.Coinbase:
 		s.coinbasePublish(in, &tr, nil, true)
+	case market.Kraken:
+		s.krakenPublish(in, &tr, nil, nil, true)
 	}
 	return in.invalid[len(in.invalid)-1], nil
 }
@@ -190,7 +192,8 @@ func (s *Sim) fault(ex market.Exchange) *restFault {
 // history; the zero time serves everything again. Each endpoint then
 // answers as it does for any range it has nothing for: OKX history-trades
 // and candles an empty page, Binance historicalTrades (fromId) and klines
-// (startTime) from the oldest kept, Coinbase the pages it still has.
+// (startTime) from the oldest kept, Coinbase the pages it still has,
+// Kraken Trades and OHLC from the oldest kept.
 // Trades and ClosedCandles still return the whole truth.
 func (s *Sim) SetHistoryHorizon(ex market.Exchange, t time.Time) {
 	s.mu.Lock()
@@ -200,8 +203,8 @@ func (s *Sim) SetHistoryHorizon(ex market.Exchange, t time.Time) {
 
 // ThrottleREST answers the next n REST requests of ex with HTTP 429 in the
 // exchange's format (Binance -1003, OKX 50011, Coinbase "Public rate limit
-// exceeded") and, when retryAfter > 0, a Retry-After header in whole
-// seconds.
+// exceeded"; Kraken HTTP 200 "EAPI:Rate limit exceeded") and, when
+// retryAfter > 0, a Retry-After header in whole seconds.
 func (s *Sim) ThrottleREST(ex market.Exchange, n int, retryAfter time.Duration) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -251,6 +254,8 @@ func (s *Sim) restGate(next http.Handler) http.Handler {
 			ex = market.Binance
 		case strings.HasPrefix(r.URL.Path, "/coinbase/products/"):
 			ex = market.Coinbase
+		case strings.HasPrefix(r.URL.Path, "/kraken/0/"):
+			ex = market.Kraken
 		default:
 			next.ServeHTTP(w, r)
 			return
@@ -276,6 +281,9 @@ func (s *Sim) restGate(next http.Handler) http.Handler {
 			writeJSON(w, http.StatusTooManyRequests, okxResponse{Code: "50011", Msg: "Too Many Requests", Data: []any{}})
 		case market.Binance:
 			writeJSON(w, http.StatusTooManyRequests, binanceErrorBody{Code: -1003, Msg: "Too many requests; please use the websocket for live updates to avoid polling the API."})
+		case market.Kraken:
+			// Kraken answers errors with HTTP 200 and its error strings.
+			writeJSON(w, http.StatusOK, krakenEnvelope{Error: []string{"EAPI:Rate limit exceeded"}})
 		default:
 			writeJSON(w, http.StatusTooManyRequests, map[string]string{"message": "Public rate limit exceeded"})
 		}

@@ -35,13 +35,17 @@ func TradeFrame(ex market.Exchange, tr market.Trade, seq int64) ([]byte, error) 
 	case market.Coinbase:
 		in := &instrument{native: native}
 		return encode(coinbaseMatchOf(1, in, t, "match")), nil
+	case market.Kraken:
+		in := &instrument{native: native}
+		return encode(krakenPush{Channel: "trade", Type: "update", Data: []krakenTrade{krakenTradeOf(in, t)}}), nil
 	}
 	return nil, fmt.Errorf("trade frame: unknown exchange %q", ex)
 }
 
 // CandleFrame returns the push frame that carries c on ex: a Binance
 // combined-stream kline event (sent at eventTime) or an OKX candle push on
-// the business connection. Coinbase streams no candles. A Binance kline
+// the business connection. Coinbase streams no candles, and a Kraken
+// candle closes only when the next one arrives. A Binance kline
 // needs c.Trades ≥ 0 and c.QuoteVolume; an OKX candle c.QuoteVolume.
 func CandleFrame(ex market.Exchange, c market.Candle, eventTime time.Time) ([]byte, error) {
 	if !c.QuoteVolume.Valid {

@@ -76,8 +76,11 @@ type instrument struct {
 
 // nativeSymbol returns the exchange's name for sym.
 func nativeSymbol(ex market.Exchange, sym market.Symbol) string {
-	if ex == market.Binance {
+	switch ex {
+	case market.Binance:
 		return sym.Base() + sym.Quote()
+	case market.Kraken:
+		return sym.Base() + "/" + sym.Quote()
 	}
 	return string(sym)
 }
@@ -194,7 +197,7 @@ func (in *instrument) ticker(t time.Time) market.Ticker {
 		Volume24h:      decimal.NewNullDecimal(st.vol),
 		QuoteVolume24h: decimal.NewNullDecimal(st.quote),
 	}
-	if in.ex == market.Coinbase {
+	if in.ex == market.Coinbase || in.ex == market.Kraken {
 		tk.QuoteVolume24h = decimal.NullDecimal{}
 	}
 	return tk

@@ -19,7 +19,12 @@ func newStepped(t *testing.T, cfg Config, n int) *Sim {
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
-	step(t, s, n)
+	// Stepping a simulator that serves nothing waits for nothing: no
+	// bound (under -race on a loaded machine, 4000 ticks of every exchange
+	// can take longer than the bound of a wait).
+	if err := s.Step(t.Context(), n); err != nil {
+		t.Fatalf("Step: %v", err)
+	}
 	return s
 }
 

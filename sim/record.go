@@ -246,6 +246,8 @@ func streamTopics(st market.Stream) ([]string, error) {
 		return okxStreamTopics(st)
 	case market.Binance:
 		return binanceStreamTopics(st)
+	case market.Kraken:
+		return krakenStreamTopics(st)
 	default:
 		return coinbaseStreamTopics(st)
 	}

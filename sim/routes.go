@@ -36,5 +36,8 @@ func (s *Sim) routes() http.Handler {
 	mux.HandleFunc("GET /coinbase/accounts", s.coinbaseAccounts)
 	mux.HandleFunc("GET /coinbase/time", s.coinbaseTime)
 	mux.HandleFunc("GET /coinbase/products/{id}/book", s.coinbaseBookREST)
+	mux.HandleFunc("GET /kraken/v2", s.krakenWS)
+	mux.HandleFunc("GET /kraken/0/public/OHLC", s.krakenOHLC)
+	mux.HandleFunc("GET /kraken/0/public/Trades", s.krakenTrades)
 	return s.restGate(mux)
 }

@@ -61,6 +61,7 @@ type Endpoints struct {
 	OKXPublicWS, OKXBusinessWS, OKXREST string
 	BinanceWS, BinanceREST              string
 	CoinbaseWS, CoinbaseREST            string
+	KrakenWS, KrakenREST                string
 }
 
 // EndpointsAt returns the endpoints of a simulator listening on addr
@@ -74,6 +75,8 @@ func EndpointsAt(addr string) Endpoints {
 		BinanceREST:   "http://" + addr + "/binance",
 		CoinbaseWS:    "ws://" + addr + "/coinbase/",
 		CoinbaseREST:  "http://" + addr + "/coinbase",
+		KrakenWS:      "ws://" + addr + "/kraken/v2",
+		KrakenREST:    "http://" + addr + "/kraken",
 	}
 }
 
@@ -144,6 +147,13 @@ func exchangeFrames(ex market.Exchange, tfs []market.Timeframe) (frames []frame,
 			frames = append(frames, utcFrame(tf, string(tf)))
 		}
 		return frames, binanceKlineThrottle, binanceTickerThrottle
+	case market.Kraken:
+		for _, tf := range tfs {
+			if n, ok := krakenIntervals[tf]; ok {
+				frames = append(frames, utcFrame(tf, itoa(n)))
+			}
+		}
+		return frames, 0, 0
 	default:
 		for _, tf := range tfs {
 			if g, ok := coinbaseGranularities[tf]; ok {
@@ -289,6 +299,7 @@ func (s *Sim) heartbeatLoop(ctx context.Context) {
 		case <-t.C:
 			s.mu.Lock()
 			s.coinbaseHeartbeats()
+			s.krakenHeartbeats()
 			s.mu.Unlock()
 		}
 	}
@@ -328,6 +339,7 @@ func (s *Sim) tick() {
 	}
 	if next.Unix() != prev.Unix() {
 		s.coinbaseHeartbeats()
+		s.krakenHeartbeats()
 	}
 	s.notify()
 }
@@ -349,6 +361,8 @@ func (s *Sim) trade(in *instrument, t time.Time) {
 		s.binancePublish(in, tr, ups, tk, live)
 	case market.Coinbase:
 		s.coinbasePublish(in, tr, tk, live)
+	case market.Kraken:
+		s.krakenPublish(in, tr, ups, tk, live)
 	}
 	s.bookTick(in, t, live)
 }

@@ -71,6 +71,8 @@ func TestEndpoints(t *testing.T) {
 		BinanceREST:   "http://127.0.0.1:9500/binance",
 		CoinbaseWS:    "ws://127.0.0.1:9500/coinbase/",
 		CoinbaseREST:  "http://127.0.0.1:9500/coinbase",
+		KrakenWS:      "ws://127.0.0.1:9500/kraken/v2",
+		KrakenREST:    "http://127.0.0.1:9500/kraken",
 	}
 	if got != want {
 		t.Fatalf("EndpointsAt\n got %+v\nwant %+v", got, want)

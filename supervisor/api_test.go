@@ -255,7 +255,7 @@ func TestAPIEndpoints(t *testing.T) {
 		}{
 			{"POST", "/api/collectors", `{"name":"b","exchange":"Binance","symbols":["eth-usdt"],"data_types":["ticker","candle"],"timeframes":["1m"],"max_silence_duration":120}`, http.StatusCreated, `"exchange": "binance"`},
 			{"POST", "/api/collectors", `{"name":"b","exchange":"binance","symbols":["ETH-USDT"],"data_types":["ticker"]}`, http.StatusConflict, "already exists"},
-			{"POST", "/api/collectors", `{"name":"c","exchange":"kraken","symbols":["ETH-USDT"],"data_types":["ticker"]}`, http.StatusBadRequest, "exchange"},
+			{"POST", "/api/collectors", `{"name":"c","exchange":"bitstamp","symbols":["ETH-USDT"],"data_types":["ticker"]}`, http.StatusBadRequest, "exchange"},
 			{"POST", "/api/collectors", `{"name":"c","exchange":"okx","symbols":["ETH-USDT"],"data_types":["ticker"],"colour":"red"}`, http.StatusBadRequest, "colour"},
 			{"POST", "/api/collectors", `not json`, http.StatusBadRequest, "want one collector as JSON"},
 			{"GET", "/api/collectors/b", "", http.StatusOK, `"max_silence_duration": 120`},

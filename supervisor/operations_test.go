@@ -159,7 +159,7 @@ func TestReconcileRefusesInvalidFiles(t *testing.T) {
 		name  string
 		specs []spec.Collector
 	}{
-		{"invalid spec", []spec.Collector{newSpec("a"), newSpec("b", func(s *spec.Collector) { s.Exchange = "kraken" })}},
+		{"invalid spec", []spec.Collector{newSpec("a"), newSpec("b", func(s *spec.Collector) { s.Exchange = "bitstamp" })}},
 		{"duplicate name", []spec.Collector{newSpec("a"), newSpec("a")}},
 	}
 	for _, tc := range cases {

@@ -26,7 +26,7 @@ func TestCommonRules(t *testing.T) {
 		{name: "nil record", rec: func() market.Record { return nil }, reason: UnknownType},
 		{name: "nil trade pointer", rec: func() market.Record { return (*market.Trade)(nil) }, reason: UnknownType},
 		{name: "foreign record type", rec: func() market.Record { return &foreign{Meta: meta("BTC-USDT")} }, reason: UnknownType},
-		{name: "unknown exchange", rec: trade(func(r *market.Trade) { r.Exchange = "kraken" }), reason: UnknownExchange, field: "exchange"},
+		{name: "unknown exchange", rec: trade(func(r *market.Trade) { r.Exchange = "bitstamp" }), reason: UnknownExchange, field: "exchange"},
 		{name: "empty exchange", rec: trade(func(r *market.Trade) { r.Exchange = "" }), reason: UnknownExchange, field: "exchange"},
 		{name: "symbol without a dash", rec: trade(func(r *market.Trade) { r.Symbol = "BTCUSDT" }), reason: BadSymbol, field: "symbol"},
 		{name: "lower-case symbol", rec: trade(func(r *market.Trade) { r.Symbol = "btc-usdt" }), reason: BadSymbol, field: "symbol"},
@@ -75,7 +75,7 @@ func TestConfig(t *testing.T) {
 		{name: "default allowance refuses 6s ahead", trade: market.OKX, skewed: 6 * time.Second, want: TimestampInFuture},
 		{name: "narrower allowance refuses 2s ahead", cfg: Config{ClockSkew: time.Second}, trade: market.OKX, skewed: 2 * time.Second, want: TimestampInFuture},
 		{name: "negative allowance", cfg: Config{ClockSkew: -time.Second}, wantErr: true},
-		{name: "unknown exchange configured", cfg: Config{Exchanges: []market.Exchange{market.OKX, "kraken"}}, wantErr: true},
+		{name: "unknown exchange configured", cfg: Config{Exchanges: []market.Exchange{market.OKX, "bitstamp"}}, wantErr: true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

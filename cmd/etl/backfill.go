@@ -51,7 +51,7 @@ func parseBackfillArgs(args []string, stderr io.Writer) (backfillRequest, error)
 	g.Reason = market.GapManual
 	g.Stream.Exchange = market.Exchange(strings.ToLower(*exchange))
 	if !g.Stream.Exchange.Known() {
-		return bad("--exchange %q: want one of okx, binance, coinbase", *exchange)
+		return bad("--exchange %q: want one of %v", *exchange, market.Exchanges())
 	}
 	sym, err := market.ParseSymbol(*symbol)
 	if err != nil {

@@ -119,7 +119,7 @@ func TestBackfillCommandNamesWhatToFix(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"--exchange", "kraken"}, `--exchange "kraken"`},
+		{[]string{"--exchange", "bitstamp"}, `--exchange "bitstamp"`},
 		{[]string{"--exchange", "okx", "--symbol", "BTCUSDT"}, `--symbol "BTCUSDT"`},
 		{[]string{"--exchange", "okx", "--symbol", "BTC-USDT", "--type", "ticker"}, `--type "ticker"`},
 		{[]string{"--exchange", "okx", "--symbol", "BTC-USDT", "--type", "trade", "--from", "yesterday"}, `--from "yesterday"`},

@@ -26,7 +26,7 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	serve := fs.Bool("serve", false, "internal: run as the benchmark's frame server (plan on stdin)")
-	exchange := fs.String("exchange", "binance", "frame format: binance, okx or coinbase")
+	exchange := fs.String("exchange", "binance", "frame format: binance, okx, coinbase or kraken")
 	records := fs.Int("records", 0, "trades of the throughput phase (default 4000000)")
 	candleEvery := fs.Int("candle-every", 0, "one closed 1m candle after every N trades (default 10; coinbase: none)")
 	warmup := fs.Duration("warmup", 0, "excluded from the sustained rate (default 5s)")

@@ -88,7 +88,7 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		}
 		cols = append(cols, bal)
 	}
-	fmt.Fprintf(stdout, "marketetl demo: simulated OKX, Binance and Coinbase on %s, writing to %s\n",
+	fmt.Fprintf(stdout, "marketetl demo: simulated OKX, Binance, Coinbase and Kraken on %s, writing to %s\n",
 		strings.TrimPrefix(ep.BinanceREST, "http://"), redactDatabaseURL(cfg.DatabaseURL))
 	if svc.Publisher() != nil {
 		fmt.Fprintf(stdout, "live feed on Redis channels %s:* (watch it with: go run ./cmd/etl tail)\n", cfg.RedisChannelPrefix)

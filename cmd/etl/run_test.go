@@ -195,7 +195,7 @@ func TestRunKeepsSecretsOut(t *testing.T) {
 	if code, _ := call("POST", "/api/collectors/okx-test/restart", tokenSecret+"x", ""); code != 401 {
 		t.Errorf("restart with a wrong token: %d, want 401", code)
 	}
-	if code, _ := call("POST", "/api/collectors", tokenSecret, `{"name":"Bad Name","exchange":"kraken"}`); code != 400 {
+	if code, _ := call("POST", "/api/collectors", tokenSecret, `{"name":"Bad Name","exchange":"bitstamp"}`); code != 400 {
 		t.Errorf("bad collector: %d, want 400", code)
 	}
 	if code, _ := call("POST", "/api/collectors/okx-test/restart", tokenSecret, ""); code != 202 {

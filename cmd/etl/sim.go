@@ -46,5 +46,6 @@ func endpointVars(ep sim.Endpoints) [][2]string {
 		{"OKX_WS_PUBLIC_URL", ep.OKXPublicWS}, {"OKX_WS_BUSINESS_URL", ep.OKXBusinessWS}, {"OKX_REST_URL", ep.OKXREST},
 		{"BINANCE_WS_URL", ep.BinanceWS}, {"BINANCE_REST_URL", ep.BinanceREST},
 		{"COINBASE_WS_URL", ep.CoinbaseWS}, {"COINBASE_REST_URL", ep.CoinbaseREST},
+		{"KRAKEN_WS_URL", ep.KrakenWS}, {"KRAKEN_REST_URL", ep.KrakenREST},
 	}
 }

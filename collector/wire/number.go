@@ -80,12 +80,13 @@ func ParseDecimal(b []byte) (decimal.Decimal, error) {
 }
 
 // ParseNumber reads a price, size or volume that the exchange writes as a
-// JSON number rather than a string: the one documented case is Coinbase's
+// JSON number rather than a string: the documented cases are Coinbase's
 // REST candles ([time, low, high, open, close, volume], "values are JSON
-// numbers"), which a float serializer may write with an exponent
-// ("1e-05"). b must be exactly one number by RFC 8259's grammar (see
-// SkipNumber); its value is read exactly as written, never through
-// float64. Anything else is refused with ErrNotDecimal.
+// numbers") and Kraken's WebSocket v2 prices and quantities, which a float
+// serializer may write with an exponent ("1e-05"). b must be exactly one
+// number by RFC 8259's grammar (see SkipNumber); its value is read exactly
+// as written, never through float64. Anything else is refused with
+// ErrNotDecimal.
 func ParseNumber(b []byte) (decimal.Decimal, error) {
 	if end, ok := SkipNumber(b, 0); !ok || end != len(b) {
 		return decimal.Decimal{}, fmt.Errorf("%q: %w", b, ErrNotDecimal)
