@@ -179,7 +179,7 @@ func TestPrivateLoopKeepsEveryBalance(t *testing.T) {
 				poll(t, what, func() bool { return sameBalances(sink.latest(), s.CurrentBalances(ex)) })
 			}
 			converged("the start snapshot")
-			if skew := col.Status().ClockSkew; skew < 30*time.Second || skew > 50*time.Second {
+			if skew := col.Status().ServerClockOffset; skew < 30*time.Second || skew > 50*time.Second {
 				t.Errorf("measured skew %s, want about 40s", skew)
 			}
 
