@@ -12,16 +12,37 @@ import (
 
 	"marketetl/collector"
 	"marketetl/collector/binance"
+	"marketetl/collector/kraken"
 	"marketetl/market"
 	"marketetl/sim"
 )
 
-// TestSimulatedDisconnectLosesTrades runs the Binance adapter under the
-// loop against the simulated exchange: trades published while the stream
-// is stalled and then dropped are lost, and the first trade after the
-// reconnect records exactly one disconnect gap bounded by the exact ids; a
-// second reconnect that loses nothing records none.
+// TestSimulatedDisconnectLosesTrades runs the adapters of the exchanges
+// whose trade ids are sequential (Binance; Kraken, whose trade_id is "a
+// sequence number, unique per book") under the loop against the simulated
+// exchange: trades published while the stream is stalled and then dropped
+// are lost, and the first trade after the reconnect records exactly one
+// disconnect gap bounded by the exact ids; a second reconnect that loses
+// nothing records none.
 func TestSimulatedDisconnectLosesTrades(t *testing.T) {
+	tests := []struct {
+		ex    market.Exchange
+		sym   market.Symbol
+		proto func(ep sim.Endpoints) (collector.Protocol, error)
+	}{
+		{market.Binance, "BTC-USDT", func(ep sim.Endpoints) (collector.Protocol, error) {
+			return binance.New(binance.Config{WSURL: ep.BinanceWS, RESTURL: ep.BinanceREST})
+		}},
+		{market.Kraken, "BTC-USD", func(ep sim.Endpoints) (collector.Protocol, error) {
+			return kraken.New(kraken.Config{WSURL: ep.KrakenWS, RESTURL: ep.KrakenREST})
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(string(tt.ex), func(t *testing.T) { testDisconnectLosesTrades(t, tt.ex, tt.sym, tt.proto) })
+	}
+}
+
+func testDisconnectLosesTrades(t *testing.T, ex market.Exchange, sym market.Symbol, newProto func(sim.Endpoints) (collector.Protocol, error)) {
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	log := zaptest.NewLogger(t, zaptest.Level(zap.ErrorLevel))
@@ -33,11 +54,11 @@ func TestSimulatedDisconnectLosesTrades(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	proto, err := binance.New(binance.Config{WSURL: ep.BinanceWS, RESTURL: ep.BinanceREST})
+	proto, err := newProto(ep)
 	if err != nil {
 		t.Fatal(err)
 	}
-	trades := market.Stream{Exchange: market.Binance, Symbol: "BTC-USDT", Type: market.TypeTrade}
+	trades := market.Stream{Exchange: ex, Symbol: sym, Type: market.TypeTrade}
 	got := &records{}
 	col, err := collector.New(collector.Config{Name: "drop", Streams: []market.Stream{trades}, Log: log, Gaps: got,
 		BackoffMin: 10 * time.Millisecond, BackoffMax: 50 * time.Millisecond}, proto, got)
@@ -71,10 +92,10 @@ func TestSimulatedDisconnectLosesTrades(t *testing.T) {
 	}
 	reconnect := func(connects int64) {
 		t.Helper()
-		if n := s.DropConnections(market.Binance); n != 1 {
+		if n := s.DropConnections(ex); n != 1 {
 			t.Fatalf("dropped %d connections, want 1", n)
 		}
-		if err := s.WaitConnects(ctx, market.Binance, connects); err != nil {
+		if err := s.WaitConnects(ctx, ex, connects); err != nil {
 			t.Fatal(err)
 		}
 		if err := s.WaitSubscribed(ctx, trades); err != nil {
@@ -92,17 +113,17 @@ func TestSimulatedDisconnectLosesTrades(t *testing.T) {
 	}
 	step(5)
 	waitTrades(5)
-	s.Stall(market.Binance, true)
+	s.Stall(ex, true)
 	step(3) // published, never pushed
 	reconnect(2)
-	s.Stall(market.Binance, false)
+	s.Stall(ex, false)
 	step(2)
 	waitTrades(7)
 	reconnect(3) // nothing lost this time
 	step(2)
 	waitTrades(9)
 
-	all := s.Trades(market.Binance, "BTC-USDT")
+	all := s.Trades(ex, sym)
 	if len(all) != 12 {
 		t.Fatalf("simulator has %d trades, want 12", len(all))
 	}
