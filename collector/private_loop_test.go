@@ -208,17 +208,11 @@ func TestPrivateLoopKeepsEveryBalance(t *testing.T) {
 			}
 			converged("the snapshot after the reconnect")
 			if ex == market.Coinbase {
-				reconnects := col.Status().Reconnects
 				set(false, sim.BalanceChange{Asset: "ETH", Free: dec("1.75"), Locked: dec("0.25")})
+				// The row lands. Here a redial's snapshot may find it
+				// before the periodic pass does, so the correction count is
+				// asserted end to end instead (TestBalancesEndToEnd).
 				converged("the periodic reconciliation")
-				// Counted as a correction by the periodic pass, unless a
-				// redial (a read timeout on a slow machine) took the
-				// snapshot of the new subscription first: either way the
-				// change the exchange never pushed is a row.
-				poll(t, "the correction counted", func() bool {
-					st := col.Status()
-					return st.BalanceCorrections > 0 || st.Reconnects > reconnects
-				})
 			}
 			set(true, sim.BalanceChange{Asset: "ETH", Free: dec("1"), Locked: dec("1")},
 				sim.BalanceChange{Asset: "BTC", Free: dec("0.1"), Locked: decimal.Zero})
