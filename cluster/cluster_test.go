@@ -251,3 +251,38 @@ func TestRedialBacksOff(t *testing.T) {
 		}
 	})
 }
+
+// An instance below its share that loses the race for a collector to
+// another instance takes another unowned one in the same evaluation, so
+// that the other instance does not end up with it as an orphan, above its
+// share, and have to give it back (a collector moved twice).
+func TestLostLockRaceTakesASpare(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		start := time.Now()
+		srv := newFakeServer(t, collectors(4)...)
+		// x: another live instance, which wins b's first lock race.
+		x, err := srv.dialer("x", nil)(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv.mu.Lock()
+		srv.thief = x.(*fakeSession)
+		srv.mu.Unlock()
+		in := newInstances(t, srv)
+		defer in.stopAll()
+		in.start("b") // evaluates at 0 s and 2 s: two sightings, share 2 of 4
+		at(start, 2100*time.Millisecond)
+		wantCounts(t, "b after its second sighting, one lock lost to x", srv, map[string]int{"b": 2})
+		srv.mu.Lock()
+		stolen := 0
+		for _, h := range srv.lock {
+			if h.id == "x" {
+				stolen++
+			}
+		}
+		srv.mu.Unlock()
+		if stolen != 1 {
+			t.Errorf("x holds %d collectors, want the 1 it took from under b", stolen)
+		}
+	})
+}

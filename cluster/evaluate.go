@@ -56,13 +56,22 @@ func (c *Coordinator) evaluate(ctx context.Context, sess Session, p *planner) er
 		}
 	}
 	var got []string
+	spare := d.Spare
 	for _, n := range d.Acquire {
-		ok, err := sess.TryLock(ctx, n)
-		if err != nil {
-			return fmt.Errorf("%w: lock collector %s: %w", ErrSessionLost, n, err)
-		}
-		if ok {
-			got = append(got, n)
+		for {
+			ok, err := sess.TryLock(ctx, n)
+			if err != nil {
+				return fmt.Errorf("%w: lock collector %s: %w", ErrSessionLost, n, err)
+			}
+			if ok {
+				got = append(got, n)
+				break
+			}
+			// Another instance took it first: try the next spare one.
+			if len(spare) == 0 {
+				break
+			}
+			n, spare = spare[0], spare[1:]
 		}
 	}
 	c.mu.Lock()

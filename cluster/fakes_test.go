@@ -27,6 +27,10 @@ type fakeServer struct {
 	enabled []string
 	// unlocks counts released collector locks.
 	unlocks int
+	// thief, when set, is a live session that takes the next collector
+	// another session tries to lock just before it does (another instance
+	// winning the race between a View and a TryLock), once.
+	thief *fakeSession
 }
 
 func newFakeServer(t *testing.T, enabled ...string) *fakeServer {
@@ -110,6 +114,10 @@ func (ss *fakeSession) TryLock(_ context.Context, name string) (bool, error) {
 	defer ss.srv.mu.Unlock()
 	if ss.gone {
 		return false, errGone
+	}
+	if th := ss.srv.thief; th != nil && th != ss {
+		ss.srv.thief = nil
+		ss.srv.lock[name] = th
 	}
 	if h, ok := ss.srv.lock[name]; ok {
 		return h == ss, nil

@@ -22,6 +22,13 @@ type Decision struct {
 	Target int
 	// Acquire are unowned collectors to try to lock, in order.
 	Acquire []string
+	// Spare are further unowned collectors, in order, each tried in place
+	// of one of Acquire whose lock another instance took first: two
+	// instances below their share that try the same collector at once
+	// both reach their share in this evaluation, rather than the loser
+	// waiting for the next one while the winner, at its share, takes the
+	// rest as orphans and has to give them back.
+	Spare []string
 	// Release are owned collectors to stop and unlock, in order.
 	Release []string
 }
@@ -84,9 +91,14 @@ func targets(live []string, owned map[string]int, n int) map[string]int {
 //     a second sighting (at least Rebalance >= Heartbeat later) gives an
 //     instance whose session the database has just ended the time of one
 //     heartbeat to notice and stop the collector first.
+//     Further such collectors are Spare, tried in place of those whose
+//     lock another instance took first.
 //   - At its target, it also takes a collector that has been unowned for
-//     one evaluation more (its would-be owner is not taking it), up to
-//     n/k+1.
+//     two evaluations more (its would-be owner is not taking it), up to
+//     n/k+1. Two more, not one: an instance below its share whose
+//     evaluations run late (a loaded machine) must get its chance first,
+//     or the collector goes to an instance that then holds more than its
+//     share and must release it again, two hysteresis rounds later.
 //   - Above its target for Hysteresis consecutive evaluations, it releases
 //     the excess: the collectors last by name.
 func (p *planner) next(enabled []string, mine []string, v View) Decision {
@@ -148,11 +160,15 @@ func (p *planner) next(enabled []string, mine []string, v View) Decision {
 	// hash of its id and the name), so that instances taking collectors
 	// at the same moment mostly try different ones.
 	sort.SliceStable(unowned, func(i, j int) bool { return p.rank(unowned[i]) < p.rank(unowned[j]) })
+	below := have < d.Target
 	for _, n := range unowned {
 		switch {
 		case have < d.Target && p.orphaned[n] >= p.rounds:
-		case have < limit && p.orphaned[n] > p.rounds:
+		case have < limit && p.orphaned[n] > p.rounds+1:
 		default:
+			if below && p.orphaned[n] >= p.rounds {
+				d.Spare = append(d.Spare, n)
+			}
 			continue
 		}
 		d.Acquire = append(d.Acquire, n)

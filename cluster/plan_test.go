@@ -70,10 +70,16 @@ func TestPlannerNext(t *testing.T) {
 			Decision{Target: 2, Release: []string{"c3", "c4"}}},
 		{"disabled released at once", []string{"c1"}, []string{"c1", "c2"}, View{Live: []string{"a"}}, 1,
 			Decision{Target: 1, Release: []string{"c2"}}},
-		{"orphan taken beyond share after three rounds", all, []string{"c1", "c2"},
-			View{Live: []string{"a", "b"}, Owner: map[string]string{"c3": "b"}}, 3,
+		{"orphan taken beyond share after four rounds", all, []string{"c1", "c2"},
+			View{Live: []string{"a", "b"}, Owner: map[string]string{"c3": "b"}}, 4,
 			Decision{Target: 2, Acquire: []string{"c4"}}},
-		{"orphan not taken beyond share after two rounds", all, []string{"c1", "c2"},
+		{"orphan not taken beyond share after three rounds", all, []string{"c1", "c2"},
+			View{Live: []string{"a", "b"}, Owner: map[string]string{"c3": "b"}}, 3,
+			Decision{Target: 2}},
+		{"the other unowned are spares below share", all, []string{"c1"},
+			View{Live: []string{"a", "b"}, Owner: map[string]string{"c2": "b"}}, 2,
+			Decision{Target: 2, Acquire: []string{"c4"}, Spare: []string{"c3"}}},
+		{"no spares at share", all, []string{"c1", "c2"},
 			View{Live: []string{"a", "b"}, Owner: map[string]string{"c3": "b"}}, 2,
 			Decision{Target: 2}},
 	} {
@@ -85,6 +91,18 @@ func TestPlannerNext(t *testing.T) {
 			}
 			// Acquisitions are tried in the instance's own order.
 			acquire := slices.Sorted(slices.Values(d.Acquire))
+			if tc.want.Spare != nil {
+				// One of the two is tried first, by the instance's order.
+				acquire = slices.Sorted(slices.Values(append(acquire[:len(acquire):len(acquire)], d.Spare...)))
+				want := slices.Sorted(slices.Values(append(slices.Clone(tc.want.Acquire), tc.want.Spare...)))
+				if len(d.Acquire) != len(tc.want.Acquire) || !slices.Equal(acquire, want) {
+					t.Errorf("next = %+v, want %d to acquire and the rest spare of %v", d, len(tc.want.Acquire), want)
+				}
+				return
+			}
+			if len(d.Spare) != 0 {
+				t.Errorf("next = %+v, want no spares", d)
+			}
 			if d.Target != tc.want.Target || !slices.Equal(acquire, tc.want.Acquire) || !slices.Equal(d.Release, tc.want.Release) {
 				t.Errorf("next = %+v, want %+v", d, tc.want)
 			}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -12,6 +13,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -81,14 +83,23 @@ func TestCluster(t *testing.T) {
 	var report []string
 
 	// SIGKILL: the database ends a's session at once; b and c take its
-	// collectors.
+	// collectors, each once: no collector taken beyond a share and given
+	// back (a collector moved twice).
 	killed := time.Now()
+	aOwned := c.ownedBy("a")
+	moved := c.rebalanceReleases("b") + c.rebalanceReleases("c")
 	if err := c.procs["a"].cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
 	_ = c.procs["a"].wait(t)
+	c.waitOwnedElsewhere("after SIGKILL of a", "a", aOwned)
+	owned := time.Since(killed)
 	c.waitSpread("after SIGKILL of a", []string{"b", "c"})
-	report = append(report, fmt.Sprintf("SIGKILL: every collector owned again after %s", time.Since(killed).Round(100*time.Millisecond)))
+	if n := c.rebalanceReleases("b") + c.rebalanceReleases("c") - moved; n != 0 {
+		t.Errorf("after SIGKILL of a: b and c gave back %d collectors to reach their shares, want 0 (each of a's collectors moved once)", n)
+	}
+	report = append(report, fmt.Sprintf("SIGKILL: a's %d collectors owned elsewhere after %s, shares reached after %s",
+		len(aOwned), owned.Round(100*time.Millisecond), time.Since(killed).Round(100*time.Millisecond)))
 
 	// A new instance joins and takes its share.
 	joined := time.Now()
@@ -250,8 +261,16 @@ func (c *clusterRig) start(id, pgAddr string) {
 	}
 	addr := freeAddr(c.t)
 	env = append(env, "ETL_INSTANCE_ID="+id, "ETL_ADMIN_ADDR="+addr, "SPOOL_DIR="+filepath.Join(c.dir, "spool-"+id))
-	c.procs[id] = startETL(c.t, c.bin, env)
+	p := startETL(c.t, c.bin, env)
+	c.procs[id] = p
 	c.addrs[id] = addr
+	// FAULTS_LOG_DIR keeps each instance's log after the test, for
+	// reading the takeovers' timeline.
+	if dir := os.Getenv("FAULTS_LOG_DIR"); dir != "" {
+		c.t.Cleanup(func() {
+			_ = os.WriteFile(filepath.Join(dir, id+".log"), []byte(p.out.String()), 0o644)
+		})
+	}
 }
 
 // dbURLOf returns the last DATABASE_URL of env.
@@ -433,6 +452,37 @@ func (c *clusterRig) status(id string) (statusAnswer, error) {
 	defer resp.Body.Close()
 	err = json.NewDecoder(resp.Body).Decode(&st)
 	return st, err
+}
+
+// rebalanceReleases is etl_cluster_released_total{reason="rebalance"} of
+// instance id: the collectors it gave back to reach its share.
+func (c *clusterRig) rebalanceReleases(id string) int {
+	c.t.Helper()
+	req, err := http.NewRequestWithContext(c.ctx, http.MethodGet, "http://"+c.addrs[id]+"/metrics", nil)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		c.t.Fatalf("metrics of %s: %v", id, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		c.t.Fatalf("metrics of %s: %v", id, err)
+	}
+	const series = `etl_cluster_released_total{reason="rebalance"} `
+	for _, line := range strings.Split(string(body), "\n") {
+		if v, ok := strings.CutPrefix(line, series); ok {
+			n, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+			if err != nil {
+				c.t.Fatalf("metrics of %s: %q: %v", id, line, err)
+			}
+			return int(n)
+		}
+	}
+	c.t.Fatalf("metrics of %s: no %s", id, strings.TrimSpace(series))
+	return 0
 }
 
 // checkStatusAPI checks that GET /api/status on instance id shows the
