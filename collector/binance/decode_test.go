@@ -10,29 +10,18 @@ import (
 	"testing"
 	"time"
 
-	"github.com/shopspring/decimal"
-
 	"marketetl/collector"
+	"marketetl/collector/adaptertest"
 	"marketetl/market"
 )
 
 // received is the arrival time passed to Decode in the tests.
 var received = time.UnixMilli(1672515782500).UTC()
 
-// exact writes d with the digits it was read with: 0.0010 stays 0.0010.
-func exact(d decimal.Decimal) string {
-	if e := d.Exponent(); e < 0 {
-		return d.StringFixed(-e)
-	}
-	return d.String()
-}
-
-func exactNull(d decimal.NullDecimal) string {
-	if !d.Valid {
-		return "-"
-	}
-	return exact(d.Decimal)
-}
+var (
+	exact     = adaptertest.Exact
+	exactNull = adaptertest.ExactNull
+)
 
 // ms writes t as milliseconds, flagging a time that is not in UTC.
 func ms(t time.Time) string {

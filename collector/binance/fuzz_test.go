@@ -1,12 +1,10 @@
 package binance
 
 import (
-	"errors"
-	"os"
-	"path/filepath"
 	"testing"
 
 	"marketetl/collector"
+	"marketetl/collector/adaptertest"
 	"marketetl/market"
 )
 
@@ -14,58 +12,25 @@ import (
 // testdata. Decode must never panic; an error must be a *DecodeError with a
 // reason; without an error, every record must be well-formed.
 func FuzzDecode(f *testing.F) {
-	files, err := filepath.Glob("testdata/*.json")
-	if err != nil {
-		f.Fatal(err)
-	}
-	if len(files) == 0 {
-		f.Fatal("no seed frames in testdata")
-	}
-	for _, file := range files {
-		b, err := os.ReadFile(file)
-		if err != nil {
-			f.Fatal(err)
-		}
-		f.Add(b)
-	}
+	adaptertest.Seeds(f, "testdata", ".json")
 	a := newTestAdapter(f)
 	f.Fuzz(func(t *testing.T, frame []byte) {
 		var ev collector.Event
 		err := a.Decode(frame, received, &ev)
-		if err != nil {
-			var de *collector.DecodeError
-			if !errors.As(err, &de) {
-				t.Fatalf("error %v is not a *DecodeError", err)
-			}
-			if de.Reason == "" || de.Stream.Exchange != market.Binance {
-				t.Fatalf("decode error without reason or exchange: %+v", de)
-			}
-			return
+		if p := adaptertest.DecodeProblem(market.Binance, received, &ev, err); p != "" {
+			t.Fatalf("%s (frame %q)", p, frame)
 		}
 		for _, r := range ev.Records {
 			if problem := recordProblem(r); problem != "" {
 				t.Fatalf("record %s: %s (frame %q)", render(r), problem, frame)
 			}
 		}
-		if ev.Err != nil && ev.Err.Exchange != market.Binance {
-			t.Fatalf("exchange error from %q", ev.Err.Exchange)
-		}
 	})
 }
 
-// recordProblem says what is wrong with the shape of a decoded record, or "".
+// recordProblem says what is wrong with the shape of a decoded record,
+// beyond adaptertest.DecodeProblem's checks, or "".
 func recordProblem(r market.Record) string {
-	h := r.Header()
-	switch {
-	case h.Exchange != market.Binance:
-		return "exchange"
-	case h.Symbol.Check() != nil:
-		return "symbol"
-	case h.Time.IsZero() || h.Time.Location() != nil && h.Time.Location().String() != "UTC":
-		return "time"
-	case !h.Received.Equal(received):
-		return "received"
-	}
 	switch r := r.(type) {
 	case *market.Trade:
 		if r.TradeID == "" || (r.Side != market.Buy && r.Side != market.Sell) {
@@ -84,9 +49,6 @@ func recordProblem(r market.Record) string {
 		}
 	default:
 		return "unexpected record type"
-	}
-	if r.Stream().Check() != nil {
-		return "stream"
 	}
 	return ""
 }

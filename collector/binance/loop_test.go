@@ -12,24 +12,9 @@ import (
 	"github.com/gorilla/websocket"
 
 	"marketetl/collector"
+	"marketetl/collector/adaptertest"
 	"marketetl/market"
 )
-
-// recordingSink keeps what the collector hands on.
-type recordingSink struct {
-	records chan market.Record
-}
-
-func (s *recordingSink) Accept(ctx context.Context, rec market.Record) error {
-	select {
-	case s.records <- rec:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
-
-func (s *recordingSink) Reject(context.Context, market.Reject) error { return nil }
 
 // TestWithCollectorLoop runs the adapter under the generic loop against a
 // local combined-stream endpoint: the loop must dial the planned URL,
@@ -74,7 +59,7 @@ func TestWithCollectorLoop(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sink := &recordingSink{records: make(chan market.Record, 16)}
+	sink := adaptertest.NewSink(16)
 	streams := []market.Stream{trade("BNB-BTC"), candle("BNB-BTC", market.TF1m)}
 	c, err := collector.New(collector.Config{Name: "binance-test", Streams: streams}, a, sink)
 	if err != nil {
@@ -107,7 +92,7 @@ func TestWithCollectorLoop(t *testing.T) {
 		t.Fatal("no pong")
 	}
 	select {
-	case rec := <-sink.records:
+	case rec := <-sink.Records:
 		want := "trade binance BNB-BTC t=1672515782136"
 		if got := render(rec); !strings.HasPrefix(got, want) || !strings.Contains(got, "id=12345 p=0.001 q=100 sell") {
 			t.Errorf("record %s", got)

@@ -1,14 +1,11 @@
 package coinbase
 
 import (
-	"errors"
-	"io/fs"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"marketetl/collector"
+	"marketetl/collector/adaptertest"
 	"marketetl/collector/wire"
 	"marketetl/market"
 )
@@ -18,37 +15,15 @@ import (
 // reason; without an error, every record must be well-formed, and so must
 // the heartbeat, acknowledgements and exchange error.
 func FuzzDecode(f *testing.F) {
-	seeds := 0
-	err := filepath.WalkDir("testdata", func(path string, e fs.DirEntry, err error) error {
-		if err != nil || e.IsDir() {
-			return err
-		}
-		b, err := os.ReadFile(path)
-		if err != nil {
-			return err
-		}
-		f.Add(b)
-		seeds++
-		return nil
-	})
-	if err != nil {
-		f.Fatal(err)
-	}
-	if seeds == 0 {
-		f.Fatal("no seeds in testdata")
-	}
+	adaptertest.Seeds(f, "testdata")
 	a := newTestAdapter(f)
 	f.Fuzz(func(t *testing.T, frame []byte) {
 		var ev collector.Event
 		err := a.Decode(frame, received, &ev)
+		if p := adaptertest.DecodeProblem(market.Coinbase, received, &ev, err); p != "" {
+			t.Fatalf("%s (frame %q)", p, frame)
+		}
 		if err != nil {
-			var de *collector.DecodeError
-			if !errors.As(err, &de) {
-				t.Fatalf("error %v is not a *DecodeError", err)
-			}
-			if de.Reason == "" || de.Stream.Exchange != market.Coinbase {
-				t.Fatalf("decode error without reason or exchange: %+v", de)
-			}
 			return
 		}
 		if problem := eventProblem(&ev); problem != "" {

@@ -3,38 +3,18 @@ package kraken
 import (
 	"encoding/json"
 	"errors"
-	"io/fs"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"marketetl/collector"
+	"marketetl/collector/adaptertest"
 	"marketetl/market"
 )
-
-// addTestdata adds every file under testdata/ to the seed corpus.
-func addTestdata(f *testing.F) {
-	err := filepath.WalkDir("testdata", func(path string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() || filepath.Ext(path) != ".json" {
-			return err
-		}
-		b, err := os.ReadFile(path)
-		if err != nil {
-			return err
-		}
-		f.Add(b)
-		return nil
-	})
-	if err != nil {
-		f.Fatal(err)
-	}
-}
 
 // FuzzDecode checks that Decode never panics, that its errors are
 // DecodeErrors of this exchange, and that decoded records are well formed.
 func FuzzDecode(f *testing.F) {
-	addTestdata(f)
+	adaptertest.Seeds(f, "testdata", ".json")
 	a, err := New(Config{})
 	if err != nil {
 		f.Fatal(err)
@@ -42,24 +22,13 @@ func FuzzDecode(f *testing.F) {
 	f.Fuzz(func(t *testing.T, frame []byte) {
 		var ev collector.Event
 		err := a.Decode(frame, received, &ev)
-		if err != nil {
-			var de *collector.DecodeError
-			if !errors.As(err, &de) || de.Reason == "" || de.Stream.Exchange != market.Kraken {
-				t.Fatalf("error %v (%T) is not a DecodeError with a reason and the exchange", err, err)
-			}
+		if p := adaptertest.DecodeProblem(market.Kraken, received, &ev, err); p != "" {
+			t.Fatalf("%s (frame %q)", p, frame)
 		}
 		for _, r := range ev.Records {
 			if shapeErr := checkShape(r); shapeErr != nil {
 				t.Fatalf("record %s: %v", render(r), shapeErr)
 			}
-		}
-		for _, s := range ev.Acked {
-			if s.Check() != nil || s.Exchange != market.Kraken {
-				t.Fatalf("acked stream %+v is not well formed", s)
-			}
-		}
-		if ev.Err != nil && (ev.Err.Exchange != market.Kraken || ev.Err.Stream.Symbol != "" && ev.Err.Stream.Symbol.Check() != nil) {
-			t.Fatalf("exchange error %+v is not well formed", ev.Err)
 		}
 	})
 }
@@ -67,7 +36,7 @@ func FuzzDecode(f *testing.F) {
 // FuzzRESTBody checks that reading REST rows never panics and that rows
 // read are well formed.
 func FuzzRESTBody(f *testing.F) {
-	addTestdata(f)
+	adaptertest.Seeds(f, "testdata", ".json")
 	f.Fuzz(func(t *testing.T, body []byte) {
 		var trades [][]json.RawMessage
 		if decodeStrict(body, &trades) == nil {
@@ -86,19 +55,9 @@ func FuzzRESTBody(f *testing.F) {
 	})
 }
 
-// checkShape reports why a decoded record is not well formed.
+// checkShape reports why a decoded record is not well formed, beyond
+// adaptertest.DecodeProblem's checks.
 func checkShape(r market.Record) error {
-	h := r.Header()
-	switch {
-	case h.Exchange != market.Kraken:
-		return errors.New("exchange is not kraken")
-	case h.Symbol.Check() != nil:
-		return h.Symbol.Check()
-	case h.Time.IsZero() || h.Time.Location() != time.UTC:
-		return errors.New("time is zero or not UTC")
-	case !h.Received.Equal(received):
-		return errors.New("received is not the time passed to Decode")
-	}
 	switch v := r.(type) {
 	case *market.Trade:
 		if _, ok := v.NumericID(); !ok || v.Side != market.Buy && v.Side != market.Sell {

@@ -13,32 +13,9 @@ import (
 	"github.com/gorilla/websocket"
 
 	"marketetl/collector"
+	"marketetl/collector/adaptertest"
 	"marketetl/market"
 )
-
-// chanSink hands every record to a channel.
-type chanSink struct {
-	recs    chan market.Record
-	rejects chan market.Reject
-}
-
-func (s *chanSink) Accept(ctx context.Context, r market.Record) error {
-	select {
-	case s.recs <- r:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
-
-func (s *chanSink) Reject(ctx context.Context, r market.Reject) error {
-	select {
-	case s.rejects <- r:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
 
 // fakeKraken sends the status frame, reads the subscribe requests,
 // acknowledges each symbol, then pushes its frames in order.
@@ -109,7 +86,7 @@ func TestCollectorLoop(t *testing.T) {
 		t.Fatal(err)
 	}
 	streams := []market.Stream{st(market.TypeTrade, "BTC-USD", ""), st(market.TypeCandle, "BTC-USD", market.TF1m)}
-	sink := &chanSink{recs: make(chan market.Record), rejects: make(chan market.Reject)}
+	sink := adaptertest.NewSink(0)
 	c, err := collector.New(collector.Config{Name: "kraken-loop", Streams: streams}, a, sink)
 	if err != nil {
 		t.Fatal(err)
@@ -126,14 +103,14 @@ func TestCollectorLoop(t *testing.T) {
 	var got []string
 	for len(got) < 5 {
 		select {
-		case r := <-sink.recs:
+		case r := <-sink.Records:
 			switch v := r.(type) {
 			case *market.Candle:
-				got = append(got, "candle "+v.Time.Format("15:04")+" c="+exact(v.Close)+" n="+strconv.FormatInt(v.Trades, 10)+" closed="+boolText(v.Closed))
+				got = append(got, "candle "+v.Time.Format("15:04")+" c="+adaptertest.Exact(v.Close)+" n="+strconv.FormatInt(v.Trades, 10)+" closed="+boolText(v.Closed))
 			case *market.Trade:
 				got = append(got, "trade "+v.TradeID)
 			}
-		case rej := <-sink.rejects:
+		case rej := <-sink.Rejects:
 			t.Fatalf("rejected: %+v", rej)
 		case <-t.Context().Done():
 			t.Fatal("test ended before the records arrived")

@@ -12,32 +12,9 @@ import (
 	"github.com/gorilla/websocket"
 
 	"marketetl/collector"
+	"marketetl/collector/adaptertest"
 	"marketetl/market"
 )
-
-// chanSink hands every record to a channel.
-type chanSink struct {
-	recs    chan market.Record
-	rejects chan market.Reject
-}
-
-func (s *chanSink) Accept(ctx context.Context, r market.Record) error {
-	select {
-	case s.recs <- r:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
-
-func (s *chanSink) Reject(ctx context.Context, r market.Reject) error {
-	select {
-	case s.rejects <- r:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
 
 // fakeOKX serves the two WebSocket paths with documented frames: it reads
 // the subscribe request, acknowledges each arg, pushes one data frame, and
@@ -119,7 +96,7 @@ func TestCollectorLoop(t *testing.T) {
 		stream(market.TypeTicker, "BTC-USDT", ""),
 		stream(market.TypeCandle, "BTC-USDT", market.TF1m),
 	}
-	sink := &chanSink{recs: make(chan market.Record), rejects: make(chan market.Reject)}
+	sink := adaptertest.NewSink(0)
 	c, err := collector.New(collector.Config{Name: "okx-loop", Streams: streams}, a, sink)
 	if err != nil {
 		t.Fatal(err)
@@ -137,9 +114,9 @@ func TestCollectorLoop(t *testing.T) {
 	got := map[market.DataType]market.Record{}
 	for len(got) < 2 {
 		select {
-		case r := <-sink.recs:
+		case r := <-sink.Records:
 			got[r.DataType()] = r
-		case rej := <-sink.rejects:
+		case rej := <-sink.Rejects:
 			t.Fatalf("rejected: %+v", rej)
 		case <-t.Context().Done():
 			t.Fatal("test ended before the records arrived")
