@@ -71,6 +71,9 @@ type Config struct {
 	// latency measurements. The slice is reused after the call returns. It
 	// must be quick: it delays the next batch.
 	OnPublishReceived func(received []time.Time)
+	// Metrics, when set, measures each published record's latency from
+	// its receipt to Redis's reply (etl_redis_publish_latency_seconds).
+	Metrics *Metrics
 }
 
 // withDefaults returns cfg with every zero value replaced by its default:

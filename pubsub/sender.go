@@ -6,6 +6,7 @@ import (
 	"net"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
 
@@ -60,8 +61,11 @@ type sender struct {
 	xadds []*redis.StringCmd
 	// recv holds the receipt times of the batch's published records, for
 	// Config.OnPublishReceived.
-	recv  []time.Time
-	names map[market.Stream]streamNames
+	recv []time.Time
+	// latency holds the latency histogram of each record of the batch
+	// being sent (nil without Config.Metrics).
+	latency []prometheus.Observer
+	names   map[market.Stream]streamNames
 	// attempt counts the reconnect delays waited since Redis was last up.
 	attempt int
 	// droppedAtDown is the redis_down count when Redis went down.
@@ -74,6 +78,9 @@ type sender struct {
 type streamNames struct {
 	channel, key string
 	sanitised    bool
+	// latency is the stream's exchange's latency histogram, nil without
+	// Config.Metrics.
+	latency prometheus.Observer
 }
 
 func (s *sender) loop(ctx context.Context) {
@@ -143,9 +150,10 @@ func (s *sender) send(ctx context.Context, batch []market.Record) {
 	ctx, cancel := context.WithTimeout(ctx, p.cfg.IOTimeout)
 	defer cancel()
 	pipe := p.client.Pipeline()
-	s.buf, s.pubs, s.xadds = s.buf[:0], s.pubs[:0], s.xadds[:0]
+	s.buf, s.pubs, s.xadds, s.latency = s.buf[:0], s.pubs[:0], s.xadds[:0], s.latency[:0]
 	for _, rec := range batch {
 		n := s.namesOf(ChannelStream(rec))
+		s.latency = append(s.latency, n.latency)
 		if n.sanitised {
 			p.sanitised.Add(1)
 		}
@@ -163,6 +171,9 @@ func (s *sender) send(ctx context.Context, batch []market.Record) {
 		s.pubs = append(s.pubs, pipe.Publish(ctx, n.channel, payload))
 	}
 	_, execErr := pipe.Exec(ctx)
+	// Every reply of the pipeline has arrived: one clock reading dates
+	// them all.
+	replied := time.Now()
 	// A batch that could not even connect was not sent.
 	reason := DropError
 	if isDialError(execErr) {
@@ -184,6 +195,9 @@ func (s *sender) send(ctx context.Context, batch []market.Record) {
 		if oldest.IsZero() || r.Before(oldest) {
 			oldest = r
 		}
+		if o := s.latency[i]; o != nil && !r.IsZero() {
+			o.Observe(replied.Sub(r).Seconds())
+		}
 		if p.cfg.OnPublishReceived != nil {
 			s.recv = append(s.recv, r)
 		}
@@ -198,6 +212,7 @@ func (s *sender) send(ctx context.Context, batch []market.Record) {
 	}
 	clear(s.pubs)
 	clear(s.xadds)
+	clear(s.latency)
 	p.published.Add(uint64(published))
 	if published > 0 && p.cfg.OnPublish != nil {
 		p.cfg.OnPublish(published, oldest)
@@ -243,7 +258,8 @@ func (s *sender) namesOf(st market.Stream) streamNames {
 		clear(s.names)
 	}
 	ch, sanitised := channelName(s.p.cfg.ChannelPrefix, st)
-	n := streamNames{channel: ch, key: StreamKey(s.p.cfg.ChannelPrefix, st), sanitised: sanitised}
+	n := streamNames{channel: ch, key: StreamKey(s.p.cfg.ChannelPrefix, st), sanitised: sanitised,
+		latency: s.p.cfg.Metrics.observer(st.Exchange)}
 	s.names[st] = n
 	return n
 }

@@ -91,6 +91,10 @@ func (s *Service) buildData(flushes *flushMetrics) error {
 	}
 	var pub pipeline.Publisher
 	if cfg.RedisEnabled {
+		pm, err := pubsub.NewMetrics(s.metrics)
+		if err != nil {
+			return fmt.Errorf("register metrics: %w", err)
+		}
 		p, err := pubsub.New(pubsub.Config{
 			URL:           cfg.RedisURL,
 			ChannelPrefix: cfg.RedisChannelPrefix,
@@ -100,6 +104,7 @@ func (s *Service) buildData(flushes *flushMetrics) error {
 			StreamMaxLen:  int64(cfg.RedisStreamMaxLen),
 
 			OnPublishReceived: s.opts.onPublishReceived,
+			Metrics:           pm,
 		}, log.Named("pubsub"))
 		if err != nil {
 			return err

@@ -14,6 +14,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/shopspring/decimal"
 
 	"marketetl/dbtest"
 	"marketetl/market"
@@ -21,9 +22,11 @@ import (
 	"marketetl/store"
 )
 
-// TestDashboardQueries runs the service against the simulated exchanges
-// into a fresh migrated database, adds the rows the simulator does not
-// produce (gaps in every state, a collector error), then runs
+// TestDashboardQueries runs the service (as one instance of a cluster,
+// with order books and a balance collector) against the simulated
+// exchanges into a fresh migrated database, adds the rows the simulator
+// does not produce (gaps in every state, a collector error, instances of a
+// cluster), then runs
 // every SQL query of the provisioned dashboards, expanded as Grafana's
 // PostgreSQL datasource expands it, and checks that it returns rows with
 // the columns its panel reads (time first for time series). Every PromQL
@@ -222,18 +225,35 @@ func runServiceForDashboards(t *testing.T, dbURL string) (map[string]bool, time.
   - name: okx-main
     exchange: okx
     symbols: [BTC-USDT]
-    data_types: [trade, candle, ticker]
+    data_types: [trade, candle, ticker, orderbook]
     timeframes: [1m, 5m]
   - name: binance-main
     exchange: binance
     symbols: [BTC-USDT]
-    data_types: [trade, candle, ticker]
+    data_types: [trade, candle, ticker, orderbook]
     timeframes: [1m, 5m]
+  - name: okx-balances
+    exchange: okx
+    data_types: [balance]
+    credentials: OKX_DASH
 `), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	// The balance collector's account, before it logs in: its first
+	// snapshot stores these rows.
+	if _, err := s.SetBalances(market.OKX, false,
+		sim.BalanceChange{Asset: "BTC", Free: decimal.RequireFromString("1.5"), Locked: decimal.RequireFromString("0.02")},
+		sim.BalanceChange{Asset: "USDT", Free: decimal.RequireFromString("25000"), Locked: decimal.Zero}); err != nil {
+		t.Fatal(err)
+	}
+	key := sim.DemoAPIKey(market.OKX)
 	admin := freeAddr(t)
 	for k, v := range map[string]string{
+		"OKX_DASH_API_KEY": key.Key, "OKX_DASH_API_SECRET": key.Secret, "OKX_DASH_API_PASSPHRASE": key.Passphrase,
+		"OKX_WS_PRIVATE_URL": ep.OKXPrivateWS(),
+		// One instance of a cluster, so that /metrics has the cluster's
+		// metrics for the cluster panels.
+		"ETL_CLUSTER": "true", "ETL_INSTANCE_ID": "dash-test",
 		"DATABASE_URL": dbURL, "REDIS_URL": dbtest.RedisURL(), "REDIS_CHANNEL_PREFIX": dbtest.Unique("dash"),
 		"ETL_ADMIN_ADDR": admin, "ETL_CONFIG": yamlPath, "SPOOL_DIR": filepath.Join(dir, "spool"),
 		"DEFAULT_HEALTH_CHECK_INTERVAL": "1s", "GLOBAL_HEALTH_CHECK_INTERVAL": "1s", "LOG_LEVEL": "warn",
@@ -269,8 +289,9 @@ func runServiceForDashboards(t *testing.T, dbURL string) (map[string]bool, time.
 	deadline := time.Now().Add(90 * time.Second)
 	injected := false
 	for count(`SELECT count(*) FROM candles WHERE timeframe = '1m' AND closed AND exchange = 'binance'`) < 70 ||
-		count(`SELECT count(*) FROM tickers`) == 0 || count(`SELECT count(DISTINCT collector) FROM collector_status`) < 2 ||
-		count(`SELECT count(*) FROM rejects`) == 0 {
+		count(`SELECT count(*) FROM tickers`) == 0 || count(`SELECT count(DISTINCT collector) FROM collector_status`) < 3 ||
+		count(`SELECT count(*) FROM rejects`) == 0 || count(`SELECT count(*) FROM balances`) == 0 ||
+		count(`SELECT count(DISTINCT exchange) FROM book_snapshots`) < 2 {
 		if !injected && count(`SELECT count(*) FROM trades WHERE exchange = 'binance'`) > 0 {
 			// A trade the validation refuses, for the rejects panels.
 			if _, err := s.InjectInvalidTrade(market.Binance, "BTC-USDT"); err != nil {
@@ -313,7 +334,7 @@ func runServiceForDashboards(t *testing.T, dbURL string) (map[string]bool, time.
 }
 
 // addQualityRows adds what a calm simulated run does not produce: gaps in
-// every state and a collector's error.
+// every state, a collector's error and the rows of a cluster's instances.
 func addQualityRows(t *testing.T, pool *pgxpool.Pool) {
 	t.Helper()
 	batch := &pgx.Batch{}
@@ -321,6 +342,11 @@ func addQualityRows(t *testing.T, pool *pgxpool.Pool) {
 		VALUES ('binance', 'BTC-USDT', 'trade', NULL, now() - INTERVAL '2 hours', now() - INTERVAL '119 minutes', 'disconnect', 'filled', 1, 42, NULL, now() - INTERVAL '2 hours', now() - INTERVAL '100 minutes'),
 		       ('okx', 'BTC-USDT', 'candle', '1m', now() - INTERVAL '3 hours', now() - INTERVAL '170 minutes', 'restart', 'unfillable', 2, 0, 'history_unavailable', now() - INTERVAL '3 hours', now() - INTERVAL '150 minutes'),
 		       ('okx', 'BTC-USDT', 'trade', NULL, now() - INTERVAL '10 minutes', now() - INTERVAL '9 minutes', 'trade_id_jump', 'open', 0, 0, NULL, now() - INTERVAL '10 minutes', now() - INTERVAL '10 minutes')`)
+	// Instances of a cluster: the test's own instance deleted its row when
+	// it stopped.
+	batch.Queue(`INSERT INTO instances (instance_id, started_at, heartbeat_at, owned)
+		VALUES ('etl-a', now() - INTERVAL '2 hours', now() - INTERVAL '1 second', '{okx-main,okx-balances}'),
+		       ('etl-b', now() - INTERVAL '3 hours', now() - INTERVAL '40 minutes', '{}')`)
 	batch.Queue(`INSERT INTO collector_status (ts, collector, exchange, status, healthy, issues, last_error)
 		VALUES (now() - INTERVAL '1 minute', 'okx-main', 'okx', 'restarting', false, '{"no data for 6m0s"}', 'read: connection reset by peer')`)
 	if err := pool.SendBatch(t.Context(), batch).Close(); err != nil {

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"gopkg.in/yaml.v3"
 )
 
 // This file reads the provisioned Grafana dashboards and expands their SQL
@@ -302,4 +304,123 @@ func TestGrafanaMacrosExpandAsTheDatasourceDoes(t *testing.T) {
 	if got := promMetrics(`histogram_quantile(0.99, sum by (le) (rate(etl_store_flush_duration_seconds_bucket[5m]))) / etl_x`); strings.Join(got, " ") != "etl_store_flush_duration_seconds_bucket etl_x" {
 		t.Errorf("promMetrics = %v", got)
 	}
+}
+
+// TestDashboardsProvisionable checks what Grafana's file provisioning
+// needs of each dashboard and what makes it usable once loaded: a unique
+// uid and title, a schema version, panels with unique ids laid out on the
+// 24-column grid without overlapping, and datasources that are the
+// provisioned ones (by uid and type).
+func TestDashboardsProvisionable(t *testing.T) {
+	data, err := os.ReadFile("../../deploy/grafana/provisioning/datasources/marketetl.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var prov struct {
+		Datasources []struct {
+			UID  string `yaml:"uid"`
+			Type string `yaml:"type"`
+		} `yaml:"datasources"`
+	}
+	if err := yaml.Unmarshal(data, &prov); err != nil {
+		t.Fatal(err)
+	}
+	provisioned := map[string]string{}
+	for _, ds := range prov.Datasources {
+		provisioned[ds.UID] = ds.Type
+	}
+	files, err := filepath.Glob(filepath.Join(dashboardsDir, "*.json"))
+	if err != nil || len(files) < 5 {
+		t.Fatalf("dashboards in %s: %v, %v", dashboardsDir, files, err)
+	}
+	uids, titles := map[string]string{}, map[string]string{}
+	for _, f := range files {
+		name := filepath.Base(f)
+		raw, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var d struct {
+			UID           string         `json:"uid"`
+			Title         string         `json:"title"`
+			SchemaVersion int            `json:"schemaVersion"`
+			Panels        []layoutPanel  `json:"panels"`
+			Templating    map[string]any `json:"templating"`
+		}
+		if err := json.Unmarshal(raw, &d); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if d.UID == "" || len(d.UID) > 40 || uids[d.UID] != "" {
+			t.Errorf("%s: uid %q empty, longer than 40 characters or also in %s", name, d.UID, uids[d.UID])
+		}
+		uids[d.UID] = name
+		if d.Title == "" || titles[d.Title] != "" {
+			t.Errorf("%s: title %q empty or also in %s", name, d.Title, titles[d.Title])
+		}
+		titles[d.Title] = name
+		if d.SchemaVersion == 0 {
+			t.Errorf("%s: no schemaVersion", name)
+		}
+		checkLayout(t, name, d.Panels, provisioned)
+	}
+}
+
+// layoutPanel is the part of a panel its placement and datasources need.
+type layoutPanel struct {
+	ID         int               `json:"id"`
+	Type       string            `json:"type"`
+	Title      string            `json:"title"`
+	Datasource grafanaDatasource `json:"datasource"`
+	Targets    []struct {
+		Datasource grafanaDatasource `json:"datasource"`
+	} `json:"targets"`
+	GridPos struct {
+		X, Y, W, H int
+	} `json:"gridPos"`
+	Panels []layoutPanel `json:"panels"`
+}
+
+// checkLayout checks a dashboard's panels: unique ids, on the grid, no two
+// overlapping, datasources among the provisioned ones.
+func checkLayout(t *testing.T, file string, panels []layoutPanel, provisioned map[string]string) {
+	t.Helper()
+	ids := map[int]bool{}
+	var placed []layoutPanel
+	var walk func(ps []layoutPanel)
+	walk = func(ps []layoutPanel) {
+		for _, p := range ps {
+			walk(p.Panels)
+			if p.ID <= 0 || ids[p.ID] {
+				t.Errorf("%s/%s: panel id %d missing or repeated", file, p.Title, p.ID)
+			}
+			ids[p.ID] = true
+			g := p.GridPos
+			if g.W <= 0 || g.H <= 0 || g.X < 0 || g.Y < 0 || g.X+g.W > 24 {
+				t.Errorf("%s/%s: gridPos %+v is off the 24-column grid", file, p.Title, g)
+			}
+			for _, q := range placed {
+				h := q.GridPos
+				if g.X < h.X+h.W && h.X < g.X+g.W && g.Y < h.Y+h.H && h.Y < g.Y+g.H {
+					t.Errorf("%s: panels %q and %q overlap (%+v, %+v)", file, q.Title, p.Title, h, g)
+				}
+			}
+			placed = append(placed, p)
+			dss := []grafanaDatasource{p.Datasource}
+			for _, tg := range p.Targets {
+				dss = append(dss, tg.Datasource)
+			}
+			for _, ds := range dss {
+				if ds.UID == "" && ds.Type == "" {
+					continue // a row or a text panel, or the panel's own
+				}
+				if typ, ok := provisioned[ds.UID]; !ok || typ != ds.Type {
+					t.Errorf("%s/%s: datasource %+v is not a provisioned one", file, p.Title, ds)
+				}
+			}
+			if p.Type != "row" && p.Type != "text" && p.Datasource.UID == "" {
+				t.Errorf("%s/%s: a %s panel without a datasource", file, p.Title, p.Type)
+			}
+		}
+	}
+	walk(panels)
 }
