@@ -24,6 +24,12 @@ const (
 	nsCollector int32 = 0x45544c43 // "ETLC"
 )
 
+// InstanceLockNamespace is the first key of an instance's advisory lock
+// (the second is its instances.lock_key): SQL outside the service that
+// tells whether an instance is live, as the Collectors dashboard does,
+// looks for a granted lock with this classid in pg_locks.
+const InstanceLockNamespace = nsInstance
+
 // collectorKey is the second key of a collector's lock: the FNV-1a hash of
 // its name. Two names with the same hash share a lock, which is still
 // exclusive (they can only be owned by the same instance); with 32 bits

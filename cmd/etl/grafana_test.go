@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"marketetl/cluster"
 )
 
 // This file reads the provisioned Grafana dashboards and expands their SQL
@@ -423,4 +425,28 @@ func checkLayout(t *testing.T, file string, panels []layoutPanel, provisioned ma
 		}
 	}
 	walk(panels)
+}
+
+// A dashboard query that reads the cluster's locks from pg_locks names the
+// instance lock namespace the service uses, so that changing it there
+// cannot leave a panel quietly showing every instance dead.
+func TestDashboardLockNamespace(t *testing.T) {
+	want := "l.classid::bigint = " + strconv.Itoa(int(cluster.InstanceLockNamespace))
+	found := 0
+	for file, d := range loadDashboards(t) {
+		for _, p := range flatPanels(d.Panels) {
+			for _, tg := range p.Targets {
+				if !strings.Contains(tg.RawSQL, "pg_locks") {
+					continue
+				}
+				found++
+				if !strings.Contains(tg.RawSQL, want) {
+					t.Errorf("%s/%s reads pg_locks without %q", file, p.Title, want)
+				}
+			}
+		}
+	}
+	if found == 0 {
+		t.Error("no dashboard query reads pg_locks: the cluster panel is gone, or this test is stale")
+	}
 }
