@@ -38,7 +38,7 @@ func TestDashboardQueries(t *testing.T) {
 	if err := store.Migrate(ctx, dbURL, nil); err != nil {
 		t.Fatal(err)
 	}
-	exposed, started := runServiceForDashboards(t, dbURL)
+	exposed, started, prom := runServiceForDashboards(t, dbURL)
 	pool, err := store.Open(ctx, dbURL)
 	if err != nil {
 		t.Fatal(err)
@@ -86,6 +86,18 @@ func TestDashboardQueries(t *testing.T) {
 								t.Errorf("%q reads %s, which /metrics does not expose", tg.Expr, m)
 							}
 						}
+						if prom == nil {
+							return
+						}
+						// Prometheus itself parses and evaluates it over the
+						// run, on what it scraped from the service.
+						n, err := prom.series(t.Context(), tg.Expr, started, time.Now())
+						if err != nil {
+							t.Fatalf("prometheus: %q: %v", tg.Expr, err)
+						}
+						if n == 0 {
+							t.Errorf("prometheus: %q gives no series over the run", tg.Expr)
+						}
 					})
 				default:
 					t.Errorf("%s: datasource type %q", name, ds)
@@ -94,6 +106,9 @@ func TestDashboardQueries(t *testing.T) {
 		}
 	}
 	checkAlertRules(t, exposed)
+	if prom != nil {
+		prom.checkRules(t)
+	}
 	if sqlQueries < 20 || promQueries < 8 {
 		t.Errorf("found %d SQL and %d PromQL queries: the dashboards were not read", sqlQueries, promQueries)
 	}
@@ -201,7 +216,7 @@ func resolveVariables(t *testing.T, pool *pgxpool.Pool, g grafanaQuery, file str
 // runServiceForDashboards runs etl run against the simulator until closed
 // 1m candles, trades, tickers and health rows are stored, and returns the
 // metric names /metrics exposed then and when the run started.
-func runServiceForDashboards(t *testing.T, dbURL string) (map[string]bool, time.Time) {
+func runServiceForDashboards(t *testing.T, dbURL string) (map[string]bool, time.Time, *promServer) {
 	ctx := t.Context()
 	started := time.Now()
 	// Exchange time runs 200 times faster than the wall clock, from six
@@ -273,6 +288,7 @@ func runServiceForDashboards(t *testing.T, dbURL string) (map[string]bool, time.
 			t.Errorf("etl run exited with %d:\n%s", code, stderr.String())
 		}
 	}()
+	prom := startPrometheus(t, admin)
 
 	pool, err := store.Open(ctx, dbURL)
 	if err != nil {
@@ -310,6 +326,9 @@ func runServiceForDashboards(t *testing.T, dbURL string) (map[string]bool, time.
 		}
 		time.Sleep(50 * time.Millisecond) // polling a condition
 	}
+	if prom != nil {
+		prom.waitScraped(t, 5)
+	}
 	resp, err := http.Get("http://" + admin + "/metrics")
 	if err != nil {
 		t.Fatal(err)
@@ -330,7 +349,7 @@ func runServiceForDashboards(t *testing.T, dbURL string) (map[string]bool, time.
 	if len(exposed) == 0 {
 		t.Fatal("/metrics exposed nothing")
 	}
-	return exposed, started
+	return exposed, started, prom
 }
 
 // addQualityRows adds what a calm simulated run does not produce: gaps in
