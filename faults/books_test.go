@@ -209,21 +209,46 @@ func (bt *bookTruth) step(n int) {
 }
 
 // quiet waits until the database holds every row and gap noted so far:
-// the service has caught up with the exchange.
+// the service has caught up with the exchange. When it does not within
+// waitBound, the test fails showing how the rows and gaps differ.
 func (bt *bookTruth) quiet(what string) {
 	bt.t.Helper()
-	eventually(bt.t, what, func() (bool, string) {
-		for _, w := range bt.books {
-			n := bt.r.queryInt(`SELECT count(*) FROM book_snapshots WHERE exchange = $1 AND symbol = $2`, string(w.stream.Exchange), string(w.stream.Symbol))
-			g := bt.r.queryInt(`SELECT count(*) FROM gaps WHERE exchange = $1 AND symbol = $2 AND data_type = $3`,
-				string(w.stream.Exchange), string(w.stream.Symbol), string(market.TypeOrderBook))
-			if n < len(w.rows) || g < len(w.gaps) {
-				return false, fmt.Sprintf("%s: %d of %d snapshot rows, %d of %d gaps", w.stream, n, len(w.rows), g, len(w.gaps))
-			}
+	deadline := time.Now().Add(waitBound)
+	for {
+		state, ok := bt.caughtUp()
+		if ok {
+			break
 		}
-		return true, ""
-	})
-	now := time.Now()
+		if time.Now().After(deadline) {
+			bt.t.Errorf("timed out waiting for %s; last state: %s", what, state)
+			bt.stamp(time.Now())
+			for _, w := range bt.books {
+				bt.checkRows(w)
+				bt.checkGaps(w)
+			}
+			bt.t.FailNow()
+		}
+		time.Sleep(20 * time.Millisecond) // polling a condition
+	}
+	bt.stamp(time.Now())
+}
+
+// caughtUp says whether the database holds every row and gap noted.
+func (bt *bookTruth) caughtUp() (string, bool) {
+	for _, w := range bt.books {
+		n := bt.r.queryInt(`SELECT count(*) FROM book_snapshots WHERE exchange = $1 AND symbol = $2`, string(w.stream.Exchange), string(w.stream.Symbol))
+		g := bt.r.queryInt(`SELECT count(*) FROM gaps WHERE exchange = $1 AND symbol = $2 AND data_type = $3`,
+			string(w.stream.Exchange), string(w.stream.Symbol), string(market.TypeOrderBook))
+		if n < len(w.rows) || g < len(w.gaps) {
+			return fmt.Sprintf("%s: %d of %d snapshot rows, %d of %d gaps", w.stream, n, len(w.rows), g, len(w.gaps)), false
+		}
+	}
+	return "", true
+}
+
+// stamp closes the wall-clock windows of the snapshots stamped on
+// receipt noted so far: they have arrived by now.
+func (bt *bookTruth) stamp(now time.Time) {
 	for _, w := range bt.books {
 		for i := range w.rows {
 			if w.rows[i].ts.IsZero() && w.rows[i].before.IsZero() {
