@@ -9,7 +9,9 @@ import (
 
 	"github.com/shopspring/decimal"
 
+	"marketetl/backfill"
 	"marketetl/market"
+	"marketetl/store"
 )
 
 // The order book scenarios (29–32). The rig's collectors collect every
@@ -456,18 +458,19 @@ func (bt *bookTruth) checkRows(w *bookWant) int {
 	return equal
 }
 
-// checkGaps compares w's order book gaps with the wanted ones.
+// checkGaps compares w's order book gaps with the wanted ones: each
+// found unfillable by the backfill (no exchange serves a book's history).
 func (bt *bookTruth) checkGaps(w *bookWant) {
 	bt.t.Helper()
 	var want []string
 	for _, g := range w.gaps {
-		want = append(want, fmt.Sprintf("%s %s %s", market.GapBookResync, ts6(g.from), ts6(g.to)))
+		want = append(want, fmt.Sprintf("%s %s %s %s %s", market.GapBookResync, ts6(g.from), ts6(g.to), store.GapUnfillable, backfill.ReasonUnsupported))
 	}
 	got := bt.r.strings(`SELECT concat_ws(' ', reason, to_char(from_ts AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US'),
-			to_char(to_ts AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US'))
+			to_char(to_ts AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US'), status, unfillable_reason)
 		FROM gaps WHERE exchange = $1 AND symbol = $2 AND data_type = $3 ORDER BY from_ts, to_ts`,
 		string(w.stream.Exchange), string(w.stream.Symbol), string(market.TypeOrderBook))
-	diff(bt.t, w.stream.String()+" order book gaps (reason from to)", want, got)
+	diff(bt.t, w.stream.String()+" order book gaps (reason from to status why)", want, got)
 }
 
 func ts6(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000000") }
