@@ -124,6 +124,10 @@ var scenarioNames = map[int]string{
 	20: "a damaged record in the spool",
 	21: "host clock 10 s behind the exchanges",
 	22: "host clock 10 s ahead of the exchanges",
+	29: "order book sequence break (OKX seqId/prevSeqId, Binance U/u)",
+	30: "order book checksum mismatch (OKX)",
+	31: "crossed order book (each exchange)",
+	32: "order book connection drop (OKX, Binance, Coinbase)",
 }
 
 // provenance finds the commit the suite runs on and the version of the

@@ -23,14 +23,17 @@ import (
 
 // Result is the outcome of one fault scenario.
 type Result struct {
-	// Number is the scenario's number in the list (1..16); 0 for
+	// Number is the scenario's number in the reliability document; 0 for
 	// the soak run.
 	Number int
 	// Scenario names the fault in a few words.
 	Scenario string
 	// Published is what the simulated exchange published for the
 	// collected streams (trades, invalid trades included, and closed
-	// candles): its truth.
+	// candles): its truth. For an order book scenario it is the book
+	// snapshot rows the service must store, Stored those found equal to
+	// the exchange's book and Rejected the order book rejects; the Note
+	// says so and gives the trades and candles.
 	Published int
 	// Stored is the number of those rows found in the database.
 	Stored int

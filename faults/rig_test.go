@@ -56,6 +56,9 @@ type rigOpts struct {
 	// spoolBytes, when > 0, puts the disk spool (capped at this many
 	// bytes) between the pipeline and the writer, as SPOOL_DIR does.
 	spoolBytes int64
+	// books makes the collectors collect order books too, bookDepth
+	// levels per side, every book message stored as a snapshot row.
+	books bool
 }
 
 // rig is the service as package service builds it for `etl run` — the
@@ -182,6 +185,9 @@ func startRig(t *testing.T, opts rigOpts) *rig {
 	for _, ex := range opts.exchanges {
 		sp := spec.Collector{Name: "faults-" + string(ex), Exchange: ex, Symbols: r.sim.Symbols(ex),
 			DataTypes: []market.DataType{market.TypeTrade, market.TypeCandle}, Timeframes: []market.Timeframe{market.TF1m}}
+		if opts.books {
+			sp.DataTypes, sp.BookDepth = append(sp.DataTypes, market.TypeOrderBook), bookDepth
+		}
 		r.cols[ex], err = svc.Collector(sp)
 		if err != nil {
 			t.Fatal(err)
@@ -275,6 +281,11 @@ func (r *rig) options() []service.Option {
 			c.BackoffMin, c.BackoffMax = r.opts.backoffMin, r.opts.backoffMax
 			c.ReadTimeout = r.opts.readTimeout
 			c.ReconcileAfter = 10 * time.Millisecond
+			if r.opts.books {
+				// Every book message makes a row, so that every row can
+				// be compared with the exchange's book at its update.
+				c.Books.Interval = time.Nanosecond
+			}
 		}),
 	}
 	if !haveGapRepair {
