@@ -127,7 +127,9 @@ func (p *procRig) start() *etlProcess {
 
 // waitAccepted waits until the live feed has carried every trade the
 // exchange published: a record is published only once the store has
-// admitted it, so each of them is then the process's to keep.
+// admitted it, so each of them is then the process's to keep. (The live
+// feed may carry a trade twice: Coinbase repeats its last match to a new
+// subscription, which the database stores once.)
 func (p *procRig) waitAccepted() int {
 	p.t.Helper()
 	total := 0
@@ -137,7 +139,7 @@ func (p *procRig) waitAccepted() int {
 		for _, st := range p.streams {
 			want := len(p.sim.Trades(st.Exchange, st.Symbol))
 			got := p.live.count(string(st.Exchange) + ":trade:" + string(st.Symbol))
-			ok = ok && got == want
+			ok = ok && got >= want
 			total += want
 			state += fmt.Sprintf("%s %s %d/%d; ", st.Exchange, st.Symbol, got, want)
 		}
@@ -279,6 +281,7 @@ func TestSIGTERMUnderLoad(t *testing.T) {
 	}
 	s.res.Note = fmt.Sprintf("no history served; %d trades accepted before SIGTERM, none stored before it: %d committed by the shutdown's flush, %d spool bytes; all stored after the restart, no gap",
 		accepted, committed, spooled)
+	t.Log(s.res.Note)
 }
 
 // Scenario 14: SIGKILL while the database is unreachable, with records in
@@ -349,6 +352,7 @@ func TestSIGKILLUnderLoadThenRestart(t *testing.T) {
 	}
 	s.res.Note = fmt.Sprintf("no history served; killed with %d trades accepted: %d stored before the kill, %d in the spool (%d bytes) all replayed by the restart, %d lost with the process's memory",
 		accepted, len(stored), replayed, spoolBytes, accepted-wantN)
+	t.Log(s.res.Note)
 }
 
 // spooledTrades reads a copy of the spool, as the process left it, and

@@ -58,6 +58,9 @@ type rigOpts struct {
 	// spoolBytes, when > 0, puts the disk spool (capped at this many
 	// bytes) between the pipeline and the writer, as SPOOL_DIR does.
 	spoolBytes int64
+	// spoolSegment is the spool's segment size (0: 64 KiB, at most
+	// spoolBytes).
+	spoolSegment int64
 	// supervised runs the collectors under the service's supervisor, as
 	// `etl run` does (seeded with Reconcile), instead of in the rig; the
 	// collectors' backoff is then the configuration's, and cols is empty.
@@ -301,7 +304,12 @@ func (r *rig) options() []service.Option {
 				c.RetryMin, c.RetryMax = r.opts.store.RetryMin, r.opts.store.RetryMax
 			}
 		}),
-		service.WithSpoolConfig(func(c *spool.Config) { c.SegmentBytes = min(r.opts.spoolBytes, 64<<10) }),
+		service.WithSpoolConfig(func(c *spool.Config) {
+			c.SegmentBytes = min(r.opts.spoolBytes, 64<<10)
+			if r.opts.spoolSegment > 0 {
+				c.SegmentBytes = min(r.opts.spoolBytes, r.opts.spoolSegment)
+			}
+		}),
 		service.WithBackfillConfig(func(c *backfill.Config) { c.RetryMin, c.RetryMax = 50*time.Millisecond, time.Second }),
 		service.WithCollectorConfig(func(c *collector.Config) {
 			if !r.opts.supervised {
