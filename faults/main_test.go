@@ -20,7 +20,7 @@ import (
 var (
 	reportFlag = flag.String("report", "", "write the scenario table (and the soak result) into this markdown file between its markers (default: $FAULTS_REPORT)")
 	soakFlag   = flag.Duration("soak", 0, "run TestSoak for this long (0: skip it)")
-	longFlag   = flag.Bool("long", false, "also run the scenarios that take minutes (SIGTERM and SIGKILL of the etl process; make faults)")
+	longFlag   = flag.Bool("long", false, "also run the scenarios that take minutes (SIGTERM and SIGKILL of the etl process, the database down for minutes; make faults)")
 )
 
 // results collects the scenarios' outcomes for the report. It is the one
@@ -124,6 +124,7 @@ var scenarioNames = map[int]string{
 	20: "a damaged record in the spool",
 	21: "host clock 10 s behind the exchanges",
 	22: "host clock 10 s ahead of the exchanges",
+	23: "PostgreSQL down for minutes at production rates",
 	29: "order book sequence break (OKX seqId/prevSeqId, Binance U/u)",
 	30: "order book checksum mismatch (OKX)",
 	31: "crossed order book (each exchange)",

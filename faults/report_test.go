@@ -58,10 +58,3 @@ func TestQueryText(t *testing.T) {
 		}
 	}
 }
-
-func TestMaxAttempts(t *testing.T) {
-	// Delays of at least 20, 40, 80, 80 … ms: 20+40 = 60 fits, +80 does not.
-	if got := maxAttempts(100*time.Millisecond, 40*time.Millisecond, 160*time.Millisecond); got != 3 {
-		t.Errorf("maxAttempts = %d, want 3", got)
-	}
-}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest"
 	"golang.org/x/sync/errgroup"
 
@@ -27,6 +28,7 @@ import (
 	"marketetl/spec"
 	"marketetl/spool"
 	"marketetl/store"
+	"marketetl/supervisor"
 )
 
 // rigOpts shape one in-process service for a scenario.
@@ -59,6 +61,17 @@ type rigOpts struct {
 	// books makes the collectors collect order books too, bookDepth
 	// levels per side, every book message stored as a snapshot row.
 	books bool
+	// spoolSegment is the spool's segment size (0: 64 KiB, at most
+	// spoolBytes).
+	spoolSegment int64
+	// supervised runs the collectors under the service's supervisor, as
+	// `etl run` does (seeded with Reconcile), instead of in the rig; the
+	// collectors' backoff is then the configuration's, and cols is empty.
+	supervised bool
+	// configure adjusts the service's configuration (the environment).
+	configure func(*config.Config)
+	// logTee, when set, also receives the service's logs.
+	logTee zapcore.Core
 }
 
 // rig is the service as package service builds it for `etl run` — the
@@ -85,7 +98,9 @@ type rig struct {
 	spoolDir string
 	filler   *backfill.Filler // nil without gap repair
 	cols     map[market.Exchange]*collector.Collector
-	streams  []market.Stream
+	// manager is the supervisor (nil unless opts.supervised).
+	manager *supervisor.Manager
+	streams []market.Stream
 	// external: the service runs as a separate process (etl run) with gap
 	// repair; only sim, check, dbName, streams and opts are set.
 	external bool
@@ -114,6 +129,9 @@ func startRig(t *testing.T, opts rigOpts) *rig {
 	}
 	ctx, cancel := context.WithCancel(t.Context())
 	log := zaptest.NewLogger(t, zaptest.Level(zap.ErrorLevel))
+	if opts.logTee != nil {
+		log = zap.New(zapcore.NewTee(log.Core(), opts.logTee))
+	}
 	dbURL := dbtest.NewDatabase(t)
 	if err := store.Migrate(ctx, dbURL, log); err != nil {
 		t.Fatal(err)
@@ -182,17 +200,28 @@ func startRig(t *testing.T, opts rigOpts) *rig {
 		t.Fatal(err)
 	}
 	r.writer, r.buffer, r.pub, r.pipe, r.filler = svc.Writer(), svc.Spool(), svc.Publisher(), svc.Pipeline(), svc.Filler()
+	var specs []spec.Collector
 	for _, ex := range opts.exchanges {
 		sp := spec.Collector{Name: "faults-" + string(ex), Exchange: ex, Symbols: r.sim.Symbols(ex),
 			DataTypes: []market.DataType{market.TypeTrade, market.TypeCandle}, Timeframes: []market.Timeframe{market.TF1m}}
 		if opts.books {
 			sp.DataTypes, sp.BookDepth = append(sp.DataTypes, market.TypeOrderBook), bookDepth
 		}
+		specs = append(specs, sp)
+		r.streams = append(r.streams, sp.Streams()...)
+		if opts.supervised {
+			continue
+		}
 		r.cols[ex], err = svc.Collector(sp)
 		if err != nil {
 			t.Fatal(err)
 		}
-		r.streams = append(r.streams, sp.Streams()...)
+	}
+	if opts.supervised {
+		r.manager = svc.Supervisor()
+		if _, err := r.manager.Reconcile(ctx, specs); err != nil {
+			t.Fatal(err)
+		}
 	}
 	done := make(chan error, 1)
 	go func() { // owned by the cleanup below, which waits for it
@@ -254,6 +283,12 @@ func (r *rig) config() config.Config {
 	if r.opts.readLimit > 0 {
 		cfg.ReadLimitBytes = int(r.opts.readLimit)
 	}
+	if r.opts.supervised {
+		cfg.StopTimeout = 2 * time.Second // within the supervisor's share of the shutdown
+	}
+	if r.opts.configure != nil {
+		r.opts.configure(&cfg)
+	}
 	cfg.SpoolDir = ""
 	if r.opts.spoolBytes > 0 {
 		cfg.SpoolDir = r.t.TempDir()
@@ -268,17 +303,24 @@ func (r *rig) config() config.Config {
 // endpoints, quick retries and reconnects.
 func (r *rig) options() []service.Option {
 	opts := []service.Option{
-		service.WithLogger(r.log), service.WithoutSupervisor(), service.WithEndpoints(service.Endpoints(r.ep)),
+		service.WithLogger(r.log), service.WithEndpoints(service.Endpoints(r.ep)),
 		service.WithStoreConfig(func(c *store.Config) {
 			c.RetryMin, c.RetryMax = 10*time.Millisecond, 200*time.Millisecond
 			if r.opts.store.RetryMin > 0 {
 				c.RetryMin, c.RetryMax = r.opts.store.RetryMin, r.opts.store.RetryMax
 			}
 		}),
-		service.WithSpoolConfig(func(c *spool.Config) { c.SegmentBytes = min(r.opts.spoolBytes, 64<<10) }),
+		service.WithSpoolConfig(func(c *spool.Config) {
+			c.SegmentBytes = min(r.opts.spoolBytes, 64<<10)
+			if r.opts.spoolSegment > 0 {
+				c.SegmentBytes = min(r.opts.spoolBytes, r.opts.spoolSegment)
+			}
+		}),
 		service.WithBackfillConfig(func(c *backfill.Config) { c.RetryMin, c.RetryMax = 50*time.Millisecond, time.Second }),
 		service.WithCollectorConfig(func(c *collector.Config) {
-			c.BackoffMin, c.BackoffMax = r.opts.backoffMin, r.opts.backoffMax
+			if !r.opts.supervised {
+				c.BackoffMin, c.BackoffMax = r.opts.backoffMin, r.opts.backoffMax
+			}
 			c.ReadTimeout = r.opts.readTimeout
 			c.ReconcileAfter = 10 * time.Millisecond
 			if r.opts.books {
@@ -290,6 +332,9 @@ func (r *rig) options() []service.Option {
 	}
 	if !haveGapRepair {
 		opts = append(opts, service.WithoutBackfill())
+	}
+	if !r.opts.supervised {
+		opts = append(opts, service.WithoutSupervisor())
 	}
 	return opts
 }
