@@ -2,6 +2,7 @@ package service
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"time"
@@ -13,6 +14,7 @@ import (
 	"marketetl/config"
 	"marketetl/market"
 	"marketetl/spec"
+	"marketetl/spool"
 	"marketetl/store"
 )
 
@@ -77,10 +79,37 @@ type gapDetection struct {
 }
 
 // newGapDetection seeds positions from pool and hands gaps to gaps (nil:
-// gaps are only logged and counted).
-func newGapDetection(pool *pgxpool.Pool, gaps collector.GapRecorder) gapDetection {
-	return gapDetection{positions: collector.NewPositions(), resume: ResumeFromStore(pool), gaps: gaps,
+// gaps are only logged and counted). With a spool, the positions are read
+// only once what an earlier run left in it is committed.
+func newGapDetection(pool *pgxpool.Pool, gaps collector.GapRecorder, buffer *spool.Buffer) gapDetection {
+	resume := ResumeFromStore(pool)
+	if buffer != nil {
+		resume = afterSpoolReplay(buffer.Inherited(), resume)
+	}
+	return gapDetection{positions: collector.NewPositions(), resume: resume, gaps: gaps,
 		checks: store.NewCandleChecks(pool)}
+}
+
+// errSpoolReplaying is the resume's answer while the spool an earlier
+// run left is being replayed; the collector retries with backoff.
+var errSpoolReplaying = errors.New("the records the previous run left in the spool are not all stored yet")
+
+// afterSpoolReplay returns resume that waits (within its context) until
+// replayed is closed, and fails when it is not by then: an
+// earlier run's spooled records are stored then, and the last stored
+// record of each stream is where that run really ended. Read before, the
+// window of the spooled records would become a restart gap although
+// nothing is missing (and an unfillable one where the exchange no longer
+// serves that history).
+func afterSpoolReplay(replayed <-chan struct{}, resume collector.ResumeFunc) collector.ResumeFunc {
+	return func(ctx context.Context, streams []market.Stream) (map[market.Stream]collector.Last, error) {
+		select {
+		case <-replayed:
+		case <-ctx.Done():
+			return nil, fmt.Errorf("%w: %w", errSpoolReplaying, ctx.Err())
+		}
+		return resume(ctx, streams)
+	}
 }
 
 // ResumeFromStore is the collectors' ResumeFunc over the database: the

@@ -150,7 +150,7 @@ func New(cfg config.Config, pool *pgxpool.Pool, exchanges Registry, opts ...Opti
 			return nil, err
 		}
 	}
-	s.detect = newGapDetection(pool, s.gapRecorder())
+	s.detect = newGapDetection(pool, s.gapRecorder(), s.buffer)
 	if err := registerDataMetrics(o.metrics, s); err != nil {
 		return nil, fmt.Errorf("register metrics: %w", err)
 	}

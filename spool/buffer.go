@@ -111,6 +111,13 @@ type Buffer struct {
 
 	spooled, replayed, corrupt, dropped, gaps atomic.Uint64
 	unreadable, corruptGaps, replayRejected   atomic.Uint64
+
+	// inherited is the last segment an earlier run left (0: none);
+	// inheritedDone is closed once every one of them is replayed and
+	// committed, or set aside.
+	inherited     int
+	inheritedDone chan struct{}
+	inheritedOnce sync.Once
 }
 
 // mark is the position of a record in its stream: its time and, for a
@@ -160,12 +167,34 @@ func NewBuffer(cfg BufferConfig, sp *Spool, w Writer, log *zap.Logger) (*Buffer,
 		state: StateMemory,
 		wake:  make(chan struct{}, 1),
 	}
+	b.inheritedDone = make(chan struct{})
 	if !sp.empty() {
 		b.state = StateSpooling
+		b.inherited = sp.lastSegment()
 		b.signal()
+	} else {
+		close(b.inheritedDone)
 	}
 	b.current.Store(b.state)
 	return b, nil
+}
+
+// Inherited is closed once the records an earlier run left in the spool
+// are all committed (or their damaged segments set aside and reported as
+// gaps); at once when it left none. Until then the database does not yet
+// hold where that run's streams ended: a collector that resumed from it
+// would record the spooled records' window as a gap.
+func (b *Buffer) Inherited() <-chan struct{} { return b.inheritedDone }
+
+// noteReplayed closes Inherited once the oldest segment left is newer
+// than the last inherited one.
+func (b *Buffer) noteReplayed() {
+	if b.inherited == 0 {
+		return
+	}
+	if no, ok := b.sp.oldestNo(); !ok || no > b.inherited {
+		b.inheritedOnce.Do(func() { close(b.inheritedDone) })
+	}
 }
 
 func (b *Buffer) setLocked(s State) {
@@ -401,18 +430,22 @@ func (b *Buffer) replay(ctx context.Context) error {
 				b.log.Error("spool: seal segment", zap.Error(err))
 			}
 			if !ok {
+				b.noteReplayed()
 				break
 			}
-			if err := b.replaySegment(ctx, no); err != nil {
+			err = b.replaySegment(ctx, no)
+			b.noteReplayed()
+			if err != nil {
 				if ctx.Err() != nil {
 					return nil
 				}
-				// The segment stays; it is tried again after a pause when
-				// more records are spooled, or at the next start.
+				// The segment stays; it is tried again after a pause (and
+				// at the next start if this run ends first).
 				b.log.Error("spool: replay", zap.Error(err))
 				if err := pause(ctx, time.Second); err != nil {
 					return nil
 				}
+				b.signal() // try it again
 				break
 			}
 		}

@@ -298,6 +298,11 @@ func TestBufferShutdownWithDatabaseDownThenReplayAtStart(t *testing.T) {
 	r, pool := throughRelay(t, dbURL)
 	dir := t.TempDir()
 	h := start(t, pool, Config{Dir: dir}, nil)
+	select {
+	case <-h.Inherited():
+	default:
+		t.Error("Inherited not closed at a start with an empty spool")
+	}
 	r.Close()
 	const total = 300
 	write(t, h.Buffer, 0, total)
@@ -322,6 +327,16 @@ func TestBufferShutdownWithDatabaseDownThenReplayAtStart(t *testing.T) {
 	next := start(t, direct, Config{Dir: dir}, nil)
 	if s := next.Stats(); s.State != StateSpooling {
 		t.Errorf("state at start with a spool on disk: %s, want spooling", s.State)
+	}
+	// Inherited closes once every record the first run left is committed:
+	// the collectors' resume waits for it.
+	select {
+	case <-next.Inherited():
+	case <-time.After(time.Minute):
+		t.Fatal("Inherited not closed a minute after the start")
+	}
+	if got, want := storedIDs(t, direct), span(0, total); !slices.Equal(got, want) {
+		t.Errorf("stored ids when Inherited closed: %d of %d", len(got), total)
 	}
 	await(t, "the spool replayed", func() bool {
 		s := next.Stats()

@@ -421,6 +421,35 @@ func (s *Spool) sealLocked() error {
 // oldest returns the oldest sealed segment. When none is sealed and seal
 // is true, the active segment is sealed first (if it holds anything). ok
 // is false when the spool is empty.
+// lastSegment is the number of the newest segment holding records, 0
+// when there is none.
+func (s *Spool) lastSegment() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	last := 0
+	if n := len(s.sealed); n > 0 {
+		last = s.sealed[n-1].no
+	}
+	if s.active != nil && s.activeSz > 0 {
+		last = s.activeNo
+	}
+	return last
+}
+
+// oldestNo is the number of the oldest segment, sealed or active, that
+// holds records; ok is false when the spool is empty.
+func (s *Spool) oldestNo() (no int, ok bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.sealed) > 0 {
+		return s.sealed[0].no, true
+	}
+	if s.active != nil && s.activeSz > 0 {
+		return s.activeNo, true
+	}
+	return 0, false
+}
+
 func (s *Spool) oldest(seal bool) (no int, ok bool, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
