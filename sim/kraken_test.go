@@ -23,7 +23,7 @@ func TestKrakenFeed(t *testing.T) {
 	checkKeys(t, status, "channel", "data", "type")
 	c.send(`{"method":"subscribe","params":{"channel":"trade","symbol":["BTC/USD","XBT/USD"]},"req_id":4}`)
 	var ack krakenAnswer
-	if err := json.Unmarshal(c.read(), &ack); err != nil || !ack.Success || ack.Result == nil || ack.Result.Symbol != "BTC/USD" || ack.Result.Channel != "trade" || ack.Result.Snapshot || *ack.ReqID != 4 {
+	if err := json.Unmarshal(c.read(), &ack); err != nil || !ack.Success || ack.Result == nil || ack.Result.Symbol != "BTC/USD" || ack.Result.Channel != "trade" || ack.Result.Snapshot == nil || *ack.Result.Snapshot || *ack.ReqID != 4 {
 		t.Fatalf("ack %+v, %v", ack, err)
 	}
 	refusal := c.read()
@@ -151,4 +151,56 @@ func krakenRead(c *client) []byte {
 			return f
 		}
 	}
+}
+
+// TestKrakenAnswersAsDocumented: the members of Kraken's answers and of
+// the ohlc pushes, in the order of the documents' examples
+// (websocket-v2/ohlc subscribe and unsubscribe acknowledgements and
+// update, websocket-v2/ping, the observed refusal of an unsupported
+// pair).
+func TestKrakenAnswersAsDocumented(t *testing.T) {
+	s, ep := start(t, Config{Seed: 7, Start: testStart})
+	step(t, s, 3)
+	c := dial(t, ep.KrakenWS)
+	c.read() // status
+	c.send(`{"method":"subscribe","params":{"channel":"ohlc","symbol":["BTC/USD"],"interval":1}}`)
+	ack := c.read()
+	checkKeys(t, ack, "method", "result", "success", "time_in", "time_out")
+	var res json.RawMessage
+	field(t, ack, "result", &res)
+	checkKeys(t, res, "channel", "interval", "snapshot", "symbol", "warnings")
+	if !strings.Contains(string(res), `"warnings":["timestamp is deprecated, use interval_begin"]`) {
+		t.Fatalf("ohlc acknowledgement %s lacks the documented warning", ack)
+	}
+	snap := krakenRead(c)
+	checkKeys(t, snap, "channel", "type", "timestamp", "data")
+	var ts string
+	field(t, snap, "timestamp", &ts)
+	if _, err := time.Parse(time.RFC3339Nano, ts); err != nil || len(ts) != len("2023-10-04T16:26:30.524394914Z") {
+		t.Fatalf("ohlc timestamp %q: want nine fractional digits as documented", ts)
+	}
+	step(t, s, 1)
+	for {
+		f := krakenRead(c)
+		if strings.HasPrefix(string(f), `{"channel":"ohlc","type":"update"`) {
+			checkKeys(t, f, "channel", "type", "timestamp", "data")
+			break
+		}
+	}
+	c.send(`{"method":"unsubscribe","params":{"channel":"ohlc","symbol":["BTC/USD"],"interval":1},"req_id":9}`)
+	var unsub []byte
+	for unsub == nil {
+		if f := krakenRead(c); strings.Contains(string(f), `"method":"unsubscribe"`) {
+			unsub = f
+		}
+	}
+	checkKeys(t, unsub, "method", "req_id", "result", "success", "time_in", "time_out")
+	field(t, unsub, "result", &res)
+	checkKeys(t, res, "channel", "interval", "symbol")
+	c.send(`{"method":"subscribe","params":{"channel":"trade","symbol":["XBT/USD"]},"req_id":4}`)
+	checkKeys(t, krakenRead(c), "error", "method", "req_id", "success", "symbol", "time_in", "time_out")
+	c.send(`{"method":"ping"}`)
+	checkKeys(t, krakenRead(c), "method", "time_in", "time_out")
+	c.send(`{"method":"ping","req_id":101}`)
+	checkKeys(t, krakenRead(c), "method", "req_id", "time_in", "time_out")
 }
