@@ -242,6 +242,10 @@ func (s *Sim) servedCandles(ex market.Exchange, all []candle) []candle {
 	return all[i:]
 }
 
+// binanceWeightLimitMsg is -1003's message for an exceeded request weight
+// (errors.md), with the limit of the documents' exchangeInfo example.
+const binanceWeightLimitMsg = "Too much request weight used; current limit is 6000 request weight per 1 MINUTE. Please use WebSocket Streams for live updates to avoid polling the API."
+
 // restGate records REST requests and answers the throttled ones with 429;
 // WebSocket upgrades pass through.
 func (s *Sim) restGate(next http.Handler) http.Handler {
@@ -280,7 +284,10 @@ func (s *Sim) restGate(next http.Handler) http.Handler {
 		case market.OKX:
 			writeJSON(w, http.StatusTooManyRequests, okxResponse{Code: "50011", Msg: "Too Many Requests", Data: []any{}})
 		case market.Binance:
-			writeJSON(w, http.StatusTooManyRequests, binanceErrorBody{Code: -1003, Msg: "Too many requests; please use the websocket for live updates to avoid polling the API."})
+			// errors.md, -1003 TOO_MANY_REQUESTS: "Too much request weight used;
+			// current limit is %s request weight per %s. Please use WebSocket
+			// Streams for live updates to avoid polling the API."
+			writeJSON(w, http.StatusTooManyRequests, binanceErrorBody{Code: -1003, Msg: binanceWeightLimitMsg})
 		case market.Kraken:
 			// Kraken answers errors with HTTP 200 and its error strings.
 			writeJSON(w, http.StatusOK, krakenEnvelope{Error: []string{"EAPI:Rate limit exceeded"}})
