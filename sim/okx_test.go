@@ -303,6 +303,8 @@ func TestOKXREST(t *testing.T) {
 		{"unknown instrument in trades", "history-trades?instId=NOPE-USDT", http.StatusOK, `{"code":"51001","msg":"Instrument ID, Instrument ID code or Spread ID doesn't exist.","data":[]}`},
 		{"bar not served", "candles?instId=BTC-USDT&bar=7m", http.StatusBadRequest, `{"code":"51000","msg":"Parameter bar error","data":[]}`},
 		{"bad limit", "history-trades?instId=BTC-USDT&limit=x", http.StatusBadRequest, `{"code":"51000","msg":"Parameter limit error","data":[]}`},
+		// error-code-rest-api-public: 50039 (HTTP 200) "Parameter "before" isn't supported for timestamp pagination".
+		{"before with type 2", "history-trades?instId=BTC-USDT&type=2&before=1", http.StatusOK, `{"code":"50039","msg":"Parameter \"before\" isn't supported for timestamp pagination","data":[]}`},
 	}
 	for _, tt := range errs {
 		t.Run(tt.name, func(t *testing.T) {
