@@ -134,18 +134,27 @@ func (s *Sim) InjectInvalidTrade(ex market.Exchange, sym market.Symbol) (market.
 }
 
 // AnnounceShutdown sends the exchange's notice of an imminent disconnect
-// to every connection of ex: OKX's 64008 notice, Binance's serverShutdown
-// event. Coinbase has none: ErrUnsupported. It does not close anything.
+// to every connection of ex that the exchange sends it on, and returns
+// how many: OKX's 64008 notice (public and private connections, not
+// business ones), Binance's serverShutdown event. Coinbase has none:
+// ErrUnsupported. It does not close anything.
 func (s *Sim) AnnounceShutdown(ex market.Exchange) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	switch ex {
 	case market.OKX:
-		cs := s.connsOf(ex)
-		for _, c := range cs {
+		// overview-websocket-notification: the notice "is supported by
+		// WebSocket Public (/ws/v5/public) and Private (/ws/v5/private)
+		// for now": business connections get none.
+		n := 0
+		for _, c := range s.connsOf(ex) {
+			if o, ok := c.sess.(*okxSession); ok && o.business {
+				continue
+			}
 			c.send(encode(okxNotice{Event: "notice", Code: okxNoticeCode, Msg: okxNoticeMsg, ConnID: c.id}))
+			n++
 		}
-		return len(cs), nil
+		return n, nil
 	case market.Binance:
 		s.binanceShutdownEvent()
 		return len(s.conns[ex]), nil

@@ -195,12 +195,17 @@ func TestOKXIdleClose(t *testing.T) {
 func TestOKXNotice(t *testing.T) {
 	s, ep := start(t, Config{Seed: 1, Start: testStart})
 	c := dial(t, ep.OKXPublicWS)
-	if err := s.WaitConnections(ctx(t), market.OKX, 1); err != nil {
+	biz := dial(t, ep.OKXBusinessWS)
+	if err := s.WaitConnections(ctx(t), market.OKX, 2); err != nil {
 		t.Fatal(err)
 	}
+	// The notice goes to public (and private) connections only
+	// (overview-websocket-notification).
 	if n, err := s.AnnounceShutdown(market.OKX); err != nil || n != 1 {
 		t.Fatalf("AnnounceShutdown = %d, %v", n, err)
 	}
+	biz.send("ping")
+	biz.expect("pong")
 	f := c.read()
 	checkKeys(t, f, "event", "code", "msg", "connId")
 	if !strings.HasPrefix(string(f), `{"event":"notice","code":"64008","msg":"The connection will soon be closed for a service upgrade. Please reconnect.","connId":"`) {
