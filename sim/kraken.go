@@ -48,11 +48,14 @@ type krakenRequest struct {
 // (websocket-v2/ohlc, "Example: Unsubscribe Ack"); an ohlc subscribe
 // result carries the deprecation warning of the ohlc page's example.
 type krakenResult struct {
-	Channel  string   `json:"channel"`
-	Interval int64    `json:"interval,omitempty"`
-	Snapshot *bool    `json:"snapshot,omitempty"`
-	Symbol   string   `json:"symbol"`
-	Warnings []string `json:"warnings,omitempty"`
+	Channel string `json:"channel"`
+	// EventTrigger is in the ticker's unsubscribe result only (the
+	// ticker page's "Example: Unsubscribe Ack").
+	EventTrigger string   `json:"event_trigger,omitempty"`
+	Interval     int64    `json:"interval,omitempty"`
+	Snapshot     *bool    `json:"snapshot,omitempty"`
+	Symbol       string   `json:"symbol"`
+	Warnings     []string `json:"warnings,omitempty"`
 }
 
 // krakenOHLCWarning is the warning of the ohlc subscribe acknowledgement.
@@ -227,7 +230,11 @@ func (k *krakenSession) handle(msg []byte) {
 		}
 		if req.Method == "unsubscribe" {
 			s.removeTopic(c, topic)
-			c.send(encode(krakenAnswer{Method: req.Method, Result: &krakenResult{Channel: p.Channel, Interval: p.Interval, Symbol: sym}, Success: true, ReqID: req.ReqID, TimeIn: now, TimeOut: now}))
+			res := &krakenResult{Channel: p.Channel, Interval: p.Interval, Symbol: sym}
+			if p.Channel == "ticker" {
+				res.EventTrigger = "trades"
+			}
+			c.send(encode(krakenAnswer{Method: req.Method, Result: res, Success: true, ReqID: req.ReqID, TimeIn: now, TimeOut: now}))
 			continue
 		}
 		s.addTopic(c, topic)

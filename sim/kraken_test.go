@@ -197,6 +197,28 @@ func TestKrakenAnswersAsDocumented(t *testing.T) {
 	checkKeys(t, unsub, "method", "req_id", "result", "success", "time_in", "time_out")
 	field(t, unsub, "result", &res)
 	checkKeys(t, res, "channel", "interval", "symbol")
+	// The ticker page's acknowledgements: no event_trigger when
+	// subscribing, event_trigger "trades" when unsubscribing.
+	c.send(`{"method":"subscribe","params":{"channel":"ticker","symbol":["BTC/USD"]}}`)
+	var tickerAck []byte
+	for tickerAck == nil {
+		if f := krakenRead(c); strings.HasPrefix(string(f), `{"method":"subscribe"`) {
+			tickerAck = f
+		}
+	}
+	field(t, tickerAck, "result", &res)
+	checkKeys(t, res, "channel", "snapshot", "symbol")
+	c.send(`{"method":"unsubscribe","params":{"channel":"ticker","symbol":["BTC/USD"]}}`)
+	unsub = nil
+	for unsub == nil {
+		if f := krakenRead(c); strings.HasPrefix(string(f), `{"method":"unsubscribe"`) {
+			unsub = f
+		}
+	}
+	field(t, unsub, "result", &res)
+	if string(res) != `{"channel":"ticker","event_trigger":"trades","symbol":"BTC/USD"}` {
+		t.Fatalf("ticker unsubscribe result %s", res)
+	}
 	c.send(`{"method":"subscribe","params":{"channel":"trade","symbol":["XBT/USD"]},"req_id":4}`)
 	checkKeys(t, krakenRead(c), "error", "method", "req_id", "success", "symbol", "time_in", "time_out")
 	c.send(`{"method":"ping"}`)
