@@ -246,7 +246,13 @@ func (k *krakenSession) handle(msg []byte) {
 		if !snapshot {
 			continue
 		}
-		// The ticker snapshot is left out: the next trade brings an update.
+		if p.Channel == "ticker" && len(in.trades) > 0 {
+			// The current ticker (the ticker page's "Example: Snapshot"); it
+			// is a published ticker like the updates.
+			tk := in.ticker(s.clock)
+			in.record(tk, s.cfg.TickerHistory)
+			c.send(encode(krakenPush{Channel: "ticker", Type: "snapshot", Data: []krakenTicker{krakenTickerOf(in, tk)}}))
+		}
 		if p.Channel == "ohlc" {
 			// The last closed candle and the forming one.
 			var rows []krakenOHLC

@@ -199,6 +199,7 @@ func TestKrakenAnswersAsDocumented(t *testing.T) {
 	checkKeys(t, res, "channel", "interval", "symbol")
 	// The ticker page's acknowledgements: no event_trigger when
 	// subscribing, event_trigger "trades" when unsubscribing.
+	published := s.Counts(market.Kraken).Tickers
 	c.send(`{"method":"subscribe","params":{"channel":"ticker","symbol":["BTC/USD"]}}`)
 	var tickerAck []byte
 	for tickerAck == nil {
@@ -208,6 +209,24 @@ func TestKrakenAnswersAsDocumented(t *testing.T) {
 	}
 	field(t, tickerAck, "result", &res)
 	checkKeys(t, res, "channel", "snapshot", "symbol")
+	// snapshot defaults to true: the current ticker follows the ack, with
+	// the members of the ticker page's snapshot example.
+	tsnap := krakenRead(c)
+	checkKeys(t, tsnap, "channel", "type", "data")
+	var tdata []json.RawMessage
+	field(t, tsnap, "data", &tdata)
+	if !strings.HasPrefix(string(tsnap), `{"channel":"ticker","type":"snapshot"`) || len(tdata) != 1 {
+		t.Fatalf("ticker snapshot %s", tsnap)
+	}
+	checkKeys(t, tdata[0], "symbol", "bid", "bid_qty", "ask", "ask_qty", "last", "volume", "vwap", "low", "high", "change", "change_pct", "timestamp")
+	rec := s.Tickers(market.Kraken, "BTC-USD")
+	var got krakenTicker
+	if err := json.Unmarshal(tdata[0], &got); err != nil || len(rec) == 0 || string(got.Bid) != dec(rec[len(rec)-1].Bid.Decimal) {
+		t.Fatalf("ticker snapshot %s is not the last recorded ticker (%d recorded): %v", tdata[0], len(rec), err)
+	}
+	if n := s.Counts(market.Kraken).Tickers; n != published+1 {
+		t.Fatalf("%d tickers published after the snapshot, want %d: the snapshot is a published ticker", n, published+1)
+	}
 	c.send(`{"method":"unsubscribe","params":{"channel":"ticker","symbol":["BTC/USD"]}}`)
 	unsub = nil
 	for unsub == nil {
