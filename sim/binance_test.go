@@ -306,3 +306,17 @@ func TestBinanceREST(t *testing.T) {
 		})
 	}
 }
+
+// TestBinanceThrottledAsDocumented: a throttled request is answered 429
+// with Retry-After in seconds and -1003's documented message for an
+// exceeded request weight (errors.md).
+func TestBinanceThrottledAsDocumented(t *testing.T) {
+	s, ep := start(t, Config{Seed: 6, Start: testStart, Timeframes: []market.Timeframe{market.TF1m}})
+	step(t, s, 3)
+	s.ThrottleREST(market.Binance, 1, 3*time.Second)
+	status, h, body := get(t, ep.BinanceREST+"/api/v3/klines?symbol=ETHUSDT&interval=1m")
+	const want = `{"code":-1003,"msg":"Too much request weight used; current limit is 6000 request weight per 1 MINUTE. Please use WebSocket Streams for live updates to avoid polling the API."}`
+	if status != http.StatusTooManyRequests || h.Get("Retry-After") != "3" || strings.TrimSpace(string(body)) != want {
+		t.Fatalf("throttled: %d %v %s\nwant 429, Retry-After 3, %s", status, h, body, want)
+	}
+}

@@ -134,18 +134,27 @@ func (s *Sim) InjectInvalidTrade(ex market.Exchange, sym market.Symbol) (market.
 }
 
 // AnnounceShutdown sends the exchange's notice of an imminent disconnect
-// to every connection of ex: OKX's 64008 notice, Binance's serverShutdown
-// event. Coinbase has none: ErrUnsupported. It does not close anything.
+// to every connection of ex that the exchange sends it on, and returns
+// how many: OKX's 64008 notice (public and private connections, not
+// business ones), Binance's serverShutdown event. Coinbase has none:
+// ErrUnsupported. It does not close anything.
 func (s *Sim) AnnounceShutdown(ex market.Exchange) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	switch ex {
 	case market.OKX:
-		cs := s.connsOf(ex)
-		for _, c := range cs {
+		// overview-websocket-notification: the notice "is supported by
+		// WebSocket Public (/ws/v5/public) and Private (/ws/v5/private)
+		// for now": business connections get none.
+		n := 0
+		for _, c := range s.connsOf(ex) {
+			if o, ok := c.sess.(*okxSession); ok && o.business {
+				continue
+			}
 			c.send(encode(okxNotice{Event: "notice", Code: okxNoticeCode, Msg: okxNoticeMsg, ConnID: c.id}))
+			n++
 		}
-		return len(cs), nil
+		return n, nil
 	case market.Binance:
 		s.binanceShutdownEvent()
 		return len(s.conns[ex]), nil
@@ -242,6 +251,10 @@ func (s *Sim) servedCandles(ex market.Exchange, all []candle) []candle {
 	return all[i:]
 }
 
+// binanceWeightLimitMsg is -1003's message for an exceeded request weight
+// (errors.md), with the limit of the documents' exchangeInfo example.
+const binanceWeightLimitMsg = "Too much request weight used; current limit is 6000 request weight per 1 MINUTE. Please use WebSocket Streams for live updates to avoid polling the API."
+
 // restGate records REST requests and answers the throttled ones with 429;
 // WebSocket upgrades pass through.
 func (s *Sim) restGate(next http.Handler) http.Handler {
@@ -280,7 +293,10 @@ func (s *Sim) restGate(next http.Handler) http.Handler {
 		case market.OKX:
 			writeJSON(w, http.StatusTooManyRequests, okxResponse{Code: "50011", Msg: "Too Many Requests", Data: []any{}})
 		case market.Binance:
-			writeJSON(w, http.StatusTooManyRequests, binanceErrorBody{Code: -1003, Msg: "Too many requests; please use the websocket for live updates to avoid polling the API."})
+			// errors.md, -1003 TOO_MANY_REQUESTS: "Too much request weight used;
+			// current limit is %s request weight per %s. Please use WebSocket
+			// Streams for live updates to avoid polling the API."
+			writeJSON(w, http.StatusTooManyRequests, binanceErrorBody{Code: -1003, Msg: binanceWeightLimitMsg})
 		case market.Kraken:
 			// Kraken answers errors with HTTP 200 and its error strings.
 			writeJSON(w, http.StatusOK, krakenEnvelope{Error: []string{"EAPI:Rate limit exceeded"}})

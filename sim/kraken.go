@@ -43,22 +43,47 @@ type krakenRequest struct {
 	ReqID *int64 `json:"req_id,omitempty"`
 }
 
+// krakenResult is the result of a subscribe or unsubscribe answer, keys
+// in Kraken's (alphabetical) order. An unsubscribe result has no snapshot
+// (websocket-v2/ohlc, "Example: Unsubscribe Ack"); an ohlc subscribe
+// result carries the deprecation warning of the ohlc page's example.
 type krakenResult struct {
-	Channel  string `json:"channel"`
-	Interval int64  `json:"interval,omitempty"`
-	Snapshot bool   `json:"snapshot"`
-	Symbol   string `json:"symbol"`
+	Channel string `json:"channel"`
+	// EventTrigger is in the ticker's unsubscribe result only (the
+	// ticker page's "Example: Unsubscribe Ack").
+	EventTrigger string   `json:"event_trigger,omitempty"`
+	Interval     int64    `json:"interval,omitempty"`
+	Snapshot     *bool    `json:"snapshot,omitempty"`
+	Symbol       string   `json:"symbol"`
+	Warnings     []string `json:"warnings,omitempty"`
 }
 
+// krakenOHLCWarning is the warning of the ohlc subscribe acknowledgement.
+const krakenOHLCWarning = "timestamp is deprecated, use interval_begin"
+
+// krakenAnswer answers a method. Kraken writes the members of its answers
+// in alphabetical order: the documented acknowledgements
+// (method, result, success, time_in, time_out), pong (method, req_id,
+// time_in, time_out) and the observed refusal (error, method, success,
+// symbol).
 type krakenAnswer struct {
-	Method  string        `json:"method"`
-	Result  *krakenResult `json:"result,omitempty"`
 	Error   string        `json:"error,omitempty"`
-	Symbol  string        `json:"symbol,omitempty"`
-	Success bool          `json:"success"`
+	Method  string        `json:"method"`
 	ReqID   *int64        `json:"req_id,omitempty"`
+	Result  *krakenResult `json:"result,omitempty"`
+	Success bool          `json:"success"`
+	Symbol  string        `json:"symbol,omitempty"`
 	TimeIn  string        `json:"time_in"`
 	TimeOut string        `json:"time_out"`
+}
+
+// krakenPong answers ping (websocket-v2/ping); req_id only when the ping
+// had one.
+type krakenPong struct {
+	Method  string `json:"method"`
+	ReqID   *int64 `json:"req_id,omitempty"`
+	TimeIn  string `json:"time_in"`
+	TimeOut string `json:"time_out"`
 }
 
 type krakenPush struct {
@@ -66,6 +91,20 @@ type krakenPush struct {
 	Type    string `json:"type"`
 	Data    any    `json:"data"`
 }
+
+// krakenOHLCPush is an ohlc push: unlike the other channels it carries a
+// top-level timestamp, the time of sending with nine fractional digits
+// (websocket-v2/ohlc, snapshot and update examples).
+type krakenOHLCPush struct {
+	Channel   string       `json:"channel"`
+	Type      string       `json:"type"`
+	Timestamp string       `json:"timestamp"`
+	Data      []krakenOHLC `json:"data"`
+}
+
+// krakenTimeNS is the format of the ohlc push's timestamp and of
+// interval_begin.
+const krakenTimeNS = "2006-01-02T15:04:05.000000000Z"
 
 type krakenTrade struct {
 	Symbol    string      `json:"symbol"`
@@ -150,7 +189,7 @@ func (k *krakenSession) handle(msg []byte) {
 	}
 	switch req.Method {
 	case "ping":
-		c.send(encode(map[string]any{"method": "pong", "req_id": req.ReqID, "time_in": now, "time_out": now}))
+		c.send(encode(krakenPong{Method: "pong", ReqID: req.ReqID, TimeIn: now, TimeOut: now}))
 		return
 	case "subscribe", "unsubscribe":
 	default:
@@ -191,15 +230,29 @@ func (k *krakenSession) handle(msg []byte) {
 		}
 		if req.Method == "unsubscribe" {
 			s.removeTopic(c, topic)
-			c.send(encode(krakenAnswer{Method: req.Method, Result: &krakenResult{Channel: p.Channel, Interval: p.Interval, Symbol: sym}, Success: true, ReqID: req.ReqID, TimeIn: now, TimeOut: now}))
+			res := &krakenResult{Channel: p.Channel, Interval: p.Interval, Symbol: sym}
+			if p.Channel == "ticker" {
+				res.EventTrigger = "trades"
+			}
+			c.send(encode(krakenAnswer{Method: req.Method, Result: res, Success: true, ReqID: req.ReqID, TimeIn: now, TimeOut: now}))
 			continue
 		}
 		s.addTopic(c, topic)
-		c.send(encode(krakenAnswer{Method: req.Method, Result: &krakenResult{Channel: p.Channel, Interval: p.Interval, Snapshot: snapshot, Symbol: sym}, Success: true, ReqID: req.ReqID, TimeIn: now, TimeOut: now}))
+		res := &krakenResult{Channel: p.Channel, Interval: p.Interval, Snapshot: &snapshot, Symbol: sym}
+		if p.Channel == "ohlc" {
+			res.Warnings = []string{krakenOHLCWarning}
+		}
+		c.send(encode(krakenAnswer{Method: req.Method, Result: res, Success: true, ReqID: req.ReqID, TimeIn: now, TimeOut: now}))
 		if !snapshot {
 			continue
 		}
-		// The ticker snapshot is left out: the next trade brings an update.
+		if p.Channel == "ticker" && len(in.trades) > 0 {
+			// The current ticker (the ticker page's "Example: Snapshot"); it
+			// is a published ticker like the updates.
+			tk := in.ticker(s.clock)
+			in.record(tk, s.cfg.TickerHistory)
+			c.send(encode(krakenPush{Channel: "ticker", Type: "snapshot", Data: []krakenTicker{krakenTickerOf(in, tk)}}))
+		}
 		if p.Channel == "ohlc" {
 			// The last closed candle and the forming one.
 			var rows []krakenOHLC
@@ -210,7 +263,7 @@ func (k *krakenSession) handle(msg []byte) {
 				rows = append(rows, krakenOHLCOf(in, sr, &sr.cur))
 			}
 			if len(rows) > 0 {
-				c.send(encode(krakenPush{Channel: "ohlc", Type: "snapshot", Data: rows}))
+				c.send(encode(krakenOHLCPush{Channel: "ohlc", Type: "snapshot", Timestamp: s.clock.UTC().Format(krakenTimeNS), Data: rows}))
 			}
 		}
 	}
@@ -249,7 +302,7 @@ func krakenTickerOf(in *instrument, tk market.Ticker) krakenTicker {
 func krakenOHLCOf(in *instrument, sr *series, c *candle) krakenOHLC {
 	return krakenOHLC{Symbol: in.native, Open: num(c.o), High: num(c.h), Low: num(c.l), Close: num(c.c),
 		Trades: c.n, Volume: num(c.vol), VWAP: vwap(c.quote, c.vol),
-		IntervalBegin: c.open.Format("2006-01-02T15:04:05.000000000Z"), Interval: krakenIntervals[sr.frame.tf],
+		IntervalBegin: c.open.Format(krakenTimeNS), Interval: krakenIntervals[sr.frame.tf],
 		Timestamp: c.open.Add(sr.frame.d).Format(krakenTimeWS)}
 }
 
@@ -266,7 +319,7 @@ func (s *Sim) krakenPublish(in *instrument, tr *trade, ups []seriesUpdate, tk *m
 	for _, u := range ups {
 		topic := krakenTopic("ohlc", krakenIntervals[u.s.frame.tf], in.native)
 		if s.subscribed(market.Kraken, topic) {
-			s.fanout(market.Kraken, topic, encode(krakenPush{Channel: "ohlc", Type: "update", Data: []krakenOHLC{krakenOHLCOf(in, u.s, &u.s.cur)}}))
+			s.fanout(market.Kraken, topic, encode(krakenOHLCPush{Channel: "ohlc", Type: "update", Timestamp: tr.time.Format(krakenTimeNS), Data: []krakenOHLC{krakenOHLCOf(in, u.s, &u.s.cur)}}))
 		}
 	}
 	if tk != nil {

@@ -23,7 +23,7 @@ func TestKrakenFeed(t *testing.T) {
 	checkKeys(t, status, "channel", "data", "type")
 	c.send(`{"method":"subscribe","params":{"channel":"trade","symbol":["BTC/USD","XBT/USD"]},"req_id":4}`)
 	var ack krakenAnswer
-	if err := json.Unmarshal(c.read(), &ack); err != nil || !ack.Success || ack.Result == nil || ack.Result.Symbol != "BTC/USD" || ack.Result.Channel != "trade" || ack.Result.Snapshot || *ack.ReqID != 4 {
+	if err := json.Unmarshal(c.read(), &ack); err != nil || !ack.Success || ack.Result == nil || ack.Result.Symbol != "BTC/USD" || ack.Result.Channel != "trade" || ack.Result.Snapshot == nil || *ack.Result.Snapshot || *ack.ReqID != 4 {
 		t.Fatalf("ack %+v, %v", ack, err)
 	}
 	refusal := c.read()
@@ -151,4 +151,97 @@ func krakenRead(c *client) []byte {
 			return f
 		}
 	}
+}
+
+// TestKrakenAnswersAsDocumented: the members of Kraken's answers and of
+// the ohlc pushes, in the order of the documents' examples
+// (websocket-v2/ohlc subscribe and unsubscribe acknowledgements and
+// update, websocket-v2/ping, the observed refusal of an unsupported
+// pair).
+func TestKrakenAnswersAsDocumented(t *testing.T) {
+	s, ep := start(t, Config{Seed: 7, Start: testStart})
+	step(t, s, 3)
+	c := dial(t, ep.KrakenWS)
+	c.read() // status
+	c.send(`{"method":"subscribe","params":{"channel":"ohlc","symbol":["BTC/USD"],"interval":1}}`)
+	ack := c.read()
+	checkKeys(t, ack, "method", "result", "success", "time_in", "time_out")
+	var res json.RawMessage
+	field(t, ack, "result", &res)
+	checkKeys(t, res, "channel", "interval", "snapshot", "symbol", "warnings")
+	if !strings.Contains(string(res), `"warnings":["timestamp is deprecated, use interval_begin"]`) {
+		t.Fatalf("ohlc acknowledgement %s lacks the documented warning", ack)
+	}
+	snap := krakenRead(c)
+	checkKeys(t, snap, "channel", "type", "timestamp", "data")
+	var ts string
+	field(t, snap, "timestamp", &ts)
+	if _, err := time.Parse(time.RFC3339Nano, ts); err != nil || len(ts) != len("2023-10-04T16:26:30.524394914Z") {
+		t.Fatalf("ohlc timestamp %q: want nine fractional digits as documented", ts)
+	}
+	step(t, s, 1)
+	for {
+		f := krakenRead(c)
+		if strings.HasPrefix(string(f), `{"channel":"ohlc","type":"update"`) {
+			checkKeys(t, f, "channel", "type", "timestamp", "data")
+			break
+		}
+	}
+	c.send(`{"method":"unsubscribe","params":{"channel":"ohlc","symbol":["BTC/USD"],"interval":1},"req_id":9}`)
+	var unsub []byte
+	for unsub == nil {
+		if f := krakenRead(c); strings.Contains(string(f), `"method":"unsubscribe"`) {
+			unsub = f
+		}
+	}
+	checkKeys(t, unsub, "method", "req_id", "result", "success", "time_in", "time_out")
+	field(t, unsub, "result", &res)
+	checkKeys(t, res, "channel", "interval", "symbol")
+	// The ticker page's acknowledgements: no event_trigger when
+	// subscribing, event_trigger "trades" when unsubscribing.
+	published := s.Counts(market.Kraken).Tickers
+	c.send(`{"method":"subscribe","params":{"channel":"ticker","symbol":["BTC/USD"]}}`)
+	var tickerAck []byte
+	for tickerAck == nil {
+		if f := krakenRead(c); strings.HasPrefix(string(f), `{"method":"subscribe"`) {
+			tickerAck = f
+		}
+	}
+	field(t, tickerAck, "result", &res)
+	checkKeys(t, res, "channel", "snapshot", "symbol")
+	// snapshot defaults to true: the current ticker follows the ack, with
+	// the members of the ticker page's snapshot example.
+	tsnap := krakenRead(c)
+	checkKeys(t, tsnap, "channel", "type", "data")
+	var tdata []json.RawMessage
+	field(t, tsnap, "data", &tdata)
+	if !strings.HasPrefix(string(tsnap), `{"channel":"ticker","type":"snapshot"`) || len(tdata) != 1 {
+		t.Fatalf("ticker snapshot %s", tsnap)
+	}
+	checkKeys(t, tdata[0], "symbol", "bid", "bid_qty", "ask", "ask_qty", "last", "volume", "vwap", "low", "high", "change", "change_pct", "timestamp")
+	rec := s.Tickers(market.Kraken, "BTC-USD")
+	var got krakenTicker
+	if err := json.Unmarshal(tdata[0], &got); err != nil || len(rec) == 0 || string(got.Bid) != dec(rec[len(rec)-1].Bid.Decimal) {
+		t.Fatalf("ticker snapshot %s is not the last recorded ticker (%d recorded): %v", tdata[0], len(rec), err)
+	}
+	if n := s.Counts(market.Kraken).Tickers; n != published+1 {
+		t.Fatalf("%d tickers published after the snapshot, want %d: the snapshot is a published ticker", n, published+1)
+	}
+	c.send(`{"method":"unsubscribe","params":{"channel":"ticker","symbol":["BTC/USD"]}}`)
+	unsub = nil
+	for unsub == nil {
+		if f := krakenRead(c); strings.HasPrefix(string(f), `{"method":"unsubscribe"`) {
+			unsub = f
+		}
+	}
+	field(t, unsub, "result", &res)
+	if string(res) != `{"channel":"ticker","event_trigger":"trades","symbol":"BTC/USD"}` {
+		t.Fatalf("ticker unsubscribe result %s", res)
+	}
+	c.send(`{"method":"subscribe","params":{"channel":"trade","symbol":["XBT/USD"]},"req_id":4}`)
+	checkKeys(t, krakenRead(c), "error", "method", "req_id", "success", "symbol", "time_in", "time_out")
+	c.send(`{"method":"ping"}`)
+	checkKeys(t, krakenRead(c), "method", "time_in", "time_out")
+	c.send(`{"method":"ping","req_id":101}`)
+	checkKeys(t, krakenRead(c), "method", "req_id", "time_in", "time_out")
 }

@@ -159,6 +159,11 @@ func (s *Sim) okxTrades(history bool) http.HandlerFunc {
 					hi = sort.Search(len(trades), func(i int) bool { return trades[i].id >= q.after })
 				}
 			case "2":
+				if r.URL.Query().Has("before") {
+					// error-code-rest-api-public: 50039, HTTP 200.
+					okxError(w, http.StatusOK, "50039", `Parameter "before" isn't supported for timestamp pagination`)
+					return
+				}
 				if q.after > 0 {
 					hi = sort.Search(len(trades), func(i int) bool { return ms(trades[i].time) >= q.after })
 				}

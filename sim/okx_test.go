@@ -195,12 +195,17 @@ func TestOKXIdleClose(t *testing.T) {
 func TestOKXNotice(t *testing.T) {
 	s, ep := start(t, Config{Seed: 1, Start: testStart})
 	c := dial(t, ep.OKXPublicWS)
-	if err := s.WaitConnections(ctx(t), market.OKX, 1); err != nil {
+	biz := dial(t, ep.OKXBusinessWS)
+	if err := s.WaitConnections(ctx(t), market.OKX, 2); err != nil {
 		t.Fatal(err)
 	}
+	// The notice goes to public (and private) connections only
+	// (overview-websocket-notification).
 	if n, err := s.AnnounceShutdown(market.OKX); err != nil || n != 1 {
 		t.Fatalf("AnnounceShutdown = %d, %v", n, err)
 	}
+	biz.send("ping")
+	biz.expect("pong")
 	f := c.read()
 	checkKeys(t, f, "event", "code", "msg", "connId")
 	if !strings.HasPrefix(string(f), `{"event":"notice","code":"64008","msg":"The connection will soon be closed for a service upgrade. Please reconnect.","connId":"`) {
@@ -303,6 +308,8 @@ func TestOKXREST(t *testing.T) {
 		{"unknown instrument in trades", "history-trades?instId=NOPE-USDT", http.StatusOK, `{"code":"51001","msg":"Instrument ID, Instrument ID code or Spread ID doesn't exist.","data":[]}`},
 		{"bar not served", "candles?instId=BTC-USDT&bar=7m", http.StatusBadRequest, `{"code":"51000","msg":"Parameter bar error","data":[]}`},
 		{"bad limit", "history-trades?instId=BTC-USDT&limit=x", http.StatusBadRequest, `{"code":"51000","msg":"Parameter limit error","data":[]}`},
+		// error-code-rest-api-public: 50039 (HTTP 200) "Parameter "before" isn't supported for timestamp pagination".
+		{"before with type 2", "history-trades?instId=BTC-USDT&type=2&before=1", http.StatusOK, `{"code":"50039","msg":"Parameter \"before\" isn't supported for timestamp pagination","data":[]}`},
 	}
 	for _, tt := range errs {
 		t.Run(tt.name, func(t *testing.T) {

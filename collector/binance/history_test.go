@@ -233,7 +233,11 @@ func TestHistoryErrors(t *testing.T) {
 		{name: "mandatory parameter", status: 400, body: `{"code":-1102,"msg":"Mandatory parameter 'symbol' was not sent, was empty/null, or malformed."}`, permanent: true, code: -1102},
 		{name: "illegal characters", status: 400, body: `{"code":-1100,"msg":"Illegal characters found in parameter 'symbol'; legal range is '^[A-Z0-9-_.]{1,20}$'."}`, permanent: true, code: -1100},
 		{name: "not found without a code", status: 404, body: `<html>Not Found</html>`, permanent: true},
-		{name: "server issue on a 4xx", status: 400, body: `{"code":-1003,"msg":"Too many requests queued."}`, code: -1003},
+		// -1003 TOO_MANY_REQUESTS (errors.md) is a rate limit whatever the status.
+		{name: "too many requests queued on a 400", status: 400, body: `{"code":-1003,"msg":"Too many requests queued."}`, retryAfter: time.Minute, code: -1003},
+		// errors.md: "Way too much request weight used; IP banned until %s." (%s: Unix ms; here 10 min after the tests' clock).
+		{name: "IP ban without a header", status: 418, body: `{"code":-1003,"msg":"Way too much request weight used; IP banned until 1700000600000. Please use WebSocket Streams for live updates to avoid bans."}`, retryAfter: 10 * time.Minute, code: -1003},
+		{name: "IP ban ended without a header", status: 418, body: `{"code":-1003,"msg":"Way too much request weight used; IP banned until 1499865549590. Please use WebSocket Streams for live updates to avoid bans."}`, retryAfter: 2 * time.Minute, code: -1003},
 		{name: "rate limit", status: 429, header: map[string]string{"Retry-After": "7"}, body: `{"code":-1003,"msg":"Too much request weight used; current limit is 6000 request weight per 1 MINUTE."}`, retryAfter: 7 * time.Second, code: -1003},
 		{name: "rate limit without header", status: 429, body: `{"code":-1003,"msg":"TOO_MANY_REQUESTS"}`, retryAfter: time.Minute, code: -1003},
 		{name: "rate limit of zero seconds", status: 429, header: map[string]string{"Retry-After": "0"}, body: `{}`, retryAfter: time.Second},

@@ -47,10 +47,18 @@ const (
 	minRetryAfter = time.Second
 )
 
+// codeTooManyRequests is -1003 TOO_MANY_REQUESTS (errors.md): "Too many
+// requests queued.", "Too much request weight used; current limit is %s
+// request weight per %s. ..." and "Way too much request weight used; IP
+// banned until %s. ...".
+const codeTooManyRequests = -1003
+
 // statusError classifies a response other than 200 (rest-api.md "HTTP
 // Return Codes", "LIMITS"; errors.md):
-//   - 429 (rate limit) and 418 (IP ban): a *collector.RetryAfterError
-//     honouring Retry-After, in seconds;
+//   - 429 (rate limit), 418 (IP ban) and code -1003 whatever the status:
+//     a *collector.RetryAfterError honouring Retry-After, in seconds;
+//     without a usable header, until the time of "IP banned until <ms>"
+//     when the message names one, else a minute (418: two minutes);
 //   - 403 (WAF), 408 and 5xx: transient, the issue is not the request;
 //   - other 4xx: the request itself is wrong (-1121 invalid symbol, -1120
 //     invalid interval, -1102 and -1100 bad parameters, all "11xx request
@@ -69,10 +77,10 @@ func (a *Adapter) statusError(resp *http.Response, body []byte) error {
 		e.Message = snippet(body)
 	}
 	switch s := resp.StatusCode; {
-	case s == http.StatusTooManyRequests:
-		return &collector.RetryAfterError{After: a.retryAfter(resp.Header.Get("Retry-After"), defaultRateLimitWait), Err: e}
 	case s == http.StatusTeapot:
-		return &collector.RetryAfterError{After: a.retryAfter(resp.Header.Get("Retry-After"), defaultBanWait), Err: e}
+		return &collector.RetryAfterError{After: a.retryAfter(resp.Header.Get("Retry-After"), a.banWait(e.Message, defaultBanWait)), Err: e}
+	case s == http.StatusTooManyRequests || e.Code == codeTooManyRequests:
+		return &collector.RetryAfterError{After: a.retryAfter(resp.Header.Get("Retry-After"), a.banWait(e.Message, defaultRateLimitWait)), Err: e}
 	case s == http.StatusForbidden || s == http.StatusRequestTimeout:
 		return e
 	case s >= 400 && s < 500:
@@ -82,6 +90,34 @@ func (a *Adapter) statusError(resp *http.Response, body []byte) error {
 		return fmt.Errorf("%w: %w", e, collector.ErrPermanent)
 	}
 	return e
+}
+
+// bannedUntil is the text before the end of an IP ban in -1003's
+// message "Way too much request weight used; IP banned until %s." (%s:
+// Unix milliseconds).
+const bannedUntil = "banned until "
+
+// banWait returns the wait a rate-limit message asks for when the response
+// has no usable Retry-After: until the end of the ban it names (at least
+// defaultBanWait when that time is unreadable or past), else def.
+func (a *Adapter) banWait(msg string, def time.Duration) time.Duration {
+	i := strings.Index(msg, bannedUntil)
+	if i < 0 {
+		return def
+	}
+	digits := msg[i+len(bannedUntil):]
+	n := 0
+	for n < len(digits) && digits[n] >= '0' && digits[n] <= '9' {
+		n++
+	}
+	ms, err := wire.ParseCount([]byte(digits[:n]))
+	if err != nil || ms > maxMillis {
+		return defaultBanWait
+	}
+	if d := time.UnixMilli(ms).Sub(a.rest.Now()); d > 0 {
+		return d
+	}
+	return defaultBanWait
 }
 
 // retryAfter reads a Retry-After header: seconds, as Binance sends it, or

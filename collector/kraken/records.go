@@ -3,6 +3,7 @@ package kraken
 import (
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 
 	"github.com/shopspring/decimal"
@@ -236,7 +237,7 @@ func (d *decoder) candle(f *fields) error {
 		}
 	}
 	if f.trades.Present() {
-		if c.Trades, err = d.count(f.trades, "data.trades"); err != nil {
+		if c.Trades, err = d.tradeCount(f.trades); err != nil {
 			return err
 		}
 	}
@@ -248,6 +249,25 @@ func (d *decoder) candle(f *fields) error {
 	}
 	d.ev.Records = append(d.ev.Records, c)
 	return nil
+}
+
+// tradeCount reads the ohlc "trades", typed float in the ohlc page's
+// schema (its examples write integers): a whole, non-negative number,
+// written 12, 12.0 or 1.2e1.
+func (d *decoder) tradeCount(sp wire.Span) (int64, error) {
+	if sp.Kind == wire.KindNumber {
+		if n, err := wire.ParseCount(d.b[sp.Off:sp.End]); err == nil {
+			return n, nil
+		}
+	}
+	v, err := d.number(sp, "data.trades")
+	if err != nil {
+		return 0, err
+	}
+	if v.Sign() < 0 || !v.Equal(v.Truncate(0)) || !v.LessThanOrEqual(decimal.NewFromInt(math.MaxInt64)) {
+		return 0, d.fail(collector.ReasonBadNumber, "data.trades", fmt.Errorf("%s is not a count of trades", v))
+	}
+	return v.IntPart(), nil
 }
 
 // intervals maps Kraken's ohlc intervals (minutes) to timeframes. 10080

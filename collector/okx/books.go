@@ -23,9 +23,9 @@ var _ collector.BookProtocol = (*Adapter)(nil)
 // book decodes one element of a books push: asks and bids as
 // [price, size, "0", orders] (a size of "0" deletes the level), ts,
 // checksum (0 since OKX's 2026 deprecation), prevSeqId (-1 for a snapshot)
-// and seqId. It is a snapshot when prevSeqId is -1; the frame's action,
-// when it says otherwise, is applied once the frame is read (see
-// Decode).
+// and seqId. It is a snapshot when prevSeqId is -1, as the documented
+// snapshot ("action":"snapshot") has it; the frame's "action" member is
+// not read.
 func (d *decoder) book(s *wire.Scanner) error {
 	if err := wantObject(s, "data"); err != nil {
 		return d.elementError(err)
