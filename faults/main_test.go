@@ -124,6 +124,11 @@ var scenarioNames = map[int]string{
 	20: "a damaged record in the spool",
 	21: "host clock 10 s behind the exchanges",
 	22: "host clock 10 s ahead of the exchanges",
+	24: "REST down during a backfill",
+	25: "REST 418 (IP ban) during a backfill",
+	26: "a subscription refused for one symbol",
+	27: "a torn spool segment",
+	28: "the spool's disk full",
 }
 
 // provenance finds the commit the suite runs on and the version of the

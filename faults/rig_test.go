@@ -81,6 +81,8 @@ type rig struct {
 	// spoolDir is the spool's directory ("" without a spool).
 	spoolDir string
 	filler   *backfill.Filler // nil without gap repair
+	// svc is the service the rig built (nil when external).
+	svc *service.Service
 	cols     map[market.Exchange]*collector.Collector
 	streams  []market.Stream
 	// external: the service runs as a separate process (etl run) with gap
@@ -178,6 +180,7 @@ func startRig(t *testing.T, opts rigOpts) *rig {
 	if err != nil {
 		t.Fatal(err)
 	}
+	r.svc = svc
 	r.writer, r.buffer, r.pub, r.pipe, r.filler = svc.Writer(), svc.Spool(), svc.Publisher(), svc.Pipeline(), svc.Filler()
 	for _, ex := range opts.exchanges {
 		sp := spec.Collector{Name: "faults-" + string(ex), Exchange: ex, Symbols: r.sim.Symbols(ex),
