@@ -82,9 +82,9 @@ type rig struct {
 	spoolDir string
 	filler   *backfill.Filler // nil without gap repair
 	// svc is the service the rig built (nil when external).
-	svc *service.Service
-	cols     map[market.Exchange]*collector.Collector
-	streams  []market.Stream
+	svc     *service.Service
+	cols    map[market.Exchange]*collector.Collector
+	streams []market.Stream
 	// external: the service runs as a separate process (etl run) with gap
 	// repair; only sim, check, dbName, streams and opts are set.
 	external bool
