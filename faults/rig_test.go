@@ -56,6 +56,8 @@ type rigOpts struct {
 	// spoolBytes, when > 0, puts the disk spool (capped at this many
 	// bytes) between the pipeline and the writer, as SPOOL_DIR does.
 	spoolBytes int64
+	// spoolConfig, when set, adjusts the spool's configuration.
+	spoolConfig func(*spool.Config)
 }
 
 // rig is the service as package service builds it for `etl run` — the
@@ -272,7 +274,12 @@ func (r *rig) options() []service.Option {
 				c.RetryMin, c.RetryMax = r.opts.store.RetryMin, r.opts.store.RetryMax
 			}
 		}),
-		service.WithSpoolConfig(func(c *spool.Config) { c.SegmentBytes = min(r.opts.spoolBytes, 64<<10) }),
+		service.WithSpoolConfig(func(c *spool.Config) {
+			c.SegmentBytes = min(r.opts.spoolBytes, 64<<10)
+			if r.opts.spoolConfig != nil {
+				r.opts.spoolConfig(c)
+			}
+		}),
 		service.WithBackfillConfig(func(c *backfill.Config) { c.RetryMin, c.RetryMax = 50*time.Millisecond, time.Second }),
 		service.WithCollectorConfig(func(c *collector.Config) {
 			c.BackoffMin, c.BackoffMax = r.opts.backoffMin, r.opts.backoffMax

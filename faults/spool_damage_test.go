@@ -80,8 +80,9 @@ func TestCorruptSpool(t *testing.T) {
 	})
 	seg := damageFrame(t, r.spoolDir, 10)
 	// The segment's index (written when it was sealed) names its streams
-	// and their time bounds: the gaps the damage must leave (a gap's start
-	// is exclusive, a microsecond before the first record it may hold).
+	// and their time bounds: the gaps the damage must leave (a gap's
+	// bounds are exclusive: a microsecond, the table's precision, before
+	// the first record it may hold and after the last).
 	idx, err := os.ReadFile(strings.TrimSuffix(seg, ".spool") + ".idx")
 	if err != nil {
 		t.Fatal(err)
@@ -96,7 +97,7 @@ func TestCorruptSpool(t *testing.T) {
 	var want []string
 	for _, e := range entries {
 		want = append(want, fmt.Sprintf("%s %s %s %s %s filled", e.Exchange, e.Symbol, e.Type,
-			e.From.Add(-time.Microsecond).UTC().Format("2006-01-02T15:04:05.000000"), e.To.UTC().Format("2006-01-02T15:04:05.000000")))
+			e.From.Add(-time.Microsecond).UTC().Format("2006-01-02T15:04:05.000000"), e.To.Add(time.Microsecond).UTC().Format("2006-01-02T15:04:05.000000")))
 	}
 	sort.Strings(want)
 	r.pg.SetDown(false)

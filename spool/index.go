@@ -52,6 +52,24 @@ func (x segIndex) add(rec market.Record) {
 	x[s] = b
 }
 
+// merge widens x to cover the bounds of y.
+func (x segIndex) merge(y segIndex) {
+	for s, b := range y {
+		a, ok := x[s]
+		if !ok {
+			x[s] = b
+			continue
+		}
+		if b.From.Before(a.From) {
+			a.From = b.From
+		}
+		if b.To.After(a.To) {
+			a.To = b.To
+		}
+		x[s] = a
+	}
+}
+
 // indexEntry is one stream of a sidecar file.
 type indexEntry struct {
 	Exchange  market.Exchange  `json:"exchange"`
