@@ -1,0 +1,61 @@
+package spool
+
+import (
+	"errors"
+	"os"
+	"syscall"
+	"testing"
+
+	"go.uber.org/zap/zaptest"
+
+	"marketetl/market"
+)
+
+// noRoomFile is a segment file on a disk with no room left.
+type noRoomFile struct{ *os.File }
+
+func (f noRoomFile) Write([]byte) (int, error) {
+	return 0, &os.PathError{Op: "write", Path: f.Name(), Err: syscall.ENOSPC}
+}
+
+// TestDiskFullLosesNothingSilently: records spooled into the write buffer
+// while the disk is full are lost when the buffer is written out; each
+// stream's window of them is reported as a spool_error gap, with a
+// microsecond on each side, and counted as write-lost.
+func TestDiskFullLosesNothingSilently(t *testing.T) {
+	sp := openSpool(t, Config{Dir: t.TempDir(), OpenSegment: func(path string) (SegmentFile, error) {
+		f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND|os.O_EXCL, 0o640)
+		if err != nil {
+			return nil, err
+		}
+		return noRoomFile{f}, nil
+	}})
+	gaps := &gapLog{}
+	b, err := NewBuffer(BufferConfig{Gaps: gaps}, sp, &listWriter{full: true}, zaptest.NewLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 4 {
+		for _, rec := range []market.Record{trade(i), ethTrade(i)} {
+			if err := b.Write(t.Context(), rec); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := sp.Flush(); !errors.Is(err, syscall.ENOSPC) {
+		t.Fatalf("flush on a full disk: %v, want ENOSPC", err)
+	}
+	b.reportLost()
+	want := []market.Gap{window(trade(0).Stream(), trade(0), trade(3)), window(ethTrade(0).Stream(), ethTrade(0), ethTrade(3))}
+	for i := range want {
+		want[i].Reason = market.GapSpoolError
+	}
+	checkCorruptGaps(t, gaps.all(), want...)
+	if st := b.Stats(); st.WriteLost != 8 || st.Gaps != 2 {
+		t.Errorf("write lost %d, gaps %d; want 8 and 2", st.WriteLost, st.Gaps)
+	}
+	b.reportLost()
+	if n := len(gaps.all()); n != 2 {
+		t.Errorf("%d gaps after a second report, want the 2 (each loss reported once)", n)
+	}
+}
