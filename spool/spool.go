@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -167,7 +168,8 @@ type Spool struct {
 	pendingIdx segIndex
 	writeLost  uint64
 	lost       segIndex
-	lock       *os.File // holds the directory's lock until Close; nil where locks are not taken
+	hasLost    atomic.Bool // lost holds records: read by takeLost without mu
+	lock       *os.File    // holds the directory's lock until Close; nil where locks are not taken
 	// activeIdx indexes the records appended to the active segment; it is
 	// written beside the segment when the segment is sealed.
 	activeIdx segIndex
@@ -349,14 +351,18 @@ func (s *Spool) Append(rec market.Record) error {
 
 // flushLocked writes the buffered records to the active segment.
 func (s *Spool) flushLocked() error {
-	if s.active == nil || s.bw.Buffered() == 0 {
+	if s.active == nil {
 		return nil
 	}
-	if err := s.bw.Flush(); err != nil {
-		err = fmt.Errorf("spool: write to segment %d: %w", s.activeNo, err)
-		s.failLocked(err)
-		return err
+	if s.bw.Buffered() > 0 {
+		if err := s.bw.Flush(); err != nil {
+			err = fmt.Errorf("spool: write to segment %d: %w", s.activeNo, err)
+			s.failLocked(err)
+			return err
+		}
 	}
+	// Nothing is buffered: every record appended is in the file (a frame
+	// larger than the buffer is written at once).
 	s.pending = 0
 	clear(s.pendingIdx)
 	return nil
@@ -378,6 +384,7 @@ func (s *Spool) failLocked(cause error) {
 		}
 		s.lost.merge(s.pendingIdx)
 		clear(s.pendingIdx)
+		s.hasLost.Store(true)
 	}
 	s.bw.Reset(io.Discard) // drops the buffer and its error
 	size := s.activeSz
@@ -398,10 +405,14 @@ func (s *Spool) failLocked(cause error) {
 // takeLost returns, per stream, the bounds of the records lost to failed
 // writes since it was last called (nil when none), and forgets them.
 func (s *Spool) takeLost() segIndex {
+	if !s.hasLost.Load() {
+		return nil // the common case, without the lock
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	x := s.lost
 	s.lost = nil
+	s.hasLost.Store(false)
 	return x
 }
 
