@@ -123,9 +123,11 @@ func TestSpoolDiskFull(t *testing.T) {
 	r.waitTruth()
 	s.finish(r, time.Since(end), 0)
 	st := r.buffer.Stats()
-	// Every window of lost records is one spool_error gap row, filled.
+	// Every window of lost records is a spool_error gap, filled (windows
+	// of one stream that overlap — a forming candle's updates share its
+	// open time — are merged into one row when recorded).
 	gaps := r.queryInt(`SELECT count(*) FROM gaps WHERE reason = $1 AND status = 'filled'`, string(market.GapSpoolError))
-	if gaps == 0 || uint64(gaps) != st.Gaps {
+	if gaps == 0 || uint64(gaps) > st.Gaps {
 		t.Errorf("%d filled spool_error gaps, the spool reported %d", gaps, st.Gaps)
 	}
 	if n := r.queryInt(`SELECT count(*) FROM gaps WHERE reason = $1`, string(market.GapSpoolFull)); n != 0 {
@@ -136,6 +138,6 @@ func TestSpoolDiskFull(t *testing.T) {
 			t.Errorf("%s: %d reconnects while the spool's disk was full (last error %q)", ex, cs.Reconnects, cs.LastError)
 		}
 	}
-	s.res.Note = fmt.Sprintf("%d writes refused with ENOSPC: %d spooled records lost from the write buffer and %d refused, in %d spool_error gaps, all backfilled",
-		disk.refusals(), full.WriteLost, st.Dropped, st.Gaps)
+	s.res.Note = fmt.Sprintf("%d writes refused with ENOSPC: %d spooled records lost from the write buffer and %d refused, in %d spool_error gaps (%d rows), all backfilled",
+		disk.refusals(), full.WriteLost, st.Dropped, st.Gaps, gaps)
 }
