@@ -33,9 +33,17 @@ type segIndex map[market.Stream]bounds
 
 // add widens the bounds of rec's stream to cover rec.
 // Spilled rejects are not indexed: the backfill cannot fetch them again.
+// Nor are the updates of a candle still forming: the exchange serves a
+// candle only once it has closed, and the update that closes it (indexed)
+// follows; a gap of a forming candle alone would be found unfillable.
 func (x segIndex) add(rec market.Record) {
-	if _, ok := rec.(*spilledReject); ok {
+	switch r := rec.(type) {
+	case *spilledReject:
 		return
+	case *market.Candle:
+		if !r.Closed && !r.Provisional {
+			return
+		}
 	}
 	s, t := rec.Stream(), rec.Header().Time
 	b, ok := x[s]
