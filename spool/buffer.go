@@ -272,6 +272,11 @@ func (b *Buffer) kept(sm *streamMarks, rec market.Record) {
 // caller holds sm.mu.
 func (b *Buffer) drop(sm *streamMarks, rec market.Record, cause error) {
 	b.dropped.Add(1)
+	if !fetchable(rec) {
+		// A candle still forming: the update that closes it opens the
+		// hole if it is dropped too.
+		return
+	}
 	m := markOf(rec)
 	h := sm.open
 	if h == nil {

@@ -5,6 +5,7 @@ import (
 	"os"
 	"syscall"
 	"testing"
+	"time"
 
 	"go.uber.org/zap/zaptest"
 
@@ -63,5 +64,60 @@ func TestDiskFullLosesNothingSilently(t *testing.T) {
 	b.reportLost()
 	if n := len(gaps.all()); n != 2 {
 		t.Errorf("%d gaps after a second report, want the 2 (each loss reported once)", n)
+	}
+}
+
+// anyWriter is a listWriter that takes records of any type (and keeps
+// none).
+type anyWriter struct{ listWriter }
+
+func (w *anyWriter) TryWriteWithin(market.Record, time.Duration) (bool, error) { return !w.full, nil }
+
+// TestFormingCandleDroppedIsNoGap: an update of a candle still forming
+// that the full spool drops opens no hole (the exchange serves the candle
+// once it has closed; its closing update would open one); a closed candle
+// dropped does.
+func TestFormingCandleDroppedIsNoGap(t *testing.T) {
+	sp := openSpool(t, Config{Dir: t.TempDir(), MaxBytes: 1})
+	gaps := &gapLog{}
+	w := &anyWriter{listWriter: listWriter{full: true}}
+	b, err := NewBuffer(BufferConfig{Gaps: gaps}, sp, w, zaptest.NewLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	candle := func(minute int, closed bool) *market.Candle {
+		m := trade(0).Meta
+		m.Time = m.Time.Truncate(time.Minute).Add(time.Duration(minute) * time.Minute)
+		return &market.Candle{Meta: m, Timeframe: market.TF1m, Open: dec("1"), High: dec("1"), Low: dec("1"), Close: dec("1"), Volume: dec("1"), Closed: closed}
+	}
+	write := func(rec market.Record) {
+		t.Helper()
+		if err := b.Write(t.Context(), rec); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// back to memory, as the replay switches once the spool is empty
+	toMemory := func() {
+		t.Helper()
+		w.full = false
+		if _, ok, err := b.next(); ok || err != nil {
+			t.Fatalf("the spool holds records: %v", err)
+		}
+	}
+	write(candle(0, false)) // dropped: the spool is full
+	toMemory()
+	write(candle(0, false)) // kept
+	if got := gaps.all(); len(got) != 0 {
+		t.Fatalf("a dropped forming candle made gaps %v", got)
+	}
+	w.full = true
+	write(candle(0, true)) // dropped
+	toMemory()
+	write(candle(1, false)) // kept: the hole of the closed candle is reported
+	if got := gaps.all(); len(got) != 1 || got[0].Reason != market.GapSpoolFull {
+		t.Errorf("gaps %v, want one spool_full gap for the closed candle", got)
+	}
+	if st := b.Stats(); st.Dropped != 2 {
+		t.Errorf("%d dropped, want 2", st.Dropped)
 	}
 }

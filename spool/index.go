@@ -31,19 +31,26 @@ type bounds struct {
 // segIndex maps each stream of a segment to the bounds of its records.
 type segIndex map[market.Stream]bounds
 
-// add widens the bounds of rec's stream to cover rec.
-// Spilled rejects are not indexed: the backfill cannot fetch them again.
-// Nor are the updates of a candle still forming: the exchange serves a
-// candle only once it has closed, and the update that closes it (indexed)
-// follows; a gap of a forming candle alone would be found unfillable.
-func (x segIndex) add(rec market.Record) {
+// fetchable reports whether the backfill can fetch rec again, so that
+// losing it is a gap: not a spilled reject, nor an update of a candle
+// still forming — the exchange serves a candle only once it has closed,
+// and the update that closes it follows; a gap of a forming candle alone
+// would be found unfillable.
+func fetchable(rec market.Record) bool {
 	switch r := rec.(type) {
 	case *spilledReject:
-		return
+		return false
 	case *market.Candle:
-		if !r.Closed && !r.Provisional {
-			return
-		}
+		return r.Closed || r.Provisional
+	}
+	return true
+}
+
+// add widens the bounds of rec's stream to cover rec, when rec is
+// fetchable.
+func (x segIndex) add(rec market.Record) {
+	if !fetchable(rec) {
+		return
 	}
 	s, t := rec.Stream(), rec.Header().Time
 	b, ok := x[s]
