@@ -72,6 +72,8 @@ type rigOpts struct {
 	configure func(*config.Config)
 	// logTee, when set, also receives the service's logs.
 	logTee zapcore.Core
+	// spoolConfig, when set, adjusts the spool's configuration.
+	spoolConfig func(*spool.Config)
 }
 
 // rig is the service as package service builds it for `etl run` — the
@@ -97,7 +99,9 @@ type rig struct {
 	// spoolDir is the spool's directory ("" without a spool).
 	spoolDir string
 	filler   *backfill.Filler // nil without gap repair
-	cols     map[market.Exchange]*collector.Collector
+	// svc is the service the rig built (nil when external).
+	svc  *service.Service
+	cols map[market.Exchange]*collector.Collector
 	// manager is the supervisor (nil unless opts.supervised).
 	manager *supervisor.Manager
 	streams []market.Stream
@@ -199,6 +203,7 @@ func startRig(t *testing.T, opts rigOpts) *rig {
 	if err != nil {
 		t.Fatal(err)
 	}
+	r.svc = svc
 	r.writer, r.buffer, r.pub, r.pipe, r.filler = svc.Writer(), svc.Spool(), svc.Publisher(), svc.Pipeline(), svc.Filler()
 	var specs []spec.Collector
 	for _, ex := range opts.exchanges {
@@ -314,6 +319,9 @@ func (r *rig) options() []service.Option {
 			c.SegmentBytes = min(r.opts.spoolBytes, 64<<10)
 			if r.opts.spoolSegment > 0 {
 				c.SegmentBytes = min(r.opts.spoolBytes, r.opts.spoolSegment)
+			}
+			if r.opts.spoolConfig != nil {
+				r.opts.spoolConfig(c)
 			}
 		}),
 		service.WithBackfillConfig(func(c *backfill.Config) { c.RetryMin, c.RetryMax = 50*time.Millisecond, time.Second }),

@@ -159,7 +159,7 @@ func newSpoolDescs() spoolDescs {
 		records: prometheus.NewDesc("etl_spool_records_total",
 			"Spool records by outcome: spooled (queue full), spilled (not stored by the shutdown deadline), replayed, corrupt (skipped), dropped (spool full).",
 			[]string{"outcome"}, nil),
-		gaps:  prometheus.NewDesc("etl_spool_gaps_total", "Gaps recorded for records dropped while the spool was full.", nil, nil),
+		gaps:  prometheus.NewDesc("etl_spool_gaps_total", "Gaps recorded for records the spool could not keep: dropped while it was full or the disk refused them, or lost to a failed disk write (spool_full, spool_error).", nil, nil),
 		state: prometheus.NewDesc("etl_spool_state", "1 for the spool's current state (memory, spooling, replaying).", []string{"state"}, nil),
 	}
 }

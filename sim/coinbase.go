@@ -167,7 +167,7 @@ func (cb *coinbaseSession) handle(msg []byte) {
 			continue
 		}
 		for _, p := range ch.ProductIDs {
-			in := s.native[market.Coinbase][p]
+			in := s.listed(market.Coinbase, p)
 			if in == nil {
 				if !bad[p] {
 					bad[p] = true

@@ -174,6 +174,9 @@ type restFault struct {
 	// requests records when each REST request arrived (Config.Now) and
 	// whether it was throttled.
 	requests []RESTRequest
+	// down and banUntil: see SetRESTDown and BanREST (restdown.go).
+	down     RESTOutage
+	banUntil time.Time
 }
 
 // RESTRequest is one REST request the simulator received.
@@ -181,6 +184,9 @@ type RESTRequest struct {
 	Path      string
 	At        time.Time
 	Throttled bool
+	// Banned: answered 418 (BanREST); Failed: answered 503 or cut
+	// (SetRESTDown).
+	Banned, Failed bool
 }
 
 // fault returns the REST fault state of ex, creating it. s.mu is held.
@@ -275,6 +281,9 @@ func (s *Sim) restGate(next http.Handler) http.Handler {
 		}
 		s.mu.Lock()
 		f := s.fault(ex)
+		if s.restOutage(w, r, ex, f) { // unlocks s.mu
+			return
+		}
 		throttled := f.throttle > 0
 		if throttled {
 			f.throttle--

@@ -215,7 +215,7 @@ func (k *krakenSession) handle(msg []byte) {
 		snapshot = *p.Snapshot
 	}
 	for _, sym := range p.Symbol {
-		in := s.native[market.Kraken][sym]
+		in := s.listed(market.Kraken, sym)
 		if in == nil {
 			fail(sym, "Currency pair not supported "+sym)
 			continue

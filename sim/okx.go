@@ -214,7 +214,7 @@ func okxValidID(id string) bool {
 
 // serves reports whether this connection's URL serves arg. s.mu is held.
 func (o *okxSession) serves(arg okxArg) bool {
-	in := o.c.s.native[market.OKX][arg.InstID]
+	in := o.c.s.listed(market.OKX, arg.InstID)
 	if in == nil {
 		return false
 	}

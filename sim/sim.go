@@ -49,6 +49,9 @@ type Sim struct {
 	accounts map[market.Exchange]*account
 	// okxChecksumZero makes OKX books frames carry checksum 0 (book.go).
 	okxChecksumZero bool
+	// refusedSyms are the native symbols whose subscriptions are refused
+	// (refuse.go); nil until one is set.
+	refusedSyms map[market.Exchange]map[string]bool
 
 	handlers sync.WaitGroup // one per WebSocket connection being served
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -236,6 +237,7 @@ func (b *Buffer) Write(_ context.Context, rec market.Record) error {
 	// A replay that finds the spool empty may switch to memory while this
 	// record is appended; it is then replayed on the signal below.
 	err := b.sp.Append(rec)
+	b.reportLost()
 	if err == nil {
 		b.spooled.Add(1)
 		b.kept(sm, rec)
@@ -299,6 +301,11 @@ func (b *Buffer) kept(sm *streamMarks, rec market.Record) {
 // caller holds sm.mu.
 func (b *Buffer) drop(sm *streamMarks, rec market.Record, cause error) {
 	b.dropped.Add(1)
+	if !fetchable(rec) {
+		// A candle still forming: the update that closes it opens the
+		// hole if it is dropped too.
+		return
+	}
 	m := markOf(rec)
 	h := sm.open
 	if h == nil {
@@ -329,11 +336,11 @@ func (b *Buffer) report(s market.Stream, h *hole, next mark) {
 	g := market.Gap{Stream: s, Reason: h.reason, Detected: b.cfg.Now().UTC()}
 	g.From = h.from.t
 	if !h.haveFrom || !h.minT.After(g.From) {
-		g.From = h.minT.Add(-time.Nanosecond)
+		g.From = h.minT.Add(-gapMargin)
 	}
 	g.To = next.t
 	if next.t.IsZero() || !h.maxT.Before(g.To) {
-		g.To = h.maxT.Add(time.Nanosecond)
+		g.To = h.maxT.Add(gapMargin)
 	}
 	after, before := h.from.id, next.id
 	if !h.haveFrom || after <= 0 || (h.first.id > 0 && after >= h.first.id) {
@@ -353,6 +360,38 @@ func (b *Buffer) report(s market.Stream, h *hole, next mark) {
 		zap.Stringer("gap", g), zap.Uint64("dropped", h.n))
 	if b.cfg.Gaps != nil {
 		b.cfg.Gaps.RecordGap(g)
+	}
+}
+
+// gapMargin widens a window of records into a gap whose bounds exclude
+// none of them: a gap's From and To are exclusive, and the gaps table
+// keeps microseconds, so a margin of a nanosecond would be cut off there
+// and the backfill would leave out the record at the window's end.
+const gapMargin = time.Microsecond
+
+// reportLost reports the records a failed disk write lost after Append had
+// taken them (the write buffer's, when the disk is full or failing): for
+// each stream, the window of those records is a gap with reason
+// market.GapSpoolError, as for the records Append refused.
+func (b *Buffer) reportLost() {
+	lost := b.sp.takeLost()
+	if len(lost) == 0 {
+		return
+	}
+	streams := make([]market.Stream, 0, len(lost))
+	for s := range lost {
+		streams = append(streams, s)
+	}
+	slices.SortFunc(streams, func(x, y market.Stream) int { return lost[x].From.Compare(lost[y].From) })
+	for _, s := range streams {
+		w := lost[s]
+		g := market.Gap{Stream: s, From: w.From.Add(-gapMargin), To: w.To.Add(gapMargin),
+			Reason: market.GapSpoolError, Detected: b.cfg.Now().UTC()}
+		b.gaps.Add(1)
+		b.log.Warn("spool: spooled records lost to a failed disk write; gap recorded", zap.Stringer("gap", g))
+		if b.cfg.Gaps != nil {
+			b.cfg.Gaps.RecordGap(g)
+		}
 	}
 }
 
@@ -378,6 +417,7 @@ func (b *Buffer) Run(ctx context.Context) error {
 		return true
 	})
 	closeErr := b.sp.Close()
+	b.reportLost()
 	if u := b.sp.Usage(); u.Bytes > 0 {
 		b.log.Info("spool: records kept on disk for the next start",
 			zap.Int64("bytes", u.Bytes), zap.Int("segments", u.Segments))
@@ -407,6 +447,7 @@ func (b *Buffer) flushEvery(ctx context.Context) {
 			if err != nil {
 				b.log.Error("spool: write out", zap.Error(err))
 			}
+			b.reportLost()
 		}
 	}
 }
@@ -429,6 +470,7 @@ func (b *Buffer) replay(ctx context.Context) error {
 			if err != nil {
 				b.log.Error("spool: seal segment", zap.Error(err))
 			}
+			b.reportLost()
 			if !ok {
 				b.noteReplayed()
 				break

@@ -2,7 +2,6 @@ package spool
 
 import (
 	"slices"
-	"time"
 
 	"go.uber.org/zap"
 
@@ -28,7 +27,7 @@ func (b *Buffer) reportCorrupt(no int, idx segIndex, ierr error) {
 	slices.SortFunc(streams, func(a, b market.Stream) int { return idx[a].From.Compare(idx[b].From) })
 	for _, s := range streams {
 		w := idx[s]
-		g := market.Gap{Stream: s, From: w.From.Add(-time.Nanosecond), To: w.To.Add(time.Nanosecond),
+		g := market.Gap{Stream: s, From: w.From.Add(-gapMargin), To: w.To.Add(gapMargin),
 			Reason: market.GapSpoolCorrupt, Detected: b.cfg.Now().UTC()}
 		b.corruptGaps.Add(1)
 		b.log.Warn("spool: records damaged on disk; gap recorded", zap.Int("segment", no), zap.Stringer("gap", g))

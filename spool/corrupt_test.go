@@ -20,9 +20,9 @@ func ethTrade(i int) *market.Trade {
 }
 
 // window is the gap a damaged segment holding records first..last of a
-// stream reports.
+// stream reports: a microsecond (the gaps table's precision) on each side.
 func window(s market.Stream, first, last market.Record) market.Gap {
-	return market.Gap{Stream: s, From: first.Header().Time.Add(-time.Nanosecond), To: last.Header().Time.Add(time.Nanosecond),
+	return market.Gap{Stream: s, From: first.Header().Time.Add(-time.Microsecond), To: last.Header().Time.Add(time.Microsecond),
 		Reason: market.GapSpoolCorrupt}
 }
 

@@ -20,6 +20,8 @@
 // A Buffer sits in front of the store writer: records go to the writer's
 // bounded memory queue while it has room, to the spool when it is full,
 // and are dropped, counted and reported as gaps when the spool has reached
-// its size cap. Buffer.Run replays the spool through the writer, segment by
+// its size cap or the disk refuses them (a full or failing disk: records
+// Append refused, and those a failed write lost from the write buffer,
+// become market.GapSpoolError gaps). Buffer.Run replays the spool through the writer, segment by
 // segment, and deletes a segment only once every row of it is committed.
 package spool

@@ -31,10 +31,25 @@ type bounds struct {
 // segIndex maps each stream of a segment to the bounds of its records.
 type segIndex map[market.Stream]bounds
 
-// add widens the bounds of rec's stream to cover rec.
-// Spilled rejects are not indexed: the backfill cannot fetch them again.
+// fetchable reports whether the backfill can fetch rec again, so that
+// losing it is a gap: not a spilled reject, nor an update of a candle
+// still forming — the exchange serves a candle only once it has closed,
+// and the update that closes it follows; a gap of a forming candle alone
+// would be found unfillable.
+func fetchable(rec market.Record) bool {
+	switch r := rec.(type) {
+	case *spilledReject:
+		return false
+	case *market.Candle:
+		return r.Closed || r.Provisional
+	}
+	return true
+}
+
+// add widens the bounds of rec's stream to cover rec, when rec is
+// fetchable.
 func (x segIndex) add(rec market.Record) {
-	if _, ok := rec.(*spilledReject); ok {
+	if !fetchable(rec) {
 		return
 	}
 	s, t := rec.Stream(), rec.Header().Time
@@ -50,6 +65,24 @@ func (x segIndex) add(rec market.Record) {
 		b.To = t
 	}
 	x[s] = b
+}
+
+// merge widens x to cover the bounds of y.
+func (x segIndex) merge(y segIndex) {
+	for s, b := range y {
+		a, ok := x[s]
+		if !ok {
+			x[s] = b
+			continue
+		}
+		if b.From.Before(a.From) {
+			a.From = b.From
+		}
+		if b.To.After(a.To) {
+			a.To = b.To
+		}
+		x[s] = a
+	}
 }
 
 // indexEntry is one stream of a sidecar file.

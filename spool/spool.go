@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -58,6 +59,25 @@ type Config struct {
 	Fsync FsyncPolicy
 	// FsyncInterval is the period of FsyncInterval (default 100ms).
 	FsyncInterval time.Duration
+	// OpenSegment creates a new segment file for appending (default:
+	// os.OpenFile with O_CREATE|O_EXCL|O_WRONLY|O_APPEND, mode 0640). It is
+	// the seam through which tests give the spool a disk that fills up or
+	// fails; indexes and reads use the file system directly.
+	OpenSegment func(path string) (SegmentFile, error)
+}
+
+// SegmentFile is the active segment as the spool writes it; *os.File is
+// one.
+type SegmentFile interface {
+	io.Writer
+	Sync() error
+	Close() error
+	Stat() (os.FileInfo, error)
+}
+
+// openSegment is Config.OpenSegment's default.
+func openSegment(path string) (SegmentFile, error) {
+	return os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND|os.O_EXCL, 0o640)
 }
 
 // The defaults of Config.
@@ -91,6 +111,9 @@ func (c Config) withDefaults() (Config, error) {
 	c.SegmentBytes = min(c.SegmentBytes, c.MaxBytes)
 	if c.FsyncInterval == 0 {
 		c.FsyncInterval = DefaultFsyncInterval
+	}
+	if c.OpenSegment == nil {
+		c.OpenSegment = openSegment
 	}
 	switch c.Fsync {
 	case "":
@@ -126,7 +149,7 @@ type Spool struct {
 
 	mu       sync.Mutex    // guards the fields below
 	sealed   []segment     // sealed segments, oldest first
-	active   *os.File      // nil until the first Append after a seal
+	active   SegmentFile   // nil until the first Append after a seal
 	bw       *bufio.Writer // buffers writes to active
 	activeNo int           // number of the active (or next) segment
 	activeSz int64
@@ -137,11 +160,16 @@ type Spool struct {
 	frame    []byte // reused frame buffer
 	appended uint64
 	torn     uint64
-	// pending counts the records in bw not yet written to the file;
-	// writeLost those lost to a failed write.
-	pending   int
-	writeLost uint64
-	lock      *os.File // holds the directory's lock until Close; nil where locks are not taken
+	// pending counts the records in bw not yet written to the file, and
+	// pendingIdx indexes them; writeLost counts those lost to a failed
+	// write, and lost indexes them until the Buffer takes them (takeLost)
+	// to report as gaps.
+	pending    int
+	pendingIdx segIndex
+	writeLost  uint64
+	lost       segIndex
+	hasLost    atomic.Bool // lost holds records: read by takeLost without mu
+	lock       *os.File    // holds the directory's lock until Close; nil where locks are not taken
 	// activeIdx indexes the records appended to the active segment; it is
 	// written beside the segment when the segment is sealed.
 	activeIdx segIndex
@@ -282,7 +310,7 @@ func (s *Spool) Append(rec market.Record) error {
 		}
 	}
 	if s.active == nil {
-		f, err := os.OpenFile(s.path(s.activeNo), os.O_CREATE|os.O_WRONLY|os.O_APPEND|os.O_EXCL, 0o640)
+		f, err := s.cfg.OpenSegment(s.path(s.activeNo))
 		if err != nil {
 			return fmt.Errorf("spool: create segment %d: %w", s.activeNo, err)
 		}
@@ -310,6 +338,10 @@ func (s *Spool) Append(rec market.Record) error {
 		return err
 	}
 	s.pending++
+	if s.pendingIdx == nil {
+		s.pendingIdx = segIndex{}
+	}
+	s.pendingIdx.add(rec)
 	s.appended++
 	if s.cfg.Fsync == FsyncAlways {
 		return s.syncLocked()
@@ -319,15 +351,20 @@ func (s *Spool) Append(rec market.Record) error {
 
 // flushLocked writes the buffered records to the active segment.
 func (s *Spool) flushLocked() error {
-	if s.active == nil || s.bw.Buffered() == 0 {
+	if s.active == nil {
 		return nil
 	}
-	if err := s.bw.Flush(); err != nil {
-		err = fmt.Errorf("spool: write to segment %d: %w", s.activeNo, err)
-		s.failLocked(err)
-		return err
+	if s.bw.Buffered() > 0 {
+		if err := s.bw.Flush(); err != nil {
+			err = fmt.Errorf("spool: write to segment %d: %w", s.activeNo, err)
+			s.failLocked(err)
+			return err
+		}
 	}
+	// Nothing is buffered: every record appended is in the file (a frame
+	// larger than the buffer is written at once).
 	s.pending = 0
+	clear(s.pendingIdx)
 	return nil
 }
 
@@ -341,6 +378,14 @@ func (s *Spool) failLocked(cause error) {
 	s.log.Error("spool: write failed; records in the write buffer lost, segment sealed",
 		zap.Int("records_lost", s.pending), zap.Error(cause))
 	s.pending = 0
+	if len(s.pendingIdx) > 0 {
+		if s.lost == nil {
+			s.lost = segIndex{}
+		}
+		s.lost.merge(s.pendingIdx)
+		clear(s.pendingIdx)
+		s.hasLost.Store(true)
+	}
 	s.bw.Reset(io.Discard) // drops the buffer and its error
 	size := s.activeSz
 	if info, err := s.active.Stat(); err == nil {
@@ -355,6 +400,20 @@ func (s *Spool) failLocked(cause error) {
 	s.activeIdx = segIndex{}
 	s.active, s.activeSz, s.dirty = nil, 0, false
 	s.activeNo++
+}
+
+// takeLost returns, per stream, the bounds of the records lost to failed
+// writes since it was last called (nil when none), and forgets them.
+func (s *Spool) takeLost() segIndex {
+	if !s.hasLost.Load() {
+		return nil // the common case, without the lock
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	x := s.lost
+	s.lost = nil
+	s.hasLost.Store(false)
+	return x
 }
 
 // Flush writes the records appended so far to the active segment (the

@@ -10,8 +10,9 @@ type Stats struct {
 	// Spooled counts records written to the spool (by Write; rows spilled
 	// by the writer at shutdown are in Appended), Replayed records
 	// replayed and committed, Corrupt damaged records skipped, Dropped
-	// records neither queued nor spooled (spool full), Gaps the gaps
-	// reported for them.
+	// records neither queued nor spooled (spool full, or the disk refused
+	// them), Gaps the gaps reported for those and for the records lost to a
+	// failed write after being spooled (WriteLost).
 	Spooled, Appended, Replayed, Corrupt, Dropped, Gaps uint64
 	// TornTails counts incomplete records cut off when the spool was opened.
 	TornTails uint64
