@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"runtime/pprof"
 	"strings"
 	"time"
 
@@ -53,6 +55,9 @@ type SymbolsConfig struct {
 	// catching up with what was sent (default 1m).
 	Stall time.Duration
 	Seed  int64
+	// MemProfile, if set, receives a heap profile of the thousand phase
+	// taken at the end of its sustained window.
+	MemProfile string
 	// Build builds the service under test; LaunchSim starts the simulated
 	// exchange (in a child process: its CPU and memory are not counted).
 	Build     BuildFunc
@@ -330,6 +335,11 @@ func symbolsPhase(ctx context.Context, cfg SymbolsConfig, name string, symbols i
 	}
 	fmt.Fprintf(cfg.Progress, "  %s: %d records in %.1fs, %.2f cores, %.1f µs CPU per record\n",
 		name, ph.Records, ph.SustainedSeconds, ph.CPUCores, ph.CPUMicrosPerRec)
+	if cfg.MemProfile != "" && drop {
+		if err := writeHeapProfile(cfg.MemProfile); err != nil {
+			cfg.Log.Warn("heap profile", zap.Error(err))
+		}
+	}
 
 	if drop {
 		t := time.Now()
@@ -532,4 +542,18 @@ func (r *SymbolsResult) WriteTable(w io.Writer) error {
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// writeHeapProfile writes the heap profile (in use and allocated since
+// the start) to path.
+func writeHeapProfile(path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("create heap profile: %w", err)
+	}
+	if err := pprof.Lookup("heap").WriteTo(f, 0); err != nil {
+		f.Close()
+		return fmt.Errorf("write heap profile: %w", err)
+	}
+	return f.Close()
 }

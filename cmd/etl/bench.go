@@ -51,6 +51,7 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	bookSymbols := fs.Int("book-symbols", 0, "symbols mode: symbols of the books phase (default 200; negative skips it)")
 	bookEvery := fs.Duration("book-every", 0, "symbols mode: book update (and trade) pace per symbol (default 100ms)")
 	bookFor := fs.Duration("book-duration", 0, "symbols mode: measured window of the books phase (default 30s)")
+	memProfile := fs.String("memprofile", "", "symbols mode: write a heap profile at the end of the thousand phase's window to this file")
 	if err := fs.Parse(args); err != nil {
 		return fmt.Errorf("%w: %w", errUsage, err)
 	}
@@ -69,7 +70,7 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		scfg := bench.SymbolsConfig{
 			DatabaseURL: cfg.DatabaseURL, KeepDatabase: *keepDB, RedisURL: cfg.RedisURL,
 			Symbols: *symbols, TradesPerSecond: *tradesPerSecond, SustainFor: *symbolsFor, AfterDropFor: *afterDropFor,
-			BookSymbols: *bookSymbols, BookEvery: *bookEvery, BookFor: *bookFor,
+			BookSymbols: *bookSymbols, BookEvery: *bookEvery, BookFor: *bookFor, MemProfile: *memProfile,
 			Build:     benchService(cfg, log),
 			LaunchSim: bench.ChildSimLauncher(benchSimCommand, stderr),
 			Progress:  stderr,
