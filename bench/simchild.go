@@ -414,33 +414,6 @@ func ChildSimLauncher(cmd func(ctx context.Context) *exec.Cmd, stderr io.Writer)
 	}
 }
 
-// InProcessSimLauncher runs the simulated exchange in this process
-// (tests): its CPU and memory are then counted with the service's.
-func InProcessSimLauncher(log *zap.Logger) SimLauncher {
-	return func(ctx context.Context, plan SimPlan) (*simClient, sim.Endpoints, func() error, error) {
-		inR, inW := io.Pipe()
-		outR, outW := io.Pipe()
-		var wg sync.WaitGroup
-		var serveErr error
-		wg.Go(func() {
-			serveErr = ServeSim(ctx, inR, outW, log)
-			outW.CloseWithError(errors.Join(serveErr, io.EOF))
-			_ = inR.Close()
-		})
-		stop := func() error {
-			_ = inW.Close()
-			wg.Wait()
-			return serveErr
-		}
-		cl, ep, err := simHandshake(inW, outR, plan)
-		if err != nil {
-			_ = stop()
-			return nil, sim.Endpoints{}, nil, err
-		}
-		return cl, ep, stop, nil
-	}
-}
-
 // simHandshake sends plan and reads the endpoints.
 func simHandshake(in io.Writer, out io.Reader, plan SimPlan) (*simClient, sim.Endpoints, error) {
 	cl := &simClient{enc: json.NewEncoder(in), dec: json.NewDecoder(out)}
