@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/debug"
 	"runtime/pprof"
 	"strings"
 	"time"
@@ -158,7 +159,8 @@ type SymbolsPhase struct {
 	CPUSeconds      float64 `json:"cpu_seconds"`
 	CPUCores        float64 `json:"cpu_cores"`
 	CPUMicrosPerRec float64 `json:"cpu_us_per_record"`
-	// BaseRSS before the service was built; PeakRSS over the phase;
+	// BaseRSS before the service was built (after returning freed memory
+	// to the system); PeakRSS over the phase;
 	// BytesPerSymbol = (PeakRSS - BaseRSS) / symbols.
 	BaseRSS        int64 `json:"base_rss_bytes"`
 	PeakRSS        int64 `json:"peak_rss_bytes"`
@@ -266,6 +268,9 @@ func symbolsPhase(ctx context.Context, cfg SymbolsConfig, name string, symbols i
 	ph.Streams = len(streams)
 	fmt.Fprintf(cfg.Progress, "phase %s: %d symbols (%v), %d streams, one trade per symbol every %s\n", name, symbols, ph.Symbols, len(streams), step)
 
+	// What an earlier phase freed goes back to the system first, so that
+	// the base is this process without a service.
+	debug.FreeOSMemory()
 	ph.BaseRSS = currentRSS()
 	resetPeakRSS()
 	svc, err := cfg.Build(ctx, spec)
