@@ -4,7 +4,7 @@ PKGS      ?= ./...
 FUZZTIME  ?= 30s
 BIN       ?= bin/etl
 
-.PHONY: all build test vet fmt-check demo run sim migrate fuzz bench bench-quick bench-micro clean faults soak cluster-test
+.PHONY: all build test vet fmt-check demo run sim migrate fuzz bench bench-quick bench-symbols bench-symbols-quick bench-micro clean faults soak cluster-test
 
 all: build
 
@@ -64,6 +64,17 @@ bench: build
 ## bench-quick: the same in a few seconds with small counts (CI: proves it works)
 bench-quick: build
 	$(BIN) bench --quick --out bench-result.json $(BENCH_FLAGS)
+
+## bench-symbols: a thousand symbols over OKX, Binance and Coinbase, then 200
+## order books, through one service against the simulated exchange (etl bench
+## --symbols, docs/PERFORMANCE.md, about 3 minutes); writes bench-symbols.json
+SYMBOLS ?= 1000
+bench-symbols: build
+	$(BIN) bench --symbols $(SYMBOLS) --out bench-symbols.json $(BENCH_FLAGS)
+
+## bench-symbols-quick: the same in seconds with 30 symbols and 6 books (CI: proves it works)
+bench-symbols-quick: build
+	$(BIN) bench --symbols 30 --quick --out bench-symbols.json $(BENCH_FLAGS)
 
 ## bench-micro: Go micro-benchmarks
 bench-micro:

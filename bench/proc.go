@@ -58,3 +58,13 @@ func statusKB(status []byte, field string) int64 {
 func resetPeakRSS() bool {
 	return os.WriteFile("/proc/self/clear_refs", []byte("5"), 0) == nil
 }
+
+// currentRSS returns the process's resident set size in bytes (VmRSS), or
+// 0 when unknown.
+func currentRSS() int64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	return statusKB(b, "VmRSS:") * 1024
+}

@@ -46,9 +46,21 @@ type ServiceSpec struct {
 	DataTypes   []market.DataType
 	Timeframes  []market.Timeframe
 	URLs        Endpoints
-	OnFlush     func(store.FlushResult)
+	// Collectors, when set, are the service's collectors, in place of the
+	// one that Name, Exchange, Symbols, DataTypes and Timeframes describe.
+	Collectors []CollectorSpec
+	OnFlush    func(store.FlushResult)
 	// OnPublishReceived receives the receipt times of each published batch.
 	OnPublishReceived func(received []time.Time)
+}
+
+// CollectorSpec is one collector of a service with several.
+type CollectorSpec struct {
+	Name       string
+	Exchange   market.Exchange
+	Symbols    []market.Symbol
+	DataTypes  []market.DataType
+	Timeframes []market.Timeframe
 }
 
 // Service is the pipeline under test.

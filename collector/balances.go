@@ -327,7 +327,7 @@ func (c *Collector) login(ctx context.Context, plan ConnPlan, id uint64, w *writ
 	if err != nil {
 		return fmt.Errorf("build login frames: %w", err)
 	}
-	if err := w.send(ctx, frames...); err != nil {
+	if err := w.request(ctx, frames...); err != nil {
 		return err
 	}
 	t := time.NewTimer(c.cfg.LoginTimeout)

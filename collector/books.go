@@ -158,7 +158,7 @@ func (c *Collector) resubscribe(ctx context.Context, key string, s market.Stream
 		return nil
 	}
 	c.log.Debug("order book resubscribed", zap.String("conn", key), zap.String("stream", s.String()))
-	return w.send(ctx, append(un, sub...)...)
+	return w.request(ctx, append(un, sub...)...)
 }
 
 // fetchBooks fetches the REST snapshots that the keepers of a ranged

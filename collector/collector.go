@@ -223,6 +223,8 @@ type Collector struct {
 	// positions numbers the sessions and keeps each stream's last record,
 	// for gap detection.
 	positions *Positions
+	// pace is the exchange's declared limits and the shared dial limiter.
+	pace pacing
 	// route routes what the connections decoded.
 	route *router
 	// books keeps the order books.
@@ -268,6 +270,7 @@ func New(cfg Config, proto Protocol, sink Sink) (*Collector, error) {
 		checkWake:  make(chan struct{}, 1),
 		positions:  cfg.Positions,
 		books:      newBooks(cfg.Books, proto),
+		pace:       newPacing(proto),
 	}
 	c.route = &router{
 		exchange: proto.Exchange(), sink: sink, st: c.st, dedup: newDedup(), log: c.log, now: cfg.Now,
@@ -360,6 +363,7 @@ func (c *Collector) setStreams(streams []market.Stream) error {
 		byKey[p.Key] = p
 		aggregated = append(aggregated, p.Aggregated...)
 	}
+	byKey = splitConns(byKey, c.pace.limits.StreamsPerConn)
 	agg, err := newAggregators(aggregated, c.route.seqIDs, c.enqueueReconcile)
 	if err != nil {
 		return err

@@ -5,11 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"sort"
+	"strconv"
 	"time"
 
 	"go.uber.org/zap"
+	"golang.org/x/time/rate"
 
 	"marketetl/backoff"
+	"marketetl/market"
 )
 
 // errRedial ends a session whose exchange announced a disconnect: the loop
@@ -205,4 +209,164 @@ func redactURL(raw string) string {
 		s += fmt.Sprintf("?…(%d bytes)", len(q))
 	}
 	return s
+}
+
+// Limits are an exchange's documented limits on connections and
+// subscriptions, which the collector keeps to. A Protocol declares them by
+// implementing SubscriptionLimits; without it nothing is split or paced
+// beyond KeepAlive.MaxSendPerSecond.
+type Limits struct {
+	// StreamsPerConn is the most streams one connection may carry (Binance:
+	// 1024). A planned connection with more is split by the collector into
+	// as many connections as needed, a symbol's streams kept together
+	// whenever they fit on one. 0: no limit.
+	StreamsPerConn int
+	// Dials paces the collector's connection attempts, all its
+	// connections together (first dials, redials and rollover
+	// replacements): the exchange's limit on connections per IP (OKX: 3
+	// per second). Zero: unpaced.
+	Dials Pace
+	// Requests paces the subscribe and unsubscribe frames of one
+	// connection (OKX: 480 subscribe, unsubscribe and login requests per
+	// connection per hour). Zero: unpaced beyond MaxSendPerSecond.
+	Requests Pace
+}
+
+// Pace is a token bucket: at most Burst events at once, refilled at
+// PerSecond. In any window of t seconds it lets through at most
+// Burst + PerSecond·t events, which is how a limit "n per period" is kept:
+// Burst + PerSecond·period ≤ n.
+type Pace struct {
+	PerSecond float64
+	Burst     int
+}
+
+// limiter returns the rate limiter of p, or nil when p is zero (unpaced).
+func (p Pace) limiter() *rate.Limiter {
+	if p.PerSecond <= 0 {
+		return nil
+	}
+	return rate.NewLimiter(rate.Limit(p.PerSecond), max(1, p.Burst))
+}
+
+// SubscriptionLimits is implemented by a Protocol whose exchange documents
+// limits on subscriptions per connection or on the rate of connections or
+// subscribe requests.
+type SubscriptionLimits interface {
+	Limits() Limits
+}
+
+// pacing holds a collector's limits and its shared dial limiter.
+type pacing struct {
+	limits Limits
+	dials  *rate.Limiter // nil: unpaced
+}
+
+// newPacing returns the pacing that proto declares.
+func newPacing(proto Protocol) pacing {
+	sl, ok := proto.(SubscriptionLimits)
+	if !ok {
+		return pacing{}
+	}
+	l := sl.Limits()
+	return pacing{limits: l, dials: l.Dials.limiter()}
+}
+
+// waitDial waits for the collector's turn to dial.
+func (p pacing) waitDial(ctx context.Context) error {
+	if p.dials == nil {
+		return nil
+	}
+	if err := p.dials.Wait(ctx); err != nil {
+		return fmt.Errorf("wait to dial: %w", err)
+	}
+	return nil
+}
+
+// splitConns splits every connection of byKey whose streams exceed
+// perConn (0: no limit) into parts of at most perConn streams. The first
+// part keeps the adapter's key; the others are keyed key#2, key#3, ....
+// Each part's ConnPlan keeps the adapter's Key, so that the adapter builds
+// its frames as for the whole connection. Streams are taken symbol by
+// symbol, in symbol order, and a symbol's streams stay on one part unless
+// they cannot fit together on any: the split depends only on the set of
+// streams, and adding a symbol after the others changes the last part
+// only. A candle stream in Aggregated goes with the part that carries its
+// symbol. A connection whose URL carries its streams is never split (the
+// adapter plans those within the limit itself).
+func splitConns(byKey map[string]ConnPlan, perConn int) map[string]ConnPlan {
+	if perConn <= 0 {
+		return byKey
+	}
+	out := make(map[string]ConnPlan, len(byKey))
+	for key, p := range byKey {
+		if len(p.Streams) <= perConn || p.URLCarriesStreams {
+			out[key] = p
+			continue
+		}
+		for i, part := range splitStreams(p.Streams, perConn) {
+			q := p
+			q.Streams = part
+			q.Aggregated = nil
+			in := map[market.Symbol]bool{}
+			for _, s := range part {
+				in[s.Symbol] = true
+			}
+			for _, a := range p.Aggregated {
+				if in[a.Symbol] {
+					q.Aggregated = append(q.Aggregated, a)
+				}
+			}
+			out[partKey(key, i)] = q
+		}
+	}
+	return out
+}
+
+// partKey is the key of part i (0-based) of the connection key.
+func partKey(key string, i int) string {
+	if i == 0 {
+		return key
+	}
+	return key + "#" + strconv.Itoa(i+1)
+}
+
+// splitStreams cuts streams into parts of at most perConn, symbol by
+// symbol (see splitConns); each part is sorted.
+func splitStreams(streams []market.Stream, perConn int) [][]market.Stream {
+	sorted := append([]market.Stream(nil), streams...)
+	sort.Slice(sorted, func(i, j int) bool {
+		if sorted[i].Symbol != sorted[j].Symbol {
+			return sorted[i].Symbol < sorted[j].Symbol
+		}
+		return sorted[i].String() < sorted[j].String()
+	})
+	var parts [][]market.Stream
+	var cur []market.Stream
+	for i := 0; i < len(sorted); {
+		j := i
+		for j < len(sorted) && sorted[j].Symbol == sorted[i].Symbol {
+			j++
+		}
+		group := sorted[i:j]
+		if len(cur) > 0 && len(group) <= perConn && len(cur)+len(group) > perConn {
+			parts = append(parts, cur)
+			cur = nil
+		}
+		for _, s := range group {
+			if len(cur) == perConn {
+				parts = append(parts, cur)
+				cur = nil
+			}
+			cur = append(cur, s)
+		}
+		i = j
+	}
+	if len(cur) > 0 {
+		parts = append(parts, cur)
+	}
+	for _, p := range parts {
+		sortStreams(p)
+	}
+	return parts
 }

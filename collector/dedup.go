@@ -34,7 +34,7 @@ func (d *dedup) seen(s market.Stream, rec market.Record) bool {
 		defer d.mu.Unlock()
 		ring := d.trades[k]
 		if ring == nil {
-			ring = &idRing{ids: make(map[string]struct{}, dedupWindow)}
+			ring = &idRing{}
 			d.trades[k] = ring
 		}
 		return !ring.add(r.TradeID)
@@ -53,28 +53,106 @@ func (d *dedup) seen(s market.Stream, rec market.Record) bool {
 	return false
 }
 
-// idRing is a set of the last dedupWindow ids.
+// idRing remembers a stream's recent trade ids. Ids written as plain
+// decimal numbers (every exchange's so far, numbered one by one per
+// symbol) are kept as a window of dedupWindow bits below the highest id
+// seen: an id in the window is new unless its bit is set, and an id below
+// the window is taken as new (handed on; the database keeps it once). For
+// sequential ids this is exactly "the last dedupWindow ids", at 512 bytes
+// a stream; for ids that jump it can only let a duplicate through to the
+// live feed, never drop a new trade. Other ids are kept as text, in a ring
+// of the last dedupWindow that grows with the ids seen.
 type idRing struct {
-	ids   map[string]struct{}
-	order [dedupWindow]string
-	next  int
-	full  bool
+	nums idWindow
+	strs ring[string]
 }
 
 // add remembers id and reports whether it was new.
 func (r *idRing) add(id string) bool {
-	if _, ok := r.ids[id]; ok {
+	if n, ok := plainUint(id); ok {
+		return r.nums.add(n)
+	}
+	return r.strs.add(id)
+}
+
+// idWindow is a bit per id of [hi-dedupWindow+1, hi]; id v is bit
+// v % dedupWindow.
+type idWindow struct {
+	bits [dedupWindow / 64]uint64
+	hi   uint64
+	any  bool
+}
+
+// add marks v and reports whether it was new.
+func (w *idWindow) add(v uint64) bool {
+	switch {
+	case !w.any:
+		w.any, w.hi = true, v
+	case v > w.hi:
+		if v-w.hi >= dedupWindow {
+			w.bits = [dedupWindow / 64]uint64{}
+		} else {
+			for x := w.hi + 1; x < v; x++ {
+				w.clear(x)
+			}
+		}
+		w.hi = v
+		w.clear(v)
+	case w.hi-v >= dedupWindow:
+		return true // below the window: not remembered
+	}
+	i := v % dedupWindow
+	if w.bits[i/64]&(1<<(i%64)) != 0 {
 		return false
 	}
-	if r.full {
-		delete(r.ids, r.order[r.next])
+	w.bits[i/64] |= 1 << (i % 64)
+	return true
+}
+
+func (w *idWindow) clear(v uint64) {
+	i := v % dedupWindow
+	w.bits[i/64] &^= 1 << (i % 64)
+}
+
+// plainUint parses id when it is a plain decimal number (digits only, no
+// leading zero unless it is "0", below 2^64) and so has exactly one text.
+func plainUint(id string) (uint64, bool) {
+	if id == "" || len(id) > 19 || (id[0] == '0' && len(id) > 1) {
+		return 0, false
 	}
-	r.order[r.next] = id
-	r.ids[id] = struct{}{}
-	r.next++
-	if r.next == dedupWindow {
-		r.next = 0
-		r.full = true
+	var n uint64
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + uint64(c-'0')
 	}
+	return n, true
+}
+
+// ring is a set of the last dedupWindow values added.
+type ring[T comparable] struct {
+	set   map[T]struct{}
+	order []T // grows to dedupWindow, then wraps at next
+	next  int
+}
+
+// add remembers v and reports whether it was new.
+func (r *ring[T]) add(v T) bool {
+	if _, ok := r.set[v]; ok {
+		return false
+	}
+	if r.set == nil {
+		r.set = make(map[T]struct{})
+	}
+	if len(r.order) < dedupWindow {
+		r.order = append(r.order, v)
+	} else {
+		delete(r.set, r.order[r.next])
+		r.order[r.next] = v
+		r.next = (r.next + 1) % dedupWindow
+	}
+	r.set[v] = struct{}{}
 	return true
 }

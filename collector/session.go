@@ -37,6 +37,9 @@ func (c *Collector) session(ctx context.Context, key string, plan ConnPlan, upda
 		readTimeout = defaultReadTimeout
 	}
 	c.st.setConnState(key, StateConnecting)
+	if err := c.pace.waitDial(ctx); err != nil {
+		return err
+	}
 	dctx, cancelDial := context.WithTimeout(ctx, c.cfg.HandshakeTimeout)
 	conn, resp, err := c.cfg.Dialer.DialContext(dctx, plan.URL, nil)
 	cancelDial()
@@ -57,6 +60,7 @@ func (c *Collector) session(ctx context.Context, key string, plan ConnPlan, upda
 		now:     c.cfg.Now,
 	}
 	w.limit = sendLimiter(ka.MaxSendPerSecond)
+	w.requests = c.pace.limits.Requests.limiter()
 	var lastRead atomic.Int64 // unix nanos of the last frame read
 	lastRead.Store(c.cfg.Now().UnixNano())
 	// touch notes a frame read at now. It runs on the reader goroutine
@@ -218,7 +222,7 @@ func (c *Collector) subscriptions(ctx context.Context, key string, plan ConnPlan
 		if err != nil {
 			return fmt.Errorf("build subscribe frames: %w", errors.Join(err, ErrPermanent))
 		}
-		if err := w.send(ctx, frames...); err != nil {
+		if err := w.request(ctx, frames...); err != nil {
 			return err
 		}
 	}
@@ -259,7 +263,7 @@ func (c *Collector) subscriptions(ctx context.Context, key string, plan ConnPlan
 			if err != nil {
 				return fmt.Errorf("build unsubscribe frames: %w", err)
 			}
-			if err := w.send(ctx, frames...); err != nil {
+			if err := w.request(ctx, frames...); err != nil {
 				return err
 			}
 		}
@@ -268,7 +272,7 @@ func (c *Collector) subscriptions(ctx context.Context, key string, plan ConnPlan
 			if err != nil {
 				return fmt.Errorf("build subscribe frames: %w", err)
 			}
-			if err := w.send(ctx, frames...); err != nil {
+			if err := w.request(ctx, frames...); err != nil {
 				return err
 			}
 		}
@@ -330,7 +334,27 @@ type writer struct {
 	timeout time.Duration
 	frames  chan []byte
 	limit   *rate.Limiter
-	now     func() time.Time
+	// requests paces subscribe and unsubscribe frames (Limits.Requests);
+	// nil: unpaced. Its wait is the sender's, not the writer's, so that a
+	// ping is never queued behind a request waiting for its turn.
+	requests *rate.Limiter
+	now      func() time.Time
+}
+
+// request queues subscribe or unsubscribe frames, each once the
+// connection's request pace lets it through; it blocks meanwhile.
+func (w *writer) request(ctx context.Context, frames ...[]byte) error {
+	for _, f := range frames {
+		if w.requests != nil {
+			if err := w.requests.Wait(ctx); err != nil {
+				return fmt.Errorf("wait to send a request: %w", err)
+			}
+		}
+		if err := w.send(ctx, f); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // send queues frames for the writer; it blocks while the queue is full.

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"go.uber.org/zap"
+	"golang.org/x/sync/errgroup"
 
 	"marketetl/bench"
 	"marketetl/collector"
@@ -41,6 +43,15 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the sustained phase to this file")
 	keepDB := fs.Bool("keep-db", false, "keep the benchmark's database instead of dropping it")
 	quick := fs.Bool("quick", false, "a few seconds with small counts (CI: proves it works, measures nothing)")
+	serveSim := fs.Bool("serve-sim", false, "internal: run as the symbols mode's simulated exchange (plan on stdin)")
+	symbols := fs.Int("symbols", 0, "symbols mode: this many symbols over okx, binance and coinbase against the simulated exchange (the usual phases are not run)")
+	tradesPerSecond := fs.Float64("symbol-trades-per-second", 0, "symbols mode: trades per second per symbol (default 1)")
+	symbolsFor := fs.Duration("symbols-duration", 0, "symbols mode: measured window of data (default 1m)")
+	afterDropFor := fs.Duration("after-drop-duration", 0, "symbols mode: data sent after the mass disconnect (default 10s)")
+	bookSymbols := fs.Int("book-symbols", 0, "symbols mode: symbols of the books phase (default 200; negative skips it)")
+	bookEvery := fs.Duration("book-every", 0, "symbols mode: book update (and trade) pace per symbol (default 100ms)")
+	bookFor := fs.Duration("book-duration", 0, "symbols mode: measured window of the books phase (default 30s)")
+	memProfile := fs.String("memprofile", "", "symbols mode: write a heap profile at the end of the thousand phase's window to this file")
 	if err := fs.Parse(args); err != nil {
 		return fmt.Errorf("%w: %w", errUsage, err)
 	}
@@ -52,6 +63,34 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	defer closeLog()
+	if *serveSim {
+		return bench.ServeSim(ctx, os.Stdin, stdout, log.Named("sim"))
+	}
+	if *symbols != 0 {
+		scfg := bench.SymbolsConfig{
+			DatabaseURL: cfg.DatabaseURL, KeepDatabase: *keepDB, RedisURL: cfg.RedisURL,
+			Symbols: *symbols, TradesPerSecond: *tradesPerSecond, SustainFor: *symbolsFor, AfterDropFor: *afterDropFor,
+			BookSymbols: *bookSymbols, BookEvery: *bookEvery, BookFor: *bookFor, MemProfile: *memProfile,
+			Build:     benchService(cfg, log),
+			LaunchSim: bench.ChildSimLauncher(benchSimCommand, stderr),
+			Progress:  stderr,
+			Log:       log.Named("bench"),
+		}
+		if *quick {
+			scfg = bench.QuickSymbols(scfg)
+		}
+		res, err := bench.RunSymbols(ctx, scfg)
+		if res != nil && *out != "" {
+			if werr := writeResult(*out, res.WriteJSON); werr != nil {
+				return errors.Join(err, werr)
+			}
+		}
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(stdout)
+		return res.WriteTable(stdout)
+	}
 	bcfg := bench.Config{
 		Exchange:      market.Exchange(*exchange),
 		DatabaseURL:   cfg.DatabaseURL,
@@ -100,6 +139,32 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	return res.WriteTable(stdout)
 }
 
+// writeResult writes a result as JSON to path.
+func writeResult(path string, write func(io.Writer) error) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("write result: %w", err)
+	}
+	if err := write(f); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("write result: %w", err)
+	}
+	return nil
+}
+
+// benchSimCommand re-executes this binary as the symbols mode's simulated
+// exchange.
+func benchSimCommand(ctx context.Context) *exec.Cmd {
+	self, err := os.Executable()
+	if err != nil {
+		self = os.Args[0]
+	}
+	return exec.CommandContext(ctx, self, "bench", "--serve-sim")
+}
+
 // benchServerCommand re-executes this binary as the frame server.
 func benchServerCommand(ctx context.Context) *exec.Cmd {
 	self, err := os.Executable()
@@ -132,15 +197,23 @@ func benchService(cfg config.Config, log *zap.Logger) bench.BuildFunc {
 			pool.Close()
 			return nil, fmt.Errorf("bench: REDIS_ENABLED is false: the benchmark measures publishing too")
 		}
-		col, err := svc.Collector(spec.Collector{
-			Name: ss.Name, Exchange: ss.Exchange, Symbols: ss.Symbols,
-			DataTypes: ss.DataTypes, Timeframes: ss.Timeframes,
-		})
-		if err != nil {
-			pool.Close()
-			return nil, err
+		specs := ss.Collectors
+		if len(specs) == 0 {
+			specs = []bench.CollectorSpec{{Name: ss.Name, Exchange: ss.Exchange, Symbols: ss.Symbols, DataTypes: ss.DataTypes, Timeframes: ss.Timeframes}}
 		}
-		return &benchRun{svc: svc, pool: pool, col: col}, nil
+		run := &benchRun{svc: svc, pool: pool}
+		for _, cs := range specs {
+			col, err := svc.Collector(spec.Collector{
+				Name: cs.Name, Exchange: cs.Exchange, Symbols: cs.Symbols,
+				DataTypes: cs.DataTypes, Timeframes: cs.Timeframes,
+			})
+			if err != nil {
+				pool.Close()
+				return nil, err
+			}
+			run.cols = append(run.cols, col)
+		}
+		return run, nil
 	}
 }
 
@@ -148,19 +221,31 @@ func benchService(cfg config.Config, log *zap.Logger) bench.BuildFunc {
 type benchRun struct {
 	svc  *service.Service
 	pool *pgxpool.Pool
-	col  *collector.Collector
+	cols []*collector.Collector
 }
 
-// Run runs the collector over the data path, as `etl run` does, and
+// Run runs the collectors over the data path, as `etl run` does, and
 // closes the pool once everything has stopped.
 func (b *benchRun) Run(ctx context.Context) error {
 	defer b.pool.Close()
-	return b.svc.RunWith(ctx, b.col.Run)
+	return b.svc.RunWith(ctx, func(ctx context.Context) error {
+		g, gctx := errgroup.WithContext(ctx)
+		for _, col := range b.cols {
+			g.Go(func() error { return col.Run(gctx) })
+		}
+		return g.Wait()
+	})
 }
 
-// Status reads the collector's, the pipeline's and the publisher's counters.
+// Status reads the collectors', the pipeline's and the publisher's counters.
 func (b *benchRun) Status() bench.ServiceStatus {
-	cs := b.col.Status()
+	var cs collector.Status
+	for _, col := range b.cols {
+		st := col.Status()
+		cs.MessagesReceived += st.MessagesReceived
+		cs.Reconnects += st.Reconnects
+		cs.Rejects += st.Rejects
+	}
 	ps := b.svc.Publisher().Status()
 	var rejected uint64
 	for _, n := range b.svc.Pipeline().Counts().Rejected {

@@ -96,6 +96,76 @@ func TestBenchQuick(t *testing.T) {
 	}
 }
 
+// TestBenchSymbolsQuick runs `etl bench --symbols --quick` end to end:
+// the simulated exchange in a child process, three collectors in one
+// service, a mass disconnect, and the books phase. It checks correctness
+// only: every stream subscribed, every connection resubscribed after the
+// drop, the database exactly what was sent, the JSON and the table
+// written, the databases dropped — never a speed.
+func TestBenchSymbolsQuick(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end benchmark run")
+	}
+	t.Setenv("DATABASE_URL", dbtest.AdminURL())
+	t.Setenv("REDIS_URL", dbtest.RedisURL())
+	t.Setenv("REDIS_CHANNEL_PREFIX", dbtest.Unique("bench"))
+	t.Setenv("LOG_LEVEL", "error")
+	t.Setenv(benchChildEnv, "1")
+	out := filepath.Join(t.TempDir(), "result.json")
+	var stdout, stderr syncBuffer
+	if code := run(t.Context(), []string{"bench", "--symbols", "30", "--quick", "--out", out}, &stdout, &stderr); code != 0 {
+		t.Fatalf("etl bench --symbols 30 --quick: exit %d\nstderr:\n%s", code, stderr.String())
+	}
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res bench.SymbolsResult
+	if err := json.Unmarshal(b, &res); err != nil {
+		t.Fatalf("result JSON: %v", err)
+	}
+	th, bk := res.Thousand, res.Books
+	if th == nil || bk == nil {
+		t.Fatalf("a phase is missing: %s", b)
+	}
+	for _, p := range []*bench.SymbolsPhase{th, bk} {
+		v := p.Verify
+		if v == nil || !v.Exact() || v.Sent.Trades == 0 {
+			t.Errorf("phase %s: database against what was sent: %+v", p.Name, v)
+		}
+		if p.Streams == 0 || p.StartupSeconds <= 0 || p.Records == 0 || p.PeakRSS == 0 {
+			t.Errorf("phase %s: %+v", p.Name, p)
+		}
+	}
+	if v := th.Verify; v.Sent.Tickers == 0 || v.Sent.Candles == 0 {
+		t.Errorf("thousand phase: no tickers or candles sent: %+v", v.Sent)
+	}
+	// 10 symbols per exchange with trades, tickers and 1m candles: one
+	// connection each, OKX two (public and business).
+	if th.Streams != 90 || th.Dropped != 4 || th.ResubscribeSeconds <= 0 {
+		t.Errorf("thousand phase: %d streams, %d connections dropped, resubscribed in %.1fs", th.Streams, th.Dropped, th.ResubscribeSeconds)
+	}
+	if bk.Verify.BookSnapshots == 0 {
+		t.Errorf("books phase: no book snapshot stored: %+v", bk.Verify)
+	}
+	if len(res.Targets) == 0 || !strings.Contains(stdout.String(), "| mass disconnect") {
+		t.Errorf("targets %+v; table:\n%s", res.Targets, stdout.String())
+	}
+	conn, err := pgx.Connect(t.Context(), dbtest.AdminURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.WithoutCancel(t.Context()))
+	var left int
+	if err := conn.QueryRow(t.Context(), "SELECT count(*) FROM pg_database WHERE datname = ANY($1)",
+		benchDatabases(stderr.String())).Scan(&left); err != nil {
+		t.Fatal(err)
+	}
+	if left != 0 {
+		t.Errorf("%d benchmark databases were not dropped", left)
+	}
+}
+
 // benchDatabases finds the database names the run announced.
 func benchDatabases(progress string) []string {
 	var out []string
@@ -113,7 +183,7 @@ func benchDatabases(progress string) []string {
 const benchChildEnv = "MARKETETL_BENCH_TEST_CHILD"
 
 func TestMain(m *testing.M) {
-	if os.Getenv(benchChildEnv) == "1" && len(os.Args) > 2 && os.Args[1] == "bench" && os.Args[2] == "--serve" {
+	if os.Getenv(benchChildEnv) == "1" && len(os.Args) > 2 && os.Args[1] == "bench" && (os.Args[2] == "--serve" || os.Args[2] == "--serve-sim") {
 		os.Exit(run(context.Background(), os.Args[1:], os.Stdout, os.Stderr))
 	}
 	os.Exit(runTests(m))

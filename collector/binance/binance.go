@@ -185,3 +185,26 @@ func (a *Adapter) KeepAlive() collector.KeepAlive {
 		MaxSendPerSecond: maxSendPerSecond,
 	}
 }
+
+// Connection limits (web-socket-streams.md "WebSocket Limits"): "A single
+// connection can listen to a maximum of 1024 streams" (Plan keeps each
+// connection within Config.MaxStreamsPerConn, at most that) and "There is a
+// limit of 300 connections per attempt every 5 minutes per IP". A bucket of
+// 30 refilled at 0.9/s lets at most 30 + 270 = 300 through in any 5
+// minutes. The 5 incoming messages per second are kept by
+// KeepAlive.MaxSendPerSecond.
+const (
+	dialsPerSecond = 0.9
+	dialBurst      = 30
+)
+
+// Limits implements collector.SubscriptionLimits.
+func (a *Adapter) Limits() collector.Limits {
+	return collector.Limits{
+		StreamsPerConn: maxStreamsPerConn,
+		Dials:          collector.Pace{PerSecond: dialsPerSecond, Burst: dialBurst},
+	}
+}
+
+// Compile-time check that the adapter declares its limits.
+var _ collector.SubscriptionLimits = (*Adapter)(nil)

@@ -142,3 +142,30 @@ func (a *Adapter) KeepAlive() collector.KeepAlive {
 		MaxSendPerSecond: maxSendPerSecond,
 	}
 }
+
+// Subscription limits (websocket-feed/rate-limits).
+const (
+	// streamsPerConn: Coinbase documents no limit of subscriptions per
+	// connection (its subscription limit is 10 per product and channel
+	// per account, which one collector never nears). 200 streams (a
+	// hundred products with ticker and matches) is a conservative choice
+	// that keeps a connection's first subscribe frame small and its
+	// pushes a small share of its bandwidth.
+	streamsPerConn = 200
+	// dialsPerSecond: "Requests per second per IP: 8, in bursts up to
+	// 20". Connections are paced at half that, 4 a second with no burst,
+	// leaving the rest to the subscribe frames (one per connection at
+	// dial) and to other processes on the same address.
+	dialsPerSecond = 4
+)
+
+// Limits implements collector.SubscriptionLimits.
+func (a *Adapter) Limits() collector.Limits {
+	return collector.Limits{
+		StreamsPerConn: streamsPerConn,
+		Dials:          collector.Pace{PerSecond: dialsPerSecond, Burst: 1},
+	}
+}
+
+// Compile-time check that the adapter declares its limits.
+var _ collector.SubscriptionLimits = (*Adapter)(nil)

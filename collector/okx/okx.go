@@ -161,3 +161,34 @@ func (a *Adapter) KeepAlive() collector.KeepAlive {
 		SubscribeWithin: subscribeWithin,
 	}
 }
+
+// Subscription limits (overview-websocket-connect, overview-rate-limits).
+const (
+	// streamsPerConn: OKX documents no number of channels per connection,
+	// only that the args of one request stay under 64 KB (kept by
+	// requestFrames). 200 is a conservative choice: at most five
+	// subscribe frames' worth of streams, each frame far below 64 KB, and
+	// a connection's pushes stay a small share of its bandwidth.
+	streamsPerConn = 200
+	// dialsPerSecond: "3 requests per second (based on IP)" to connect. A
+	// bucket of 1 refilled at 2/s lets at most 3 through in any second.
+	dialsPerSecond = 2
+	// requestsPerHour, requestBurst: "480 'subscribe/unsubscribe/login'
+	// requests per connection per hour". 60 at once plus 400 an hour is
+	// at most 460 in any hour, which leaves room for the login of a
+	// private connection.
+	requestsPerHour = 400
+	requestBurst    = 60
+)
+
+// Limits implements collector.SubscriptionLimits.
+func (a *Adapter) Limits() collector.Limits {
+	return collector.Limits{
+		StreamsPerConn: streamsPerConn,
+		Dials:          collector.Pace{PerSecond: dialsPerSecond, Burst: 1},
+		Requests:       collector.Pace{PerSecond: requestsPerHour / 3600.0, Burst: requestBurst},
+	}
+}
+
+// Compile-time check that the adapter declares its limits.
+var _ collector.SubscriptionLimits = (*Adapter)(nil)
