@@ -300,13 +300,14 @@ func (t *tracker) anomaly(kind string) bool {
 	return t.st.Anomalies[kind] == 1
 }
 
-// refused marks the streams of ee's symbol (and data type, when ee says
-// it) refused by the exchange, with its code and message.
+// refused marks the streams of ee's symbol (every symbol when ee names
+// none) and data type (every type when ee names none) refused by the
+// exchange, with its code and message.
 func (t *tracker) refused(ee *ExchangeError) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	for k, ss := range t.st.Streams {
-		if ss.Stream.Symbol != ee.Stream.Symbol || (ee.Stream.Type != "" && ss.Stream.Type != ee.Stream.Type) {
+		if (ee.Stream.Symbol != "" && ss.Stream.Symbol != ee.Stream.Symbol) || (ee.Stream.Type != "" && ss.Stream.Type != ee.Stream.Type) {
 			continue
 		}
 		ss.Refused, ss.RefusedCode, ss.RefusedMessage, ss.Subscribed = true, ee.Code, ee.Message, false

@@ -49,6 +49,9 @@ type Sim struct {
 	accounts map[market.Exchange]*account
 	// okxChecksumZero makes OKX books frames carry checksum 0 (book.go).
 	okxChecksumZero bool
+	// coinbaseAuthRefusals counts the signed Coinbase market data
+	// subscribes refused (book_frames.go).
+	coinbaseAuthRefusals int
 
 	handlers sync.WaitGroup // one per WebSocket connection being served
 }
