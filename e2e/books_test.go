@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -44,6 +45,22 @@ const bookDepth = 25
 
 func startBookRig(t *testing.T, ex market.Exchange) *bookRig {
 	t.Helper()
+	return startBookRigWith(t, ex, bookRigOptions{})
+}
+
+// bookRigOptions vary the book rig.
+type bookRigOptions struct {
+	// keys: the collector names credentials (the simulator's key), so
+	// that Coinbase books use the authenticated level2 channel.
+	keys bool
+	// updates stores every level change (book_updates: true).
+	updates bool
+	// interval is the snapshot interval; 0: a snapshot per message.
+	interval time.Duration
+}
+
+func startBookRigWith(t *testing.T, ex market.Exchange, o bookRigOptions) *bookRig {
+	t.Helper()
 	ctx, cancel := context.WithCancel(t.Context())
 	log := zaptest.NewLogger(t, zaptest.Level(zap.ErrorLevel))
 	dbURL := dbtest.NewDatabase(t)
@@ -69,13 +86,19 @@ func startBookRig(t *testing.T, ex market.Exchange) *bookRig {
 	cfg.RedisEnabled = false
 	cfg.StoreFlushInterval = 10 * time.Millisecond
 	cfg.SpoolDir = ""
+	key := sim.DemoAPIKey(ex)
+	env := map[string]string{"SIM_BOOKS_API_KEY": key.Key, "SIM_BOOKS_API_SECRET": key.Secret, "SIM_BOOKS_API_PASSPHRASE": key.Passphrase}
 	svc, err := service.New(cfg, pool, exchange.Registry(), service.WithLogger(log), service.WithoutSupervisor(),
 		service.WithEndpoints(service.Endpoints(ep)),
+		service.WithCredentialsLookup(func(k string) (string, bool) { v, ok := env[k]; return v, ok }),
 		service.WithCollectorConfig(func(c *collector.Config) {
 			c.BackoffMin, c.BackoffMax = 20*time.Millisecond, 200*time.Millisecond
 			// Every book message makes a row, so that every row can be
 			// compared with the simulator's book at its update.
 			c.Books.Interval = time.Nanosecond
+			if o.interval > 0 {
+				c.Books.Interval = o.interval
+			}
 			c.Books.DriftCheck, c.Books.DriftSettle = 20*time.Millisecond, 100*time.Millisecond
 		}))
 	if err != nil {
@@ -83,7 +106,10 @@ func startBookRig(t *testing.T, ex market.Exchange) *bookRig {
 	}
 	sym := s.Symbols(ex)[0]
 	sp := spec.Collector{Name: "books", Exchange: ex, Symbols: []market.Symbol{sym},
-		DataTypes: []market.DataType{market.TypeTrade, market.TypeOrderBook}, BookDepth: bookDepth}
+		DataTypes: []market.DataType{market.TypeTrade, market.TypeOrderBook}, BookDepth: bookDepth, BookUpdates: o.updates}
+	if o.keys {
+		sp.Credentials = "sim_books"
+	}
 	if err := sp.Validate(); err != nil {
 		t.Fatal(err)
 	}
@@ -260,29 +286,49 @@ func (b *bookRig) resyncGaps() int {
 // service into PostgreSQL while the simulated exchange injects every book
 // fault it has and then drops the connection: every stored snapshot equals
 // the simulator's book at its update, level for level, and every resync
-// is exactly one book_resync gap row.
+// is exactly one book_resync gap row. Coinbase runs twice: on level2_batch
+// without API keys, and on the authenticated level2 channel with them.
 func TestStoredBooksAreExact(t *testing.T) {
 	tests := []struct {
 		ex     market.Exchange
+		keys   bool
 		faults []func(*sim.Sim, market.Symbol) error
 	}{
-		{market.OKX, []func(*sim.Sim, market.Symbol) error{
+		{market.OKX, false, []func(*sim.Sim, market.Symbol) error{
 			func(s *sim.Sim, sym market.Symbol) error { return s.InjectBookSequenceBreak(market.OKX, sym) },
 			func(s *sim.Sim, sym market.Symbol) error { return s.InjectBookChecksumMismatch(sym) },
 			func(s *sim.Sim, sym market.Symbol) error { return s.InjectCrossedBookUpdate(market.OKX, sym) },
 		}},
-		{market.Binance, []func(*sim.Sim, market.Symbol) error{
+		{market.Binance, false, []func(*sim.Sim, market.Symbol) error{
 			func(s *sim.Sim, sym market.Symbol) error { return s.InjectBookSequenceBreak(market.Binance, sym) },
 			func(s *sim.Sim, sym market.Symbol) error { return s.InjectCrossedBookUpdate(market.Binance, sym) },
 		}},
-		{market.Coinbase, []func(*sim.Sim, market.Symbol) error{
+		{market.Coinbase, false, []func(*sim.Sim, market.Symbol) error{
+			func(s *sim.Sim, sym market.Symbol) error { return s.InjectDroppedBookChange(sym) },
+			func(s *sim.Sim, sym market.Symbol) error { return s.InjectCrossedBookUpdate(market.Coinbase, sym) },
+		}},
+		// With API keys: the authenticated level2 channel.
+		{market.Coinbase, true, []func(*sim.Sim, market.Symbol) error{
 			func(s *sim.Sim, sym market.Symbol) error { return s.InjectDroppedBookChange(sym) },
 			func(s *sim.Sim, sym market.Symbol) error { return s.InjectCrossedBookUpdate(market.Coinbase, sym) },
 		}},
 	}
 	for _, tc := range tests {
-		t.Run(string(tc.ex), func(t *testing.T) {
-			b := startBookRig(t, tc.ex)
+		name := string(tc.ex)
+		if tc.keys {
+			name += " level2"
+		}
+		t.Run(name, func(t *testing.T) {
+			b := startBookRigWith(t, tc.ex, bookRigOptions{keys: tc.keys})
+			if tc.ex == market.Coinbase {
+				want := []string{"level2_batch"}
+				if tc.keys {
+					want = []string{"level2"}
+				}
+				if got := b.sim.CoinbaseBookChannels(b.sym); !slices.Equal(got, want) {
+					t.Fatalf("book channels %v, want %v", got, want)
+				}
+			}
 			b.step(5)
 			b.caughtUp("the first book")
 			for i, inject := range tc.faults {
