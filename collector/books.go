@@ -96,8 +96,11 @@ func (c *Collector) routeBooks(ctx context.Context, ev *Event, received time.Tim
 			continue
 		}
 		k := c.books.keeper(s)
+		k.handing.Lock()
 		out := k.handle(m, received, session)
-		if err := c.bookOutput(ctx, s, out, received); err != nil {
+		err := c.bookOutput(ctx, s, out, received)
+		k.handing.Unlock()
+		if err != nil {
 			return err
 		}
 		if out.resync != nil {
@@ -127,6 +130,12 @@ func (c *Collector) bookOutput(ctx context.Context, s market.Stream, out bookOut
 		c.route.recordGap(*out.gap)
 	}
 	for _, rec := range out.records {
+		if out.quiet {
+			if err := c.route.deliverQuiet(ctx, rec); err != nil {
+				return err
+			}
+			continue
+		}
 		if err := c.route.deliver(ctx, rec, received, 0); err != nil {
 			return err
 		}
@@ -200,8 +209,11 @@ func (c *Collector) fetchBooks(ctx context.Context, f BookFetcher, need chan mar
 		wait = fetchRetryMin
 		m.Snapshot, m.Symbol = true, s.Symbol
 		received := c.cfg.Now().UTC()
+		k.handing.Lock()
 		out := k.handle(&m, received, 0)
-		if err := c.bookOutput(ctx, s, out, received); err != nil {
+		err = c.bookOutput(ctx, s, out, received)
+		k.handing.Unlock()
+		if err != nil {
 			return err
 		}
 		if out.resync != nil {
@@ -212,6 +224,49 @@ func (c *Collector) fetchBooks(ctx context.Context, f BookFetcher, need chan mar
 				k.resyncFailed()
 			}
 		}
+	}
+}
+
+// quietBooks hands on, for each order book of the connection key that the
+// session follows and that had no message for an interval, a snapshot
+// every BookConfig.Interval (so that a quiet book has one row per
+// interval, as a busy one does). It waits, on the collector's clock
+// (Config.Now), for the earliest book due, at most an interval; a
+// session's books are restated only while that session runs.
+func (c *Collector) quietBooks(ctx context.Context, key string, session uint64) error {
+	every := c.books.cfg.Interval
+	if every < MinQuietInterval {
+		return nil
+	}
+	t := time.NewTimer(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+		now := c.cfg.Now().UTC()
+		wait := every
+		if p, ok := c.plan(key); ok {
+			for _, s := range p.Streams {
+				if s.Type != market.TypeOrderBook || !c.route.isWanted(s) {
+					continue
+				}
+				k := c.books.keeper(s)
+				k.handing.Lock()
+				out, next := k.quiet(now, session)
+				err := c.bookOutput(ctx, s, out, now)
+				k.handing.Unlock()
+				if err != nil {
+					return nil // ctx ended
+				}
+				if !next.IsZero() {
+					wait = min(wait, max(next.Sub(now), time.Millisecond))
+				}
+			}
+		}
+		t.Reset(wait)
 	}
 }
 

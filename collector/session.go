@@ -102,6 +102,12 @@ func (c *Collector) session(ctx context.Context, key string, plan ConnPlan, upda
 			g.Go(func() error { return c.checkDrift(gctx, key, f, resync) })
 		}
 	}
+	// The session's number for gap detection; its order books are
+	// restated by their interval timer while it runs.
+	sess := c.positions.next()
+	if _, ok := c.proto.(BookProtocol); ok {
+		g.Go(func() error { return c.quietBooks(gctx, key, sess) })
+	}
 	ps := newPrivSession()
 	// Subscriptions: at dial (after the login, if any), then runtime changes and book resyncs.
 	g.Go(func() error {
@@ -134,7 +140,7 @@ func (c *Collector) session(ctx context.Context, key string, plan ConnPlan, upda
 			return nil
 		})
 		touch(c.cfg.Now())
-		return c.recovered("reader", func() error { return c.read(gctx, key, c.positions.next(), conn, touch, ready, resync, ps) })
+		return c.recovered("reader", func() error { return c.read(gctx, key, sess, conn, touch, ready, resync, ps) })
 	})
 	err = g.Wait()
 	if ctx.Err() != nil {

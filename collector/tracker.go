@@ -173,6 +173,18 @@ func (t *tracker) record(s market.Stream, at time.Time) {
 	t.st.Streams[k] = ss
 }
 
+// recordQuiet counts a record of s that restates earlier data (a quiet
+// book's snapshot): the stream's freshness is not moved.
+func (t *tracker) recordQuiet(s market.Stream) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.st.Records++
+	if ss, ok := t.st.Streams[s.String()]; ok {
+		ss.Records++
+		t.st.Streams[s.String()] = ss
+	}
+}
+
 func (t *tracker) duplicate() {
 	t.mu.Lock()
 	t.duplicates++
