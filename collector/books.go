@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -233,7 +234,12 @@ func (c *Collector) fetchBooks(ctx context.Context, f BookFetcher, need chan mar
 // interval, as a busy one does). It waits, on the collector's clock
 // (Config.Now), for the earliest book due, at most an interval; a
 // session's books are restated only while that session runs.
-func (c *Collector) quietBooks(ctx context.Context, key string, session uint64) error {
+//
+// A quiet snapshot's Received is taken under the book's handing lock and
+// only while the session's reader (reading) has no frame in hand, so that
+// every change applied after the snapshot was received at or after it:
+// a book is rebuilt from a snapshot and the changes received since.
+func (c *Collector) quietBooks(ctx context.Context, key string, session uint64, reading *atomic.Bool) error {
 	every := c.books.cfg.Interval
 	if every < MinQuietInterval {
 		return nil
@@ -246,7 +252,6 @@ func (c *Collector) quietBooks(ctx context.Context, key string, session uint64) 
 			return nil
 		case <-t.C:
 		}
-		now := c.cfg.Now().UTC()
 		wait := every
 		if p, ok := c.plan(key); ok {
 			for _, s := range p.Streams {
@@ -255,6 +260,14 @@ func (c *Collector) quietBooks(ctx context.Context, key string, session uint64) 
 				}
 				k := c.books.keeper(s)
 				k.handing.Lock()
+				now := c.cfg.Now().UTC()
+				if reading.Load() {
+					// A frame read before now may be about to change
+					// the book: try again once it is routed.
+					k.handing.Unlock()
+					wait = min(wait, quietRetry)
+					continue
+				}
 				out, next := k.quiet(now, session)
 				err := c.bookOutput(ctx, s, out, now)
 				k.handing.Unlock()
@@ -262,13 +275,16 @@ func (c *Collector) quietBooks(ctx context.Context, key string, session uint64) 
 					return nil // ctx ended
 				}
 				if !next.IsZero() {
-					wait = min(wait, max(next.Sub(now), time.Millisecond))
+					wait = min(wait, max(next.Sub(now), quietRetry))
 				}
 			}
 		}
 		t.Reset(wait)
 	}
 }
+
+// quietRetry is the shortest wait of the quiet snapshot timer.
+const quietRetry = time.Millisecond
 
 // The bounds of the delay between failed snapshot requests.
 const (

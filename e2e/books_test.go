@@ -39,6 +39,11 @@ type bookRig struct {
 	want map[int64]string     // the simulator's top levels by update id (OKX, Binance)
 	byTS map[time.Time]string // by exchange time (Coinbase)
 	all  map[string]bool      // every book recorded
+	// full holds the simulator's whole book by the exchange time of its
+	// update (the last one of that time), ticks the times in order.
+	full  map[time.Time][2][]market.Level
+	ticks []time.Time
+	depth int // levels per side stored
 }
 
 const bookDepth = 25
@@ -57,6 +62,13 @@ type bookRigOptions struct {
 	updates bool
 	// interval is the snapshot interval; 0: a snapshot per message.
 	interval time.Duration
+	// depth is book_depth; 0: bookDepth.
+	depth int
+	// live starts the exchange's time at the wall clock, so that every
+	// tick's time is the wall clock's (the default starts it 6 hours
+	// back): an exchange message then carries about the time it is
+	// received at, as on the real exchanges.
+	live bool
 }
 
 func startBookRigWith(t *testing.T, ex market.Exchange, o bookRigOptions) *bookRig {
@@ -71,7 +83,11 @@ func startBookRigWith(t *testing.T, ex market.Exchange, o bookRigOptions) *bookR
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := sim.New(sim.Config{Seed: 42}, log)
+	simCfg := sim.Config{Seed: 42}
+	if o.live {
+		simCfg.Start = time.Now()
+	}
+	s, err := sim.New(simCfg, log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,8 +121,12 @@ func startBookRigWith(t *testing.T, ex market.Exchange, o bookRigOptions) *bookR
 		t.Fatal(err)
 	}
 	sym := s.Symbols(ex)[0]
+	depth := bookDepth
+	if o.depth > 0 {
+		depth = o.depth
+	}
 	sp := spec.Collector{Name: "books", Exchange: ex, Symbols: []market.Symbol{sym},
-		DataTypes: []market.DataType{market.TypeTrade, market.TypeOrderBook}, BookDepth: bookDepth, BookUpdates: o.updates}
+		DataTypes: []market.DataType{market.TypeTrade, market.TypeOrderBook}, BookDepth: depth, BookUpdates: o.updates}
 	if o.keys {
 		sp.Credentials = "sim_books"
 	}
@@ -139,7 +159,7 @@ func startBookRigWith(t *testing.T, ex market.Exchange, o bookRigOptions) *bookR
 		}
 	}
 	b := &bookRig{t: t, ctx: ctx, ex: ex, sym: sym, sim: s, col: col, rig: &rig{t: t, ex: ex, sim: s, pool: pool},
-		want: map[int64]string{}, byTS: map[time.Time]string{}, all: map[string]bool{}}
+		want: map[int64]string{}, byTS: map[time.Time]string{}, all: map[string]bool{}, full: map[time.Time][2][]market.Level{}, depth: depth}
 	if _, _, _, _, ok := s.Book(ex, sym); ok {
 		b.record() // the book of the first snapshot
 	}
@@ -177,8 +197,12 @@ func (b *bookRig) record() {
 	if !ok {
 		b.t.Fatal("the simulator has no book")
 	}
-	book := levelsText(bids[:min(bookDepth, len(bids))]) + " " + levelsText(asks[:min(bookDepth, len(asks))])
+	book := levelsText(bids[:min(b.depth, len(bids))]) + " " + levelsText(asks[:min(b.depth, len(asks))])
 	b.want[id], b.byTS[at.UTC()], b.all[book] = book, book, true
+	if _, seen := b.full[at.UTC()]; !seen {
+		b.ticks = append(b.ticks, at.UTC())
+	}
+	b.full[at.UTC()] = [2][]market.Level{bids, asks}
 }
 
 // caughtUp waits until the database holds a snapshot of the simulator's
@@ -186,7 +210,7 @@ func (b *bookRig) record() {
 func (b *bookRig) caughtUp(what string) {
 	b.t.Helper()
 	bids, asks, id, _, _ := b.sim.Book(b.ex, b.sym)
-	book := levelsText(bids[:min(bookDepth, len(bids))]) + " " + levelsText(asks[:min(bookDepth, len(asks))])
+	book := levelsText(bids[:min(b.depth, len(bids))]) + " " + levelsText(asks[:min(b.depth, len(asks))])
 	eventually(b.t, what, func() (bool, string) {
 		var last string
 		q := `SELECT bids::text || ' ' || asks::text FROM book_snapshots WHERE exchange = $1 AND symbol = $2 ORDER BY received_at DESC, ts DESC LIMIT 1`
@@ -247,8 +271,8 @@ func (b *bookRig) checkRows() int {
 			b.t.Fatal(err)
 		}
 		n++
-		if depth != bookDepth {
-			b.t.Errorf("row at %s seq %d: depth %d, want %d", ts, seq, depth, bookDepth)
+		if depth != b.depth {
+			b.t.Errorf("row at %s seq %d: depth %d, want %d", ts, seq, depth, b.depth)
 		}
 		var want string
 		var ok bool
