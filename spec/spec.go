@@ -194,7 +194,7 @@ func (s *Collector) Validate() error {
 	if s.Credentials != "" {
 		switch {
 		case !s.UsesBookKeys():
-			errs = append(errs, errors.New("credentials: set, but only balance and Coinbase orderbook (the authenticated level2 channel) use keys"))
+			errs = append(errs, errors.New("credentials: set, but data_types has no balance (keys serve balance, and orderbook on Coinbase's authenticated level2 channel)"))
 		case !validCredentialsName(s.Credentials):
 			errs = append(errs, fmt.Errorf("credentials %q: want 1 to 64 letters, digits and '_' (it prefixes variables such as NAME_API_KEY)", s.Credentials))
 		}
