@@ -1,6 +1,9 @@
-// Package coinbase speaks Coinbase Exchange's public market data: the
-// WebSocket feed's ticker, matches and heartbeat channels, and the REST
-// history (/products/{product_id}/candles and /products/{product_id}/trades).
+// Package coinbase speaks Coinbase Exchange's market data: the WebSocket
+// feed's ticker, matches and heartbeat channels, the order book channels
+// (public level2_batch, or the authenticated level2 when Config has API
+// keys), and the REST history (/products/{product_id}/candles and
+// /products/{product_id}/trades); and, in Private, the authenticated
+// balance channel.
 //
 // The Adapter implements collector.Protocol and collector.History. It builds
 // frames and decodes frames; the generic loop in package collector dials,
