@@ -171,3 +171,28 @@ func firstDifference(got, want string) string {
 	}
 	return ""
 }
+
+// TestQuietBookStored: a book that gets no message still gets a
+// book_snapshots row every book_interval through the whole service, each
+// with the time and update id of its last update (so each equals the
+// simulator's book at that id) and its own received_at.
+func TestQuietBookStored(t *testing.T) {
+	b := startBookRigWith(t, market.OKX, bookRigOptions{interval: 20 * time.Millisecond})
+	b.step(1)
+	_, _, id, at, _ := b.sim.Book(market.OKX, b.sym)
+	eventually(t, "three rows of the unchanged book", func() (bool, string) {
+		n := b.rig.count(b.ctx, `SELECT count(DISTINCT received_at) FROM book_snapshots WHERE exchange = 'okx' AND symbol = $1 AND sequence = $2 AND ts = $3`, b.sym, id, at)
+		return n >= 3, fmt.Sprintf("%d rows at update %d", n, id)
+	})
+	if n := b.checkRows(); n < 3 {
+		t.Errorf("%d rows checked, want at least 3", n)
+	}
+	var spread time.Duration
+	if err := b.rig.pool.QueryRow(b.ctx, `SELECT EXTRACT(EPOCH FROM max(received_at) - min(received_at)) * interval '1 second'
+		FROM book_snapshots WHERE exchange = 'okx' AND symbol = $1 AND sequence = $2`, b.sym, id).Scan(&spread); err != nil {
+		t.Fatal(err)
+	}
+	if spread < 40*time.Millisecond {
+		t.Errorf("the rows of the unchanged book were taken within %s, want at least two intervals (40ms) apart", spread)
+	}
+}
