@@ -228,6 +228,16 @@ func (c *Collector) fetchBooks(ctx context.Context, f BookFetcher, need chan mar
 	}
 }
 
+// frameInHand is what a session's reader holds, for the quiet book timer:
+// no frame (0), a frame whose receipt time is being taken (-1), or a frame
+// received at the time it holds (Unix nanoseconds), until it is routed.
+type frameInHand struct{ v atomic.Int64 }
+
+func (f *frameInHand) none()                { f.v.Store(0) }
+func (f *frameInHand) stamping()            { f.v.Store(-1) }
+func (f *frameInHand) stamped(at time.Time) { f.v.Store(at.UnixNano()) }
+func (f *frameInHand) load() (int64, bool)  { v := f.v.Load(); return v, v != -1 }
+
 // quietBooks hands on, for each order book of the connection key that the
 // session follows and that had no message for an interval, a snapshot
 // every BookConfig.Interval (so that a quiet book has one row per
@@ -235,11 +245,12 @@ func (c *Collector) fetchBooks(ctx context.Context, f BookFetcher, need chan mar
 // (Config.Now), for the earliest book due, at most an interval; a
 // session's books are restated only while that session runs.
 //
-// A quiet snapshot's Received is taken under the book's handing lock and
-// only while the session's reader (reading) has no frame in hand, so that
-// every change applied after the snapshot was received at or after it:
-// a book is rebuilt from a snapshot and the changes received since.
-func (c *Collector) quietBooks(ctx context.Context, key string, session uint64, reading *atomic.Bool) error {
+// A quiet snapshot is received (Received) no later than every change
+// applied after it, so that a book is rebuilt from a snapshot and the
+// changes received since: the time is read under the book's handing lock,
+// and when the reader holds a frame received before it (which may be about
+// to change the book), the snapshot takes that frame's time instead.
+func (c *Collector) quietBooks(ctx context.Context, key string, session uint64, inHand *frameInHand) error {
 	every := c.books.cfg.Interval
 	if every < MinQuietInterval {
 		return nil
@@ -261,12 +272,15 @@ func (c *Collector) quietBooks(ctx context.Context, key string, session uint64, 
 				k := c.books.keeper(s)
 				k.handing.Lock()
 				now := c.cfg.Now().UTC()
-				if reading.Load() {
-					// A frame read before now may be about to change
-					// the book: try again once it is routed.
+				held, known := inHand.load()
+				if !known {
+					// The reader is taking a frame's time: soon known.
 					k.handing.Unlock()
 					wait = min(wait, quietRetry)
 					continue
+				}
+				if held > 0 && held < now.UnixNano() {
+					now = time.Unix(0, held).UTC()
 				}
 				out, next := k.quiet(now, session)
 				err := c.bookOutput(ctx, s, out, now)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -16,8 +15,8 @@ import (
 // books on synctest's clock: a book that gets no message still hands on a
 // snapshot every interval, stamped with the time and sequence of its last
 // update and received when it was taken, without moving the stream's
-// freshness; an update restarts the interval; a row waits while the
-// connection's reader has a frame in hand; and a book that follows
+// freshness; an update restarts the interval; a row is never received
+// after a frame the connection's reader holds; and a book that follows
 // another connection session (its own has ended) is never restated.
 func TestQuietBookSnapshots(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
@@ -43,11 +42,11 @@ func TestQuietBookSnapshots(t *testing.T) {
 		route(BookMessage{Symbol: s.Symbol, Snapshot: true, Bids: []market.Level{bl("100.0", "1"), bl("99.5", "2")},
 			Asks: []market.Level{bl("100.5", "1")}, Time: bookTime}, start)
 
-		reading := new(atomic.Bool)
+		inHand := new(frameInHand)
 		timer := make(chan struct{})
 		go func() {
 			defer close(timer)
-			_ = c.quietBooks(ctx, "only", session, reading)
+			_ = c.quietBooks(ctx, "only", session, inHand)
 		}()
 		rows := func() string {
 			recs, _ := sink.snapshot()
@@ -85,21 +84,24 @@ func TestQuietBookSnapshots(t *testing.T) {
 			t.Fatalf("rows after an update:\n%swant\n%s", got, want)
 		}
 
-		// While the reader has a frame in hand the row waits (the frame
-		// may change the book), and is taken once it is routed.
-		reading.Store(true)
+		// While the reader takes a frame's time the row waits; a frame
+		// received before the row's time and still in hand (it may be
+		// about to change the book) gives the row its time, so that the
+		// frame's changes are received at or after the row.
+		inHand.stamping()
 		time.Sleep(time.Second + 500*time.Millisecond)
 		synctest.Wait()
 		if got := rows(); got != want {
-			t.Fatalf("rows while a frame is in hand:\n%swant\n%s", got, want)
+			t.Fatalf("rows while a frame's time is taken:\n%swant\n%s", got, want)
 		}
-		reading.Store(false)
+		inHand.stamped(start.Add(5300 * time.Millisecond))
 		time.Sleep(time.Millisecond)
 		synctest.Wait()
-		want += "ts=+-59m59s rcv=+5.502s 100x1 | 100.5x1\n"
+		want += "ts=+-59m59s rcv=+5.3s 100x1 | 100.5x1\n"
 		if got := rows(); got != want {
-			t.Fatalf("rows once the frame is routed:\n%swant\n%s", got, want)
+			t.Fatalf("rows with a frame in hand:\n%swant\n%s", got, want)
 		}
+		inHand.none()
 
 		// Another session's timer (this one ended) restates nothing.
 		cancel()
@@ -109,7 +111,7 @@ func TestQuietBookSnapshots(t *testing.T) {
 		other := make(chan struct{})
 		go func() {
 			defer close(other)
-			_ = c.quietBooks(ctx2, "only", session+1, reading)
+			_ = c.quietBooks(ctx2, "only", session+1, inHand)
 		}()
 		time.Sleep(3 * time.Second)
 		synctest.Wait()

@@ -105,11 +105,10 @@ func (c *Collector) session(ctx context.Context, key string, plan ConnPlan, upda
 	// The session's number for gap detection; its order books are
 	// restated by their interval timer while it runs.
 	sess := c.positions.next()
-	// reading is true while the reader has a frame in hand: from just
-	// before the frame's receipt time is taken until it is routed.
-	reading := new(atomic.Bool)
+	// inHand tells the quiet book timer about the reader's frame in hand.
+	inHand := new(frameInHand)
 	if _, ok := c.proto.(BookProtocol); ok {
-		g.Go(func() error { return c.quietBooks(gctx, key, sess, reading) })
+		g.Go(func() error { return c.quietBooks(gctx, key, sess, inHand) })
 	}
 	ps := newPrivSession()
 	// Subscriptions: at dial (after the login, if any), then runtime changes and book resyncs.
@@ -143,7 +142,7 @@ func (c *Collector) session(ctx context.Context, key string, plan ConnPlan, upda
 			return nil
 		})
 		touch(c.cfg.Now())
-		return c.recovered("reader", func() error { return c.read(gctx, key, sess, reading, conn, touch, ready, resync, ps) })
+		return c.recovered("reader", func() error { return c.read(gctx, key, sess, inHand, conn, touch, ready, resync, ps) })
 	})
 	err = g.Wait()
 	if ctx.Err() != nil {
@@ -155,15 +154,14 @@ func (c *Collector) session(ctx context.Context, key string, plan ConnPlan, upda
 // read is the session's reader loop: it reads and decodes frames and hands
 // each decoded Event to the router. session numbers the session for gap
 // detection: a record that follows one of another session crossed a
-// reconnect. reading is set from just before a frame's receipt time is
-// taken until the frame is routed.
-func (c *Collector) read(ctx context.Context, key string, session uint64, reading *atomic.Bool, conn *websocket.Conn, touch func(time.Time), ready chan<- struct{}, resync chan<- market.Stream, ps *privSession) error {
+// reconnect. inHand says which frame the reader holds.
+func (c *Collector) read(ctx context.Context, key string, session uint64, inHand *frameInHand, conn *websocket.Conn, touch func(time.Time), ready chan<- struct{}, resync chan<- market.Stream, ps *privSession) error {
 	var ev Event
 	readySent := false
 	for {
-		reading.Store(false)
+		inHand.none()
 		mt, data, err := conn.ReadMessage()
-		reading.Store(true)
+		inHand.stamping()
 		if err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
@@ -175,6 +173,7 @@ func (c *Collector) read(ctx context.Context, key string, session uint64, readin
 			return fmt.Errorf("read: %w", err)
 		}
 		received := c.cfg.Now().UTC()
+		inHand.stamped(received)
 		touch(received)
 		c.st.message(received)
 		if !readySent {
