@@ -61,20 +61,22 @@ func (r *router) exchangeAnomaly(ee *ExchangeError) {
 	if ee.UnknownCode {
 		r.anomaly(AnomalyUnknownErrorCode, zap.String("code", ee.Code), zap.String("message", truncate(ee.Message, 300)))
 	}
-	if ee.Permanent && ee.Stream.Symbol != "" && r.isWantedSymbol(ee.Stream) {
+	if ee.Permanent && (ee.Stream.Symbol != "" || ee.Stream.Type != "") && r.isWantedSymbol(ee.Stream) {
 		r.st.refused(ee)
 		r.anomaly(AnomalySubscriptionRefused, zap.String("stream", ee.Stream.String()), zap.String("code", ee.Code),
 			zap.String("message", truncate(ee.Message, 300)))
 	}
 }
 
-// isWantedSymbol reports whether a wanted stream has s's exchange and
-// symbol (an exchange's refusal does not always say the data type).
+// isWantedSymbol reports whether a wanted stream has s's symbol (an
+// exchange's refusal does not always say the data type) and, when s has
+// no symbol (a refusal of every stream of a data type, such as a refused
+// signature for an authenticated channel), s's data type.
 func (r *router) isWantedSymbol(s market.Stream) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for _, w := range r.wanted {
-		if w.Symbol == s.Symbol {
+		if s.Symbol != "" && w.Symbol == s.Symbol || s.Symbol == "" && w.Type == s.Type {
 			return true
 		}
 	}

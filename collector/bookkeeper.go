@@ -19,7 +19,11 @@ type BookConfig struct {
 	// Default 20.
 	Depth int
 	// Interval is how often a snapshot record is handed on per symbol
-	// (and one right after every (re)sync). Default 1s.
+	// (and one right after every (re)sync). Default 1s. A book that gets
+	// no message for Interval still gets its snapshot record, from a timer
+	// of the connection it follows (quiet snapshots); not when Interval is
+	// below MinQuietInterval, which only tests use to hand on a snapshot
+	// per message.
 	Interval time.Duration
 	// PublishInterval is how often at most a symbol's book goes to Live.
 	// Default 100ms.
@@ -40,6 +44,10 @@ type BookConfig struct {
 	// reach the live feed through the sink). It must not block.
 	Live func(*market.BookSnapshot)
 }
+
+// MinQuietInterval is the shortest Interval with quiet snapshots (the
+// configuration's book_interval is at least this).
+const MinQuietInterval = 10 * time.Millisecond
 
 func (bc *BookConfig) applyDefaults() {
 	if bc.Depth <= 0 {
@@ -97,14 +105,19 @@ type BookStatus struct {
 	Resyncs          map[string]uint64
 	SequenceBreaks   uint64
 	ChecksumFailures uint64
-	// Snapshots and Updates count the records handed on.
-	Snapshots, Updates uint64
+	// Snapshots and Updates count the records handed on; QuietSnapshots
+	// counts the snapshots among them taken by the timer of a book that
+	// had no message for an interval.
+	Snapshots, Updates, QuietSnapshots uint64
 }
 
 // bookOutput is what one book message produced.
 type bookOutput struct {
 	// records go to the sink, in order (snapshots and updates).
 	records []market.Record
+	// quiet is set when records is a quiet snapshot: the book unchanged
+	// since the last record, restated for its interval.
+	quiet bool
 	// live goes to the live feed only.
 	live *market.BookSnapshot
 	// resync is non-nil when the book was dropped: the exchange must send
@@ -124,6 +137,10 @@ type bookKeeper struct {
 	stream market.Stream
 	seq    BookSequencing
 	cfg    BookConfig
+	// handing is held by whoever makes output and hands it on (a
+	// connection's reader, a snapshot fetch, the quiet timer), so that the
+	// records reach the sink in the order they were made.
+	handing sync.Mutex
 
 	mu sync.Mutex // guards the fields below
 	b  book.Book
@@ -351,6 +368,30 @@ func (k *bookKeeper) noteUpdates(out *bookOutput, changes []market.BookChange, a
 		out.records = append(out.records, &market.BookUpdate{Meta: market.Meta{Exchange: k.stream.Exchange, Symbol: k.stream.Symbol, Time: at, Received: received}, BookChange: c, Sequence: seq})
 		k.st.Updates++
 	}
+}
+
+// quiet hands on, at now, the snapshot of a book that has not been handed
+// on for an interval: when the book follows the connection session (so
+// that a book whose connection ended is never restated), is synced, no
+// resync is pending, and Interval allows quiet snapshots. The record's
+// time and sequence stay those of the last update applied; Received is
+// now, when it was taken. It also returns when the next one is due (zero
+// when none can be).
+func (k *bookKeeper) quiet(now time.Time, session uint64) (out bookOutput, next time.Time) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.cfg.Interval < MinQuietInterval || !k.synced || k.asked || k.session != session || session == 0 {
+		return out, time.Time{}
+	}
+	if due := k.lastStored.Add(k.cfg.Interval); now.Before(due) {
+		return out, due
+	}
+	out.records = append(out.records, k.b.Snapshot(k.meta(now), k.cfg.Depth))
+	out.quiet = true
+	k.lastStored, k.lastLive = now, now
+	k.st.Snapshots++
+	k.st.QuietSnapshots++
+	return out, now.Add(k.cfg.Interval)
 }
 
 func (k *bookKeeper) emitSnapshot(out *bookOutput, received time.Time) {

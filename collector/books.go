@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -96,8 +97,11 @@ func (c *Collector) routeBooks(ctx context.Context, ev *Event, received time.Tim
 			continue
 		}
 		k := c.books.keeper(s)
+		k.handing.Lock()
 		out := k.handle(m, received, session)
-		if err := c.bookOutput(ctx, s, out, received); err != nil {
+		err := c.bookOutput(ctx, s, out, received)
+		k.handing.Unlock()
+		if err != nil {
 			return err
 		}
 		if out.resync != nil {
@@ -127,6 +131,12 @@ func (c *Collector) bookOutput(ctx context.Context, s market.Stream, out bookOut
 		c.route.recordGap(*out.gap)
 	}
 	for _, rec := range out.records {
+		if out.quiet {
+			if err := c.route.deliverQuiet(ctx, rec); err != nil {
+				return err
+			}
+			continue
+		}
 		if err := c.route.deliver(ctx, rec, received, 0); err != nil {
 			return err
 		}
@@ -200,8 +210,11 @@ func (c *Collector) fetchBooks(ctx context.Context, f BookFetcher, need chan mar
 		wait = fetchRetryMin
 		m.Snapshot, m.Symbol = true, s.Symbol
 		received := c.cfg.Now().UTC()
+		k.handing.Lock()
 		out := k.handle(&m, received, 0)
-		if err := c.bookOutput(ctx, s, out, received); err != nil {
+		err = c.bookOutput(ctx, s, out, received)
+		k.handing.Unlock()
+		if err != nil {
 			return err
 		}
 		if out.resync != nil {
@@ -214,6 +227,78 @@ func (c *Collector) fetchBooks(ctx context.Context, f BookFetcher, need chan mar
 		}
 	}
 }
+
+// frameInHand is what a session's reader holds, for the quiet book timer:
+// no frame (0), a frame whose receipt time is being taken (-1), or a frame
+// received at the time it holds (Unix nanoseconds), until it is routed.
+type frameInHand struct{ v atomic.Int64 }
+
+func (f *frameInHand) none()                { f.v.Store(0) }
+func (f *frameInHand) stamping()            { f.v.Store(-1) }
+func (f *frameInHand) stamped(at time.Time) { f.v.Store(at.UnixNano()) }
+func (f *frameInHand) load() (int64, bool)  { v := f.v.Load(); return v, v != -1 }
+
+// quietBooks hands on, for each order book of the connection key that the
+// session follows and that had no message for an interval, a snapshot
+// every BookConfig.Interval (so that a quiet book has one row per
+// interval, as a busy one does). It waits, on the collector's clock
+// (Config.Now), for the earliest book due, at most an interval; a
+// session's books are restated only while that session runs.
+//
+// A quiet snapshot is received (Received) no later than every change
+// applied after it, so that a book is rebuilt from a snapshot and the
+// changes received since: the time is read under the book's handing lock,
+// and when the reader holds a frame received before it (which may be about
+// to change the book), the snapshot takes that frame's time instead.
+func (c *Collector) quietBooks(ctx context.Context, key string, session uint64, inHand *frameInHand) error {
+	every := c.books.cfg.Interval
+	if every < MinQuietInterval {
+		return nil
+	}
+	t := time.NewTimer(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+		wait := every
+		if p, ok := c.plan(key); ok {
+			for _, s := range p.Streams {
+				if s.Type != market.TypeOrderBook || !c.route.isWanted(s) {
+					continue
+				}
+				k := c.books.keeper(s)
+				k.handing.Lock()
+				now := c.cfg.Now().UTC()
+				held, known := inHand.load()
+				if !known {
+					// The reader is taking a frame's time: soon known.
+					k.handing.Unlock()
+					wait = min(wait, quietRetry)
+					continue
+				}
+				if held > 0 && held < now.UnixNano() {
+					now = time.Unix(0, held).UTC()
+				}
+				out, next := k.quiet(now, session)
+				err := c.bookOutput(ctx, s, out, now)
+				k.handing.Unlock()
+				if err != nil {
+					return nil // ctx ended
+				}
+				if !next.IsZero() {
+					wait = min(wait, max(next.Sub(now), quietRetry))
+				}
+			}
+		}
+		t.Reset(wait)
+	}
+}
+
+// quietRetry is the shortest wait of the quiet snapshot timer.
+const quietRetry = time.Millisecond
 
 // The bounds of the delay between failed snapshot requests.
 const (

@@ -217,6 +217,28 @@ func (r *router) deliver(ctx context.Context, rec market.Record, received time.T
 	return nil
 }
 
+// deliverQuiet hands to the sink a record that restates what was already
+// handed on (an unchanged book's snapshot of its interval). It counts in
+// the stream's records but leaves its freshness (LastData) alone: nothing
+// new arrived from the exchange. It returns only ctx's error.
+func (r *router) deliverQuiet(ctx context.Context, rec market.Record) error {
+	s := routeStream(rec)
+	if _, ok := r.wantedPosition(s); !ok {
+		return nil
+	}
+	if err := r.sink.Accept(ctx, rec); err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if !errors.Is(err, market.ErrRejected) {
+			r.st.recordError(fmt.Errorf("hand on %s: %w", s, err), r.now())
+		}
+		return nil
+	}
+	r.st.recordQuiet(s)
+	return nil
+}
+
 // refusedMargin widens the window of a refused trade's gap around its time:
 // gaps hold records strictly inside their window, at the database's
 // microsecond precision.

@@ -106,6 +106,14 @@ func (c *Collector) session(ctx context.Context, key string, plan ConnPlan, upda
 			g.Go(func() error { return c.checkDrift(gctx, key, f, resync) })
 		}
 	}
+	// The session's number for gap detection; its order books are
+	// restated by their interval timer while it runs.
+	sess := c.positions.next()
+	// inHand tells the quiet book timer about the reader's frame in hand.
+	inHand := new(frameInHand)
+	if _, ok := c.proto.(BookProtocol); ok {
+		g.Go(func() error { return c.quietBooks(gctx, key, sess, inHand) })
+	}
 	ps := newPrivSession()
 	// Subscriptions: at dial (after the login, if any), then runtime changes and book resyncs.
 	g.Go(func() error {
@@ -138,7 +146,7 @@ func (c *Collector) session(ctx context.Context, key string, plan ConnPlan, upda
 			return nil
 		})
 		touch(c.cfg.Now())
-		return c.recovered("reader", func() error { return c.read(gctx, key, c.positions.next(), conn, touch, ready, resync, ps) })
+		return c.recovered("reader", func() error { return c.read(gctx, key, sess, inHand, conn, touch, ready, resync, ps) })
 	})
 	err = g.Wait()
 	if ctx.Err() != nil {
@@ -150,12 +158,14 @@ func (c *Collector) session(ctx context.Context, key string, plan ConnPlan, upda
 // read is the session's reader loop: it reads and decodes frames and hands
 // each decoded Event to the router. session numbers the session for gap
 // detection: a record that follows one of another session crossed a
-// reconnect.
-func (c *Collector) read(ctx context.Context, key string, session uint64, conn *websocket.Conn, touch func(time.Time), ready chan<- struct{}, resync chan<- market.Stream, ps *privSession) error {
+// reconnect. inHand says which frame the reader holds.
+func (c *Collector) read(ctx context.Context, key string, session uint64, inHand *frameInHand, conn *websocket.Conn, touch func(time.Time), ready chan<- struct{}, resync chan<- market.Stream, ps *privSession) error {
 	var ev Event
 	readySent := false
 	for {
+		inHand.none()
 		mt, data, err := conn.ReadMessage()
+		inHand.stamping()
 		if err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
@@ -167,6 +177,7 @@ func (c *Collector) read(ctx context.Context, key string, session uint64, conn *
 			return fmt.Errorf("read: %w", err)
 		}
 		received := c.cfg.Now().UTC()
+		inHand.stamped(received)
 		touch(received)
 		c.st.message(received)
 		if !readySent {

@@ -173,6 +173,18 @@ func (t *tracker) record(s market.Stream, at time.Time) {
 	t.st.Streams[k] = ss
 }
 
+// recordQuiet counts a record of s that restates earlier data (a quiet
+// book's snapshot): the stream's freshness is not moved.
+func (t *tracker) recordQuiet(s market.Stream) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.st.Records++
+	if ss, ok := t.st.Streams[s.String()]; ok {
+		ss.Records++
+		t.st.Streams[s.String()] = ss
+	}
+}
+
 func (t *tracker) duplicate() {
 	t.mu.Lock()
 	t.duplicates++
@@ -300,13 +312,14 @@ func (t *tracker) anomaly(kind string) bool {
 	return t.st.Anomalies[kind] == 1
 }
 
-// refused marks the streams of ee's symbol (and data type, when ee says
-// it) refused by the exchange, with its code and message.
+// refused marks the streams of ee's symbol (every symbol when ee names
+// none) and data type (every type when ee names none) refused by the
+// exchange, with its code and message.
 func (t *tracker) refused(ee *ExchangeError) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	for k, ss := range t.st.Streams {
-		if ss.Stream.Symbol != ee.Stream.Symbol || (ee.Stream.Type != "" && ss.Stream.Type != ee.Stream.Type) {
+		if (ee.Stream.Symbol != "" && ss.Stream.Symbol != ee.Stream.Symbol) || (ee.Stream.Type != "" && ss.Stream.Type != ee.Stream.Type) {
 			continue
 		}
 		ss.Refused, ss.RefusedCode, ss.RefusedMessage, ss.Subscribed = true, ee.Code, ee.Message, false

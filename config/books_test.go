@@ -23,6 +23,10 @@ func TestParseCollectorsBookKeys(t *testing.T) {
 		{name: "publish interval negative", yaml: head + "    data_types: [orderbook]\n    book_publish_interval: -1s\n", wantErr: []string{"c.yaml:2", "book_publish_interval"}},
 		{name: "bad interval text", yaml: head + "    data_types: [orderbook]\n    book_interval: often\n", wantErr: []string{"line 6", "often"}},
 		{name: "book keys without orderbook", yaml: head + "    data_types: [trade]\n    book_updates: true\n", wantErr: []string{"c.yaml:2", "data_types has no orderbook"}},
+		{name: "coinbase level2 keys", yaml: "collectors:\n  - name: a\n    exchange: coinbase\n    symbols: [BTC-USD]\n    data_types: [orderbook, trade]\n    credentials: cb_books\n"},
+		{name: "keys without orderbook", yaml: "collectors:\n  - name: a\n    exchange: coinbase\n    symbols: [BTC-USD]\n    data_types: [trade]\n    credentials: cb_books\n", wantErr: []string{"c.yaml:2", "credentials: set, but data_types has no balance"}},
+		{name: "keys on another exchange's books", yaml: head + "    data_types: [orderbook]\n    credentials: okx_books\n", wantErr: []string{"c.yaml:2", "credentials: set, but data_types has no balance"}},
+		{name: "bad keys name", yaml: "collectors:\n  - name: a\n    exchange: coinbase\n    symbols: [BTC-USD]\n    data_types: [orderbook]\n    credentials: cb-books\n", wantErr: []string{"c.yaml:2", `credentials "cb-books"`}},
 		{name: "bad updates flag", yaml: head + "    data_types: [orderbook]\n    book_updates: maybe\n", wantErr: []string{"line 6", "maybe"}},
 	}
 	for _, tc := range tests {

@@ -288,7 +288,13 @@ func TestBalanceCredentialsCheckedAtStartup(t *testing.T) {
 		t.Fatal(err)
 	}
 	env := map[string]string{"OKX_MAIN_API_KEY": "k3y-value", "OKX_MAIN_API_SECRET": "s3cr3t-value",
-		"BINANCE_MAIN_API_KEY": "k3y-value", "BINANCE_MAIN_API_SECRET_FILE": file}
+		"BINANCE_MAIN_API_KEY": "k3y-value", "BINANCE_MAIN_API_SECRET_FILE": file,
+		"CB_BOOKS_API_KEY": "k3y-value", "CB_BOOKS_API_SECRET": "czNjcjN0"}
+	// A Coinbase order book collector with keys (the authenticated level2
+	// channel) has its keys checked the same way.
+	books := spec.Collector{Name: "coinbase-books", Exchange: market.Coinbase, Symbols: []market.Symbol{"BTC-USD"},
+		DataTypes: []market.DataType{market.TypeOrderBook}, Credentials: "cb_books"}
+	specs := []spec.Collector{balanceSpec(market.OKX, 0), balanceSpec(market.Binance, 0), books}
 	cfg, err := config.Load(func(string) (string, bool) { return "", false })
 	if err != nil {
 		t.Fatal(err)
@@ -299,11 +305,12 @@ func TestBalanceCredentialsCheckedAtStartup(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = svc.CheckCredentials([]spec.Collector{balanceSpec(market.OKX, 0), balanceSpec(market.Binance, 0)})
+	err = svc.CheckCredentials(specs)
 	if err == nil {
 		t.Fatal("no error")
 	}
-	for _, want := range []string{"collector okx-balances", "OKX_MAIN_API_PASSPHRASE is not set", "collector binance-balances", "BINANCE_MAIN_API_SECRET_FILE", "chmod 600"} {
+	for _, want := range []string{"collector okx-balances", "OKX_MAIN_API_PASSPHRASE is not set", "collector binance-balances", "BINANCE_MAIN_API_SECRET_FILE", "chmod 600",
+		"collector coinbase-books", "CB_BOOKS_API_PASSPHRASE is not set"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q does not say %q", err, want)
 		}
@@ -312,10 +319,11 @@ func TestBalanceCredentialsCheckedAtStartup(t *testing.T) {
 		t.Errorf("error %q holds a value", err)
 	}
 	env["OKX_MAIN_API_PASSPHRASE"] = "p"
+	env["CB_BOOKS_API_PASSPHRASE"] = "p"
 	if err := os.Chmod(file, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if err := svc.CheckCredentials([]spec.Collector{balanceSpec(market.OKX, 0), balanceSpec(market.Binance, 0)}); err != nil {
+	if err := svc.CheckCredentials(specs); err != nil {
 		t.Errorf("complete keys: %v", err)
 	}
 }

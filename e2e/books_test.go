@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -38,11 +39,39 @@ type bookRig struct {
 	want map[int64]string     // the simulator's top levels by update id (OKX, Binance)
 	byTS map[time.Time]string // by exchange time (Coinbase)
 	all  map[string]bool      // every book recorded
+	// full holds the simulator's whole book by the exchange time of its
+	// update (the last one of that time), ticks the times in order.
+	full  map[time.Time][2][]market.Level
+	ticks []time.Time
+	depth int // levels per side stored
 }
 
 const bookDepth = 25
 
 func startBookRig(t *testing.T, ex market.Exchange) *bookRig {
+	t.Helper()
+	return startBookRigWith(t, ex, bookRigOptions{})
+}
+
+// bookRigOptions vary the book rig.
+type bookRigOptions struct {
+	// keys: the collector names credentials (the simulator's key), so
+	// that Coinbase books use the authenticated level2 channel.
+	keys bool
+	// updates stores every level change (book_updates: true).
+	updates bool
+	// interval is the snapshot interval; 0: a snapshot per message.
+	interval time.Duration
+	// depth is book_depth; 0: bookDepth.
+	depth int
+	// live starts the exchange's time at the wall clock, so that every
+	// tick's time is the wall clock's (the default starts it 6 hours
+	// back): an exchange message then carries about the time it is
+	// received at, as on the real exchanges.
+	live bool
+}
+
+func startBookRigWith(t *testing.T, ex market.Exchange, o bookRigOptions) *bookRig {
 	t.Helper()
 	ctx, cancel := context.WithCancel(t.Context())
 	log := zaptest.NewLogger(t, zaptest.Level(zap.ErrorLevel))
@@ -54,7 +83,11 @@ func startBookRig(t *testing.T, ex market.Exchange) *bookRig {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := sim.New(sim.Config{Seed: 42}, log)
+	simCfg := sim.Config{Seed: 42}
+	if o.live {
+		simCfg.Start = time.Now()
+	}
+	s, err := sim.New(simCfg, log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -69,21 +102,34 @@ func startBookRig(t *testing.T, ex market.Exchange) *bookRig {
 	cfg.RedisEnabled = false
 	cfg.StoreFlushInterval = 10 * time.Millisecond
 	cfg.SpoolDir = ""
+	key := sim.DemoAPIKey(ex)
+	env := map[string]string{"SIM_BOOKS_API_KEY": key.Key, "SIM_BOOKS_API_SECRET": key.Secret, "SIM_BOOKS_API_PASSPHRASE": key.Passphrase}
 	svc, err := service.New(cfg, pool, exchange.Registry(), service.WithLogger(log), service.WithoutSupervisor(),
 		service.WithEndpoints(service.Endpoints(ep)),
+		service.WithCredentialsLookup(func(k string) (string, bool) { v, ok := env[k]; return v, ok }),
 		service.WithCollectorConfig(func(c *collector.Config) {
 			c.BackoffMin, c.BackoffMax = 20*time.Millisecond, 200*time.Millisecond
 			// Every book message makes a row, so that every row can be
 			// compared with the simulator's book at its update.
 			c.Books.Interval = time.Nanosecond
+			if o.interval > 0 {
+				c.Books.Interval = o.interval
+			}
 			c.Books.DriftCheck, c.Books.DriftSettle = 20*time.Millisecond, 100*time.Millisecond
 		}))
 	if err != nil {
 		t.Fatal(err)
 	}
 	sym := s.Symbols(ex)[0]
+	depth := bookDepth
+	if o.depth > 0 {
+		depth = o.depth
+	}
 	sp := spec.Collector{Name: "books", Exchange: ex, Symbols: []market.Symbol{sym},
-		DataTypes: []market.DataType{market.TypeTrade, market.TypeOrderBook}, BookDepth: bookDepth}
+		DataTypes: []market.DataType{market.TypeTrade, market.TypeOrderBook}, BookDepth: depth, BookUpdates: o.updates}
+	if o.keys {
+		sp.Credentials = "sim_books"
+	}
 	if err := sp.Validate(); err != nil {
 		t.Fatal(err)
 	}
@@ -113,7 +159,7 @@ func startBookRig(t *testing.T, ex market.Exchange) *bookRig {
 		}
 	}
 	b := &bookRig{t: t, ctx: ctx, ex: ex, sym: sym, sim: s, col: col, rig: &rig{t: t, ex: ex, sim: s, pool: pool},
-		want: map[int64]string{}, byTS: map[time.Time]string{}, all: map[string]bool{}}
+		want: map[int64]string{}, byTS: map[time.Time]string{}, all: map[string]bool{}, full: map[time.Time][2][]market.Level{}, depth: depth}
 	if _, _, _, _, ok := s.Book(ex, sym); ok {
 		b.record() // the book of the first snapshot
 	}
@@ -151,8 +197,12 @@ func (b *bookRig) record() {
 	if !ok {
 		b.t.Fatal("the simulator has no book")
 	}
-	book := levelsText(bids[:min(bookDepth, len(bids))]) + " " + levelsText(asks[:min(bookDepth, len(asks))])
+	book := levelsText(bids[:min(b.depth, len(bids))]) + " " + levelsText(asks[:min(b.depth, len(asks))])
 	b.want[id], b.byTS[at.UTC()], b.all[book] = book, book, true
+	if _, seen := b.full[at.UTC()]; !seen {
+		b.ticks = append(b.ticks, at.UTC())
+	}
+	b.full[at.UTC()] = [2][]market.Level{bids, asks}
 }
 
 // caughtUp waits until the database holds a snapshot of the simulator's
@@ -160,7 +210,7 @@ func (b *bookRig) record() {
 func (b *bookRig) caughtUp(what string) {
 	b.t.Helper()
 	bids, asks, id, _, _ := b.sim.Book(b.ex, b.sym)
-	book := levelsText(bids[:min(bookDepth, len(bids))]) + " " + levelsText(asks[:min(bookDepth, len(asks))])
+	book := levelsText(bids[:min(b.depth, len(bids))]) + " " + levelsText(asks[:min(b.depth, len(asks))])
 	eventually(b.t, what, func() (bool, string) {
 		var last string
 		q := `SELECT bids::text || ' ' || asks::text FROM book_snapshots WHERE exchange = $1 AND symbol = $2 ORDER BY received_at DESC, ts DESC LIMIT 1`
@@ -221,8 +271,8 @@ func (b *bookRig) checkRows() int {
 			b.t.Fatal(err)
 		}
 		n++
-		if depth != bookDepth {
-			b.t.Errorf("row at %s seq %d: depth %d, want %d", ts, seq, depth, bookDepth)
+		if depth != b.depth {
+			b.t.Errorf("row at %s seq %d: depth %d, want %d", ts, seq, depth, b.depth)
 		}
 		var want string
 		var ok bool
@@ -260,29 +310,49 @@ func (b *bookRig) resyncGaps() int {
 // service into PostgreSQL while the simulated exchange injects every book
 // fault it has and then drops the connection: every stored snapshot equals
 // the simulator's book at its update, level for level, and every resync
-// is exactly one book_resync gap row.
+// is exactly one book_resync gap row. Coinbase runs twice: on level2_batch
+// without API keys, and on the authenticated level2 channel with them.
 func TestStoredBooksAreExact(t *testing.T) {
 	tests := []struct {
 		ex     market.Exchange
+		keys   bool
 		faults []func(*sim.Sim, market.Symbol) error
 	}{
-		{market.OKX, []func(*sim.Sim, market.Symbol) error{
+		{market.OKX, false, []func(*sim.Sim, market.Symbol) error{
 			func(s *sim.Sim, sym market.Symbol) error { return s.InjectBookSequenceBreak(market.OKX, sym) },
 			func(s *sim.Sim, sym market.Symbol) error { return s.InjectBookChecksumMismatch(sym) },
 			func(s *sim.Sim, sym market.Symbol) error { return s.InjectCrossedBookUpdate(market.OKX, sym) },
 		}},
-		{market.Binance, []func(*sim.Sim, market.Symbol) error{
+		{market.Binance, false, []func(*sim.Sim, market.Symbol) error{
 			func(s *sim.Sim, sym market.Symbol) error { return s.InjectBookSequenceBreak(market.Binance, sym) },
 			func(s *sim.Sim, sym market.Symbol) error { return s.InjectCrossedBookUpdate(market.Binance, sym) },
 		}},
-		{market.Coinbase, []func(*sim.Sim, market.Symbol) error{
+		{market.Coinbase, false, []func(*sim.Sim, market.Symbol) error{
+			func(s *sim.Sim, sym market.Symbol) error { return s.InjectDroppedBookChange(sym) },
+			func(s *sim.Sim, sym market.Symbol) error { return s.InjectCrossedBookUpdate(market.Coinbase, sym) },
+		}},
+		// With API keys: the authenticated level2 channel.
+		{market.Coinbase, true, []func(*sim.Sim, market.Symbol) error{
 			func(s *sim.Sim, sym market.Symbol) error { return s.InjectDroppedBookChange(sym) },
 			func(s *sim.Sim, sym market.Symbol) error { return s.InjectCrossedBookUpdate(market.Coinbase, sym) },
 		}},
 	}
 	for _, tc := range tests {
-		t.Run(string(tc.ex), func(t *testing.T) {
-			b := startBookRig(t, tc.ex)
+		name := string(tc.ex)
+		if tc.keys {
+			name += " level2"
+		}
+		t.Run(name, func(t *testing.T) {
+			b := startBookRigWith(t, tc.ex, bookRigOptions{keys: tc.keys})
+			if tc.ex == market.Coinbase {
+				want := []string{"level2_batch"}
+				if tc.keys {
+					want = []string{"level2"}
+				}
+				if got := b.sim.CoinbaseBookChannels(b.sym); !slices.Equal(got, want) {
+					t.Fatalf("book channels %v, want %v", got, want)
+				}
+			}
 			b.step(5)
 			b.caughtUp("the first book")
 			for i, inject := range tc.faults {

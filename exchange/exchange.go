@@ -82,6 +82,10 @@ func Registry() service.Registry {
 			New: func(ep service.Endpoints, hc *http.Client) (service.Adapter, error) {
 				return coinbase.New(coinbase.Config{WSURL: ep.CoinbaseWS, RESTURL: ep.CoinbaseREST, HTTPClient: hc})
 			},
+			// Order books on the authenticated level2 channel.
+			Keyed: func(ep service.Endpoints, hc *http.Client, c credentials.Credentials) (service.Adapter, error) {
+				return coinbase.New(coinbase.Config{WSURL: ep.CoinbaseWS, RESTURL: ep.CoinbaseREST, HTTPClient: hc, Credentials: c})
+			},
 			Private: &service.PrivateExchange{
 				Need: credentials.Need{Passphrase: true},
 				New: func(p service.PrivateParams) (collector.Protocol, error) {

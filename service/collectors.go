@@ -12,6 +12,7 @@ import (
 	"marketetl/collector"
 	"marketetl/collector/wire"
 	"marketetl/config"
+	"marketetl/credentials"
 	"marketetl/market"
 	"marketetl/spec"
 	"marketetl/spool"
@@ -33,6 +34,11 @@ type Exchange struct {
 	New func(ep Endpoints, hc *http.Client) (Adapter, error)
 	// Private, when set, builds the exchange's private (balance) adapter.
 	Private *PrivateExchange
+	// Keyed, when set, builds the market data adapter of a collector that
+	// names credentials (Coinbase: order books on the authenticated level2
+	// channel), against ep with hc, signing with c. Its keys are loaded as
+	// Private.Need says.
+	Keyed func(ep Endpoints, hc *http.Client, c credentials.Credentials) (Adapter, error)
 	// Budget returns the exchange's REST budget from the configuration
 	// (its documented public limits, overridable in the environment); nil
 	// means no budget.
@@ -142,6 +148,13 @@ func (s *Service) Collector(sp spec.Collector) (*collector.Collector, error) {
 			Name: sp.Name, Streams: sp.Streams(), ReadLimit: int64(s.cfg.ReadLimitBytes), Log: s.log, HealthyAfter: time.Minute,
 			Positions: s.detect.positions,
 		})
+	}
+	if sp.Credentials != "" {
+		keyed, err := s.keyedAdapter(sp)
+		if err != nil {
+			return nil, err
+		}
+		api = keyed
 	}
 	cfg := collector.Config{
 		Name:         sp.Name,

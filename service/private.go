@@ -90,10 +90,45 @@ func (s *Service) privateCollector(sp spec.Collector, base collector.Config) (*c
 	return collector.New(cfg, proto, sink)
 }
 
+// keyedAdapter builds the market data adapter of sp, a collector that
+// names credentials, signing with those keys.
+func (s *Service) keyedAdapter(sp spec.Collector) (Adapter, error) {
+	e, ok := s.exchanges[sp.Exchange]
+	if !ok || e.Keyed == nil {
+		return nil, fmt.Errorf("collector %s: %s market data takes no API keys: %w", sp.Name, sp.Exchange, collector.ErrPermanent)
+	}
+	creds, err := credentials.Load(sp.Credentials, keyNeed(e), s.lookup())
+	if err != nil {
+		return nil, fmt.Errorf("collector %s: %w: %w", sp.Name, err, collector.ErrPermanent)
+	}
+	a, err := e.Keyed(s.endpoints, s.budgets.client(sp.Exchange, s.opts.httpClient), creds)
+	if err != nil {
+		return nil, fmt.Errorf("collector %s: %w: %w", sp.Name, err, collector.ErrPermanent)
+	}
+	return a, nil
+}
+
+// keyNeed is what e's keys consist of.
+func keyNeed(e Exchange) credentials.Need {
+	if e.Private == nil {
+		return credentials.Need{}
+	}
+	return e.Private.Need
+}
+
+// lookup returns the environment lookup of the keys.
+func (s *Service) lookup() credentials.Lookup {
+	if s.opts.lookup != nil {
+		return s.opts.lookup
+	}
+	return os.LookupEnv
+}
+
 // CheckCredentials loads the keys of every balance collector among specs,
-// so that a missing variable or an insecure key file stops the service at
-// startup with a message naming the collector and the variable (never a
-// value), rather than failing the collector later.
+// and of every market data collector that names credentials, so that a
+// missing variable or an insecure key file stops the service at startup
+// with a message naming the collector and the variable (never a value),
+// rather than failing the collector later.
 func (s *Service) CheckCredentials(specs []spec.Collector) error {
 	lookup := s.opts.lookup
 	if lookup == nil {
@@ -101,7 +136,21 @@ func (s *Service) CheckCredentials(specs []spec.Collector) error {
 	}
 	var errs []error
 	for _, sp := range specs {
-		if !sp.IsBalance() || !sp.IsEnabled() {
+		if !sp.IsEnabled() {
+			continue
+		}
+		if !sp.IsBalance() {
+			if sp.Credentials == "" {
+				continue
+			}
+			e, ok := s.exchanges[sp.Exchange]
+			if !ok || e.Keyed == nil {
+				errs = append(errs, fmt.Errorf("collector %s: %s market data takes no API keys", sp.Name, sp.Exchange))
+				continue
+			}
+			if _, err := credentials.Load(sp.Credentials, keyNeed(e), lookup); err != nil {
+				errs = append(errs, fmt.Errorf("collector %s: %w", sp.Name, err))
+			}
 			continue
 		}
 		e, ok := s.exchanges[sp.Exchange]

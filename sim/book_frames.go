@@ -1,8 +1,11 @@
 package sim
 
 import (
+	"encoding/json"
 	"net/http"
+	"slices"
 	"strconv"
+	"strings"
 
 	"marketetl/market"
 )
@@ -183,9 +186,58 @@ type coinbaseL2Update struct {
 	Time      string      `json:"time"`
 }
 
-// coinbaseL2Channels are the level2 channels served without
-// authentication.
-var coinbaseL2Channels = []string{"level2_batch", "level2_50"}
+// coinbaseL2Channels are the level2 channels: level2_batch and its alias
+// level2_50 are public; level2 is served to an authenticated subscribe
+// (the simulator sends the same l2update frames on all three).
+var coinbaseL2Channels = []string{"level2_batch", "level2_50", coinbaseLevel2}
+
+// coinbaseLevel2 is the order book channel that needs authentication.
+const coinbaseLevel2 = "level2"
+
+// authenticate checks the key, passphrase, timestamp and signature of a
+// subscribe message that carries them (PROTOCOLS.md §7.2: the pre-hash is
+// timestamp + "GET" + "/users/self/verify"). A message without them is
+// not authenticated (authed false); one whose check fails is refused
+// whole with Coinbase's error frame (refused true), as is counted in
+// CoinbaseAuthRefusals. s.mu is held.
+func (cb *coinbaseSession) authenticate(msg []byte, typ string) (authed, refused bool) {
+	var f coinbaseAuthFields
+	if typ != "subscribe" || json.Unmarshal(msg, &f) != nil || f.Key == "" && f.Signature == "" {
+		return false, false
+	}
+	s := cb.c.s
+	ts := strings.Trim(string(f.Timestamp), `"`)
+	if reason := s.coinbaseCheckAuth(f.Key, f.Passphrase, ts, "GET", "/users/self/verify", f.Signature); reason != "" {
+		s.coinbaseAuthRefusals++
+		cb.c.send(encode(coinbaseError{Type: "error", Message: "Sorry, you could not be authenticated: Bad Request", Reason: reason}))
+		return false, true
+	}
+	return true, false
+}
+
+// CoinbaseAuthRefusals returns how many signed Coinbase subscribe messages
+// for market data were refused (a bad signature, key, passphrase or
+// timestamp) since the start.
+func (s *Sim) CoinbaseAuthRefusals() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.coinbaseAuthRefusals
+}
+
+// CoinbaseBookChannels returns the level2 channels some connection has
+// subscribed for sym (level2, level2_batch, level2_50), sorted.
+func (s *Sim) CoinbaseBookChannels(sym market.Symbol) []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []string
+	for _, ch := range coinbaseL2Channels {
+		if s.subscribed(market.Coinbase, ch+":"+string(sym)) {
+			out = append(out, ch)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
 
 // coinbaseBookSnapshotOf returns the level2 snapshot of in. s.mu is held.
 func (s *Sim) coinbaseBookSnapshotOf(in *instrument) []byte {

@@ -26,7 +26,8 @@ const (
 
 // coinbaseServed are the channels with data; coinbaseQuiet are public
 // channels that are accepted but carry nothing here; coinbaseAuth need
-// authentication, which the simulator does not offer.
+// authentication: the simulator serves level2 to a subscribe signed with
+// its API key (and refuses the others).
 var (
 	coinbaseServed = map[string]bool{"heartbeat": true, "ticker": true, "matches": true}
 	coinbaseQuiet  = map[string]bool{"ticker_batch": true, "level2_batch": true, "level2_50": true, "status": true}
@@ -135,6 +136,10 @@ func (cb *coinbaseSession) handle(msg []byte) {
 	if cb.handleBalance(msg, req.Type) {
 		return
 	}
+	authed, refused := cb.authenticate(msg, req.Type)
+	if refused {
+		return
+	}
 	if len(req.Channels) == 0 {
 		fail("No channels provided")
 		return
@@ -155,6 +160,7 @@ func (cb *coinbaseSession) handle(msg []byte) {
 	bad := make(map[string]bool)
 	for _, ch := range wanted {
 		switch {
+		case ch.Name == coinbaseLevel2 && (authed || req.Type == "unsubscribe"):
 		case coinbaseAuth[ch.Name]:
 			fail(coinbaseAuthMsg)
 			continue
@@ -354,7 +360,7 @@ func coinbaseStreamTopics(st market.Stream) ([]string, error) {
 	case market.TypeTicker:
 		return []string{"ticker:" + id}, nil
 	case market.TypeOrderBook:
-		return []string{"level2_batch:" + id}, nil
+		return []string{"level2_batch:" + id, coinbaseLevel2 + ":" + id}, nil
 	}
 	return nil, fmt.Errorf("coinbase does not serve %s", st.Type)
 }

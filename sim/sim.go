@@ -52,6 +52,9 @@ type Sim struct {
 	// refusedSyms are the native symbols whose subscriptions are refused
 	// (refuse.go); nil until one is set.
 	refusedSyms map[market.Exchange]map[string]bool
+	// coinbaseAuthRefusals counts the signed Coinbase market data
+	// subscribes refused (book_frames.go).
+	coinbaseAuthRefusals int
 
 	handlers sync.WaitGroup // one per WebSocket connection being served
 }

@@ -66,7 +66,9 @@ type Collector struct {
 	Account string `yaml:"account,omitempty" json:"account,omitempty"`
 	// Credentials names the API keys: read from <NAME>_API_KEY,
 	// <NAME>_API_SECRET and <NAME>_API_PASSPHRASE (or each *_FILE). It is a
-	// name, never a key.
+	// name, never a key. Required for balance; on a Coinbase collector
+	// with orderbook, it makes the order books use the authenticated
+	// level2 channel (level2_batch without it).
 	Credentials string `yaml:"credentials,omitempty" json:"credentials,omitempty"`
 	// Publish puts the balances on the live feed (Redis), which they are
 	// not by default: they are private.
@@ -136,6 +138,13 @@ func (s *Collector) HasType(t market.DataType) bool {
 	return false
 }
 
+// UsesBookKeys reports whether a market data collector's order books can
+// use API keys: a Coinbase collector with orderbook (the authenticated
+// level2 channel).
+func (s *Collector) UsesBookKeys() bool {
+	return s.Exchange == market.Coinbase && s.HasType(market.TypeOrderBook) && !s.IsBalance()
+}
+
 // DefaultAccount is a balance collector's account label when none is set.
 const DefaultAccount = "main"
 
@@ -179,8 +188,16 @@ func (s *Collector) Validate() error {
 	if s.IsBalance() {
 		return errors.Join(append(errs, s.validateBalance()...)...)
 	}
-	if s.Account != "" || s.Credentials != "" || s.Publish || s.ReconcileInterval != 0 {
-		errs = append(errs, errors.New("account, credentials, publish, reconcile_interval: set, but data_types has no balance"))
+	if s.Account != "" || s.Publish || s.ReconcileInterval != 0 {
+		errs = append(errs, errors.New("account, publish, reconcile_interval: set, but data_types has no balance"))
+	}
+	if s.Credentials != "" {
+		switch {
+		case !s.UsesBookKeys():
+			errs = append(errs, errors.New("credentials: set, but data_types has no balance (keys serve balance, and orderbook on Coinbase's authenticated level2 channel)"))
+		case !validCredentialsName(s.Credentials):
+			errs = append(errs, fmt.Errorf("credentials %q: want 1 to 64 letters, digits and '_' (it prefixes variables such as NAME_API_KEY)", s.Credentials))
+		}
 	}
 	if len(s.Symbols) == 0 {
 		errs = append(errs, errors.New("symbols: at least one is required"))

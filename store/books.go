@@ -11,9 +11,10 @@ import (
 const TableBookUpdates = "book_updates"
 
 // bookUpdatesTable stores one row per level change. The natural key is
-// (exchange, symbol, ts, sequence, side, price): an exchange message never
-// changes one level twice, so storing the same changes again (a replay, a
-// reconnect overlap) stores nothing new.
+// (exchange, symbol, ts, sequence, side, price, received_at): an exchange
+// message never changes one level twice, and two Coinbase messages (which
+// carry no sequence) with the same time are told apart by when they were
+// read; storing the same changes again (a replay) stores nothing new.
 var bookUpdatesTable = table[*market.BookUpdate]{
 	name:  TableBookUpdates,
 	stage: "etl_stage_book_updates",
@@ -23,7 +24,7 @@ var bookUpdatesTable = table[*market.BookUpdate]{
 	},
 	merge: `INSERT INTO book_updates (exchange, symbol, ts, sequence, side, price, size, received_at)
 SELECT exchange, symbol, ts, sequence, side, price, size, received_at FROM etl_stage_book_updates
-ON CONFLICT (exchange, symbol, ts, sequence, side, price) DO NOTHING`,
+ON CONFLICT (exchange, symbol, ts, sequence, side, price, received_at) DO NOTHING`,
 	encode: func(u *market.BookUpdate, e *copyEncoder) {
 		e.text(string(u.Exchange))
 		e.text(string(u.Symbol))

@@ -52,6 +52,35 @@ func TestBookSnapshotExactDecimals(t *testing.T) {
 	}
 }
 
+// TestQuietBookSnapshotRows: the rows of an unchanged book, taken at
+// successive intervals with the same ts and sequence, are each stored
+// (received_at is part of the key, migration 10), and writing the same
+// rows again stores nothing new.
+func TestQuietBookSnapshotRows(t *testing.T) {
+	_, pool := migratedDB(t)
+	b := book.New()
+	if err := b.Load([]market.Level{{Price: dec("100.0"), Size: dec("1")}}, []market.Level{{Price: dec("100.5"), Size: dec("2")}}); err != nil {
+		t.Fatal(err)
+	}
+	b.Sequence, b.Time = 77, t0
+	var rows []market.Record
+	for i := range 3 {
+		rows = append(rows, b.Snapshot(market.Meta{Exchange: market.OKX, Symbol: "BTC-USDT", Received: t0.Add(time.Duration(i+1) * time.Second)}, 5))
+	}
+	first := writeBatch(t, pool, rows...)
+	second := writeBatch(t, pool, rows...)
+	if f, s := first.Tables[TableBookSnapshots], second.Tables[TableBookSnapshots]; f.Inserted != 3 || s.Inserted != 0 || s.Skipped != 3 {
+		t.Fatalf("first %+v, second %+v; want 3 inserted, then 3 skipped", f, s)
+	}
+	var n int
+	if err := pool.QueryRow(t.Context(), `SELECT count(DISTINCT received_at) FROM book_snapshots WHERE ts = $1 AND sequence = 77`, t0).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if n != 3 {
+		t.Errorf("%d rows of the unchanged book, want 3", n)
+	}
+}
+
 func TestBookUpdatesStoredOnce(t *testing.T) {
 	_, pool := migratedDB(t)
 	m := market.Meta{Exchange: market.OKX, Symbol: "BTC-USDT", Time: t0, Received: t0.Add(time.Millisecond)}

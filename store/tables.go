@@ -235,7 +235,7 @@ var bookSnapshotsTable = table[*market.BookSnapshot]{
 	},
 	merge: `INSERT INTO book_snapshots (exchange, symbol, ts, sequence, checksum, depth, bids, asks, received_at)
 SELECT exchange, symbol, ts, sequence, checksum, depth, bids, asks, received_at FROM etl_stage_book_snapshots
-ON CONFLICT (exchange, symbol, ts, sequence) DO NOTHING`,
+ON CONFLICT (exchange, symbol, ts, sequence, received_at) DO NOTHING`,
 	encode: func(b *market.BookSnapshot, e *copyEncoder) {
 		e.text(string(b.Exchange))
 		e.text(string(b.Symbol))

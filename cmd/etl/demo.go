@@ -73,15 +73,27 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	var cols []*collector.Collector
 	for _, ex := range market.Exchanges() {
-		col, err := svc.Collector(spec.Collector{
+		sp := spec.Collector{
 			Name: "demo-" + string(ex), Exchange: ex, Symbols: s.Symbols(ex),
-			DataTypes:  []market.DataType{market.TypeTicker, market.TypeTrade, market.TypeCandle, market.TypeOrderBook},
+			DataTypes:  []market.DataType{market.TypeTicker, market.TypeTrade, market.TypeCandle},
 			Timeframes: []market.Timeframe{market.TF1m, market.TF5m},
-		})
+		}
+		if spec.MaxBookDepth(ex) > 0 { // Kraken's books are not collected
+			sp.DataTypes = append(sp.DataTypes, market.TypeOrderBook)
+		}
+		if sp.UsesBookKeys() {
+			// Coinbase's order books on the authenticated level2 channel,
+			// with the demo keys.
+			sp.Credentials = demoBalanceSpec(ex).Credentials
+		}
+		col, err := svc.Collector(sp)
 		if err != nil {
 			return err
 		}
 		cols = append(cols, col)
+		if exchange.Registry()[ex].Private == nil {
+			continue // no private stream (Kraken)
+		}
 		bal, err := svc.Collector(demoBalanceSpec(ex))
 		if err != nil {
 			return err

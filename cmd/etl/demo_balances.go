@@ -47,11 +47,15 @@ func demoBalanceSpec(ex market.Exchange) spec.Collector {
 		Credentials: strings.ToUpper(string(ex)) + "_DEMO", ReconcileInterval: spec.Duration(30 * time.Second)}
 }
 
-// printDemoKeys prints the demo keys the balance collectors log in with.
+// printDemoKeys prints the demo keys the balance collectors log in with
+// (and Coinbase's order books subscribe level2 with).
 func printDemoKeys(w io.Writer) {
 	fmt.Fprintln(w, "balances: the simulated exchanges' demo API keys (demo values only; real keys are never printed):")
 	for _, ex := range market.Exchanges() {
 		k := sim.DemoAPIKey(ex)
+		if k.Key == "" {
+			continue // no private stream (Kraken)
+		}
 		line := fmt.Sprintf("  %-8s key %s secret %s", ex, k.Key, k.Secret)
 		if k.Passphrase != "" {
 			line += " passphrase " + k.Passphrase

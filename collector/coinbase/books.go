@@ -12,11 +12,15 @@ import (
 	"marketetl/market"
 )
 
-// channelLevel2Batch is the public order book channel: one snapshot, then
-// l2update changes batched every 50 ms (websocket-feed/channels, "Level2
-// batch channel"). It carries no sequence number and no checksum; level2
-// itself needs authentication since 2023-08-01.
-const channelLevel2Batch = "level2_batch"
+// The order book channels (websocket-feed/channels): one snapshot, then
+// l2update changes, with no sequence number and no checksum.
+// level2_batch is public and batches the changes every 50 ms; level2
+// sends every change and needs authentication since 2023-08-01: the
+// adapter uses it when it has API keys (Config.Credentials).
+const (
+	channelLevel2Batch = "level2_batch"
+	channelLevel2      = "level2"
+)
 
 // Message types of the level2 channels.
 const (

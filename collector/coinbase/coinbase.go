@@ -1,6 +1,9 @@
-// Package coinbase speaks Coinbase Exchange's public market data: the
-// WebSocket feed's ticker, matches and heartbeat channels, and the REST
-// history (/products/{product_id}/candles and /products/{product_id}/trades).
+// Package coinbase speaks Coinbase Exchange's market data: the WebSocket
+// feed's ticker, matches and heartbeat channels, the order book channels
+// (public level2_batch, or the authenticated level2 when Config has API
+// keys), and the REST history (/products/{product_id}/candles and
+// /products/{product_id}/trades); and, in Private, the authenticated
+// balance channel.
 //
 // The Adapter implements collector.Protocol and collector.History. It builds
 // frames and decodes frames; the generic loop in package collector dials,
@@ -28,6 +31,7 @@ import (
 
 	"marketetl/collector"
 	"marketetl/collector/wire"
+	"marketetl/credentials"
 	"marketetl/market"
 )
 
@@ -62,13 +66,25 @@ type Config struct {
 	// client is used as given.
 	Budget *wire.Budget
 	// Now returns the current time; REST history uses it to leave out the
-	// candle still forming. Default time.Now.
+	// candle still forming, and an authenticated subscribe is time-stamped
+	// with it. Default time.Now.
 	Now func() time.Time
+	// Credentials, when set (a key, a Base64 secret and a passphrase), make
+	// order book streams use the authenticated level2 channel: its
+	// subscribe message is signed (websocket-feed/authentication). Zero:
+	// order books use the public level2_batch channel.
+	Credentials credentials.Credentials
 }
+
+// authenticated reports whether cfg has API keys for the level2 channel.
+func (cfg *Config) authenticated() bool { return !cfg.Credentials.Key.Empty() }
 
 func (cfg *Config) applyDefaults() {
 	if cfg.WSURL == "" {
 		cfg.WSURL = DefaultWSURL
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
 	}
 }
 
@@ -97,6 +113,13 @@ func New(cfg Config) (*Adapter, error) {
 	rest, err := wire.NewREST(cfg.rest(), DefaultRESTURL, "/products")
 	if err != nil {
 		errs = append(errs, err)
+	}
+	if c := cfg.Credentials; !c.Key.Empty() || !c.Secret.Empty() || !c.Passphrase.Empty() {
+		if c.Key.Empty() || c.Secret.Empty() || c.Passphrase.Empty() {
+			errs = append(errs, fmt.Errorf("credentials %s: the level2 channel needs an API key, a secret and a passphrase", c.Name))
+		} else if _, err := SignFeed(c.Secret, "0"); err != nil {
+			errs = append(errs, fmt.Errorf("credentials %s: %w", c.Name, err))
+		}
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("coinbase config: %w", err)

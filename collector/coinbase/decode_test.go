@@ -101,7 +101,7 @@ func TestDecodeGolden(t *testing.T) {
 		{"ticker.json", outcome{records: []string{
 			"ticker coinbase ETH-USD t=2022-10-19T23:28:22.061769Z last=1285.22 bid=1285.04x0.46688654 ask=1285.27x1.56637040 o=1310.79 h=1313.8 l=1280.52 v=245532.79269678 qv=-"}}},
 		{"heartbeat.json", outcome{heartbeat: "coinbase:trade:BTC-USD 2014-11-07T08:19:28.464459Z"}},
-		{"subscriptions.json", outcome{acked: []string{"coinbase:ticker:ETH-USD", "coinbase:ticker:ETH-EUR", "coinbase:ticker:ETH-BTC"}}},
+		{"subscriptions.json", outcome{acked: []string{"coinbase:book:ETH-USD", "coinbase:book:ETH-EUR", "coinbase:ticker:ETH-USD", "coinbase:ticker:ETH-EUR", "coinbase:ticker:ETH-BTC"}}},
 		{"snapshot.json", outcome{}}, // a book message: books_test.go
 		{"l2update.json", outcome{}}, // a book message: books_test.go
 		{"request_subscribe.json", outcome{ignored: true}},
@@ -110,6 +110,10 @@ func TestDecodeGolden(t *testing.T) {
 		{"error_invalid_product.json", outcome{exchErr: "Failed to subscribe: ETH-USD is not a valid product|ETH-USD|true"}},
 		{"error_no_channels.json", outcome{exchErr: "Failed to subscribe: No channels provided||false"}},
 		{"error_auth.json", outcome{exchErr: "Failed to subscribe: level2, level3, and full channels now require authentication. https://docs.cloud.coinbase.com/exchange/docs/websocket-auth||true"}},
+		// A refused signature on the signed level2 subscribe: every order
+		// book stream, permanent unless the timestamp was off.
+		{"error_auth_signature.json", outcome{exchErr: `Sorry, you could not be authenticated: Bad Request: invalid signature||true (exchange "coinbase", code "invalid signature", stream coinbase/orderbook/)`}},
+		{"error_auth_timestamp.json", outcome{exchErr: `Sorry, you could not be authenticated: Bad Request: request timestamp expired||false (exchange "coinbase", code "request timestamp expired", stream coinbase/orderbook/)`}},
 		{"ticker_no_sizes.json", outcome{records: []string{
 			"ticker coinbase ETH-USD t=2018-10-13T23:10:32.804Z last=196.71000000 bid=196.71x- ask=196.72x- o=194.92000000 h=198.37000000 l=193.45000000 v=39113.63137656 qv=-"}}},
 		{"ticker_no_time.json", outcome{reason: collector.ReasonBadField, field: "time", stream: "coinbase/ticker/HBAR-USD"}},

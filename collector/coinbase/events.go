@@ -110,7 +110,7 @@ func (d *decoder) subscriptions(f *fields, ev *collector.Event) error {
 			typ = market.TypeTicker
 		case channelMatches:
 			typ = market.TypeTrade
-		case channelLevel2Batch:
+		case channelLevel2Batch, channelLevel2:
 			typ = market.TypeOrderBook
 		default:
 			continue
@@ -132,7 +132,12 @@ func (d *decoder) subscriptions(f *fields, ev *collector.Event) error {
 // so Stream holds the exchange and, when the reason names a product, its
 // symbol, with no data type. Permanent is true for an unknown product and
 // for channels that need authentication ("level2, level3, and full channels
-// now require authentication", observed since 2023-08-01). Coinbase's
+// now require authentication", observed since 2023-08-01). A refused
+// authentication ("Sorry, you could not be authenticated: Bad Request",
+// reason "invalid signature", observed) concerns the signed level2
+// subscribe, the only one the adapter signs: its Stream is the order book
+// type with no symbol (every order book stream), Code the reason, and it
+// is permanent unless the reason is an expired timestamp. Coinbase's
 // errors carry no code, so these are recognised by their documented and
 // observed wording.
 func (d *decoder) exchangeError(f *fields, ev *collector.Event) error {
@@ -159,6 +164,15 @@ func (d *decoder) exchangeError(f *fields, ev *collector.Event) error {
 	}
 	lower := strings.ToLower(e.Message)
 	e.Permanent = strings.Contains(lower, "not a valid product") || strings.Contains(lower, "authentication")
+	if strings.Contains(lower, "could not be authenticated") {
+		// Only the level2 subscribe is signed on this feed, so a refused
+		// signature, key or passphrase refuses the order book streams.
+		// The same keys cannot succeed, except with a timestamp that was
+		// too far off, which the next connection's subscribe retries.
+		e.Stream.Type = market.TypeOrderBook
+		e.Code = reason
+		e.Permanent = !strings.Contains(lower, "timestamp")
+	}
 	ev.Err = e
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"sort"
+	"strconv"
 
 	"marketetl/collector"
 	"marketetl/market"
@@ -29,8 +30,9 @@ const (
 //     are wanted (the loop hands on only what is wanted).
 //
 // Streams holds the exchange streams subscribed, sorted; Aggregated the
-// candle streams, sorted. Order books and balances are refused: the
-// level2 channels need authentication or carry no sequence to check.
+// candle streams, sorted. An order book stream is its product's level2
+// channel (level2_batch without API keys). Balances are refused: they are
+// the private adapter's.
 func (a *Adapter) Plan(streams []market.Stream) ([]collector.ConnPlan, error) {
 	subscribed := map[string]market.Stream{}
 	aggregated := map[string]market.Stream{}
@@ -106,29 +108,55 @@ type channel struct {
 }
 
 // Subscribe implements collector.Protocol: one subscribe frame for streams
-// (ticker streams → ticker channel, trade streams → matches channel; a
-// candle stream stands for its product's matches) plus the heartbeat
-// channel for the products that streams brings to the connection, that is
-// those with no other stream in plan.Streams. At dial time streams is all
-// of plan.Streams, so every product gets its heartbeat. Coinbase answers
-// with a subscriptions message listing everything now subscribed, or with
-// an error message. id is not used: Coinbase's messages carry no request id.
+// (ticker streams → ticker channel, trade streams → matches channel, order
+// book streams → level2_batch; a candle stream stands for its product's
+// matches) plus the heartbeat channel for the products that streams brings
+// to the connection, that is those with no other stream in plan.Streams.
+// At dial time streams is all of plan.Streams, so every product gets its
+// heartbeat. With Config.Credentials, order book streams use the
+// authenticated level2 channel instead, in a second frame of their own
+// carrying the key, passphrase, timestamp and signature
+// (websocket-feed/authentication): a refused signature then refuses only
+// the order books, and the public channels of the first frame go on.
+// Coinbase answers with a subscriptions message listing everything now
+// subscribed, or with an error message. id is not used: Coinbase's
+// messages carry no request id.
 func (a *Adapter) Subscribe(plan collector.ConnPlan, streams []market.Stream, _ uint64) ([][]byte, error) {
-	return buildRequest("subscribe", plan, streams)
+	return a.buildRequest("subscribe", plan, streams)
 }
 
 // Unsubscribe implements collector.Protocol: one unsubscribe frame for
 // streams, plus the heartbeat channel of the products that no stream of
 // plan (the plan after the change) uses any longer. Heartbeats of products
-// still in use are kept.
+// still in use are kept. An unsubscribe is never signed (only subscribing
+// to level2 needs authentication).
 func (a *Adapter) Unsubscribe(plan collector.ConnPlan, streams []market.Stream, _ uint64) ([][]byte, error) {
-	return buildRequest("unsubscribe", plan, streams)
+	return a.buildRequest("unsubscribe", plan, streams)
 }
 
-// buildRequest builds the frame of typ ("subscribe" or "unsubscribe") for
+// bookChannel returns the order book channel: level2 with API keys,
+// level2_batch without.
+func (a *Adapter) bookChannel() string {
+	if a.cfg.authenticated() {
+		return channelLevel2
+	}
+	return channelLevel2Batch
+}
+
+// authRequest is an authenticated subscribe frame: the request with the
+// key, passphrase, timestamp and signature of GET /users/self/verify.
+type authRequest struct {
+	request
+	Signature  string `json:"signature"`
+	Key        string `json:"key"`
+	Passphrase string `json:"passphrase"`
+	Timestamp  string `json:"timestamp"`
+}
+
+// buildRequest builds the frames of typ ("subscribe" or "unsubscribe") for
 // streams, with the heartbeats of the products of streams that the other
 // streams of plan do not use.
-func buildRequest(typ string, plan collector.ConnPlan, streams []market.Stream) ([][]byte, error) {
+func (a *Adapter) buildRequest(typ string, plan collector.ConnPlan, streams []market.Stream) ([][]byte, error) {
 	if len(streams) == 0 {
 		return nil, nil
 	}
@@ -157,20 +185,52 @@ func buildRequest(typ string, plan collector.ConnPlan, streams []market.Stream) 
 			delete(products, string(s.Symbol))
 		}
 	}
+	// signed: the level2 channel goes into a signed frame of its own.
+	signed := typ == "subscribe" && a.cfg.authenticated() && len(level2) > 0
 	req := request{Type: typ}
 	for _, c := range []struct {
 		name string
 		ids  map[string]bool
-	}{{channelTicker, ticker}, {channelMatches, matches}, {channelLevel2Batch, level2}, {channelHeartbeat, products}} {
-		if len(c.ids) > 0 {
+		own  bool
+	}{{channelTicker, ticker, false}, {channelMatches, matches, false}, {a.bookChannel(), level2, signed}, {channelHeartbeat, products, false}} {
+		if len(c.ids) > 0 && !c.own {
 			req.Channels = append(req.Channels, channel{Name: c.name, ProductIDs: sortedKeys(c.ids)})
 		}
 	}
-	frame, err := json.Marshal(req)
-	if err != nil {
-		return nil, fmt.Errorf("%s: encode frame: %w", typ, err)
+	var frames [][]byte
+	if len(req.Channels) > 0 {
+		frame, err := json.Marshal(req)
+		if err != nil {
+			return nil, fmt.Errorf("%s: encode frame: %w", typ, err)
+		}
+		frames = append(frames, frame)
 	}
-	return [][]byte{frame}, nil
+	if signed {
+		frame, err := a.signedRequest(typ, channel{Name: channelLevel2, ProductIDs: sortedKeys(level2)})
+		if err != nil {
+			return nil, err
+		}
+		frames = append(frames, frame)
+	}
+	return frames, nil
+}
+
+// signedRequest builds a frame of typ for ch signed with the adapter's
+// keys at Config.Now: the timestamp in seconds with milliseconds, sent as
+// a JSON string (a number is refused).
+func (a *Adapter) signedRequest(typ string, ch channel) ([]byte, error) {
+	c := a.cfg.Credentials
+	ts := strconv.FormatFloat(float64(a.cfg.Now().UnixMilli())/1000, 'f', 3, 64)
+	sig, err := SignFeed(c.Secret, ts)
+	if err != nil {
+		return nil, fmt.Errorf("%s: sign: %w", typ, err)
+	}
+	frame, err := json.Marshal(authRequest{request: request{Type: typ, Channels: []channel{ch}},
+		Signature: sig, Key: c.Key.Reveal(), Passphrase: c.Passphrase.Reveal(), Timestamp: ts})
+	if err != nil {
+		return nil, fmt.Errorf("%s: encode signed frame: %w", typ, err)
+	}
+	return frame, nil
 }
 
 func sortedKeys(m map[string]bool) []string {
