@@ -218,7 +218,7 @@ func (p *Private) Decode(frame []byte, received time.Time, ev *collector.Event) 
 		ev.Heartbeat = true
 	case "error":
 		ev.Err = &collector.ExchangeError{Exchange: market.Coinbase, Message: f.Message + ": " + f.Reason, Stream: p.balanceStream(),
-			Permanent: permanentReasons[f.Reason]}
+			Permanent: permanentReasons[f.Reason], UnknownCode: !knownError(f.Reason)}
 	default:
 		return &collector.DecodeError{Stream: p.balanceStream(), Reason: collector.ReasonUnknownChannel, Field: "type", Err: fmt.Errorf("type %q", f.Type)}
 	}

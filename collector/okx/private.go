@@ -193,10 +193,12 @@ func (p *Private) Decode(frame []byte, received time.Time, ev *collector.Event) 
 			ev.LoggedIn = true
 			return nil
 		}
-		ev.Err = &collector.ExchangeError{Exchange: market.OKX, Code: f.Code, Message: f.Msg, Permanent: loginCodes[f.Code]}
+		ev.Err = &collector.ExchangeError{Exchange: market.OKX, Code: f.Code, Message: f.Msg, Permanent: loginCodes[f.Code],
+			UnknownCode: !knownCode(f.Code)}
 		return nil
 	case "error":
-		ev.Err = &collector.ExchangeError{Exchange: market.OKX, Code: f.Code, Message: f.Msg, Stream: p.balanceStream(), Permanent: loginCodes[f.Code]}
+		ev.Err = &collector.ExchangeError{Exchange: market.OKX, Code: f.Code, Message: f.Msg, Stream: p.balanceStream(), Permanent: loginCodes[f.Code],
+			UnknownCode: !knownCode(f.Code)}
 		return nil
 	case "subscribe":
 		ev.Acked = append(ev.Acked, p.balanceStream())
