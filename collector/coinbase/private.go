@@ -305,20 +305,4 @@ func (p *Private) Snapshot(ctx context.Context, _ []market.Stream) ([]market.Rec
 }
 
 // ServerTime implements collector.ServerClock (GET /time).
-func (p *Private) ServerTime(ctx context.Context) (time.Time, error) {
-	resp, body, err := p.rest.rest.Get(ctx, "/time")
-	if err != nil {
-		return time.Time{}, fmt.Errorf("coinbase server time: %w", err)
-	}
-	var r struct {
-		ISO string `json:"iso"`
-	}
-	if resp.StatusCode != http.StatusOK || json.Unmarshal(body, &r) != nil {
-		return time.Time{}, fmt.Errorf("coinbase server time: HTTP %s: unexpected answer", resp.Status)
-	}
-	t, err := time.Parse(time.RFC3339Nano, r.ISO)
-	if err != nil {
-		return time.Time{}, fmt.Errorf("coinbase server time: iso: %w", err)
-	}
-	return t.UTC(), nil
-}
+func (p *Private) ServerTime(ctx context.Context) (time.Time, error) { return p.rest.ServerTime(ctx) }
