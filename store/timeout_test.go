@@ -4,8 +4,6 @@ import (
 	"context"
 	"testing"
 	"time"
-
-	"go.uber.org/zap/zaptest"
 )
 
 // TestFlushTimeoutRetriesBlockedCopy: a COPY blocked on a lock held by
@@ -13,8 +11,10 @@ import (
 // kept; once the lock is released every row arrives exactly once.
 func TestFlushTimeoutRetriesBlockedCopy(t *testing.T) {
 	_, pool := migratedDB(t)
-	w := startWriter(t, Config{BatchSize: 50, FlushInterval: 5 * time.Millisecond, FlushTimeout: 300 * time.Millisecond,
-		RetryMin: 10 * time.Millisecond, RetryMax: 50 * time.Millisecond}, pool)
+	// The server's statement_timeout is lengthened: the client's bound
+	// alone must end the blocked COPY.
+	w := startWriterWith(t, Config{BatchSize: 50, FlushInterval: 5 * time.Millisecond, FlushTimeout: 300 * time.Millisecond,
+		RetryMin: 10 * time.Millisecond, RetryMax: 50 * time.Millisecond}, pool, func(w *Writer) { w.serverTimeout = time.Hour })
 	write := func(from, n int) {
 		for _, rec := range trades(from, n) {
 			if err := w.Write(t.Context(), rec); err != nil {
@@ -67,16 +67,9 @@ func TestFlushTimeoutRetriesBlockedCopy(t *testing.T) {
 // client's bound is an hour); the batch is retried with its rows kept.
 func TestServerStatementTimeoutEndsBlockedCopy(t *testing.T) {
 	_, pool := migratedDB(t)
-	w, err := New(Config{BatchSize: 50, FlushInterval: 5 * time.Millisecond, FlushTimeout: 300 * time.Millisecond,
-		RetryMin: 10 * time.Millisecond, RetryMax: 50 * time.Millisecond}, pool, zaptest.NewLogger(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	w.clientTimeout = time.Hour
-	ctx, cancel := context.WithCancel(context.WithoutCancel(t.Context()))
-	r := &running{Writer: w, cancel: cancel, done: make(chan error, 1)}
-	go func() { r.done <- w.Run(ctx) }()
-	t.Cleanup(func() { _ = r.stop() })
+	r := startWriterWith(t, Config{BatchSize: 50, FlushInterval: 5 * time.Millisecond, FlushTimeout: 300 * time.Millisecond,
+		RetryMin: 10 * time.Millisecond, RetryMax: 50 * time.Millisecond}, pool, func(w *Writer) { w.clientTimeout = time.Hour })
+	w := r.Writer
 
 	tx, err := pool.Begin(t.Context())
 	if err != nil {

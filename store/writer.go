@@ -35,10 +35,11 @@ type Writer struct {
 	// connections carry statement_timeout (see writerPoolConfig); shared
 	// until then.
 	pool *pgxpool.Pool
-	// clientTimeout bounds one flush attempt on the client's side: it is
-	// Config.FlushTimeout (tests lengthen it to show the server's bound).
-	clientTimeout time.Duration
-	log           *zap.Logger
+	// clientTimeout bounds one flush attempt on the client's side and
+	// serverTimeout is the statement_timeout of the Writer's connections:
+	// both are Config.FlushTimeout (tests lengthen one to show the other).
+	clientTimeout, serverTimeout time.Duration
+	log                          *zap.Logger
 
 	trades   *lane[*market.Trade]
 	tickers  *lane[*market.Ticker]
@@ -84,6 +85,7 @@ func New(cfg Config, pool *pgxpool.Pool, log *zap.Logger) (*Writer, error) {
 		shared:          pool,
 		pool:            pool,
 		clientTimeout:   cfg.FlushTimeout,
+		serverTimeout:   cfg.FlushTimeout,
 		log:             log,
 		limiter:         rate.NewLimiter(rate.Limit(cfg.RejectsPerSecond), cfg.RejectsBurst),
 		droppedByReason: map[string]uint64{},
@@ -121,7 +123,7 @@ func (w *Writer) Run(ctx context.Context) error {
 	}
 	flushCtx, hardStop := context.WithCancel(context.WithoutCancel(ctx))
 	defer hardStop()
-	pool, err := pgxpool.NewWithConfig(flushCtx, writerPoolConfig(w.shared, w.cfg.FlushTimeout))
+	pool, err := pgxpool.NewWithConfig(flushCtx, writerPoolConfig(w.shared, w.serverTimeout))
 	if err != nil {
 		// Only an invalid configuration fails here: keep storing through
 		// the shared pool, bounded by the client's timeout alone.
