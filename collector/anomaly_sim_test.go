@@ -20,8 +20,8 @@ import (
 // exchange does not list: that stream is refused in status with the
 // exchange's code and message, the other keeps flowing, and nothing is
 // redialled. A message of a type the adapter does not know is counted as
-// an anomaly and the stream carries on, and so is an error whose code the
-// adapter does not know.
+// an anomaly and the stream carries on, and so are a known message with a
+// field missing and an error whose code the adapter does not know.
 func TestProtocolAnomaliesRaiseAnAlarmNotAReconnect(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
@@ -89,6 +89,14 @@ func TestProtocolAnomaliesRaiseAnAlarmNotAReconnect(t *testing.T) {
 	}
 	st = waitStatus("the unknown error code counted", func(st collector.Status) bool {
 		return st.Anomalies[collector.AnomalyUnknownErrorCode] == uint64(sent)
+	})
+	// A known message with a field missing: the trade without its ts.
+	badField := s.SendRaw(market.OKX, []byte(`{"arg":{"channel":"trades","instId":"BTC-USDT"},"data":[{"instId":"BTC-USDT","tradeId":"130639474","px":"42219.9","sz":"0.12060306","side":"buy","count":"1"}]}`))
+	if badField < 1 {
+		t.Fatalf("raw frame sent on %d connections", badField)
+	}
+	st = waitStatus("the missing field counted", func(st collector.Status) bool {
+		return st.Anomalies[collector.AnomalyBadField] == uint64(badField)
 	})
 	if err := s.Step(ctx, 5); err != nil {
 		t.Fatal(err)
