@@ -26,8 +26,10 @@ func TestClockSkewEstimate(t *testing.T) {
 		switch {
 		case i%16 == 3:
 			latency += 3 * time.Second // a latency spike
-		case i%16 == 7:
-			latency -= 10 * time.Minute // a bad timestamp, far in the future
+		case i%16 == 7, i%16 == 9 && (i/16)%5 == 2:
+			// A bad timestamp, far in the future: one in every block,
+			// two in every fifth block from the third.
+			latency -= 10 * time.Minute
 		}
 		exch := base.Add(time.Duration(i) * 10 * time.Millisecond)
 		k.Observe(market.OKX, exch, exch.Add(behind+latency))
