@@ -20,7 +20,8 @@ import (
 // exchange does not list: that stream is refused in status with the
 // exchange's code and message, the other keeps flowing, and nothing is
 // redialled. A message of a type the adapter does not know is counted as
-// an anomaly and the stream carries on.
+// an anomaly and the stream carries on, and so are a known message with a
+// field missing and an error whose code the adapter does not know.
 func TestProtocolAnomaliesRaiseAnAlarmNotAReconnect(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
@@ -82,12 +83,30 @@ func TestProtocolAnomaliesRaiseAnAlarmNotAReconnect(t *testing.T) {
 		t.Fatalf("raw frame sent on %d connections", n)
 	}
 	st = waitStatus("the unknown message counted", func(st collector.Status) bool { return st.Anomalies[collector.AnomalyUnknownMessage] == 1 })
+	sent := s.SendRaw(market.OKX, []byte(`{"event":"error","code":"60099","msg":"A rule this client does not know yet","connId":"a4d3ae55"}`))
+	if sent < 1 {
+		t.Fatalf("raw frame sent on %d connections", sent)
+	}
+	st = waitStatus("the unknown error code counted", func(st collector.Status) bool {
+		return st.Anomalies[collector.AnomalyUnknownErrorCode] == uint64(sent)
+	})
+	// A known message with a field missing: the trade without its ts.
+	badField := s.SendRaw(market.OKX, []byte(`{"arg":{"channel":"trades","instId":"BTC-USDT"},"data":[{"instId":"BTC-USDT","tradeId":"130639474","px":"42219.9","sz":"0.12060306","side":"buy","count":"1"}]}`))
+	if badField < 1 {
+		t.Fatalf("raw frame sent on %d connections", badField)
+	}
+	st = waitStatus("the missing field counted", func(st collector.Status) bool {
+		return st.Anomalies[collector.AnomalyBadField] == uint64(badField)
+	})
 	if err := s.Step(ctx, 5); err != nil {
 		t.Fatal(err)
 	}
 	st = waitStatus("5 trades after the anomaly", func(st collector.Status) bool { return st.Streams[good.String()].Records == 5 })
 	if st.Reconnects != 0 || s.Counts(market.OKX).Connects != 1 {
 		t.Errorf("%d redials, %d connects: want none and 1 (no reconnect loop)", st.Reconnects, s.Counts(market.OKX).Connects)
+	}
+	if n := st.Anomalies[collector.AnomalyUnknownErrorCode]; n != uint64(sent) {
+		t.Errorf("%d unknown_error_code anomalies, want one per connection the frame was sent on (%d)", n, sent)
 	}
 	if ss := st.Streams[good.String()]; ss.Refused {
 		t.Errorf("the listed symbol is marked refused: %+v", ss)

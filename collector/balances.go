@@ -222,9 +222,25 @@ func (c *Collector) reconcileBalances(ctx context.Context) {
 // (the exchange's time minus the host's at the middle of the request).
 // A failure keeps the last skew.
 func (c *Collector) measureSkew(ctx context.Context) {
-	sc, ok := c.proto.(ServerClock)
+	skew, ok := c.serverSkew(ctx)
 	if !ok {
 		return
+	}
+	c.clock.SetSkew(skew)
+	c.st.setSkew(skew)
+	if skew > 2*time.Second || skew < -2*time.Second {
+		c.log.Info("the host's clock differs from the exchange's; signing with the exchange's time", zap.Duration("skew", skew))
+	}
+}
+
+// serverSkew reads the exchange's server time, when the Protocol is a
+// ServerClock, and returns the exchange's time minus the host's at the
+// middle of the request. It also gives Config.ClockSkew the offset, for
+// validation until the trades give theirs.
+func (c *Collector) serverSkew(ctx context.Context) (time.Duration, bool) {
+	sc, ok := c.proto.(ServerClock)
+	if !ok {
+		return 0, false
 	}
 	before := c.cfg.Now()
 	server, err := sc.ServerTime(ctx)
@@ -233,14 +249,11 @@ func (c *Collector) measureSkew(ctx context.Context) {
 		if ctx.Err() == nil {
 			c.log.Warn("measure the exchange's clock; keeping the last skew", zap.Error(err))
 		}
-		return
+		return 0, false
 	}
 	skew := server.Sub(before.Add(after.Sub(before) / 2))
-	c.clock.SetSkew(skew)
-	c.st.setSkew(skew)
-	if skew > 2*time.Second || skew < -2*time.Second {
-		c.log.Info("the host's clock differs from the exchange's; signing with the exchange's time", zap.Duration("skew", skew))
-	}
+	c.cfg.ClockSkew.SetServerOffset(c.proto.Exchange(), -skew)
+	return skew, true
 }
 
 // checkPermissions warns once when the key can do more than read.
@@ -262,10 +275,20 @@ func (c *Collector) checkPermissions(ctx context.Context) {
 	}
 }
 
-// beforeDial runs what a private connection needs before each dial: the
-// skew measurement and the protocol's Preparer.
+// beforeDial runs what a connection needs before each dial: for a private
+// one the skew measurement and the protocol's Preparer; for a public one,
+// while its exchange's clock skew is not yet estimated from trades, the
+// server-time measurement that stands in for it.
 func (c *Collector) beforeDial(ctx context.Context) error {
 	if !c.private {
+		// Until the trades estimate the clock skew, the server time does,
+		// so that a host clock behind the exchange's refuses no trade
+		// for its time at start.
+		if c.cfg.ClockSkew != nil && !c.cfg.ClockSkew.fromTrades(c.proto.Exchange()) {
+			sctx, cancel := context.WithTimeout(ctx, c.cfg.HandshakeTimeout)
+			c.serverSkew(sctx)
+			cancel()
+		}
 		return nil
 	}
 	c.measureSkew(ctx)

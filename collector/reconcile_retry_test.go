@@ -193,3 +193,46 @@ func TestCheckListDownIsRetriedAtMostEveryTenSeconds(t *testing.T) {
 		}
 	})
 }
+
+// addDownChecks is a check list whose Add fails while down is set.
+type addDownChecks struct {
+	*memChecks
+	down bool
+}
+
+func (d *addDownChecks) Add(ctx context.Context, checks []market.CandleCheck) error {
+	if d.down {
+		return errors.New("database down")
+	}
+	return d.memChecks.Add(ctx, checks)
+}
+
+// TestFullCheckQueueDropsNothing: while the check list does not answer,
+// more than reconcileQueue checks wait in memory; once it answers, every
+// one of them is recorded: a full queue skips no candle.
+func TestFullCheckQueueDropsNothing(t *testing.T) {
+	cs := market.Stream{Exchange: market.Coinbase, Symbol: "BTC-USD", Type: market.TypeCandle, Timeframe: market.TF1m}
+	checks := &addDownChecks{memChecks: newMemChecks(), down: true}
+	c, err := New(Config{Name: "t", Streams: []market.Stream{cs}, History: &flakyHistory{}, Checks: checks},
+		&lineProto{url: "ws://127.0.0.1:1", candles: true}, newSink())
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = reconcileQueue + 5
+	open := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	for i := range n {
+		cd := restCandle(open.Add(time.Duration(i)*time.Minute).Unix(), "")
+		cd.Exchange, cd.Symbol, cd.Timeframe = cs.Exchange, cs.Symbol, cs.Timeframe
+		c.enqueueReconcile(&cd)
+	}
+	if err := c.recordChecks(t.Context()); err == nil {
+		t.Fatal("recording succeeded with the check list down")
+	}
+	checks.down = false
+	if err := c.recordChecks(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := checks.Pending(t.Context(), []market.Stream{cs}, 2*n); len(got) != n {
+		t.Errorf("%d checks recorded, want all %d", len(got), n)
+	}
+}

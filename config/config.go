@@ -117,7 +117,7 @@ func load(e *env) Config {
 	c.StoreFlushInterval = e.duration("STORE_FLUSH_INTERVAL", 25*time.Millisecond, time.Millisecond,
 		"a table's buffer is flushed when its oldest row is this old, even if the batch is not full")
 	c.StoreFlushTimeout = e.duration("STORE_FLUSH_TIMEOUT", 30*time.Second, 100*time.Millisecond,
-		"bound of one attempt to store a batch (also the statement_timeout of its merge transaction); a flush blocked longer, on a lock say, is cancelled and retried with its rows kept")
+		"bound of one attempt to store a batch (also the statement_timeout of the writer's connections); a flush blocked longer, on a lock say, is cancelled and retried with its rows kept")
 	c.StoreQueueSize = e.integer("STORE_QUEUE_SIZE", 50000, 1, 10_000_000, "records the writer's queue holds before producers block (backpressure)")
 	c.StoreRejectsPerSec = e.integer("STORE_REJECTS_PER_SECOND", 100, 1, 1_000_000, "rejects stored per second at most (with a burst of the same size); beyond, they are counted, not stored")
 	c.StoreRawLimit = e.integer("STORE_REJECT_RAW_BYTES", 4096, 0, 1<<20, "a rejected payload is kept truncated to this many bytes")

@@ -40,13 +40,14 @@ func (g *gapTap) RecordGap(gap market.Gap) {
 
 // TestHostClockOffFromTheExchanges runs the service on a host clock 10 s
 // behind and 10 s ahead of the simulated exchange, whose trades are all
-// stamped at its own present. Behind, the first trades (before the skew is
-// measured from ten of them) are refused as being in the future, each kept
-// in rejects and covered by a rejected gap; every later one is stored
-// because validation allows the measured offset. Ahead, nothing is
-// refused. Either way every trade is stored or covered by a gap, and the
-// measured skew is reported in the collector's status and in
-// etl_exchange_clock_skew_seconds.
+// stamped at its own present. Behind, no trade is refused, not even the
+// first ones: the collector reads the exchange's server time before it
+// dials, and validation allows the measured offset from the first trade.
+// Ahead, nothing is refused either. 10 minutes behind, beyond the 5-minute
+// cap of the correction, every trade is refused as being in the future,
+// kept in rejects and covered by a rejected gap. Every trade is stored or
+// covered by a gap, and the measured skew is reported in the collector's
+// status and in etl_exchange_clock_skew_seconds.
 func TestHostClockOffFromTheExchanges(t *testing.T) {
 	const total = 40
 	tests := []struct {
@@ -54,8 +55,9 @@ func TestHostClockOffFromTheExchanges(t *testing.T) {
 		host    time.Duration // the host clock's offset from the exchange's
 		refused int
 	}{
-		{name: "host 10s behind", host: -10 * time.Second, refused: 9},
+		{name: "host 10s behind", host: -10 * time.Second, refused: 0},
 		{name: "host 10s ahead", host: 10 * time.Second, refused: 0},
+		{name: "host 10min behind, beyond the cap", host: -10 * time.Minute, refused: total},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

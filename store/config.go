@@ -22,7 +22,7 @@ type Config struct {
 	// FlushTimeout bounds one attempt to store a batch (or a part of it):
 	// a COPY or merge blocked longer (on a lock held by another session,
 	// say) is cancelled, and the batch retried with its rows kept (default
-	// 30s). The merge transaction also sets it as its statement_timeout,
+	// 30s). The Writer's own connections set it as their statement_timeout,
 	// so that the server gives up too when the client cannot tell it.
 	FlushTimeout time.Duration
 	// QueueSize bounds each table's queue of records waiting for its

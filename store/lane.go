@@ -285,7 +285,7 @@ var ErrFlushTimeout = errors.New("flush attempt timed out")
 // blocked longer (on a lock, say) is cancelled and fails with
 // ErrFlushTimeout, a transient failure.
 func (l *lane[T]) attemptWithin(ctx context.Context, rows []T, enc *copyEncoder) (inserted, updated int, err error) {
-	actx, cancel := context.WithTimeout(ctx, l.w.cfg.FlushTimeout)
+	actx, cancel := context.WithTimeout(ctx, l.w.clientTimeout)
 	defer cancel()
 	inserted, updated, err = l.attempt(actx, rows, enc)
 	if err != nil && ctx.Err() == nil && errors.Is(actx.Err(), context.DeadlineExceeded) {

@@ -42,9 +42,19 @@ type running struct {
 // startWriter runs a Writer until stop (or the end of the test).
 func startWriter(t testing.TB, cfg Config, pool *pgxpool.Pool) *running {
 	t.Helper()
+	return startWriterWith(t, cfg, pool, nil)
+}
+
+// startWriterWith is startWriter with set, when not nil, applied to the
+// Writer before Run.
+func startWriterWith(t testing.TB, cfg Config, pool *pgxpool.Pool, set func(*Writer)) *running {
+	t.Helper()
 	w, err := New(cfg, pool, zaptest.NewLogger(t))
 	if err != nil {
 		t.Fatalf("new writer: %v", err)
+	}
+	if set != nil {
+		set(w)
 	}
 	ctx, cancel := context.WithCancel(context.WithoutCancel(t.Context()))
 	r := &running{Writer: w, cancel: cancel, done: make(chan error, 1)}

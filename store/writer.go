@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -26,9 +27,19 @@ var ErrUnsupported = errors.New("unsupported record type")
 // Writer stores records and rejects in batches. Write and Reject may be
 // called from any goroutine, before and while Run runs.
 type Writer struct {
-	cfg  Config
+	cfg Config
+	// shared is the pool given to New; Run derives pool from its settings.
+	shared *pgxpool.Pool
+	// pool is what the lanes store through: the Writer's own pool, opened
+	// by Run before the lanes start and closed after they stop, whose
+	// connections carry statement_timeout (see writerPoolConfig); shared
+	// until then.
 	pool *pgxpool.Pool
-	log  *zap.Logger
+	// clientTimeout bounds one flush attempt on the client's side and
+	// serverTimeout is the statement_timeout of the Writer's connections:
+	// both are Config.FlushTimeout (tests lengthen one to show the other).
+	clientTimeout, serverTimeout time.Duration
+	log                          *zap.Logger
 
 	trades   *lane[*market.Trade]
 	tickers  *lane[*market.Ticker]
@@ -71,7 +82,10 @@ func New(cfg Config, pool *pgxpool.Pool, log *zap.Logger) (*Writer, error) {
 	}
 	w := &Writer{
 		cfg:             cfg,
+		shared:          pool,
 		pool:            pool,
+		clientTimeout:   cfg.FlushTimeout,
+		serverTimeout:   cfg.FlushTimeout,
 		log:             log,
 		limiter:         rate.NewLimiter(rate.Limit(cfg.RejectsPerSecond), cfg.RejectsBurst),
 		droppedByReason: map[string]uint64{},
@@ -109,6 +123,16 @@ func (w *Writer) Run(ctx context.Context) error {
 	}
 	flushCtx, hardStop := context.WithCancel(context.WithoutCancel(ctx))
 	defer hardStop()
+	pool, err := pgxpool.NewWithConfig(flushCtx, writerPoolConfig(w.shared, w.serverTimeout))
+	if err != nil {
+		// Only an invalid configuration fails here: keep storing through
+		// the shared pool, bounded by the client's timeout alone.
+		w.log.Error("store: open the writer's own pool; using the shared one without a server-side statement_timeout", zap.Error(err))
+		pool = w.shared
+	} else {
+		defer pool.Close()
+	}
+	w.pool = pool
 
 	var lanes sync.WaitGroup
 	for _, l := range w.lanes {
@@ -148,6 +172,20 @@ func (w *Writer) Run(ctx context.Context) error {
 		return fmt.Errorf("store writer: %d rows not stored within the shutdown timeout of %s", lost, w.cfg.ShutdownTimeout)
 	}
 	return nil
+}
+
+// writerPoolConfig returns shared's settings with statement_timeout set
+// to flushTimeout on every connection (a startup parameter, so it holds
+// from the first statement): a COPY or merge blocked on a lock is ended by
+// the server after flushTimeout even when the client's cancel never
+// reaches it (a lost cancel request, a half-open connection), so that it
+// does not keep its place in the lock queue. Only the Writer's
+// connections carry it: migrations, retention and the other readers use
+// their own connections without it.
+func writerPoolConfig(shared *pgxpool.Pool, flushTimeout time.Duration) *pgxpool.Config {
+	cfg := shared.Config()
+	cfg.ConnConfig.RuntimeParams["statement_timeout"] = strconv.FormatInt(max(1, flushTimeout.Milliseconds()), 10)
+	return cfg
 }
 
 // drainTimeout is how long the final drain may take: ShutdownTimeout, or

@@ -1,6 +1,7 @@
 package supervisor
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"strings"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"marketetl/collector"
 	"marketetl/market"
 	"marketetl/spec"
 )
@@ -46,6 +48,36 @@ func TestMetricsEndpoint(t *testing.T) {
 		}
 		if _, body = a.do("GET", "/metrics", "", ""); strings.Contains(body, `collector="bad"`) {
 			t.Error("/metrics still has series of the removed collector")
+		}
+		a.mustStop()
+	})
+}
+
+// TestAnomaliesMetric: the protocol anomalies a collector counted are
+// served as etl_protocol_anomalies_total by exchange and kind, every kind
+// present (0 when none was seen).
+func TestAnomaliesMetric(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		a := newAPIHarness(t, APIConfig{Token: testToken}, Config{})
+		a.f.set("an", func(ctx context.Context, r *fakeRunner) error {
+			r.mu.Lock()
+			r.st.Anomalies = map[string]uint64{collector.AnomalyUnknownErrorCode: 2, collector.AnomalyBadField: 1}
+			r.mu.Unlock()
+			return healthy(ctx, r)
+		})
+		a.start(newSpec("an"))
+		time.Sleep(2*time.Second + time.Millisecond)
+		synctest.Wait()
+		_, body := a.do("GET", "/metrics", "", "")
+		for _, want := range []string{
+			`etl_protocol_anomalies_total{exchange="okx",kind="unknown_error_code"} 2`,
+			`etl_protocol_anomalies_total{exchange="okx",kind="bad_field"} 1`,
+			`etl_protocol_anomalies_total{exchange="okx",kind="unknown_message"} 0`,
+			`etl_protocol_anomalies_total{exchange="okx",kind="subscription_refused"} 0`,
+		} {
+			if !strings.Contains(body, want+"\n") {
+				t.Errorf("/metrics lacks %s", want)
+			}
 		}
 		a.mustStop()
 	})

@@ -14,6 +14,7 @@
 // set; the exchange time is not before 2009-01-01 UTC and not later than
 // the local clock plus Config.ClockSkew (plus, when Config.ClockOffset
 // measured the local clock behind the exchange's, that offset, up to
+// MaxClockCorrection; while it has measured nothing yet,
 // MaxClockCorrection).
 //
 // Trades: a trade id; price > 0; size > 0; side buy or sell.

@@ -29,7 +29,8 @@ type Config struct {
 	// and whether it is known (collector.ClockSkew.Offset). When the local
 	// clock is behind, the future checks allow that much more, up to
 	// MaxClockCorrection, so that a host clock running late does not
-	// refuse good records. Nil: no correction.
+	// refuse good records; while it is not known yet, they allow
+	// MaxClockCorrection more. Nil: no correction.
 	ClockOffset func(market.Exchange) (time.Duration, bool)
 }
 
@@ -197,13 +198,21 @@ func (v *Validator) checkMeta(h *market.Meta, balance bool, now time.Time, allow
 
 // allowance is how far ahead of the local clock an exchange time of ex
 // may be: the configured skew, plus how far the local clock was measured
-// to run behind ex's (capped at MaxClockCorrection).
+// to run behind ex's (capped at MaxClockCorrection), or plus
+// MaxClockCorrection while that is not measured yet.
 func (v *Validator) allowance(ex market.Exchange) time.Duration {
 	if v.offset == nil {
 		return v.skew
 	}
 	off, ok := v.offset(ex)
-	if !ok || off >= 0 {
+	if !ok {
+		// Not measured yet (the first trades after a start, before the
+		// exchange's server time or enough trades were read): a host
+		// clock behind the exchange's must not refuse them, so allow as
+		// much as a measurement could.
+		return v.skew + MaxClockCorrection
+	}
+	if off >= 0 {
 		return v.skew
 	}
 	return v.skew + min(-off, MaxClockCorrection)

@@ -258,8 +258,10 @@ func TestConcurrentChecks(t *testing.T) {
 }
 
 // A local clock measured 10 s behind an exchange's allows its times 10 s
-// further ahead (capped at MaxClockCorrection); one measured ahead, an
-// unknown offset or another exchange's offset change nothing.
+// further ahead (capped at MaxClockCorrection); one measured ahead or
+// another exchange's offset change nothing; an offset not measured yet
+// allows MaxClockCorrection, so that no trade is refused for its time
+// before the first measurement.
 func TestMeasuredClockOffsetWidensTheAllowance(t *testing.T) {
 	offsets := map[market.Exchange]time.Duration{market.OKX: -10 * time.Second, market.Binance: 10 * time.Second, market.Coinbase: -time.Hour}
 	v, err := New(Config{ClockOffset: func(ex market.Exchange) (time.Duration, bool) {
@@ -280,12 +282,15 @@ func TestMeasuredClockOffsetWidensTheAllowance(t *testing.T) {
 		{name: "ahead: the plain allowance", ex: market.Binance, ahead: DefaultClockSkew + time.Nanosecond, refuse: true},
 		{name: "far behind: capped", ex: market.Coinbase, ahead: DefaultClockSkew + MaxClockCorrection + time.Nanosecond, refuse: true},
 		{name: "far behind: up to the cap", ex: market.Coinbase, ahead: DefaultClockSkew + MaxClockCorrection},
+		{name: "not measured yet: up to the cap", ex: market.Kraken, ahead: DefaultClockSkew + MaxClockCorrection},
+		{name: "not measured yet: beyond the cap refused", ex: market.Kraken, ahead: DefaultClockSkew + MaxClockCorrection + time.Nanosecond, refuse: true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			tr := goodTrade()
 			tr.Exchange, tr.Time = tc.ex, now.Add(tc.ahead)
-			if tc.ex == market.Coinbase || tc.ex == market.Binance {
+			switch tc.ex {
+			case market.Coinbase, market.Binance, market.Kraken:
 				tr.Symbol = "BTC-USD"
 			}
 			r := v.Check(tr)

@@ -312,16 +312,4 @@ func (p *Private) KeyPermissions(ctx context.Context) (collector.Permissions, er
 }
 
 // ServerTime implements collector.ServerClock (GET /api/v3/time).
-func (p *Private) ServerTime(ctx context.Context) (time.Time, error) {
-	resp, body, err := p.rest.rest.Get(ctx, "/api/v3/time")
-	if err != nil {
-		return time.Time{}, fmt.Errorf("binance server time: %w", err)
-	}
-	var r struct {
-		ServerTime int64 `json:"serverTime"`
-	}
-	if resp.StatusCode != http.StatusOK || json.Unmarshal(body, &r) != nil || r.ServerTime <= 0 {
-		return time.Time{}, fmt.Errorf("binance server time: HTTP %s: unexpected answer", resp.Status)
-	}
-	return time.UnixMilli(r.ServerTime).UTC(), nil
-}
+func (p *Private) ServerTime(ctx context.Context) (time.Time, error) { return p.rest.ServerTime(ctx) }

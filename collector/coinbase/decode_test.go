@@ -42,7 +42,8 @@ type outcome struct {
 	acked   []string
 	// heartbeat is "stream time" of an expected heartbeat.
 	heartbeat string
-	// exchErr is "message|stream|permanent" of an expected exchange error.
+	// exchErr is "message|stream|permanent|unknown" of an expected exchange
+	// error (unknown: ExchangeError.UnknownCode).
 	exchErr string
 	ignored bool
 	// reason, field and stream describe the expected DecodeError.
@@ -62,7 +63,7 @@ func got(ev *collector.Event, err error) outcome {
 		o.heartbeat = ev.HeartbeatStream.String() + " " + adaptertest.Stamp(ev.HeartbeatTime)
 	}
 	if ev.Err != nil {
-		o.exchErr = fmt.Sprintf("%s|%s|%t", ev.Err.Message, ev.Err.Stream.Symbol, ev.Err.Permanent)
+		o.exchErr = fmt.Sprintf("%s|%s|%t|%t", ev.Err.Message, ev.Err.Stream.Symbol, ev.Err.Permanent, ev.Err.UnknownCode)
 		if ev.Err.Exchange != market.Coinbase || ev.Err.Code != "" || ev.Err.Stream.Exchange != market.Coinbase {
 			o.exchErr += fmt.Sprintf(" (exchange %q, code %q, stream %s)", ev.Err.Exchange, ev.Err.Code, streamText(ev.Err.Stream))
 		}
@@ -105,15 +106,16 @@ func TestDecodeGolden(t *testing.T) {
 		{"snapshot.json", outcome{}}, // a book message: books_test.go
 		{"l2update.json", outcome{}}, // a book message: books_test.go
 		{"request_subscribe.json", outcome{ignored: true}},
-		{"error_message_only.json", outcome{exchErr: "error message||false"}},
+		{"error_message_only.json", outcome{exchErr: "error message||false|true"}},
 		// Observed frames.
-		{"error_invalid_product.json", outcome{exchErr: "Failed to subscribe: ETH-USD is not a valid product|ETH-USD|true"}},
-		{"error_no_channels.json", outcome{exchErr: "Failed to subscribe: No channels provided||false"}},
-		{"error_auth.json", outcome{exchErr: "Failed to subscribe: level2, level3, and full channels now require authentication. https://docs.cloud.coinbase.com/exchange/docs/websocket-auth||true"}},
+		{"error_invalid_product.json", outcome{exchErr: "Failed to subscribe: ETH-USD is not a valid product|ETH-USD|true|false"}},
+		{"error_no_channels.json", outcome{exchErr: "Failed to subscribe: No channels provided||false|false"}},
+		{"error_auth.json", outcome{exchErr: "Failed to subscribe: level2, level3, and full channels now require authentication. https://docs.cloud.coinbase.com/exchange/docs/websocket-auth||true|false"}},
+		{"error_unknown_reason.json", outcome{exchErr: "Failed to subscribe: a reason this client does not know yet||false|true"}},
 		// A refused signature on the signed level2 subscribe: every order
 		// book stream, permanent unless the timestamp was off.
-		{"error_auth_signature.json", outcome{exchErr: `Sorry, you could not be authenticated: Bad Request: invalid signature||true (exchange "coinbase", code "invalid signature", stream coinbase/orderbook/)`}},
-		{"error_auth_timestamp.json", outcome{exchErr: `Sorry, you could not be authenticated: Bad Request: request timestamp expired||false (exchange "coinbase", code "request timestamp expired", stream coinbase/orderbook/)`}},
+		{"error_auth_signature.json", outcome{exchErr: `Sorry, you could not be authenticated: Bad Request: invalid signature||true|false (exchange "coinbase", code "invalid signature", stream coinbase/orderbook/)`}},
+		{"error_auth_timestamp.json", outcome{exchErr: `Sorry, you could not be authenticated: Bad Request: request timestamp expired||false|false (exchange "coinbase", code "request timestamp expired", stream coinbase/orderbook/)`}},
 		{"ticker_no_sizes.json", outcome{records: []string{
 			"ticker coinbase ETH-USD t=2018-10-13T23:10:32.804Z last=196.71000000 bid=196.71x- ask=196.72x- o=194.92000000 h=198.37000000 l=193.45000000 v=39113.63137656 qv=-"}}},
 		{"ticker_no_time.json", outcome{reason: collector.ReasonBadField, field: "time", stream: "coinbase/ticker/HBAR-USD"}},

@@ -173,8 +173,36 @@ func (d *decoder) exchangeError(f *fields, ev *collector.Event) error {
 		e.Code = reason
 		e.Permanent = !strings.Contains(lower, "timestamp")
 	}
+	e.UnknownCode = !knownError(reason)
 	ev.Err = e
 	return nil
+}
+
+// knownReasons are the error reasons Coinbase is documented or observed
+// to send (websocket-errors; see invalidProduct and the authentication
+// texts of private.go), in lower case. Coinbase's errors carry no code:
+// an error whose reason is none of these is reported as an unknown code,
+// since the exchange may have changed its API.
+var knownReasons = []string{
+	"could not be authenticated",
+	"is not a valid product",
+	"no channels provided",
+	"channels now require authentication",
+	"invalid signature",
+	"request timestamp expired",
+	"invalid api key",
+	"invalid passphrase",
+}
+
+// knownError reports whether reason is one of knownReasons.
+func knownError(reason string) bool {
+	lower := strings.ToLower(reason)
+	for _, k := range knownReasons {
+		if strings.Contains(lower, k) {
+			return true
+		}
+	}
+	return false
 }
 
 // optionalText reads a string that may be absent or null, as text.

@@ -218,7 +218,7 @@ func (p *Private) Decode(frame []byte, received time.Time, ev *collector.Event) 
 		ev.Heartbeat = true
 	case "error":
 		ev.Err = &collector.ExchangeError{Exchange: market.Coinbase, Message: f.Message + ": " + f.Reason, Stream: p.balanceStream(),
-			Permanent: permanentReasons[f.Reason]}
+			Permanent: permanentReasons[f.Reason], UnknownCode: !knownError(f.Reason)}
 	default:
 		return &collector.DecodeError{Stream: p.balanceStream(), Reason: collector.ReasonUnknownChannel, Field: "type", Err: fmt.Errorf("type %q", f.Type)}
 	}
@@ -305,20 +305,4 @@ func (p *Private) Snapshot(ctx context.Context, _ []market.Stream) ([]market.Rec
 }
 
 // ServerTime implements collector.ServerClock (GET /time).
-func (p *Private) ServerTime(ctx context.Context) (time.Time, error) {
-	resp, body, err := p.rest.rest.Get(ctx, "/time")
-	if err != nil {
-		return time.Time{}, fmt.Errorf("coinbase server time: %w", err)
-	}
-	var r struct {
-		ISO string `json:"iso"`
-	}
-	if resp.StatusCode != http.StatusOK || json.Unmarshal(body, &r) != nil {
-		return time.Time{}, fmt.Errorf("coinbase server time: HTTP %s: unexpected answer", resp.Status)
-	}
-	t, err := time.Parse(time.RFC3339Nano, r.ISO)
-	if err != nil {
-		return time.Time{}, fmt.Errorf("coinbase server time: iso: %w", err)
-	}
-	return t.UTC(), nil
-}
+func (p *Private) ServerTime(ctx context.Context) (time.Time, error) { return p.rest.ServerTime(ctx) }

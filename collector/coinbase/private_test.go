@@ -79,12 +79,16 @@ func TestPrivateDecode(t *testing.T) {
 		})
 	}
 	var ev collector.Event
-	if err := p.Decode([]byte(`{"type":"error","message":"Sorry, you could not be authenticated: Bad Request","reason":"invalid signature"}`), received, &ev); err != nil || ev.Err == nil || !ev.Err.Permanent {
+	if err := p.Decode([]byte(`{"type":"error","message":"Sorry, you could not be authenticated: Bad Request","reason":"invalid signature"}`), received, &ev); err != nil || ev.Err == nil || !ev.Err.Permanent || ev.Err.UnknownCode {
 		t.Errorf("observed auth error: %v %+v", err, ev.Err)
 	}
 	ev.Reset()
-	if err := p.Decode([]byte(`{"type":"error","message":"Sorry, you could not be authenticated: Bad Request","reason":"request timestamp expired"}`), received, &ev); err != nil || ev.Err == nil || ev.Err.Permanent {
+	if err := p.Decode([]byte(`{"type":"error","message":"Sorry, you could not be authenticated: Bad Request","reason":"request timestamp expired"}`), received, &ev); err != nil || ev.Err == nil || ev.Err.Permanent || ev.Err.UnknownCode {
 		t.Errorf("observed expired timestamp: %v %+v", err, ev.Err)
+	}
+	ev.Reset()
+	if err := p.Decode([]byte(`{"type":"error","message":"Failed to subscribe","reason":"a reason this client does not know yet"}`), received, &ev); err != nil || ev.Err == nil || ev.Err.Permanent || !ev.Err.UnknownCode {
+		t.Errorf("unknown reason: %v %+v, want an unknown code", err, ev.Err)
 	}
 	ev.Reset()
 	if err := p.Decode([]byte(`{"type":"subscriptions","channels":[{"name":"balance"}]}`), received, &ev); err != nil || len(ev.Acked) != 1 {

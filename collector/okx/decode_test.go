@@ -104,6 +104,8 @@ func goldenCases() []golden {
 			Message: "This channel has been migrated to the '/business' URL. Please subscribe using the new URL. More details can refer to: https://www.okx.com/help-center/changes-to-v5-api-websocket-subscription-parameter-and-url"}},
 		{name: "error 60014 too frequent is not permanent", file: "error_60014.json", err: &collector.ExchangeError{
 			Exchange: market.OKX, Code: "60014", Message: "Requests too frequent"}},
+		{name: "an undocumented code is an unknown code", file: "error_unknown_code.json", err: &collector.ExchangeError{
+			Exchange: market.OKX, Code: "60099", Message: "A rule this client does not know yet", UnknownCode: true}},
 		{name: "documented notice 64008 asks to reconnect", file: "notice_64008.json", reconn: true},
 		{name: "documented channel-conn-count", file: "channel_conn_count.json", ignored: true},
 		{name: "pong", file: "pong.txt", pong: true},

@@ -78,6 +78,7 @@ func (d *decoder) exchangeError() *collector.ExchangeError {
 		}
 	}
 	ee.Permanent = permanentCode(ee.Code)
+	ee.UnknownCode = !knownCode(ee.Code)
 	if st, _, _, err := d.arg.stream(d.s.Bytes(), d.syms); err == nil {
 		ee.Stream = st
 	} else if st, ok := streamInMessage([]byte(ee.Message)); ok {
@@ -100,6 +101,25 @@ func permanentCode(code string) bool {
 		"60018",                                     // wrong URL, or the channel or instId does not exist
 		"64000", "64001", "64002", "64003", "64004", // wrong parameter, URL or access for the channel
 		"51001": // instrument does not exist (REST code, seen in WebSocket messages too)
+		return true
+	}
+	return false
+}
+
+// knownCode reports whether code is one of OKX's documented WebSocket
+// error codes (error-code-websocket-public: 60004 to 64008) or 51001,
+// a REST code also seen on the feed. Any other code, or none, means the
+// exchange may have changed its API: a protocol anomaly, not a reason to
+// redial.
+func knownCode(code string) bool {
+	if permanentCode(code) {
+		return true
+	}
+	switch code {
+	case "60014", // requests too frequent
+		"60023",          // bulk login requests too frequent
+		"63999",          // login failed due to an internal error
+		"64007", "64008": // internal error; connection closing for an upgrade
 		return true
 	}
 	return false

@@ -193,10 +193,12 @@ func (p *Private) Decode(frame []byte, received time.Time, ev *collector.Event) 
 			ev.LoggedIn = true
 			return nil
 		}
-		ev.Err = &collector.ExchangeError{Exchange: market.OKX, Code: f.Code, Message: f.Msg, Permanent: loginCodes[f.Code]}
+		ev.Err = &collector.ExchangeError{Exchange: market.OKX, Code: f.Code, Message: f.Msg, Permanent: loginCodes[f.Code],
+			UnknownCode: !knownCode(f.Code)}
 		return nil
 	case "error":
-		ev.Err = &collector.ExchangeError{Exchange: market.OKX, Code: f.Code, Message: f.Msg, Stream: p.balanceStream(), Permanent: loginCodes[f.Code]}
+		ev.Err = &collector.ExchangeError{Exchange: market.OKX, Code: f.Code, Message: f.Msg, Stream: p.balanceStream(), Permanent: loginCodes[f.Code],
+			UnknownCode: !knownCode(f.Code)}
 		return nil
 	case "subscribe":
 		ev.Acked = append(ev.Acked, p.balanceStream())
@@ -307,25 +309,7 @@ func (p *Private) Snapshot(ctx context.Context, _ []market.Stream) ([]market.Rec
 }
 
 // ServerTime implements collector.ServerClock (GET /api/v5/public/time).
-func (p *Private) ServerTime(ctx context.Context) (time.Time, error) {
-	resp, body, err := p.rest.Get(ctx, "/api/v5/public/time")
-	if err != nil {
-		return time.Time{}, fmt.Errorf("okx server time: %w", err)
-	}
-	var r struct {
-		Data []struct {
-			TS string `json:"ts"`
-		} `json:"data"`
-	}
-	if resp.StatusCode != http.StatusOK || json.Unmarshal(body, &r) != nil || len(r.Data) != 1 {
-		return time.Time{}, fmt.Errorf("okx server time: HTTP %s: unexpected answer", resp.Status)
-	}
-	ms, err := strconv.ParseInt(r.Data[0].TS, 10, 64)
-	if err != nil {
-		return time.Time{}, fmt.Errorf("okx server time: ts: %w", err)
-	}
-	return time.UnixMilli(ms).UTC(), nil
-}
+func (p *Private) ServerTime(ctx context.Context) (time.Time, error) { return serverTime(ctx, p.rest) }
 
 // KeyPermissions implements collector.PermissionChecker: the perm field of
 // GET /api/v5/account/config ("read_only", "trade", "withdraw").

@@ -83,13 +83,18 @@ func TestPrivateDecode(t *testing.T) {
 			}
 		}},
 		{"documented login failure", `{"event":"error","code":"60009","msg":"Login failed.","connId":"a4d3ae55"}`, func(t *testing.T, ev *collector.Event, err error) {
-			if err != nil || ev.Err == nil || ev.Err.Code != "60009" || !ev.Err.Permanent || ev.LoggedIn {
+			if err != nil || ev.Err == nil || ev.Err.Code != "60009" || !ev.Err.Permanent || ev.Err.UnknownCode || ev.LoggedIn {
 				t.Errorf("err %v, ev.Err %+v", err, ev.Err)
 			}
 		}},
 		{"observed expired timestamp is not permanent", `{"event":"error","msg":"Timestamp request expired","code":"60006"}`, func(t *testing.T, ev *collector.Event, err error) {
 			if err != nil || ev.Err == nil || ev.Err.Permanent {
 				t.Errorf("err %v, ev.Err %+v", err, ev.Err)
+			}
+		}},
+		{"undocumented login code", `{"event":"login","code":"60098","msg":"Something new.","connId":"a4d3ae55"}`, func(t *testing.T, ev *collector.Event, err error) {
+			if err != nil || ev.Err == nil || !ev.Err.UnknownCode || ev.Err.Permanent || ev.LoggedIn {
+				t.Errorf("err %v, ev.Err %+v: want an unknown code", err, ev.Err)
 			}
 		}},
 		{"subscribe ack", `{"id":"1512","event":"subscribe","arg":{"channel":"account"},"connId":"a4d3ae55"}`, func(t *testing.T, ev *collector.Event, err error) {

@@ -1,0 +1,80 @@
+package service
+
+import (
+	"context"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/shopspring/decimal"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest"
+
+	"marketetl/config"
+	"marketetl/dbtest"
+	"marketetl/market"
+	"marketetl/store"
+)
+
+// TestWriterDrainEndsAtTheShutdownDeadline: the writer's final drain ends
+// at the service's one shutdown deadline, not after its own
+// SHUTDOWN_TIMEOUT. The shutdown clock is set so that the deadline has
+// already passed when the shutdown begins, and the trades table is locked:
+// the records accepted are spilled to the spool at once, none is stored.
+// (Were the drain to ignore the deadline, it would wait for the lock, which
+// is released after 30 s, and store them.)
+func TestWriterDrainEndsAtTheShutdownDeadline(t *testing.T) {
+	ctx := t.Context()
+	log := zaptest.NewLogger(t, zaptest.Level(zap.ErrorLevel))
+	dbURL := dbtest.NewDatabase(t)
+	if err := store.Migrate(ctx, dbURL, log); err != nil {
+		t.Fatal(err)
+	}
+	pool, err := store.Open(ctx, dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	cfg, err := config.Load(func(string) (string, bool) { return "", false })
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.SpoolDir, cfg.RedisEnabled, cfg.BackfillEnabled = t.TempDir(), false, false
+	cfg.ShutdownTimeout = time.Hour
+	reg := Registry{market.OKX: {New: func(Endpoints, *http.Client) (Adapter, error) { return fakeAdapter{}, nil }}}
+	svc, err := New(cfg, pool, reg, WithLogger(log), WithoutSupervisor())
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc.shutdown.now = func() time.Time { return time.Now().Add(-2 * time.Hour) } // the deadline has passed
+
+	lock, err := pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = lock.Rollback(context.WithoutCancel(ctx)) }()
+	if _, err := lock.Exec(ctx, "LOCK TABLE trades IN ACCESS EXCLUSIVE MODE"); err != nil {
+		t.Fatal(err)
+	}
+	release := time.AfterFunc(30*time.Second, func() { _ = lock.Rollback(context.WithoutCancel(ctx)) }) // a bound, not a speed assertion
+	defer release.Stop()
+
+	const n = 3
+	at := time.Now().UTC().Add(-time.Minute).Truncate(time.Millisecond)
+	err = svc.RunWith(ctx, func(ctx context.Context) error {
+		for i := range n {
+			tr := &market.Trade{Meta: market.Meta{Exchange: market.OKX, Symbol: "BTC-USDT", Time: at.Add(time.Duration(i) * time.Second), Received: at},
+				TradeID: string(rune('1' + i)), Price: decimal.RequireFromString("100.5"), Size: decimal.RequireFromString("1"), Side: market.Buy}
+			if err := svc.Pipeline().Accept(ctx, tr); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := svc.Writer().Stats().Tables[store.TableTrades]; st.Spilled != n || st.Inserted != 0 || st.Lost != 0 {
+		t.Errorf("trades %+v: want %d spilled at the deadline, none stored or lost", st, n)
+	}
+}
