@@ -233,23 +233,40 @@ func (c *Collector) reconcileRound(ctx context.Context) (time.Duration, error) {
 	return 0, c.reconcileDue(ctx, pend[:n])
 }
 
-// recordChecks moves the enqueued checks into the check list; on failure
-// they stay enqueued.
+// recordBatch bounds the checks recorded with one Add: a backlog (the
+// database was slow while candles closed) is recorded in parts, so that
+// the statement built for it stays small.
+const recordBatch = 1000
+
+// recordChecks moves the checks enqueued when it is called into the check
+// list, recordBatch at a time; on failure the ones not recorded stay
+// enqueued, in order.
 func (c *Collector) recordChecks(ctx context.Context) error {
 	c.checkMu.Lock()
-	batch := c.checkQueue
-	c.checkQueue = nil
+	todo := len(c.checkQueue)
 	c.checkMu.Unlock()
-	if len(batch) == 0 {
-		return nil
-	}
-	if err := c.checks.Add(ctx, batch); err != nil {
+	for todo > 0 {
 		c.checkMu.Lock()
-		c.checkQueue = append(batch, c.checkQueue...)
+		n := min(len(c.checkQueue), recordBatch, todo)
+		batch := c.checkQueue[:n:n]
+		if n == len(c.checkQueue) {
+			c.checkQueue = nil
+		} else {
+			c.checkQueue = c.checkQueue[n:]
+		}
 		c.checkMu.Unlock()
-		return err
+		if n == 0 {
+			return nil
+		}
+		todo -= n
+		if err := c.checks.Add(ctx, batch); err != nil {
+			c.checkMu.Lock()
+			c.checkQueue = append(batch, c.checkQueue...)
+			c.checkMu.Unlock()
+			return err
+		}
+		c.due.recorded(batch)
 	}
-	c.due.recorded(batch)
 	return nil
 }
 

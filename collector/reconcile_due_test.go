@@ -2,6 +2,8 @@ package collector
 
 import (
 	"context"
+	"fmt"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"testing/synctest"
@@ -14,6 +16,15 @@ import (
 type countingChecks struct {
 	CandleChecks
 	reads atomic.Int64
+	mu    sync.Mutex
+	adds  []int // the size of each Add
+}
+
+func (c *countingChecks) Add(ctx context.Context, checks []market.CandleCheck) error {
+	c.mu.Lock()
+	c.adds = append(c.adds, len(checks))
+	c.mu.Unlock()
+	return c.CandleChecks.Add(ctx, checks)
 }
 
 func (c *countingChecks) Pending(ctx context.Context, streams []market.Stream, limit int) ([]market.CandleCheck, error) {
@@ -65,4 +76,33 @@ func TestRecordingChecksDoesNotReadTheList(t *testing.T) {
 			t.Errorf("%d checks left, want none", len(left))
 		}
 	})
+}
+
+// TestCheckBacklogRecordedInParts: a backlog of checks (the check list was
+// slow while candles closed) is recorded recordBatch at a time, every one
+// of them.
+func TestCheckBacklogRecordedInParts(t *testing.T) {
+	cs := market.Stream{Exchange: market.Coinbase, Symbol: "BTC-USD", Type: market.TypeCandle, Timeframe: market.TF1m}
+	list := &countingChecks{CandleChecks: newMemChecks()}
+	c, err := New(Config{Name: "t", Streams: []market.Stream{cs}, History: &fakeHistory{}, Checks: list},
+		&lineProto{url: "ws://127.0.0.1:1", candles: true}, newSink())
+	if err != nil {
+		t.Fatal(err)
+	}
+	open := time.Now().Truncate(time.Minute)
+	const backlog = 2*recordBatch + 500
+	for i := range backlog {
+		cd := restCandle(open.Add(time.Duration(i)*time.Minute).Unix(), "")
+		cd.Exchange, cd.Symbol, cd.Timeframe = cs.Exchange, cs.Symbol, cs.Timeframe
+		c.enqueueReconcile(&cd)
+	}
+	if err := c.recordChecks(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := fmt.Sprint(list.adds), fmt.Sprint([]int{recordBatch, recordBatch, 500}); got != want {
+		t.Errorf("recorded in parts of %s, want %s", got, want)
+	}
+	if left, _ := list.Pending(t.Context(), []market.Stream{cs}, 2*backlog); len(left) != backlog {
+		t.Errorf("%d checks recorded, want %d", len(left), backlog)
+	}
 }
