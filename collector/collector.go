@@ -20,6 +20,7 @@ import (
 	"net/http"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -220,6 +221,10 @@ type Collector struct {
 	checkMu    sync.Mutex // guards checkQueue
 	checkQueue []market.CandleCheck
 	checkWake  chan struct{}
+	// due is the reconcile loop's knowledge of the check list's earliest
+	// due time (its goroutine only); dueStale tells it the streams changed.
+	due      dueCache
+	dueStale atomic.Bool
 	// positions numbers the sessions and keeps each stream's last record,
 	// for gap detection.
 	positions *Positions
@@ -324,8 +329,13 @@ func (c *Collector) SetStreams(streams []market.Stream) error {
 	if err := c.setStreams(streams); err != nil {
 		return fmt.Errorf("set streams of collector %s: %w", c.cfg.Name, err)
 	}
+	c.dueStale.Store(true)
 	select {
 	case c.changed <- struct{}{}:
+	default:
+	}
+	select {
+	case c.checkWake <- struct{}{}:
 	default:
 	}
 	return nil

@@ -17,38 +17,38 @@ const dedupWindow = 4096
 // per record.
 type dedup struct {
 	mu     sync.Mutex // guards the maps
-	trades map[string]*idRing
-	closed map[string]time.Time
+	trades map[market.Stream]*idRing
+	closed map[market.Stream]time.Time
 }
 
 func newDedup() *dedup {
-	return &dedup{trades: map[string]*idRing{}, closed: map[string]time.Time{}}
+	return &dedup{trades: map[market.Stream]*idRing{}, closed: map[market.Stream]time.Time{}}
 }
 
-// seen reports whether rec was already handed on, and remembers it if not.
+// seen reports whether rec, of stream s, was already handed on, and
+// remembers it if not. The maps are keyed by the stream itself: no key is
+// built per record.
 func (d *dedup) seen(s market.Stream, rec market.Record) bool {
 	switch r := rec.(type) {
 	case *market.Trade:
-		k := s.String()
 		d.mu.Lock()
 		defer d.mu.Unlock()
-		ring := d.trades[k]
+		ring := d.trades[s]
 		if ring == nil {
 			ring = &idRing{}
-			d.trades[k] = ring
+			d.trades[s] = ring
 		}
 		return !ring.add(r.TradeID)
 	case *market.Candle:
 		if !r.Closed {
 			return false
 		}
-		k := s.String()
 		d.mu.Lock()
 		defer d.mu.Unlock()
-		if last, ok := d.closed[k]; ok && !r.Time.After(last) {
+		if last, ok := d.closed[s]; ok && !r.Time.After(last) {
 			return true
 		}
-		d.closed[k] = r.Time
+		d.closed[s] = r.Time
 	}
 	return false
 }

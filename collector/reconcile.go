@@ -153,18 +153,69 @@ func (c *Collector) reconcile(ctx context.Context) error {
 	}
 }
 
+// checkRecheck bounds how long the reconcile loop trusts what it knows of
+// the check list's earliest due time (dueCache) without reading the list
+// again: checks it did not record itself (the store's trigger records
+// those of provisional candles) are found at least this often.
+const checkRecheck = 30 * time.Second
+
+// dueCache is what the reconcile loop knows of the check list between
+// reads: the earliest due time of its pending checks (zero: none), as read
+// at readAt and lowered by the checks recorded since. Only the loop's
+// goroutine touches it.
+type dueCache struct {
+	known  bool
+	next   time.Time
+	readAt time.Time
+}
+
+// wait returns how long nothing is due (< 0: nothing pending until a check
+// is enqueued), and whether that is known (a read of the list may be
+// skipped): false when the list must be read.
+func (d *dueCache) wait(now time.Time) (time.Duration, bool) {
+	if !d.known || now.Sub(d.readAt) >= checkRecheck || now.Before(d.readAt) {
+		return 0, false
+	}
+	recheck := checkRecheck - now.Sub(d.readAt)
+	if d.next.IsZero() {
+		return -1, true // nothing pending: until a check is enqueued
+	}
+	if !d.next.After(now) {
+		return 0, false
+	}
+	return min(d.next.Sub(now), recheck), true
+}
+
+// recorded lowers the earliest due time by that of checks just recorded.
+func (d *dueCache) recorded(checks []market.CandleCheck) {
+	for _, k := range checks {
+		if d.next.IsZero() || k.Due.Before(d.next) {
+			d.next = k.Due
+		}
+	}
+}
+
 // reconcileRound records the enqueued checks and works the due ones. It
 // returns how long to wait before the next round: 0 to go on at once, < 0
-// until a check is enqueued.
+// until a check is enqueued. The check list is read only when a check may
+// be due (see dueCache): recording checks, which happens whenever candles
+// close, does not make every round read it.
 func (c *Collector) reconcileRound(ctx context.Context) (time.Duration, error) {
 	if err := c.recordChecks(ctx); err != nil {
 		return 0, err
+	}
+	if c.dueStale.Swap(false) {
+		c.due = dueCache{} // the streams changed: theirs may have checks
+	}
+	now := c.cfg.Now()
+	if wait, ok := c.due.wait(now); ok {
+		return wait, nil
 	}
 	pend, err := c.checks.Pending(ctx, c.Streams(), checkPage)
 	if err != nil {
 		return 0, err
 	}
-	now := c.cfg.Now()
+	c.due = dueCache{known: true, readAt: now}
 	n := 0
 	for n < len(pend) && !pend[n].Due.After(now) {
 		n++
@@ -173,26 +224,48 @@ func (c *Collector) reconcileRound(ctx context.Context) (time.Duration, error) {
 		if len(pend) == 0 {
 			return -1, nil
 		}
+		c.due.next = pend[0].Due
 		return pend[0].Due.Sub(now), nil
 	}
+	// Working the due checks changes the list (done, retried, abandoned):
+	// the next round reads it again.
+	c.due = dueCache{}
 	return 0, c.reconcileDue(ctx, pend[:n])
 }
 
-// recordChecks moves the enqueued checks into the check list; on failure
-// they stay enqueued.
+// recordBatch bounds the checks recorded with one Add: a backlog (the
+// database was slow while candles closed) is recorded in parts, so that
+// the statement built for it stays small.
+const recordBatch = 1000
+
+// recordChecks moves the checks enqueued when it is called into the check
+// list, recordBatch at a time; on failure the ones not recorded stay
+// enqueued, in order.
 func (c *Collector) recordChecks(ctx context.Context) error {
 	c.checkMu.Lock()
-	batch := c.checkQueue
-	c.checkQueue = nil
+	todo := len(c.checkQueue)
 	c.checkMu.Unlock()
-	if len(batch) == 0 {
-		return nil
-	}
-	if err := c.checks.Add(ctx, batch); err != nil {
+	for todo > 0 {
 		c.checkMu.Lock()
-		c.checkQueue = append(batch, c.checkQueue...)
+		n := min(len(c.checkQueue), recordBatch, todo)
+		batch := c.checkQueue[:n:n]
+		if n == len(c.checkQueue) {
+			c.checkQueue = nil
+		} else {
+			c.checkQueue = c.checkQueue[n:]
+		}
 		c.checkMu.Unlock()
-		return err
+		if n == 0 {
+			return nil
+		}
+		todo -= n
+		if err := c.checks.Add(ctx, batch); err != nil {
+			c.checkMu.Lock()
+			c.checkQueue = append(batch, c.checkQueue...)
+			c.checkMu.Unlock()
+			return err
+		}
+		c.due.recorded(batch)
 	}
 	return nil
 }

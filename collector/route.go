@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -47,6 +48,11 @@ type router struct {
 	// candles only by sending a later one (CandleCloseRule); nil otherwise.
 	forming *forming
 
+	// routes is what the record path reads of the fields below, replaced
+	// whole by setRoutes, so that a record takes no lock to find its
+	// stream's position and the aggregators.
+	routes atomic.Pointer[routes]
+
 	mu sync.Mutex // guards the fields below
 	// wanted are the streams to hand on, keyed by Stream.String().
 	wanted map[string]market.Stream
@@ -65,6 +71,23 @@ func (r *router) setRoutes(wanted map[string]market.Stream, tracked map[market.S
 	r.wanted = wanted
 	r.tracked = tracked
 	r.agg = r.agg.replace(agg)
+	r.routes.Store(&routes{tracked: tracked, agg: r.agg})
+}
+
+// routes are the wanted streams' gap detection positions (a stream is
+// wanted when it has one) and the candle aggregators, as set last; never
+// modified once stored.
+type routes struct {
+	tracked map[market.Stream]*position
+	agg     *aggregators
+}
+
+// current returns the routes set last (empty before the first).
+func (r *router) current() *routes {
+	if rt := r.routes.Load(); rt != nil {
+		return rt
+	}
+	return &routes{}
 }
 
 // streams returns the wanted streams, sorted.
@@ -80,26 +103,18 @@ func (r *router) streams() []market.Stream {
 }
 
 func (r *router) isWanted(s market.Stream) bool {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	_, ok := r.wanted[s.String()]
+	_, ok := r.current().tracked[s]
 	return ok
 }
 
 // wantedPosition returns the gap detection position of s and whether s is
 // wanted.
 func (r *router) wantedPosition(s market.Stream) (*position, bool) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	p, ok := r.tracked[s]
+	p, ok := r.current().tracked[s]
 	return p, ok
 }
 
-func (r *router) aggregators() *aggregators {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.agg
-}
+func (r *router) aggregators() *aggregators { return r.current().agg }
 
 // route handles the Event decoded from one frame of the connection key,
 // received at received, read by session (its number in Positions). It

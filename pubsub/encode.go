@@ -122,7 +122,9 @@ func appendTimes(dst []byte, h *market.Meta) []byte {
 
 // appendTime appends t in UTC as RFC 3339 with nine fractional digits, the
 // same as t.UTC().AppendFormat(dst, timeLayout), which it uses for years
-// outside 0–9999 and which takes several times longer.
+// outside 0–9999 and which takes several times longer. The digits are
+// written two at a time into a fixed-width buffer (the time was a third of
+// the payload's encoding when written one digit at a time).
 func appendTime(dst []byte, t time.Time) []byte {
 	t = t.UTC()
 	year, month, day := t.Date()
@@ -130,31 +132,48 @@ func appendTime(dst []byte, t time.Time) []byte {
 		return t.AppendFormat(dst, timeLayout)
 	}
 	hour, minute, sec := t.Clock()
-	dst = appendDigits(dst, year, 4)
-	dst = append(dst, '-')
-	dst = appendDigits(dst, int(month), 2)
-	dst = append(dst, '-')
-	dst = appendDigits(dst, day, 2)
-	dst = append(dst, 'T')
-	dst = appendDigits(dst, hour, 2)
-	dst = append(dst, ':')
-	dst = appendDigits(dst, minute, 2)
-	dst = append(dst, ':')
-	dst = appendDigits(dst, sec, 2)
-	dst = append(dst, '.')
-	dst = appendDigits(dst, t.Nanosecond(), 9)
-	return append(dst, 'Z')
+	var b [30]byte // 2006-01-02T15:04:05.000000000Z
+	put2(b[0:], year/100)
+	put2(b[2:], year%100)
+	b[4] = '-'
+	put2(b[5:], int(month))
+	b[7] = '-'
+	put2(b[8:], day)
+	b[10] = 'T'
+	put2(b[11:], hour)
+	b[13] = ':'
+	put2(b[14:], minute)
+	b[16] = ':'
+	put2(b[17:], sec)
+	b[19] = '.'
+	ns := t.Nanosecond()
+	b[28] = byte('0' + ns%10)
+	ns /= 10
+	put2(b[26:], ns%100)
+	ns /= 100
+	put2(b[24:], ns%100)
+	ns /= 100
+	put2(b[22:], ns%100)
+	put2(b[20:], ns/100)
+	b[29] = 'Z'
+	return append(dst, b[:]...)
 }
 
-// appendDigits appends the width last decimal digits of non-negative v,
-// zero-padded.
-func appendDigits(dst []byte, v, width int) []byte {
-	var buf [9]byte
-	for i := width - 1; i >= 0; i-- {
-		buf[i] = byte('0' + v%10)
-		v /= 10
-	}
-	return append(dst, buf[:width]...)
+// digitPairs holds "00" to "99".
+const digitPairs = "00010203040506070809" +
+	"10111213141516171819" +
+	"20212223242526272829" +
+	"30313233343536373839" +
+	"40414243444546474849" +
+	"50515253545556575859" +
+	"60616263646566676869" +
+	"70717273747576777879" +
+	"80818283848586878889" +
+	"90919293949596979899"
+
+// put2 writes v (0–99) as two decimal digits at b[0:2].
+func put2(b []byte, v int) {
+	b[0], b[1] = digitPairs[2*v], digitPairs[2*v+1]
 }
 
 func appendStringField(dst []byte, key, value string) []byte {

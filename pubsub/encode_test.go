@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"math"
 	"math/big"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
@@ -266,5 +267,14 @@ func TestAppendTimeMatchesFormat(t *testing.T) {
 				t.Errorf("appendTime = %s, want %s", got, want)
 			}
 		})
+	}
+	// Every field's digits: random instants over years 0–9999.
+	rng := rand.New(rand.NewPCG(1, 2))
+	lo, hi := time.Date(0, 1, 1, 0, 0, 0, 0, time.UTC).Unix(), time.Date(9999, 12, 31, 23, 59, 59, 0, time.UTC).Unix()
+	for range 20000 {
+		at := time.Unix(lo+rng.Int64N(hi-lo), rng.Int64N(1e9))
+		if got, want := string(appendTime(nil, at)), at.UTC().Format(timeLayout); got != want {
+			t.Fatalf("appendTime = %s, want %s", got, want)
+		}
 	}
 }

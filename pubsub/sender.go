@@ -59,6 +59,12 @@ type sender struct {
 	buf   []byte
 	pubs  []*redis.IntCmd
 	xadds []*redis.StringCmd
+	// cmds are PUBLISH commands kept from batch to batch (their argument
+	// slices are rewritten in place), and queued the batch's commands in
+	// pipeline order: go-redis otherwise builds a command object and its
+	// argument slice for every record.
+	cmds   []*redis.IntCmd
+	queued []redis.Cmder
 	// recv holds the receipt times of the batch's published records, for
 	// Config.OnPublishReceived.
 	recv []time.Time
@@ -77,7 +83,9 @@ type sender struct {
 // streamNames are a stream's channel and stream key.
 type streamNames struct {
 	channel, key string
-	sanitised    bool
+	// channelArg is channel as a command argument, converted once.
+	channelArg any
+	sanitised  bool
 	// latency is the stream's exchange's latency histogram, nil without
 	// Config.Metrics.
 	latency prometheus.Observer
@@ -150,7 +158,7 @@ func (s *sender) send(ctx context.Context, batch []market.Record) {
 	ctx, cancel := context.WithTimeout(ctx, p.cfg.IOTimeout)
 	defer cancel()
 	pipe := p.client.Pipeline()
-	s.buf, s.pubs, s.xadds, s.latency = s.buf[:0], s.pubs[:0], s.xadds[:0], s.latency[:0]
+	s.buf, s.pubs, s.xadds, s.queued, s.latency = s.buf[:0], s.pubs[:0], s.xadds[:0], s.queued[:0], s.latency[:0]
 	for _, rec := range batch {
 		n := s.namesOf(ChannelStream(rec))
 		s.latency = append(s.latency, n.latency)
@@ -163,13 +171,15 @@ func (s *sender) send(ctx context.Context, batch []market.Record) {
 		// s.buf, never overwrite what payload refers to.
 		payload := s.buf[start:len(s.buf):len(s.buf)]
 		if p.cfg.StreamMaxLen > 0 {
-			s.xadds = append(s.xadds, pipe.XAdd(ctx, &redis.XAddArgs{
-				Stream: n.key, MaxLen: p.cfg.StreamMaxLen, Approx: true, ID: "*",
-				Values: []any{StreamField, payload},
-			}))
+			x := redis.NewStringCmd(ctx, "xadd", n.key, "maxlen", "~", p.cfg.StreamMaxLen, "*", StreamField, payload)
+			s.xadds = append(s.xadds, x)
+			s.queued = append(s.queued, x)
 		}
-		s.pubs = append(s.pubs, pipe.Publish(ctx, n.channel, payload))
+		c := s.publishCmd(len(s.pubs), n.channelArg, payload)
+		s.pubs = append(s.pubs, c)
+		s.queued = append(s.queued, c)
 	}
+	_ = pipe.BatchProcess(ctx, s.queued...)
 	_, execErr := pipe.Exec(ctx)
 	// Every reply of the pipeline has arrived: one clock reading dates
 	// them all.
@@ -213,6 +223,10 @@ func (s *sender) send(ctx context.Context, batch []market.Record) {
 	clear(s.pubs)
 	clear(s.xadds)
 	clear(s.latency)
+	clear(s.queued)
+	for _, c := range s.cmds[:min(len(batch), len(s.cmds))] {
+		c.Args()[2] = nil // the payload: s.buf is reused
+	}
 	p.published.Add(uint64(published))
 	if published > 0 && p.cfg.OnPublish != nil {
 		p.cfg.OnPublish(published, oldest)
@@ -233,6 +247,21 @@ func (s *sender) send(ctx context.Context, batch []market.Record) {
 				zap.Int("batch", len(batch)), zap.Int("published", published))
 		}
 	}
+}
+
+// publishCmd returns the i-th PUBLISH command of the batch, reset, with
+// channel and payload as its arguments. (A command's context is not used
+// by a pipeline, which runs under the context given to Exec.)
+func (s *sender) publishCmd(i int, channel any, payload []byte) *redis.IntCmd {
+	if i == len(s.cmds) {
+		s.cmds = append(s.cmds, redis.NewIntCmd(context.Background(), "publish", nil, nil))
+	}
+	c := s.cmds[i]
+	args := c.Args()
+	args[1], args[2] = channel, payload
+	c.SetErr(nil)
+	c.SetVal(0)
+	return c
 }
 
 // isRedisReply reports whether err is an error reply from the server (the
@@ -258,7 +287,7 @@ func (s *sender) namesOf(st market.Stream) streamNames {
 		clear(s.names)
 	}
 	ch, sanitised := channelName(s.p.cfg.ChannelPrefix, st)
-	n := streamNames{channel: ch, key: StreamKey(s.p.cfg.ChannelPrefix, st), sanitised: sanitised,
+	n := streamNames{channel: ch, channelArg: ch, key: StreamKey(s.p.cfg.ChannelPrefix, st), sanitised: sanitised,
 		latency: s.p.cfg.Metrics.observer(st.Exchange)}
 	s.names[st] = n
 	return n

@@ -3,10 +3,10 @@ package store
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/shopspring/decimal"
 
@@ -39,26 +39,163 @@ func NewCandleChecks(pool *pgxpool.Pool) *CandleChecks { return &CandleChecks{po
 // becomes provisional, takes its values, and takes its due time when that
 // is earlier and no attempt was made yet (the store records a provisional
 // candle's check with a due time of its own).
+//
+// The checks are sent as arrays, one INSERT ... SELECT FROM unnest per
+// round of distinct candles (one round unless checks names a candle more
+// than once: the k-th check of a candle goes in round k, so that they apply
+// in order), all in one implicit transaction: all are recorded or none.
 func (s *CandleChecks) Add(ctx context.Context, checks []market.CandleCheck) error {
 	if len(checks) == 0 {
 		return nil
 	}
 	b := &pgx.Batch{}
-	for _, c := range checks {
-		b.Queue(`INSERT INTO candle_checks (exchange, symbol, timeframe, ts, reason, due_at, open, high, low, close, volume)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
-			ON CONFLICT (exchange, symbol, timeframe, ts) DO UPDATE SET reason = 'provisional', status = 'pending',
-				open = EXCLUDED.open, high = EXCLUDED.high, low = EXCLUDED.low, close = EXCLUDED.close, volume = EXCLUDED.volume,
-				due_at = CASE WHEN candle_checks.attempts = 0 THEN least(candle_checks.due_at, EXCLUDED.due_at) ELSE candle_checks.due_at END,
-				updated_at = now()
-			WHERE EXCLUDED.reason = 'provisional'`,
-			string(c.Stream.Exchange), string(c.Stream.Symbol), string(c.Stream.Timeframe), c.Time, string(c.Reason), c.Due,
-			numericParam(c.Open), numericParam(c.High), numericParam(c.Low), numericParam(c.Close), numericParam(c.Volume))
+	for _, round := range checkRounds(checks) {
+		a := newCheckArrays(len(round))
+		for _, c := range round {
+			a.add(c)
+		}
+		num := a.literals()
+		b.Queue(addChecksSQL, a.exchange, a.symbol, a.timeframe, a.ts, a.reason, a.due,
+			num[0], num[1], num[2], num[3], num[4])
 	}
 	if err := s.pool.SendBatch(ctx, b).Close(); err != nil {
 		return fmt.Errorf("record %d candle checks: %w", len(checks), err)
 	}
 	return nil
+}
+
+// addChecksSQL records the checks of its arrays, one per distinct candle
+// (ON CONFLICT DO UPDATE may not touch a row twice in one statement).
+const addChecksSQL = `INSERT INTO candle_checks (exchange, symbol, timeframe, ts, reason, due_at, open, high, low, close, volume)
+	SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::text[], $6::timestamptz[],
+		$7::numeric[], $8::numeric[], $9::numeric[], $10::numeric[], $11::numeric[])
+	ON CONFLICT (exchange, symbol, timeframe, ts) DO UPDATE SET reason = 'provisional', status = 'pending',
+		open = EXCLUDED.open, high = EXCLUDED.high, low = EXCLUDED.low, close = EXCLUDED.close, volume = EXCLUDED.volume,
+		due_at = CASE WHEN candle_checks.attempts = 0 THEN least(candle_checks.due_at, EXCLUDED.due_at) ELSE candle_checks.due_at END,
+		updated_at = now()
+	WHERE EXCLUDED.reason = 'provisional'`
+
+// checkKey is the candle a check is for: candle_checks' primary key.
+type checkKey struct {
+	stream market.Stream
+	ts     time.Time
+}
+
+// checkRounds splits checks, in order, into rounds in which each candle
+// appears at most once: the k-th check of a candle goes in round k. The
+// common case, no candle twice, is one round: checks itself.
+func checkRounds(checks []market.CandleCheck) [][]market.CandleCheck {
+	seen := make(map[checkKey]int, len(checks))
+	repeated := false
+	for _, c := range checks {
+		k := checkKey{c.Stream, c.Time.UTC()}
+		seen[k]++
+		repeated = repeated || seen[k] > 1
+	}
+	if !repeated {
+		return [][]market.CandleCheck{checks}
+	}
+	clear(seen)
+	var rounds [][]market.CandleCheck
+	for _, c := range checks {
+		k := checkKey{c.Stream, c.Time.UTC()}
+		n := seen[k]
+		seen[k] = n + 1
+		if n == len(rounds) {
+			rounds = append(rounds, nil)
+		}
+		rounds[n] = append(rounds[n], c)
+	}
+	return rounds
+}
+
+// checkArrays are the columns of checks, as unnest's arrays. The numerics
+// are PostgreSQL array literals of their exact decimal text: pgx's binary
+// numeric encoding goes through math/big for every value (a dozen
+// allocations each), the database parses the text at once.
+type checkArrays struct {
+	exchange, symbol, timeframe, reason []string
+	ts, due                             []time.Time
+	num                                 [5][]byte // open, high, low, close, volume
+}
+
+func newCheckArrays(n int) *checkArrays {
+	a := &checkArrays{
+		exchange: make([]string, 0, n), symbol: make([]string, 0, n), timeframe: make([]string, 0, n), reason: make([]string, 0, n),
+		ts: make([]time.Time, 0, n), due: make([]time.Time, 0, n),
+	}
+	for i := range a.num {
+		a.num[i] = append(make([]byte, 0, 2+12*n), '{')
+	}
+	return a
+}
+
+func (a *checkArrays) add(c market.CandleCheck) {
+	a.exchange = append(a.exchange, string(c.Stream.Exchange))
+	a.symbol = append(a.symbol, string(c.Stream.Symbol))
+	a.timeframe = append(a.timeframe, string(c.Stream.Timeframe))
+	a.reason = append(a.reason, string(c.Reason))
+	a.ts = append(a.ts, c.Time)
+	a.due = append(a.due, c.Due)
+	for i, d := range [5]decimal.Decimal{c.Open, c.High, c.Low, c.Close, c.Volume} {
+		if len(a.num[i]) > 1 {
+			a.num[i] = append(a.num[i], ',')
+		}
+		a.num[i] = appendDecimalText(a.num[i], d)
+	}
+}
+
+// literals returns the numeric columns' array literals.
+func (a *checkArrays) literals() [5]string {
+	var out [5]string
+	for i, b := range a.num {
+		out[i] = string(append(b, '}'))
+	}
+	return out
+}
+
+// appendDecimalText appends d as PostgreSQL numeric input text, exact and
+// with d's scale (42219.90 stays 42219.90; a positive exponent is written
+// out as zeros), without math/big for coefficients of up to 18 digits.
+func appendDecimalText(buf []byte, d decimal.Decimal) []byte {
+	var scratch [48]byte
+	var ds []byte // decimal digits of |coefficient|
+	if d.NumDigits() <= 18 {
+		c := d.CoefficientInt64()
+		if c < 0 {
+			buf = append(buf, '-')
+			c = -c
+		}
+		ds = strconv.AppendInt(scratch[:0], c, 10)
+	} else {
+		ds = d.Coefficient().Append(scratch[:0], 10)
+		if ds[0] == '-' {
+			buf = append(buf, '-')
+			ds = ds[1:]
+		}
+	}
+	exp := int(d.Exponent())
+	if exp >= 0 {
+		buf = append(buf, ds...)
+		if len(ds) == 1 && ds[0] == '0' {
+			return buf
+		}
+		for range exp {
+			buf = append(buf, '0')
+		}
+		return buf
+	}
+	scale := -exp
+	if len(ds) > scale {
+		buf = append(buf, ds[:len(ds)-scale]...)
+		buf = append(buf, '.')
+		return append(buf, ds[len(ds)-scale:]...)
+	}
+	buf = append(buf, '0', '.')
+	for range scale - len(ds) {
+		buf = append(buf, '0')
+	}
+	return append(buf, ds...)
 }
 
 // Pending returns up to limit pending checks of streams, earliest due
@@ -130,13 +267,4 @@ func (s *CandleChecks) Abandon(ctx context.Context, c market.CandleCheck, lastEr
 		return fmt.Errorf("abandon candle check %s: %w", c, err)
 	}
 	return nil
-}
-
-// numericParam passes d to pgx as a numeric with its coefficient and
-// exponent, exact: a decimal.Decimal as such goes through its
-// driver.Valuer, formatted as text and parsed back, after pgx tried (and
-// failed) its other encode plans; that was a fifth of the service's CPU
-// when every closed candle records a check.
-func numericParam(d decimal.Decimal) pgtype.Numeric {
-	return pgtype.Numeric{Int: d.Coefficient(), Exp: d.Exponent(), Valid: true}
 }
