@@ -21,6 +21,9 @@ type lane[T any] struct {
 	tab *table[T]
 	in  chan T
 	buf []T // owned by run
+	// urge asks run to flush what it holds and what is queued now, without
+	// waiting for FlushInterval (Writer.Sync); capacity 1.
+	urge chan struct{}
 	// encs are the reusable COPY streams, one per COPY writer (see
 	// copyWriters); encs[i] is used only by part i of a flush.
 	encs []copyEncoder
@@ -50,6 +53,7 @@ func newLane[T any](w *Writer, tab *table[T], queueSize int) *lane[T] {
 		w:                w,
 		tab:              tab,
 		in:               make(chan T, queueSize),
+		urge:             make(chan struct{}, 1),
 		buf:              make([]T, 0, w.cfg.BatchSize),
 		encs:             make([]copyEncoder, copyWriters(w.cfg, tab.parallel())),
 		statementTimeout: fmt.Sprintf("SET LOCAL statement_timeout = %d; ", max(1, w.cfg.FlushTimeout.Milliseconds())),
@@ -59,6 +63,7 @@ func newLane[T any](w *Writer, tab *table[T], queueSize int) *lane[T] {
 // runner is what Run needs of a lane, whatever its row type.
 type runner interface {
 	run(ctx context.Context, drain <-chan struct{})
+	hurry()
 	name() string
 	stats() TableStats
 }
@@ -100,6 +105,22 @@ func (l *lane[T]) run(ctx context.Context, drain <-chan struct{}) {
 			}
 		case <-age.C:
 			l.flush(ctx, FlushAge)
+		case <-l.urge:
+			// Someone waits for what is queued (Sync): take it all and
+			// flush now rather than after FlushInterval.
+			for more := true; more; {
+				select {
+				case row := <-l.in:
+					l.buf = append(l.buf, row)
+					if len(l.buf) >= l.w.cfg.BatchSize {
+						l.flush(ctx, FlushSize)
+					}
+				default:
+					more = false
+				}
+			}
+			age.Stop()
+			l.flush(ctx, FlushSync)
 		case <-drain:
 			for {
 				select {
@@ -114,6 +135,14 @@ func (l *lane[T]) run(ctx context.Context, drain <-chan struct{}) {
 				}
 			}
 		}
+	}
+}
+
+// hurry asks run to flush now (see urge).
+func (l *lane[T]) hurry() {
+	select {
+	case l.urge <- struct{}{}:
+	default:
 	}
 }
 

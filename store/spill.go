@@ -138,9 +138,17 @@ func (f *flushSignal) notify() {
 	}
 }
 
+// hurry asks every lane to flush at once.
+func (w *Writer) hurry() {
+	for _, l := range w.lanes {
+		l.hurry()
+	}
+}
+
 // Sync waits until every record queued (by Write or TryWrite) before the
 // call has been handled: committed, skipped as a duplicate or kept in
-// rejects. It returns ctx.Err() if ctx ends first and ErrClosed once the
+// rejects; the lanes are asked to flush what they hold at once rather
+// than after FlushInterval. It returns ctx.Err() if ctx ends first and ErrClosed once the
 // Writer is shutting down (the records may then be spilled rather than
 // committed). Rejects are not waited for.
 func (w *Writer) Sync(ctx context.Context) error {
@@ -151,6 +159,7 @@ func (w *Writer) Sync(ctx context.Context) error {
 	}
 	for {
 		wake := w.flushed.wait()
+		w.hurry()
 		select {
 		case <-w.stopping:
 			return ErrClosed

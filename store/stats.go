@@ -72,6 +72,7 @@ const (
 	FlushSize     FlushTrigger = "size"     // the batch reached Config.BatchSize
 	FlushAge      FlushTrigger = "age"      // its oldest row reached Config.FlushInterval
 	FlushShutdown FlushTrigger = "shutdown" // the final drain
+	FlushSync     FlushTrigger = "sync"     // Writer.Sync waited for it (the spool's replay)
 )
 
 // FlushResult describes one handled batch, for Config.OnFlush.

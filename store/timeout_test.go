@@ -115,3 +115,24 @@ func TestServerStatementTimeoutEndsBlockedCopy(t *testing.T) {
 		t.Errorf("shared pool statement_timeout %q, want 0", shared)
 	}
 }
+
+// TestSyncFlushesWithoutWaitingForTheInterval: Sync has the lanes flush
+// what is queued at once (the spool's replay waits on it), even under a
+// FlushInterval of an hour.
+func TestSyncFlushesWithoutWaitingForTheInterval(t *testing.T) {
+	_, pool := migratedDB(t)
+	w := startWriter(t, Config{BatchSize: 1000, FlushInterval: time.Hour}, pool)
+	for _, rec := range trades(1, 25) {
+		if err := w.Write(t.Context(), rec); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	if err := w.Sync(ctx); err != nil {
+		t.Fatalf("Sync with FlushInterval 1h: %v", err)
+	}
+	if st := w.Stats().Tables[TableTrades]; st.Inserted != 25 {
+		t.Fatalf("trades after Sync: %+v, want 25 inserted", st)
+	}
+}
