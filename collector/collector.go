@@ -119,6 +119,13 @@ type Config struct {
 	// Books configures the order book streams (depth, snapshot and
 	// publish intervals, level changes, the live feed).
 	Books BookConfig
+	// Dials paces the collector's connection attempts together with those
+	// of every other collector given the same DialPacer: the service
+	// builds one per exchange (NewDialPacer of the exchange's
+	// Limits.Dials), so that all its collectors of that exchange keep to
+	// the exchange's limit on connections per IP. Nil: the collector
+	// paces its own connections by its Protocol's Limits.Dials.
+	Dials *DialPacer
 	// Dialer dials WebSockets; default a gorilla Dialer with TLS
 	// verification, the proxy from the environment and HandshakeTimeout.
 	Dialer *websocket.Dialer
@@ -228,8 +235,10 @@ type Collector struct {
 	// positions numbers the sessions and keeps each stream's last record,
 	// for gap detection.
 	positions *Positions
-	// pace is the exchange's declared limits and the shared dial limiter.
-	pace pacing
+	// pace is the exchange's declared limits; dials paces the
+	// connection attempts (Config.Dials, else the collector's own).
+	pace  pacing
+	dials *DialPacer
 	// route routes what the connections decoded.
 	route *router
 	// books keeps the order books.
@@ -280,6 +289,10 @@ func New(cfg Config, proto Protocol, sink Sink) (*Collector, error) {
 	c.route = &router{
 		exchange: proto.Exchange(), sink: sink, st: c.st, dedup: newDedup(), log: c.log, now: cfg.Now,
 		gaps: cfg.Gaps, run: cfg.Positions.next(), skew: cfg.ClockSkew, reconcile: c.enqueueReconcile,
+	}
+	c.dials = cfg.Dials
+	if c.dials == nil {
+		c.dials = NewDialPacer(c.pace.limits.Dials)
 	}
 	if c.checks == nil {
 		c.checks = newMemChecks()
@@ -387,6 +400,7 @@ func (c *Collector) setStreams(streams []market.Stream) error {
 	c.route.setRoutes(wanted, tracked, agg)
 	c.plans = byKey
 	c.st.setStreams(list)
+	c.st.setBuiltFrom(aggregated)
 	return nil
 }
 

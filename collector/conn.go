@@ -16,10 +16,6 @@ import (
 	"marketetl/market"
 )
 
-// errRedial ends a session whose exchange announced a disconnect: the loop
-// redials at once, without backoff.
-var errRedial = errors.New("exchange asked to reconnect")
-
 // ErrDialsExhausted is wrapped by the error Run returns when a connection
 // failed to dial more than Config.MaxDialFailures times in a row.
 var ErrDialsExhausted = errors.New("consecutive failed dials exceed the limit")
@@ -33,9 +29,12 @@ func (e *dialError) Unwrap() error { return e.err }
 // connLoop keeps the connection planned under key alive until ctx ends or
 // the key leaves the plan. It dials, runs a session, and after a failure
 // waits an exponentially growing, jittered delay before the next dial. When
-// the protocol declares a MaxLifetime, a replacement connection is dialled
-// before the exchange cuts the current one, and the current one is closed
-// once the replacement delivers (both are deduplicated meanwhile).
+// the protocol declares a MaxLifetime, or when the exchange announces that
+// it will close the connection, a replacement connection is dialled before
+// the exchange cuts the current one, and the current one is closed once
+// the replacement delivers (both are deduplicated meanwhile). When the
+// connection is lost, its streams are marked unsubscribed until the new
+// connection's acknowledgements.
 // It returns an error for a permanent failure, and one wrapping
 // ErrDialsExhausted when more than Config.MaxDialFailures redials in a row
 // failed to connect.
@@ -60,6 +59,7 @@ func (c *Collector) connLoop(ctx context.Context, key string, updates <-chan str
 		if ctx.Err() != nil {
 			return nil
 		}
+		c.unsubscribed(key, plan)
 		c.st.connDown(key)
 		var refused *RefusedError
 		if errors.As(err, &refused) {
@@ -79,12 +79,6 @@ func (c *Collector) connLoop(ctx context.Context, key string, updates <-chan str
 			}
 		} else {
 			dialFailures = 0
-		}
-		if errors.Is(err, errRedial) {
-			log.Info("exchange announced a disconnect; redialling now")
-			attempt = 0
-			c.st.reconnect()
-			continue
 		}
 		if c.cfg.Now().Sub(start) >= c.cfg.HealthyAfter {
 			attempt = 0
@@ -118,9 +112,20 @@ func (c *Collector) backoff(attempt int) time.Duration {
 	}.Delay(attempt)
 }
 
+// unsubscribed marks the streams of the connection key (its latest plan,
+// else plan) unsubscribed: the connection carrying them is gone.
+func (c *Collector) unsubscribed(key string, plan ConnPlan) {
+	if p, ok := c.plan(key); ok {
+		plan = p
+	}
+	c.st.unsubscribed(plan.Streams)
+}
+
 // runWithRollover runs one session and, when the protocol limits a
-// connection's lifetime, hands over to a replacement session before the
-// limit. It returns when the session in charge ends.
+// connection's lifetime or the exchange announces a disconnect (the
+// session signals rollover for both), hands over to a replacement session
+// before the exchange closes the current one. It returns when the session
+// in charge ends.
 func (c *Collector) runWithRollover(ctx context.Context, key string, plan ConnPlan, updates <-chan struct{}) error {
 	type run struct {
 		cancel   context.CancelFunc
@@ -156,7 +161,7 @@ func (c *Collector) runWithRollover(ctx context.Context, key string, plan ConnPl
 		if !ok {
 			p = plan
 		}
-		c.log.Info("connection nears the exchange's lifetime limit; dialling a replacement", zap.String("conn", key))
+		c.log.Info("dialling a replacement before the exchange closes the connection", zap.String("conn", key))
 		next = start(p)
 	}
 	for {
@@ -176,6 +181,13 @@ func (c *Collector) runWithRollover(ctx context.Context, key string, plan ConnPl
 				return err
 			}
 			c.log.Info("connection ended during rollover; replacement takes over", zap.String("conn", key), zap.Error(err))
+			select {
+			case <-next.ready:
+			default:
+				// The replacement has read nothing yet, so none of its
+				// acknowledgements: its streams wait for them.
+				c.unsubscribed(key, plan)
+			}
 			cur, next = next, nil
 		case <-cur.rollover:
 			beginReplacement()
@@ -221,9 +233,11 @@ type Limits struct {
 	// as many connections as needed, a symbol's streams kept together
 	// whenever they fit on one. 0: no limit.
 	StreamsPerConn int
-	// Dials paces the collector's connection attempts, all its
-	// connections together (first dials, redials and rollover
-	// replacements): the exchange's limit on connections per IP (OKX: 3
+	// Dials paces the connection attempts (first dials, redials and
+	// rollover replacements) of every collector of the exchange in the
+	// process together, when they share one DialPacer (Config.Dials; the
+	// service builds one per exchange), else of one collector's
+	// connections: the exchange's limit on connections per IP (OKX: 3
 	// per second). Zero: unpaced.
 	Dials Pace
 	// Requests paces the subscribe and unsubscribe frames of one
@@ -256,28 +270,52 @@ type SubscriptionLimits interface {
 	Limits() Limits
 }
 
-// pacing holds a collector's limits and its shared dial limiter.
+// pacing holds a collector's limits.
 type pacing struct {
 	limits Limits
-	dials  *rate.Limiter // nil: unpaced
 }
 
 // newPacing returns the pacing that proto declares.
 func newPacing(proto Protocol) pacing {
-	sl, ok := proto.(SubscriptionLimits)
-	if !ok {
-		return pacing{}
-	}
-	l := sl.Limits()
-	return pacing{limits: l, dials: l.Dials.limiter()}
+	return pacing{limits: LimitsOf(proto)}
 }
 
-// waitDial waits for the collector's turn to dial.
-func (p pacing) waitDial(ctx context.Context) error {
-	if p.dials == nil {
+// LimitsOf returns the limits proto declares (SubscriptionLimits), zero
+// when it declares none.
+func LimitsOf(proto Protocol) Limits {
+	sl, ok := proto.(SubscriptionLimits)
+	if !ok {
+		return Limits{}
+	}
+	return sl.Limits()
+}
+
+// DialPacer paces connection attempts to one exchange: a token bucket
+// shared by every collector (and every connection of each) it is given
+// to, so that together they keep to the exchange's limit on connections
+// per IP (Limits.Dials), whatever the number of collectors. Safe for
+// concurrent use. A nil *DialPacer lets every attempt through.
+type DialPacer struct {
+	l *rate.Limiter
+}
+
+// NewDialPacer returns a DialPacer keeping to p, or nil (unpaced) when p
+// is zero. Build one per exchange per process (see LimitsOf) and pass it
+// in Config.Dials to every collector of that exchange.
+func NewDialPacer(p Pace) *DialPacer {
+	l := p.limiter()
+	if l == nil {
 		return nil
 	}
-	if err := p.dials.Wait(ctx); err != nil {
+	return &DialPacer{l: l}
+}
+
+// wait waits for the next connection attempt's turn, or until ctx ends.
+func (d *DialPacer) wait(ctx context.Context) error {
+	if d == nil {
+		return nil
+	}
+	if err := d.l.Wait(ctx); err != nil {
 		return fmt.Errorf("wait to dial: %w", err)
 	}
 	return nil

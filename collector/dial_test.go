@@ -3,6 +3,7 @@ package collector
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"sync"
 	"testing"
@@ -55,6 +56,56 @@ func TestRedialsFollowTheConfiguredBackoffAndLimit(t *testing.T) {
 		}
 		if d := time.Since(start); d != want[len(want)-1] {
 			t.Errorf("Run returned after %s, want %s", d, want[len(want)-1])
+		}
+	})
+}
+
+// TestCollectorsOfAnExchangeShareOneDialPace: three collectors of one
+// exchange given one DialPacer of 1 dial a second (no burst beyond 1)
+// dial, all their connections together, exactly once a second: in 10.5 s
+// of failing dials, 11 attempts, none less than a second after the last.
+// Each collector's own pace (what its Protocol declares) would let
+// through 11 each.
+func TestCollectorsOfAnExchangeShareOneDialPace(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var mu sync.Mutex
+		var dials []time.Duration
+		start := time.Now()
+		dialer := &websocket.Dialer{NetDialContext: func(context.Context, string, string) (net.Conn, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			dials = append(dials, time.Since(start))
+			return nil, errors.New("connection refused")
+		}}
+		pace := Pace{PerSecond: 1, Burst: 1}
+		shared := NewDialPacer(pace)
+		ctx, cancel := context.WithTimeout(t.Context(), 10500*time.Millisecond)
+		defer cancel()
+		var wg sync.WaitGroup
+		for i := range 3 {
+			p := &limitedProto{lineProto: lineProto{url: "ws://127.0.0.1:1"}, limits: Limits{Dials: pace}}
+			c, err := New(Config{Name: fmt.Sprintf("c%d", i), Streams: []market.Stream{tradeStream("BTC-USD")}, Dialer: dialer,
+				Dials: shared, BackoffMin: 10 * time.Millisecond, BackoffMax: 10 * time.Millisecond,
+				Rand: func() float64 { return 0 }}, p, newSink())
+			if err != nil {
+				t.Fatal(err)
+			}
+			wg.Go(func() {
+				if err := c.Run(ctx); err != nil {
+					t.Errorf("run: %v", err)
+				}
+			})
+		}
+		wg.Wait()
+		mu.Lock()
+		defer mu.Unlock()
+		if len(dials) != 11 {
+			t.Errorf("%d dials in 10.5 s, want 11 (one a second): %v", len(dials), dials)
+		}
+		for i := 1; i < len(dials); i++ {
+			if d := dials[i] - dials[i-1]; d < time.Second {
+				t.Errorf("dial %d %s after the one before, the pace is 1 a second", i, d)
+			}
 		}
 	})
 }

@@ -114,7 +114,9 @@ type Event struct {
 	HeartbeatTime   time.Time
 	HeartbeatStream market.Stream
 	// Reconnect is true when the exchange announced that it will close the
-	// connection (OKX notice 64008, Binance serverShutdown).
+	// connection (OKX notice 64008, Binance serverShutdown): the collector
+	// dials a replacement and closes this connection once the replacement
+	// delivers, reading it meanwhile.
 	Reconnect bool
 	// Ignored is true for a frame the adapter recognised and deliberately
 	// ignores (an unknown type that the exchange says clients must ignore).

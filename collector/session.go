@@ -24,9 +24,10 @@ const defaultReadTimeout = time.Minute
 // session is one WebSocket connection from dial to close. It owns three
 // goroutines besides the reader (the caller's): the writer (the only one
 // that writes data frames), the keep-alive timer and the closer, and
-// returns only after all of them have exited. It signals rollover once when
-// the connection nears the protocol's MaxLifetime, and closes ready when
-// the first frame arrives.
+// returns only after all of them have exited. It signals rollover when the
+// connection nears the protocol's MaxLifetime or when the exchange
+// announces that it will close the connection (OKX notice 64008, Binance
+// serverShutdown), and closes ready when the first frame arrives.
 func (c *Collector) session(ctx context.Context, key string, plan ConnPlan, updates <-chan struct{}, rollover chan<- struct{}, ready chan<- struct{}) error {
 	ka := c.proto.KeepAlive()
 	readTimeout := c.cfg.ReadTimeout
@@ -37,7 +38,7 @@ func (c *Collector) session(ctx context.Context, key string, plan ConnPlan, upda
 		readTimeout = defaultReadTimeout
 	}
 	c.st.setConnState(key, StateConnecting)
-	if err := c.pace.waitDial(ctx); err != nil {
+	if err := c.dials.wait(ctx); err != nil {
 		return err
 	}
 	dctx, cancelDial := context.WithTimeout(ctx, c.cfg.HandshakeTimeout)
@@ -146,7 +147,7 @@ func (c *Collector) session(ctx context.Context, key string, plan ConnPlan, upda
 			return nil
 		})
 		touch(c.cfg.Now())
-		return c.recovered("reader", func() error { return c.read(gctx, key, sess, inHand, conn, touch, ready, resync, ps) })
+		return c.recovered("reader", func() error { return c.read(gctx, key, plan, sess, inHand, conn, touch, ready, rollover, resync, ps) })
 	})
 	err = g.Wait()
 	if ctx.Err() != nil {
@@ -158,10 +159,13 @@ func (c *Collector) session(ctx context.Context, key string, plan ConnPlan, upda
 // read is the session's reader loop: it reads and decodes frames and hands
 // each decoded Event to the router. session numbers the session for gap
 // detection: a record that follows one of another session crossed a
-// reconnect. inHand says which frame the reader holds.
-func (c *Collector) read(ctx context.Context, key string, session uint64, inHand *frameInHand, conn *websocket.Conn, touch func(time.Time), ready chan<- struct{}, resync chan<- market.Stream, ps *privSession) error {
+// reconnect. inHand says which frame the reader holds. An announced
+// disconnect signals rollover and reading goes on: the connection keeps
+// delivering until a replacement does (or until the exchange closes it).
+func (c *Collector) read(ctx context.Context, key string, plan ConnPlan, session uint64, inHand *frameInHand, conn *websocket.Conn, touch func(time.Time), ready chan<- struct{}, rollover chan<- struct{}, resync chan<- market.Stream, ps *privSession) error {
 	var ev Event
 	readySent := false
+	announced := false
 	for {
 		inHand.none()
 		mt, data, err := conn.ReadMessage()
@@ -181,6 +185,12 @@ func (c *Collector) read(ctx context.Context, key string, session uint64, inHand
 		touch(received)
 		c.st.message(received)
 		if !readySent {
+			if plan.URLCarriesStreams {
+				// The URL subscribed the streams: the connection
+				// delivering is their acknowledgement. Marked before
+				// ready is closed (see runWithRollover).
+				c.st.subscribed(plan.Streams)
+			}
 			close(ready)
 			readySent = true
 		}
@@ -207,8 +217,13 @@ func (c *Collector) read(ctx context.Context, key string, session uint64, inHand
 				return err
 			}
 		}
-		if ev.Reconnect {
-			return errRedial
+		if ev.Reconnect && !announced {
+			announced = true
+			c.log.Info("exchange announced it will close the connection; switching to a replacement first", zap.String("conn", key))
+			select {
+			case rollover <- struct{}{}:
+			default:
+			}
 		}
 	}
 }

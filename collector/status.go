@@ -87,8 +87,12 @@ type Status struct {
 // StreamStatus is one stream's freshness.
 type StreamStatus struct {
 	Stream market.Stream
-	// Subscribed is true once the exchange confirmed the subscription (or
-	// data arrived for it).
+	// Subscribed is true once the exchange confirmed the subscription on
+	// the stream's current connection (or data arrived for it; for a
+	// connection whose URL subscribes, once it delivered a first frame).
+	// It is cleared when that connection is lost, until the new
+	// connection's acknowledgement. A candle stream built from trades
+	// follows its trade stream.
 	Subscribed bool
 	// LastData is when a record of this stream last arrived (zero if never).
 	LastData time.Time

@@ -22,6 +22,10 @@ type tracker struct {
 	logged map[string]bool
 	// duplicates counts records dropped as already handed on.
 	duplicates uint64
+	// builtFrom maps a trade stream's key to the candle streams built
+	// from its trades (ConnPlan.Aggregated): they are subscribed when it
+	// is.
+	builtFrom map[string][]string
 }
 
 func newTracker(name string, ex market.Exchange, now func() time.Time) *tracker {
@@ -194,8 +198,7 @@ func (t *tracker) duplicate() {
 func (t *tracker) subscribed(streams []market.Stream) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	for _, s := range streams {
-		k := s.String()
+	mark := func(k string) {
 		if ss, ok := t.st.Streams[k]; ok {
 			ss.Subscribed = true
 			ss.LastError = ""
@@ -203,6 +206,46 @@ func (t *tracker) subscribed(streams []market.Stream) {
 			t.st.Streams[k] = ss
 		}
 	}
+	for _, s := range streams {
+		k := s.String()
+		mark(k)
+		for _, b := range t.builtFrom[k] {
+			mark(b)
+		}
+	}
+}
+
+// unsubscribed marks streams, and the candle streams built from them, not
+// subscribed: their connection was lost. A refusal is kept.
+func (t *tracker) unsubscribed(streams []market.Stream) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	unmark := func(k string) {
+		if ss, ok := t.st.Streams[k]; ok && ss.Subscribed {
+			ss.Subscribed = false
+			t.st.Streams[k] = ss
+		}
+	}
+	for _, s := range streams {
+		k := s.String()
+		unmark(k)
+		for _, b := range t.builtFrom[k] {
+			unmark(b)
+		}
+	}
+}
+
+// setBuiltFrom records which candle streams are built from which trade
+// streams (each of aggregated from its symbol's trades).
+func (t *tracker) setBuiltFrom(aggregated []market.Stream) {
+	m := make(map[string][]string, len(aggregated))
+	for _, a := range aggregated {
+		k := market.Stream{Exchange: a.Exchange, Symbol: a.Symbol, Type: market.TypeTrade}.String()
+		m[k] = append(m[k], a.String())
+	}
+	t.mu.Lock()
+	t.builtFrom = m
+	t.mu.Unlock()
 }
 
 // reject counts a rejected frame, which is also an error.

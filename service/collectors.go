@@ -134,6 +134,19 @@ func ResumeFromStore(pool *pgxpool.Pool) collector.ResumeFunc {
 	}
 }
 
+// dialPacers returns one DialPacer per exchange, keeping to the dial pace
+// its adapter declares (collector.Limits.Dials), shared by all the
+// collectors of that exchange (market data and balances alike: the
+// exchanges count connection attempts per IP); nil for an exchange that
+// declares none.
+func dialPacers(adapters map[market.Exchange]Adapter) map[market.Exchange]*collector.DialPacer {
+	out := make(map[market.Exchange]*collector.DialPacer, len(adapters))
+	for ex, a := range adapters {
+		out[ex] = collector.NewDialPacer(collector.LimitsOf(a).Dials)
+	}
+	return out
+}
+
 // Collector builds a collector for sp, wired as the supervisor's are:
 // the exchange's adapter, the pipeline as its sink, gap detection shared
 // with every other collector of the service. Run it inside RunWith (or
@@ -146,7 +159,7 @@ func (s *Service) Collector(sp spec.Collector) (*collector.Collector, error) {
 	if sp.IsBalance() {
 		return s.privateCollector(sp, collector.Config{
 			Name: sp.Name, Streams: sp.Streams(), ReadLimit: int64(s.cfg.ReadLimitBytes), Log: s.log, HealthyAfter: time.Minute,
-			Positions: s.detect.positions,
+			Positions: s.detect.positions, Dials: s.dials[sp.Exchange],
 		})
 	}
 	if sp.Credentials != "" {
@@ -173,6 +186,9 @@ func (s *Service) Collector(sp spec.Collector) (*collector.Collector, error) {
 		Gaps:       s.detect.gaps,
 		Checks:     s.detect.checks,
 		ClockSkew:  s.clocks,
+		// One dial pace per exchange: the exchanges limit connection
+		// attempts per IP, whatever the number of collectors.
+		Dials: s.dials[sp.Exchange],
 		// A candle check is finished only once the exchange's candle
 		// that finished it is stored.
 		Sync: s.writer.Sync,

@@ -64,6 +64,9 @@ type Service struct {
 
 	budgets  restBudgets
 	adapters map[market.Exchange]Adapter
+	// dials paces the connection attempts of all the collectors of each
+	// exchange together (nil for an exchange that declares no pace).
+	dials map[market.Exchange]*collector.DialPacer
 	// exchanges, endpoints and privateEndpoints build the private
 	// (balance) adapters, one per balance collector.
 	exchanges        Registry
@@ -145,6 +148,7 @@ func New(cfg config.Config, pool *pgxpool.Pool, exchanges Registry, opts ...Opti
 	if s.adapters, err = s.budgets.adapters(exchanges, ep, o.httpClient); err != nil {
 		return nil, err
 	}
+	s.dials = dialPacers(s.adapters)
 	if o.backfill != backfillOff {
 		if err := s.buildBackfill(); err != nil {
 			return nil, err

@@ -189,15 +189,28 @@ func (s *Sim) binanceTicker(in *instrument, stream string, tk *market.Ticker) {
 	}))
 }
 
-// binanceShutdownEvent sends serverShutdown to every connection. s.mu is
-// held.
+// binanceShutdownEvent sends serverShutdown to every connection: raw or
+// wrapped (stream "!serverShutdown") on market data connections, in an
+// "event" envelope on WebSocket API connections (PROTOCOLS.md §6: {"event":
+// {"e":"serverShutdown","E":…}}). s.mu is held.
 func (s *Sim) binanceShutdownEvent() {
-	payload := encode(binanceShutdown{Event: "serverShutdown", EventTime: ms(s.clock)})
+	ev := binanceShutdown{Event: "serverShutdown", EventTime: ms(s.clock)}
+	payload := encode(ev)
 	wrapped := encode(binanceWrapped{Stream: "!serverShutdown", Data: payload})
+	api := encode(struct {
+		Event binanceShutdown `json:"event"`
+	}{ev})
 	for c := range s.conns[market.Binance] {
-		if b, ok := c.sess.(*binanceSession); ok && b.combined {
-			c.send(wrapped)
-		} else {
+		switch b := c.sess.(type) {
+		case *binanceAPISession:
+			c.send(api)
+		case *binanceSession:
+			if b.combined {
+				c.send(wrapped)
+			} else {
+				c.send(payload)
+			}
+		default:
 			c.send(payload)
 		}
 	}

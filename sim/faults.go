@@ -136,7 +136,8 @@ func (s *Sim) InjectInvalidTrade(ex market.Exchange, sym market.Symbol) (market.
 // AnnounceShutdown sends the exchange's notice of an imminent disconnect
 // to every connection of ex that the exchange sends it on, and returns
 // how many: OKX's 64008 notice (public and private connections, not
-// business ones), Binance's serverShutdown event. Coinbase has none:
+// business ones), Binance's serverShutdown event (market data and
+// WebSocket API connections, each in its format). Coinbase has none:
 // ErrUnsupported. It does not close anything.
 func (s *Sim) AnnounceShutdown(ex market.Exchange) (int, error) {
 	s.mu.Lock()

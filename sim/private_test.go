@@ -175,6 +175,14 @@ func TestBinanceUserData(t *testing.T) {
 	if !strings.HasPrefix(ev, `{"event":{"B":[{"a":"ETH","f":"10000.000000","l":"0.000000"}],"E":`) || !strings.Contains(ev, `"e":"outboundAccountPosition"`) || !strings.HasSuffix(ev, `"subscriptionId":0}`) {
 		t.Errorf("event: %s", ev)
 	}
+	// The WebSocket API's serverShutdown comes in an "event" envelope,
+	// without a subscription id.
+	if n, err := s.AnnounceShutdown(market.Binance); err != nil || n != 1 {
+		t.Fatalf("AnnounceShutdown = %d, %v", n, err)
+	}
+	if got := string(c.read()); !strings.HasPrefix(got, `{"event":{"e":"serverShutdown","E":`) || !strings.HasSuffix(got, `}}`) {
+		t.Errorf("serverShutdown on the WebSocket API: %s", got)
+	}
 	bad := dial(t, ep.BinanceWSAPI())
 	bad.send(`{"id":7,"method":"userDataStream.subscribe.signature","params":{"apiKey":"` + k.Key + `","timestamp":` + ts + `,"signature":"00"}}`)
 	if got := string(bad.read()); got != `{"error":{"code":-1022,"msg":"Signature for this request is not valid."},"id":7,"status":400}` {

@@ -150,3 +150,21 @@ func (a *Adapter) SequentialTradeIDs() bool { return true }
 // a candle is final when an update of a later interval_begin of the same
 // symbol and interval arrives.
 func (a *Adapter) CandlesCloseOnNext() bool { return true }
+
+// Connection attempts: "~150 connection attempts per rolling 10 minutes
+// per IP", beyond which Cloudflare bans the address for 10 minutes. A
+// bucket of 10 refilled at 0.2/s lets at most 10 + 120 = 130 through in
+// any 10 minutes, leaving room for other processes on the same address.
+const (
+	dialsPerSecond = 0.2
+	dialBurst      = 10
+)
+
+// Limits implements collector.SubscriptionLimits: the dial pace only (the
+// connection's streams are not limited by a documented number).
+func (a *Adapter) Limits() collector.Limits {
+	return collector.Limits{Dials: collector.Pace{PerSecond: dialsPerSecond, Burst: dialBurst}}
+}
+
+// Compile-time check that the adapter declares its limits.
+var _ collector.SubscriptionLimits = (*Adapter)(nil)
