@@ -15,7 +15,7 @@ import (
 const migrateUsage = `Usage: etl migrate up|down|version|force N
 
   up         apply every pending migration
-  down       revert the last applied migration
+  down       revert every migration: removes everything they created (data included)
   version    print the schema version
   force N    set the schema version to N without running migrations
              (after fixing a dirty schema by hand)
