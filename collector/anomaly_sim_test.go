@@ -7,7 +7,6 @@ import (
 
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
-	"golang.org/x/sync/errgroup"
 
 	"marketetl/collector"
 	"marketetl/collector/okx"
@@ -26,14 +25,7 @@ func TestProtocolAnomaliesRaiseAnAlarmNotAReconnect(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	log := zaptest.NewLogger(t, zaptest.Level(zap.ErrorLevel))
-	s, err := sim.New(sim.Config{Seed: 5, Start: time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)}, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ep, err := s.Listen(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, ep := listenSim(t, ctx, sim.Config{Seed: 5, Start: time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)}, log)
 	proto, err := okx.New(okx.Config{PublicURL: ep.OKXPublicWS, BusinessURL: ep.OKXBusinessWS, RESTURL: ep.OKXREST})
 	if err != nil {
 		t.Fatal(err)
@@ -46,15 +38,7 @@ func TestProtocolAnomaliesRaiseAnAlarmNotAReconnect(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return s.Run(gctx) })
-	g.Go(func() error { return col.Run(gctx) })
-	defer func() {
-		cancel()
-		if err := g.Wait(); err != nil {
-			t.Errorf("run: %v", err)
-		}
-	}()
+	defer runWithSim(t, ctx, cancel, s, col)()
 	if err := s.WaitSubscribed(ctx, good); err != nil {
 		t.Fatal(err)
 	}

@@ -11,7 +11,6 @@ import (
 	"github.com/shopspring/decimal"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
-	"golang.org/x/sync/errgroup"
 
 	"marketetl/collector"
 	"marketetl/collector/binance"
@@ -138,14 +137,7 @@ func TestPrivateLoopKeepsEveryBalance(t *testing.T) {
 			ctx, cancel := context.WithCancel(t.Context())
 			defer cancel()
 			log := zaptest.NewLogger(t, zaptest.Level(zap.ErrorLevel))
-			s, err := sim.New(sim.Config{Seed: 11, Start: time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)}, log)
-			if err != nil {
-				t.Fatal(err)
-			}
-			ep, err := s.Listen(ctx)
-			if err != nil {
-				t.Fatal(err)
-			}
+			s, ep := listenSim(t, ctx, sim.Config{Seed: 11, Start: time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)}, log)
 			s.SetServerClockOffset(ex, 40*time.Second)
 			if _, err := s.SetBalances(ex, false,
 				sim.BalanceChange{Asset: "BTC", Free: dec("1.5"), Locked: dec("0.25")},
@@ -165,15 +157,7 @@ func TestPrivateLoopKeepsEveryBalance(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			g, gctx := errgroup.WithContext(ctx)
-			g.Go(func() error { return s.Run(gctx) })
-			g.Go(func() error { return col.Run(gctx) })
-			defer func() {
-				cancel()
-				if err := g.Wait(); err != nil {
-					t.Errorf("run: %v", err)
-				}
-			}()
+			defer runWithSim(t, ctx, cancel, s, col)()
 			converged := func(what string) {
 				t.Helper()
 				poll(t, what, func() bool { return sameBalances(sink.latest(), s.CurrentBalances(ex)) })
@@ -242,14 +226,7 @@ func TestPrivateLoopRefusedLogin(t *testing.T) {
 			ctx, cancel := context.WithCancel(t.Context())
 			defer cancel()
 			log := zaptest.NewLogger(t, zaptest.Level(zap.ErrorLevel+1))
-			s, err := sim.New(sim.Config{Seed: 12, Start: time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)}, log)
-			if err != nil {
-				t.Fatal(err)
-			}
-			ep, err := s.Listen(ctx)
-			if err != nil {
-				t.Fatal(err)
-			}
+			s, ep := listenSim(t, ctx, sim.Config{Seed: 12, Start: time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)}, log)
 			s.RefuseLogins(ex, true)
 			clock := collector.NewExchangeClock(nil)
 			col, err := collector.New(collector.Config{Name: "bal", Log: log, Clock: clock,

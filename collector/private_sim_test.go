@@ -48,14 +48,7 @@ func privateAdapters(t *testing.T, ep sim.Endpoints, keys map[market.Exchange]si
 func TestPrivateRESTAgainstSimulator(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()
-	s, err := sim.New(sim.Config{Seed: 5, Start: time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ep, err := s.Listen(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, ep := listenSim(t, ctx, sim.Config{Seed: 5, Start: time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)}, nil)
 	done := make(chan error, 1)
 	go func() { done <- s.Run(ctx) }()
 	defer func() {

@@ -12,7 +12,6 @@ import (
 	"github.com/shopspring/decimal"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
-	"golang.org/x/sync/errgroup"
 
 	"marketetl/collector"
 	"marketetl/collector/coinbase"
@@ -254,14 +253,7 @@ func TestCoinbaseReconnectMidMinuteEndsAsTheExchangesCandles(t *testing.T) {
 	log := zaptest.NewLogger(t, zaptest.Level(zap.ErrorLevel))
 	rig := newStoreRig(t, log)
 	start := time.Date(2025, 3, 1, 11, 59, 30, 0, time.UTC)
-	s, err := sim.New(sim.Config{Seed: 11, Start: start}, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ep, err := s.Listen(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, ep := listenSim(t, ctx, sim.Config{Seed: 11, Start: start}, log)
 	proto, err := coinbase.New(coinbase.Config{WSURL: ep.CoinbaseWS, RESTURL: ep.CoinbaseREST})
 	if err != nil {
 		t.Fatal(err)
@@ -275,15 +267,7 @@ func TestCoinbaseReconnectMidMinuteEndsAsTheExchangesCandles(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return s.Run(gctx) })
-	g.Go(func() error { return col.Run(gctx) })
-	defer func() {
-		cancel()
-		if err := g.Wait(); err != nil {
-			t.Errorf("run: %v", err)
-		}
-	}()
+	defer runWithSim(t, ctx, cancel, s, col)()
 	step := func(n int) {
 		t.Helper()
 		if err := s.Step(ctx, n); err != nil {

@@ -8,7 +8,6 @@ import (
 
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
-	"golang.org/x/sync/errgroup"
 
 	"marketetl/collector"
 	"marketetl/collector/binance"
@@ -81,14 +80,7 @@ func TestRestartGapFromTheDatabase(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	s, err := sim.New(sim.Config{Seed: 7, Start: start}, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ep, err := s.Listen(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, ep := listenSim(t, ctx, sim.Config{Seed: 7, Start: start}, log)
 	proto, err := binance.New(binance.Config{WSURL: ep.BinanceWS, RESTURL: ep.BinanceREST})
 	if err != nil {
 		t.Fatal(err)
@@ -99,15 +91,7 @@ func TestRestartGapFromTheDatabase(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return s.Run(gctx) })
-	g.Go(func() error { return col.Run(gctx) })
-	defer func() {
-		cancel()
-		if err := g.Wait(); err != nil {
-			t.Errorf("run: %v", err)
-		}
-	}()
+	defer runWithSim(t, ctx, cancel, s, col)()
 	for _, st := range []market.Stream{trades, candles} {
 		if err := s.WaitSubscribed(ctx, st); err != nil {
 			t.Fatal(err)

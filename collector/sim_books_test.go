@@ -9,7 +9,6 @@ import (
 
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
-	"golang.org/x/sync/errgroup"
 
 	"marketetl/collector"
 	"marketetl/collector/binance"
@@ -107,14 +106,7 @@ func simulatedBook(t *testing.T, ex market.Exchange, sym market.Symbol, newProto
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	log := zaptest.NewLogger(t, zaptest.Level(zap.ErrorLevel))
-	s, err := sim.New(sim.Config{Seed: 5, Start: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ep, err := s.Listen(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, ep := listenSim(t, ctx, sim.Config{Seed: 5, Start: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}, log)
 	proto, err := newProto(ep)
 	if err != nil {
 		t.Fatal(err)
@@ -130,15 +122,7 @@ func simulatedBook(t *testing.T, ex market.Exchange, sym market.Symbol, newProto
 	if err != nil {
 		t.Fatal(err)
 	}
-	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return s.Run(gctx) })
-	g.Go(func() error { return col.Run(gctx) })
-	defer func() {
-		cancel()
-		if err := g.Wait(); err != nil {
-			t.Errorf("run: %v", err)
-		}
-	}()
+	defer runWithSim(t, ctx, cancel, s, col)()
 	if err := s.WaitSubscribed(ctx, books); err != nil {
 		t.Fatal(err)
 	}

@@ -8,7 +8,6 @@ import (
 
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
-	"golang.org/x/sync/errgroup"
 
 	"marketetl/collector"
 	"marketetl/collector/binance"
@@ -46,14 +45,7 @@ func testDisconnectLosesTrades(t *testing.T, ex market.Exchange, sym market.Symb
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	log := zaptest.NewLogger(t, zaptest.Level(zap.ErrorLevel))
-	s, err := sim.New(sim.Config{Seed: 3, Start: time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)}, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ep, err := s.Listen(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, ep := listenSim(t, ctx, sim.Config{Seed: 3, Start: time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)}, log)
 	proto, err := newProto(ep)
 	if err != nil {
 		t.Fatal(err)
@@ -65,15 +57,7 @@ func testDisconnectLosesTrades(t *testing.T, ex market.Exchange, sym market.Symb
 	if err != nil {
 		t.Fatal(err)
 	}
-	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return s.Run(gctx) })
-	g.Go(func() error { return col.Run(gctx) })
-	defer func() {
-		cancel()
-		if err := g.Wait(); err != nil {
-			t.Errorf("run: %v", err)
-		}
-	}()
+	defer runWithSim(t, ctx, cancel, s, col)()
 	waitTrades := func(n int) {
 		t.Helper()
 		deadline := time.Now().Add(20 * time.Second)

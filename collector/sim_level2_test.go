@@ -11,7 +11,6 @@ import (
 
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
-	"golang.org/x/sync/errgroup"
 
 	"marketetl/collector"
 	"marketetl/collector/coinbase"
@@ -70,14 +69,7 @@ func TestSimulatedCoinbaseLevel2(t *testing.T) {
 			ctx, cancel := context.WithCancel(t.Context())
 			defer cancel()
 			log := zaptest.NewLogger(t, zaptest.Level(zap.ErrorLevel))
-			s, err := sim.New(sim.Config{Seed: 5, Start: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}, log)
-			if err != nil {
-				t.Fatal(err)
-			}
-			ep, err := s.Listen(ctx)
-			if err != nil {
-				t.Fatal(err)
-			}
+			s, ep := listenSim(t, ctx, sim.Config{Seed: 5, Start: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}, log)
 			proto, err := coinbase.New(coinbase.Config{WSURL: ep.CoinbaseWS, RESTURL: ep.CoinbaseREST, Credentials: tc.creds})
 			if err != nil {
 				t.Fatal(err)
@@ -93,15 +85,7 @@ func TestSimulatedCoinbaseLevel2(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			g, gctx := errgroup.WithContext(ctx)
-			g.Go(func() error { return s.Run(gctx) })
-			g.Go(func() error { return col.Run(gctx) })
-			defer func() {
-				cancel()
-				if err := g.Wait(); err != nil {
-					t.Errorf("run: %v", err)
-				}
-			}()
+			defer runWithSim(t, ctx, cancel, s, col)()
 			if err := s.WaitSubscribed(ctx, trades); err != nil {
 				t.Fatal(err)
 			}

@@ -39,14 +39,7 @@ func TestManySymbolsAreSplitOverConnections(t *testing.T) {
 			markets[ex] = append(markets[ex], sim.Market{Symbol: market.Symbol(base + quote), Price: decimal.NewFromInt(100), PriceDecimals: 2, SizeDecimals: 4})
 		}
 	}
-	s, err := sim.New(sim.Config{Seed: 5, Markets: markets, Start: time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)}, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ep, err := s.Listen(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, ep := listenSim(t, ctx, sim.Config{Seed: 5, Markets: markets, Start: time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)}, log)
 	ok, err := okx.New(okx.Config{PublicURL: ep.OKXPublicWS, BusinessURL: ep.OKXBusinessWS, RESTURL: ep.OKXREST})
 	if err != nil {
 		t.Fatal(err)

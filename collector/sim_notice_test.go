@@ -8,7 +8,6 @@ import (
 
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
-	"golang.org/x/sync/errgroup"
 
 	"marketetl/collector"
 	"marketetl/collector/binance"
@@ -88,14 +87,7 @@ func testAnnouncedDisconnect(t *testing.T, ex market.Exchange, sym market.Symbol
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	log := zaptest.NewLogger(t, zaptest.Level(zap.ErrorLevel))
-	s, err := sim.New(sim.Config{Seed: 7, Start: time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)}, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ep, err := s.Listen(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, ep := listenSim(t, ctx, sim.Config{Seed: 7, Start: time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)}, log)
 	proto, err := newProto(ep)
 	if err != nil {
 		t.Fatal(err)
@@ -107,15 +99,7 @@ func testAnnouncedDisconnect(t *testing.T, ex market.Exchange, sym market.Symbol
 	if err != nil {
 		t.Fatal(err)
 	}
-	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return s.Run(gctx) })
-	g.Go(func() error { return col.Run(gctx) })
-	defer func() {
-		cancel()
-		if err := g.Wait(); err != nil {
-			t.Errorf("run: %v", err)
-		}
-	}()
+	defer runWithSim(t, ctx, cancel, s, col)()
 	wait := func(what string, cond func() bool) {
 		t.Helper()
 		deadline := time.Now().Add(30 * time.Second)

@@ -7,7 +7,6 @@ import (
 
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
-	"golang.org/x/sync/errgroup"
 
 	"marketetl/collector"
 	"marketetl/collector/binance"
@@ -63,15 +62,7 @@ func TestServerTimeMeasuredAtConnect(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			g, gctx := errgroup.WithContext(ctx)
-			g.Go(func() error { return s.Run(gctx) })
-			g.Go(func() error { return col.Run(gctx) })
-			defer func() {
-				cancel()
-				if err := g.Wait(); err != nil {
-					t.Errorf("run: %v", err)
-				}
-			}()
+			defer runWithSim(t, ctx, cancel, s, col)()
 			if err := s.WaitSubscribed(ctx, st); err != nil {
 				t.Fatal(err)
 			}
