@@ -9,10 +9,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
 
-	"marketetl/config"
-	"marketetl/dbtest"
 	"marketetl/market"
-	"marketetl/store"
 )
 
 // TestAdminReadsUseTheirOwnPool: the admin API's cached reads run on a
@@ -22,20 +19,8 @@ import (
 func TestAdminReadsUseTheirOwnPool(t *testing.T) {
 	ctx := t.Context()
 	log := zaptest.NewLogger(t, zaptest.Level(zap.ErrorLevel))
-	dbURL := dbtest.NewDatabase(t)
-	if err := store.Migrate(ctx, dbURL, log); err != nil {
-		t.Fatal(err)
-	}
-	pool, err := store.Open(ctx, dbURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pool.Close()
-	cfg, err := config.Load(func(string) (string, bool) { return "", false })
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.SpoolDir, cfg.RedisEnabled, cfg.BackfillEnabled = t.TempDir(), false, false
+	dbURL, pool := migratedPool(t, log)
+	cfg := quietConfig(t, t.TempDir())
 	cfg.AdminAddr, cfg.DatabaseURL = "127.0.0.1:0", dbURL
 	reg := Registry{market.OKX: {New: func(Endpoints, *http.Client) (Adapter, error) { return unreachableAdapter{}, nil }}}
 	svc, err := New(cfg, pool, reg, WithLogger(log))

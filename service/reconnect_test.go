@@ -11,11 +11,8 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"marketetl/collector"
-	"marketetl/config"
-	"marketetl/dbtest"
 	"marketetl/market"
 	"marketetl/spec"
-	"marketetl/store"
 )
 
 // unreachableAdapter plans one connection to a port nothing listens on.
@@ -37,20 +34,8 @@ func (unreachableAdapter) KeepAlive() collector.KeepAlive { return collector.Kee
 func TestCollectorsGiveUpAfterMaxReconnectAttempts(t *testing.T) {
 	ctx := t.Context()
 	log := zaptest.NewLogger(t, zaptest.Level(zap.ErrorLevel))
-	dbURL := dbtest.NewDatabase(t)
-	if err := store.Migrate(ctx, dbURL, log); err != nil {
-		t.Fatal(err)
-	}
-	pool, err := store.Open(ctx, dbURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pool.Close()
-	cfg, err := config.Load(func(string) (string, bool) { return "", false })
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.SpoolDir, cfg.RedisEnabled, cfg.BackfillEnabled = t.TempDir(), false, false
+	_, pool := migratedPool(t, log)
+	cfg := quietConfig(t, t.TempDir())
 	cfg.ReconnectDelay, cfg.ReconnectDelayMax, cfg.MaxReconnectAttempts = 10*time.Millisecond, 20*time.Millisecond, 2
 	reg := Registry{market.OKX: {New: func(Endpoints, *http.Client) (Adapter, error) { return unreachableAdapter{}, nil }}}
 	svc, err := New(cfg, pool, reg, WithLogger(log))

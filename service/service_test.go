@@ -13,9 +13,7 @@ import (
 
 	"marketetl/collector"
 	"marketetl/config"
-	"marketetl/dbtest"
 	"marketetl/market"
-	"marketetl/store"
 )
 
 // fakeAdapter stands for an exchange the test never dials.
@@ -31,20 +29,8 @@ type fakeAdapter struct {
 func TestGapsReportedBeforeTheFillerRunsAreKept(t *testing.T) {
 	ctx := t.Context()
 	log := zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel))
-	dbURL := dbtest.NewDatabase(t)
-	if err := store.Migrate(ctx, dbURL, log); err != nil {
-		t.Fatal(err)
-	}
-	pool, err := store.Open(ctx, dbURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pool.Close()
-	cfg, err := config.Load(func(string) (string, bool) { return "", false })
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.SpoolDir, cfg.RedisEnabled, cfg.BackfillEnabled = t.TempDir(), false, false
+	_, pool := migratedPool(t, log)
+	cfg := quietConfig(t, t.TempDir())
 	reg := Registry{market.OKX: {New: func(Endpoints, *http.Client) (Adapter, error) { return fakeAdapter{}, nil }}}
 	svc, err := New(cfg, pool, reg, WithLogger(log), WithoutSupervisor())
 	if err != nil {

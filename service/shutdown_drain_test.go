@@ -10,8 +10,6 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
 
-	"marketetl/config"
-	"marketetl/dbtest"
 	"marketetl/market"
 	"marketetl/store"
 )
@@ -26,20 +24,8 @@ import (
 func TestWriterDrainEndsAtTheShutdownDeadline(t *testing.T) {
 	ctx := t.Context()
 	log := zaptest.NewLogger(t, zaptest.Level(zap.ErrorLevel))
-	dbURL := dbtest.NewDatabase(t)
-	if err := store.Migrate(ctx, dbURL, log); err != nil {
-		t.Fatal(err)
-	}
-	pool, err := store.Open(ctx, dbURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pool.Close()
-	cfg, err := config.Load(func(string) (string, bool) { return "", false })
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.SpoolDir, cfg.RedisEnabled, cfg.BackfillEnabled = t.TempDir(), false, false
+	_, pool := migratedPool(t, log)
+	cfg := quietConfig(t, t.TempDir())
 	cfg.ShutdownTimeout = time.Hour
 	reg := Registry{market.OKX: {New: func(Endpoints, *http.Client) (Adapter, error) { return fakeAdapter{}, nil }}}
 	svc, err := New(cfg, pool, reg, WithLogger(log), WithoutSupervisor())

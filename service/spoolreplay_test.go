@@ -11,11 +11,8 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
 
-	"marketetl/config"
-	"marketetl/dbtest"
 	"marketetl/market"
 	"marketetl/spool"
-	"marketetl/store"
 )
 
 // TestSpoolReplayIsValidated: the data path validates records replayed from
@@ -24,15 +21,7 @@ import (
 func TestSpoolReplayIsValidated(t *testing.T) {
 	ctx := t.Context()
 	log := zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel))
-	dbURL := dbtest.NewDatabase(t)
-	if err := store.Migrate(ctx, dbURL, log); err != nil {
-		t.Fatal(err)
-	}
-	pool, err := store.Open(ctx, dbURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pool.Close()
+	_, pool := migratedPool(t, log)
 	dir := filepath.Join(t.TempDir(), "spool")
 	sp, err := spool.Open(spool.Config{Dir: dir}, log)
 	if err != nil {
@@ -49,11 +38,7 @@ func TestSpoolReplayIsValidated(t *testing.T) {
 	if err := sp.Close(); err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := config.Load(func(string) (string, bool) { return "", false })
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.SpoolDir, cfg.RedisEnabled, cfg.BackfillEnabled = dir, false, false
+	cfg := quietConfig(t, dir)
 	reg := Registry{market.OKX: {New: func(Endpoints, *http.Client) (Adapter, error) { return fakeAdapter{}, nil }}}
 	svc, err := New(cfg, pool, reg, WithLogger(log), WithoutSupervisor())
 	if err != nil {
