@@ -8,7 +8,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -20,13 +19,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
-	"go.uber.org/zap"
-	"go.uber.org/zap/zaptest"
-
 	"marketetl/dbtest"
 	"marketetl/market"
-	"marketetl/sim"
 )
 
 var clusterFlag = flag.Bool("cluster", false, "run TestCluster: three etl processes sharing the collectors (make cluster-test)")
@@ -186,37 +180,9 @@ func TestCluster(t *testing.T) {
 
 func newClusterRig(t *testing.T) *clusterRig {
 	ctx := t.Context()
-	log := zaptest.NewLogger(t, zaptest.Level(zap.ErrorLevel))
-	exs := market.Exchanges()
 	bin := buildETL(t)
-	dbURL := dbtest.NewDatabase(t)
-	check, err := pgxpool.New(ctx, dbURL+"&application_name=cluster_check")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(check.Close)
-	u, _ := url.Parse(dbURL)
-	sm, err := sim.New(sim.Config{Seed: 17}, log.Named("sim"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ep, err := sm.Listen(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	simCtx, stopSim := context.WithCancel(ctx)
-	var simWG sync.WaitGroup
-	simWG.Go(func() {
-		if err := sm.Run(simCtx); err != nil {
-			t.Errorf("simulated exchange: %v", err)
-		}
-	})
-	t.Cleanup(func() {
-		stopSim()
-		simWG.Wait()
-	})
-	r := &rig{t: t, ctx: ctx, opts: rigOpts{exchanges: exs}, log: log, sim: sm, check: check,
-		dbName: strings.TrimPrefix(u.Path, "/"), external: true}
+	r, dbURL, ep := externalRig(t, 17, nil)
+	exs, sm := r.opts.exchanges, r.sim
 	c := &clusterRig{rig: r, bin: bin, dir: t.TempDir(), procs: map[string]*etlProcess{}, addrs: map[string]string{}}
 
 	// One collector per market, so that there is something to share.

@@ -6,19 +6,13 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/jackc/pgx/v5/pgxpool"
-	"go.uber.org/zap"
-	"go.uber.org/zap/zaptest"
 
 	"marketetl/collector"
 	"marketetl/dbtest"
@@ -93,42 +87,18 @@ func metricValue(metrics, series string) (string, bool) {
 // times that without its refused stream making it stale.
 func TestSubscriptionRefusedForOneSymbol(t *testing.T) {
 	s := newScenario(t, 26)
-	ctx := t.Context()
-	log := zaptest.NewLogger(t, zaptest.Level(zap.ErrorLevel))
-	exs := market.Exchanges()
 	refusing := []market.Exchange{market.OKX, market.Coinbase, market.Kraken}
 	bin := buildETL(t)
-	dbURL := dbtest.NewDatabase(t)
-	check, err := pgxpool.New(ctx, dbURL+"&application_name=faults_check")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(check.Close)
-	u, _ := url.Parse(dbURL)
-	sm, err := sim.New(sim.Config{Seed: 26}, log.Named("sim"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	refused := map[market.Exchange]market.Symbol{}
-	for _, ex := range refusing {
-		refused[ex] = sm.Symbols(ex)[1]
-		if err := sm.RefuseSymbol(ex, refused[ex], true); err != nil {
-			t.Fatal(err)
-		}
-	}
-	ep, err := sm.Listen(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var simWG sync.WaitGroup
-	simWG.Go(func() {
-		if err := sm.Run(ctx); err != nil {
-			t.Errorf("simulated exchange: %v", err)
+	r, dbURL, ep := externalRig(t, 26, func(sm *sim.Sim) {
+		for _, ex := range refusing {
+			refused[ex] = sm.Symbols(ex)[1]
+			if err := sm.RefuseSymbol(ex, refused[ex], true); err != nil {
+				t.Fatal(err)
+			}
 		}
 	})
-	t.Cleanup(simWG.Wait)
-	r := &rig{t: t, ctx: ctx, opts: rigOpts{exchanges: exs}, log: log, sim: sm, check: check,
-		dbName: strings.TrimPrefix(u.Path, "/"), external: true}
+	exs, sm := r.opts.exchanges, r.sim
 
 	dir := t.TempDir()
 	var yaml strings.Builder

@@ -15,10 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/redis/go-redis/v9"
-	"go.uber.org/zap"
-	"go.uber.org/zap/zaptest"
 
 	"marketetl/dbtest"
 	"marketetl/market"
@@ -45,43 +42,17 @@ type procRig struct {
 // newProcRig builds the binary, the database, the exchange and the live
 // feed's subscriber; extra environment settings override the defaults.
 func newProcRig(t *testing.T, s *scenario, extra ...string) *procRig {
-	ctx := t.Context()
-	log := zaptest.NewLogger(t, zaptest.Level(zap.ErrorLevel))
-	exs := market.Exchanges()
 	bin := buildETL(t)
-	dbURL := dbtest.NewDatabase(t)
-	check, err := pgxpool.New(ctx, dbURL+"&application_name=faults_check")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(check.Close)
-	u, _ := url.Parse(dbURL)
-	relay := dbtest.NewRelay(t, u.Host)
-	sm, err := sim.New(sim.Config{Seed: int64(s.res.Number)}, log.Named("sim"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	never := sm.Now().Add(100 * 365 * 24 * time.Hour)
-	for _, ex := range exs {
-		sm.SetHistoryHorizon(ex, never)
-	}
-	ep, err := sm.Listen(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	simCtx, stopSim := context.WithCancel(ctx)
-	var simWG sync.WaitGroup
-	simWG.Go(func() {
-		if err := sm.Run(simCtx); err != nil {
-			t.Errorf("simulated exchange: %v", err)
+	r, dbURL, ep := externalRig(t, int64(s.res.Number), func(sm *sim.Sim) {
+		// No history is served: what the process lost cannot be repaired.
+		never := sm.Now().Add(100 * 365 * 24 * time.Hour)
+		for _, ex := range market.Exchanges() {
+			sm.SetHistoryHorizon(ex, never)
 		}
 	})
-	t.Cleanup(func() {
-		stopSim()
-		simWG.Wait()
-	})
-	r := &rig{t: t, ctx: ctx, opts: rigOpts{exchanges: exs}, log: log, sim: sm, check: check,
-		dbName: strings.TrimPrefix(u.Path, "/"), external: true}
+	u, _ := url.Parse(dbURL)
+	relay := dbtest.NewRelay(t, u.Host)
+	exs, sm := r.opts.exchanges, r.sim
 	s.watch(r)
 
 	dir := t.TempDir()
