@@ -597,3 +597,26 @@ func TestGapsQueuedAtShutdownAreRecorded(t *testing.T) {
 		t.Fatalf("%d gaps still queued", q)
 	}
 }
+
+// TestRejectedGapBeyondHistoryIsRetried: the gap of a trade refused as it
+// arrived, when the exchange's history serves nothing after the trade
+// before it yet (the trade after the refused one does not exist yet), is
+// tried again later, not recorded as history the exchange no longer
+// serves: the refused trade proves the exchange traded past it.
+func TestRejectedGapBeyondHistoryIsRetried(t *testing.T) {
+	r := newRig(t, 50)
+	f := r.filler(nil)
+	ex := market.Binance
+	sym := r.sim.Symbols(ex)[0]
+	truth := r.sim.Trades(ex, sym)
+	last := truth[len(truth)-1]
+	st := market.Stream{Exchange: ex, Symbol: sym, Type: market.TypeTrade}
+	res, err := f.Fill(t.Context(), market.Gap{Stream: st, From: last.Time, To: last.Time.Add(time.Second),
+		AfterID: tradeID(t, last), BeforeID: tradeID(t, last) + 2, Reason: market.GapRejected})
+	if err == nil {
+		t.Fatalf("result %+v, want an error to retry (nothing served after the last trade yet)", res)
+	}
+	if res.Status == store.GapUnfillable || len(res.Unfillable) != 0 {
+		t.Fatalf("result %+v: recorded unfillable", res)
+	}
+}

@@ -221,6 +221,13 @@ func (a *attempt) trades(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if !ok && g.Reason == market.GapRejected {
+		// The refused trade proves that the exchange traded past after: a
+		// history serving nothing after it has not caught up yet (the trade
+		// after the refused one may not exist yet). Not unavailable: tried
+		// again with backoff.
+		return fmt.Errorf("fill %s: the exchange serves no trade after id %d yet, though it published a later one (refused as it arrived)", g.Stream, after)
+	}
 	if !ok || !usable(first) {
 		reason, detail := ReasonHistoryUnavailable, "the exchange served no trade after id "+strconv.FormatInt(after, 10)
 		if ok {
