@@ -492,9 +492,15 @@ func TestSpoolCapReached(t *testing.T) {
 	s.finish(r, time.Since(end), 0)
 	st := r.buffer.Stats()
 	s.res.Note = itoa(int(st.Dropped)) + " records dropped at the cap, in " + itoa(int(st.Gaps)) + " gaps, all backfilled"
-	// Every hole the cap made is one spool_full gap row, and each is filled.
-	if n := r.queryInt(`SELECT count(*) FROM gaps WHERE reason = $1 AND status = 'filled'`, string(market.GapSpoolFull)); n == 0 || uint64(n) != st.Gaps {
+	// Every hole the cap made is in a spool_full gap row, each filled. Two
+	// holes of one stream whose windows overlap (a record kept between
+	// them shares its time with their ends) are recorded as one row, so
+	// there are at most as many rows as holes.
+	if n := r.queryInt(`SELECT count(*) FROM gaps WHERE reason = $1 AND status = 'filled'`, string(market.GapSpoolFull)); n == 0 || uint64(n) > st.Gaps {
 		t.Errorf("%d filled spool_full gaps, the spool reported %d holes", n, st.Gaps)
+	}
+	if n := r.queryInt(`SELECT count(*) FROM gaps WHERE reason = $1 AND status <> 'filled'`, string(market.GapSpoolFull)); n != 0 {
+		t.Errorf("%d spool_full gaps not filled", n)
 	}
 }
 
