@@ -320,3 +320,16 @@ func TestBinanceThrottledAsDocumented(t *testing.T) {
 		t.Fatalf("throttled: %d %v %s\nwant 429, Retry-After 3, %s", status, h, body, want)
 	}
 }
+
+// TestRESTDatedByTheExchangesClock: REST answers carry the exchange's
+// clock in their Date header, as a real exchange's server dates them (the
+// Binance candle backfill tells forming klines by it).
+func TestRESTDatedByTheExchangesClock(t *testing.T) {
+	s, ep := start(t, Config{Seed: 6, Start: testStart, Timeframes: []market.Timeframe{market.TF1m}})
+	step(t, s, 3)
+	status, h, _ := get(t, ep.BinanceREST+"/api/v3/klines?symbol=ETHUSDT&interval=1m")
+	d, err := http.ParseTime(h.Get("Date"))
+	if status != http.StatusOK || err != nil || !d.Equal(s.Now().Truncate(time.Second)) {
+		t.Fatalf("Date %q (%v), status %d; want the exchange's clock %s", h.Get("Date"), err, status, s.Now().Truncate(time.Second))
+	}
+}

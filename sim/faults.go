@@ -281,6 +281,9 @@ func (s *Sim) restGate(next http.Handler) http.Handler {
 			return
 		}
 		s.mu.Lock()
+		// The exchange's clock, as a real exchange's HTTP server dates its
+		// answers (whole seconds): the market data's clock.
+		w.Header().Set("Date", s.clock.UTC().Format(http.TimeFormat))
 		f := s.fault(ex)
 		if s.restOutage(w, r, ex, f) { // unlocks s.mu
 			return

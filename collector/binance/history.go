@@ -30,7 +30,10 @@ const (
 
 // Candles implements collector.History with GET /api/v3/klines: one
 // request for up to 1000 klines opening in [from, to), oldest first. The
-// kline still forming (close time not yet past by Now) is left out.
+// kline still forming is left out: one whose close time is not yet past
+// by Now, nor by the exchange's own clock (the response's Date), so that a
+// host clock ahead of the exchange's does not take a forming kline for a
+// closed one.
 func (a *Adapter) Candles(ctx context.Context, sym market.Symbol, tf market.Timeframe, from, to time.Time) ([]market.Candle, error) {
 	iv, err := interval(tf)
 	if err != nil {
@@ -50,7 +53,7 @@ func (a *Adapter) Candles(ctx context.Context, sym market.Symbol, tf market.Time
 	// endTime is inclusive; the range is open at to.
 	q.Set("endTime", strconv.FormatInt(end-1, 10))
 	q.Set("limit", strconv.Itoa(pageSize))
-	body, received, err := a.get(ctx, klinesPath, q)
+	resp, body, received, err := a.getResponse(ctx, klinesPath, q)
 	if err != nil {
 		return nil, fmt.Errorf("binance candles %s %s: %w", sym, tf, err)
 	}
@@ -58,7 +61,7 @@ func (a *Adapter) Candles(ctx context.Context, sym market.Symbol, tf market.Time
 	if err := json.Unmarshal(body, &rows); err != nil {
 		return nil, fmt.Errorf("binance candles %s %s: decode response: %w", sym, tf, err)
 	}
-	now := a.rest.Now().UnixMilli()
+	now := closedBefore(a.rest.Now(), resp.Header.Get("Date"))
 	out := make([]market.Candle, 0, len(rows))
 	for n, row := range rows {
 		c, closeMs, err := klineRow(row)
@@ -212,15 +215,33 @@ func (s byID) Swap(i, j int) {
 // get makes one GET request and returns the body of a 200 response and
 // when it was read. Other responses become errors: see statusError.
 func (a *Adapter) get(ctx context.Context, path string, q url.Values) ([]byte, time.Time, error) {
+	_, body, received, err := a.getResponse(ctx, path, q)
+	return body, received, err
+}
+
+// getResponse is get, with the response (its headers).
+func (a *Adapter) getResponse(ctx context.Context, path string, q url.Values) (*http.Response, []byte, time.Time, error) {
 	resp, body, err := a.rest.Get(ctx, path+"?"+q.Encode())
 	if err != nil {
-		return nil, time.Time{}, fmt.Errorf("GET %s: %w", path, err)
+		return nil, nil, time.Time{}, fmt.Errorf("GET %s: %w", path, err)
 	}
 	received := a.rest.Now().UTC()
 	if resp.StatusCode != http.StatusOK {
-		return nil, time.Time{}, fmt.Errorf("GET %s: %w", path, a.statusError(resp, body))
+		return nil, nil, time.Time{}, fmt.Errorf("GET %s: %w", path, a.statusError(resp, body))
 	}
-	return body, received, nil
+	return resp, body, received, nil
+}
+
+// closedBefore returns, in milliseconds, the time before which a kline's
+// close is surely past: now (the host's clock), or the exchange's clock
+// as the response's Date header gives it (whole seconds, truncated, so
+// the exchange's time is at least that) when that is earlier.
+func closedBefore(now time.Time, date string) int64 {
+	ms := now.UnixMilli()
+	if d, err := http.ParseTime(date); err == nil && d.UnixMilli() < ms {
+		ms = d.UnixMilli()
+	}
+	return ms
 }
 
 // ceilMillis returns t in milliseconds since the epoch, rounded up.

@@ -312,3 +312,25 @@ func TestHistoryContextCancelled(t *testing.T) {
 		t.Errorf("a cancelled request is not permanent")
 	}
 }
+
+// TestCandlesFormingByTheExchangesClock: a host clock ahead of the
+// exchange's does not make a kline still forming at the exchange (its
+// close time past by the host's clock, not by the response's Date) a
+// closed candle.
+func TestCandlesFormingByTheExchangesClock(t *testing.T) {
+	const body = `[
+[1704067380000,"1","1","1","1","1",1704067439999,"1",1,"1","1","0"],
+[1704067440000,"2","2","2","2","2",1704067499999,"2",2,"2","2","0"]
+]`
+	// The exchange's clock: 00:04:30 (the second kline closes at 00:04:59.999).
+	srv := newRESTServer(t, http.StatusOK, map[string]string{"Date": "Mon, 01 Jan 2024 00:04:30 GMT"}, body)
+	// The host's clock, a minute ahead: both klines look closed to it.
+	a := newRESTAdapter(t, srv, time.Date(2024, 1, 1, 0, 5, 30, 0, time.UTC))
+	got, err := a.Candles(t.Context(), "BTC-USDT", market.TF1m, time.UnixMilli(1704067380000), time.UnixMilli(1704067500000))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got[0].Time.UnixMilli() != 1704067380000 {
+		t.Errorf("candles %v, want only the one the exchange's clock has closed (opening 00:03)", got)
+	}
+}
