@@ -125,10 +125,16 @@ func TestSpoolDiskFull(t *testing.T) {
 	st := r.buffer.Stats()
 	// Every window of lost records is a spool_error gap, filled (windows
 	// of one stream that overlap — a forming candle's updates share its
-	// open time — are merged into one row when recorded).
+	// open time — are merged into one row when recorded). Lost updates of
+	// forming candles alone make no gap (a later update or the closed
+	// candle replaces them): the database equalling the truth above is
+	// what shows that no lost trade or closed candle went unreported.
 	gaps := r.queryInt(`SELECT count(*) FROM gaps WHERE reason = $1 AND status = 'filled'`, string(market.GapSpoolError))
-	if gaps == 0 || uint64(gaps) > st.Gaps {
+	if uint64(gaps) > st.Gaps || (st.Gaps > 0 && gaps == 0) {
 		t.Errorf("%d filled spool_error gaps, the spool reported %d", gaps, st.Gaps)
+	}
+	if n := r.queryInt(`SELECT count(*) FROM gaps WHERE reason = $1 AND status <> 'filled'`, string(market.GapSpoolError)); n != 0 {
+		t.Errorf("%d spool_error gaps not filled", n)
 	}
 	if n := r.queryInt(`SELECT count(*) FROM gaps WHERE reason = $1`, string(market.GapSpoolFull)); n != 0 {
 		t.Errorf("%d spool_full gaps: the spool was far from its cap", n)
