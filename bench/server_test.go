@@ -142,7 +142,9 @@ func TestServerPacesPingsAndAnswersTextPings(t *testing.T) {
 			t.Fatalf("unexpected frame %s", msg)
 		}
 	}
-	st := waitStats(t, ready.Addr, "paced", func(s ServerStats) bool { return s.Pongs >= 2 })
+	// The server counts a frame sent once its write returned, which can be
+	// after the client has read it: wait for the count too.
+	st := waitStats(t, ready.Addr, "paced", func(s ServerStats) bool { return s.Pongs >= 2 && s.Sent == 300 })
 	if st.Sent != 300 || st.Pings < st.Pongs || pongs != 1 {
 		t.Fatalf("stats %+v, %d text pongs: want 300 sent, pongs for pings, one text pong", st, pongs)
 	}

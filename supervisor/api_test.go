@@ -3,6 +3,8 @@ package supervisor
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"io"
 	"math"
 	"net"
@@ -426,4 +428,31 @@ func TestAPIServeShutsDownGracefully(t *testing.T) {
 		t.Errorf("Serve = %v, want nil after a graceful shutdown", err)
 	}
 	http.DefaultClient.CloseIdleConnections()
+}
+
+// TestRunStoppedWhileLoadingIsNoError: a supervisor told to stop while it
+// reads its registry (the service shutting down at once) returns no
+// error: the registry did not fail, the run was ended.
+func TestRunStoppedWhileLoadingIsNoError(t *testing.T) {
+	reg := newRegistry()
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	reg.err = fmt.Errorf("read collectors: %w", ctx.Err())
+	m, err := New(Config{}, newFactory().build, reg, &fakeHistory{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Run(ctx); err != nil {
+		t.Errorf("Run stopped while loading: %v, want nil", err)
+	}
+	// A registry that fails while the run goes on is an error.
+	reg2 := newRegistry()
+	reg2.err = errors.New("read collectors: relation does not exist")
+	m2, err := New(Config{}, newFactory().build, reg2, &fakeHistory{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m2.Run(t.Context()); err == nil {
+		t.Error("Run with a failing registry: nil, want the error")
+	}
 }

@@ -104,6 +104,11 @@ func New(cfg Config, factory Factory, reg Registry, hist History) (*Manager, err
 // returned by the deadline. Run may be called once.
 func (m *Manager) Run(ctx context.Context) error {
 	if err := m.begin(ctx); err != nil {
+		if ctx.Err() != nil {
+			// Told to stop while loading the registry: a shutdown, not
+			// a registry that cannot be read.
+			return nil
+		}
 		return err
 	}
 	m.housekeep(ctx)
