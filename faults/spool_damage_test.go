@@ -67,17 +67,7 @@ func TestCorruptSpool(t *testing.T) {
 	if !haveSpool || !haveGapRepair {
 		s.skip(whySpool + "; " + whyGapRepair)
 	}
-	r := startRig(t, rigOpts{exchanges: []market.Exchange{market.OKX, market.Binance},
-		store: store.Config{QueueSize: 50, BatchSize: 25}, spoolBytes: 64 << 20})
-	s.watch(r)
-	r.step(10)
-	r.waitTruth()
-	r.pg.SetDown(true)
-	eventually(t, "three spool segments", func() (bool, string) {
-		r.step(50)
-		st := r.buffer.Stats()
-		return st.Segments >= 3, fmt.Sprintf("%+v", st)
-	})
+	r := spoolSegments(t, s)
 	seg := damageFrame(t, r.spoolDir, 10)
 	// The segment's index (written when it was sealed) names its streams
 	// and their time bounds: the gaps the damage must leave.
@@ -163,17 +153,7 @@ func TestTornSpool(t *testing.T) {
 	if !haveSpool || !haveGapRepair {
 		s.skip(whySpool + "; " + whyGapRepair)
 	}
-	r := startRig(t, rigOpts{exchanges: []market.Exchange{market.OKX, market.Binance},
-		store: store.Config{QueueSize: 50, BatchSize: 25}, spoolBytes: 64 << 20})
-	s.watch(r)
-	r.step(10)
-	r.waitTruth()
-	r.pg.SetDown(true)
-	eventually(t, "three spool segments", func() (bool, string) {
-		r.step(50)
-		st := r.buffer.Stats()
-		return st.Segments >= 3, fmt.Sprintf("%+v", st)
-	})
+	r := spoolSegments(t, s)
 	// The second-to-last segment: sealed, and not yet read by the replay.
 	segs, err := filepath.Glob(filepath.Join(r.spoolDir, "*.spool"))
 	if err != nil || len(segs) < 3 {
@@ -222,4 +202,23 @@ func TestTornSpool(t *testing.T) {
 	}
 	s.res.Note = fmt.Sprintf("segment cut in record %d of %d: %d records before it replayed, %d torn off; %d spool_corrupt gaps (one per stream of its segment), all filled by the backfill",
 		torn+1, len(offs), st.Replayed, lost, len(gaps))
+}
+
+// spoolSegments starts OKX and Binance with a small writer queue, then
+// takes the database down until the spool holds three segments, for the
+// scenarios that damage one (20, 27). The database stays down.
+func spoolSegments(t *testing.T, s *scenario) *rig {
+	t.Helper()
+	r := startRig(t, rigOpts{exchanges: []market.Exchange{market.OKX, market.Binance},
+		store: store.Config{QueueSize: 50, BatchSize: 25}, spoolBytes: 64 << 20})
+	s.watch(r)
+	r.step(10)
+	r.waitTruth()
+	r.pg.SetDown(true)
+	eventually(t, "three spool segments", func() (bool, string) {
+		r.step(50)
+		st := r.buffer.Stats()
+		return st.Segments >= 3, fmt.Sprintf("%+v", st)
+	})
+	return r
 }
