@@ -17,13 +17,11 @@ import (
 
 	"marketetl/collector"
 	"marketetl/config"
-	"marketetl/dbtest"
 	"marketetl/exchange"
 	"marketetl/market"
 	"marketetl/service"
 	"marketetl/sim"
 	"marketetl/spec"
-	"marketetl/store"
 	"marketetl/supervisor"
 )
 
@@ -43,14 +41,7 @@ type balanceRig struct {
 func newBalanceRig(t *testing.T, ctx context.Context, tune func(*config.Config)) *balanceRig {
 	t.Helper()
 	log := zaptest.NewLogger(t, zaptest.Level(zap.ErrorLevel))
-	dbURL := dbtest.NewDatabase(t)
-	if err := store.Migrate(ctx, dbURL, log); err != nil {
-		t.Fatal(err)
-	}
-	pool, err := store.Open(ctx, dbURL)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, pool := migratedPool(t, ctx, log)
 	t.Cleanup(pool.Close)
 	s, err := sim.New(sim.Config{Seed: 21, Rate: 20}, log)
 	if err != nil {

@@ -14,13 +14,11 @@ import (
 
 	"marketetl/collector"
 	"marketetl/config"
-	"marketetl/dbtest"
 	"marketetl/exchange"
 	"marketetl/market"
 	"marketetl/service"
 	"marketetl/sim"
 	"marketetl/spec"
-	"marketetl/store"
 )
 
 // bookRig is the service collecting one symbol's order book (and its
@@ -75,14 +73,7 @@ func startBookRigWith(t *testing.T, ex market.Exchange, o bookRigOptions) *bookR
 	t.Helper()
 	ctx, cancel := context.WithCancel(t.Context())
 	log := zaptest.NewLogger(t, zaptest.Level(zap.ErrorLevel))
-	dbURL := dbtest.NewDatabase(t)
-	if err := store.Migrate(ctx, dbURL, log); err != nil {
-		t.Fatal(err)
-	}
-	pool, err := store.Open(ctx, dbURL)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, pool := migratedPool(t, ctx, log)
 	simCfg := sim.Config{Seed: 42}
 	if o.live {
 		simCfg.Start = time.Now()

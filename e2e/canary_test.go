@@ -26,14 +26,12 @@ import (
 	"marketetl/collector/coinbase"
 	"marketetl/collector/okx"
 	"marketetl/config"
-	"marketetl/dbtest"
 	"marketetl/exchange"
 	"marketetl/logging"
 	"marketetl/market"
 	"marketetl/service"
 	"marketetl/sim"
 	"marketetl/spec"
-	"marketetl/store"
 )
 
 // spy keeps every signature the private adapters sent (in WebSocket
@@ -178,14 +176,7 @@ func TestSecretsNeverLeak(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dbURL := dbtest.NewDatabase(t)
-	if err := store.Migrate(ctx, dbURL, log); err != nil {
-		t.Fatal(err)
-	}
-	pool, err := store.Open(ctx, dbURL)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, pool := migratedPool(t, ctx, log)
 	defer pool.Close()
 	s, err := sim.New(sim.Config{Seed: 31, Rate: 20}, log.Named("sim"))
 	if err != nil {

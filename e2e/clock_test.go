@@ -13,13 +13,11 @@ import (
 
 	"marketetl/collector"
 	"marketetl/config"
-	"marketetl/dbtest"
 	"marketetl/exchange"
 	"marketetl/market"
 	"marketetl/service"
 	"marketetl/sim"
 	"marketetl/spec"
-	"marketetl/store"
 )
 
 // gapTap keeps the gaps the collector records, besides passing them on.
@@ -64,14 +62,7 @@ func TestHostClockOffFromTheExchanges(t *testing.T) {
 			ctx, cancel := context.WithCancel(t.Context())
 			defer cancel()
 			log := zaptest.NewLogger(t, zaptest.Level(zap.ErrorLevel))
-			dbURL := dbtest.NewDatabase(t)
-			if err := store.Migrate(ctx, dbURL, log); err != nil {
-				t.Fatal(err)
-			}
-			pool, err := store.Open(ctx, dbURL)
-			if err != nil {
-				t.Fatal(err)
-			}
+			_, pool := migratedPool(t, ctx, log)
 			defer pool.Close()
 			// The exchange's trades are stamped at its present, a
 			// millisecond apart.

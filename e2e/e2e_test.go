@@ -65,14 +65,7 @@ func startRigWithRedis(t *testing.T, ex market.Exchange, types []market.DataType
 	t.Helper()
 	ctx, cancel := context.WithCancel(t.Context())
 	log := zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel))
-	dbURL := dbtest.NewDatabase(t)
-	if err := store.Migrate(ctx, dbURL, log); err != nil {
-		t.Fatal(err)
-	}
-	pool, err := store.Open(ctx, dbURL)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, pool := migratedPool(t, ctx, log)
 	s, err := sim.New(sim.Config{Seed: 42}, log)
 	if err != nil {
 		t.Fatal(err)
@@ -469,4 +462,19 @@ func TestCoinbaseCandlesAreReconciledWithREST(t *testing.T) {
 	if st := r.col.Status(); st.Reconciled["corrected"] < 1 {
 		t.Errorf("reconciliation outcomes %v: want at least one corrected candle", st.Reconciled)
 	}
+}
+
+// migratedPool creates a migrated database for the test and returns its
+// URL and a pool on it; the caller closes the pool.
+func migratedPool(t *testing.T, ctx context.Context, log *zap.Logger) (string, *pgxpool.Pool) {
+	t.Helper()
+	dbURL := dbtest.NewDatabase(t)
+	if err := store.Migrate(ctx, dbURL, log); err != nil {
+		t.Fatal(err)
+	}
+	pool, err := store.Open(ctx, dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dbURL, pool
 }

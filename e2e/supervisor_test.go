@@ -12,13 +12,11 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"marketetl/config"
-	"marketetl/dbtest"
 	"marketetl/exchange"
 	"marketetl/market"
 	"marketetl/service"
 	"marketetl/sim"
 	"marketetl/spec"
-	"marketetl/store"
 )
 
 // TestStalledExchangeIsRestartedAndResumes runs the real collector under
@@ -30,14 +28,7 @@ func TestStalledExchangeIsRestartedAndResumes(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	log := zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel))
-	dbURL := dbtest.NewDatabase(t)
-	if err := store.Migrate(ctx, dbURL, log); err != nil {
-		t.Fatal(err)
-	}
-	pool, err := store.Open(ctx, dbURL)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, pool := migratedPool(t, ctx, log)
 	defer pool.Close()
 	s, err := sim.New(sim.Config{Seed: 9, Rate: 50}, log)
 	if err != nil {
