@@ -282,17 +282,23 @@ func (r *router) candleContinuity(p *position, cd *market.Candle, session uint64
 func (r *router) formingContinuity(p *position, cd *market.Candle, session uint64) (market.Gap, bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	tf := cd.Timeframe.Duration()
 	if p.awaiting && !p.hasFirst {
 		// settle compares it with the stored end as it would a closed
 		// candle: the buckets before it are missing when it opens more
 		// than a timeframe after the stored one.
 		p.hasFirst, p.first = true, firstRecord{time: cd.Time, tf: cd.Timeframe}
 	}
-	if !p.known || (p.run == r.run && p.session == session) {
+	if !p.known {
+		// Nothing known before it (or settle will compare it with the
+		// stored end): continuity goes on from the bucket before it.
+		p.known, p.time, p.id, p.sid, p.run, p.session = true, cd.Time.Add(-tf), 0, "", r.run, session
+		return market.Gap{}, false
+	}
+	if p.run == r.run && p.session == session {
 		return market.Gap{}, false
 	}
 	g, found := market.Gap{}, false
-	tf := cd.Timeframe.Duration()
 	if cd.Time.After(p.time.Add(tf)) {
 		g = market.Gap{Stream: cd.Stream(), From: p.time, To: cd.Time, Reason: p.reason(r.run, session, market.GapCandleMissing)}
 		found = true

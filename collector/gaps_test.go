@@ -404,3 +404,35 @@ func TestFirstFormingCandleRecordsTheRestartGap(t *testing.T) {
 	waitFor(t, "4 candles", func() bool { return records(sink) == 4 })
 	checkGaps(t, gaps.snapshot(), restart)
 }
+
+// When the stored end is not known yet (reading it failed; it is retried),
+// a first candle that is forming is kept aside like a closed one: the
+// restart gap up to it is recorded once the stored end is known, and the
+// candles after it are checked from it on, so that its own closed version
+// going missing is a gap too.
+func TestFormingCandleWhileTheStoredEndIsAsked(t *testing.T) {
+	cs := market.Stream{Exchange: market.Coinbase, Symbol: "BTC-USD", Type: market.TypeCandle, Timeframe: market.TF1m}
+	ls := newLineServer(t)
+	var mu sync.Mutex
+	calls := 0
+	resume := func(context.Context, []market.Stream) (map[market.Stream]Last, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		calls++
+		if calls == 1 {
+			return nil, fmt.Errorf("database down")
+		}
+		return map[market.Stream]Last{cs: {Time: at(t0)}}, nil
+	}
+	cfg := Config{Streams: []market.Stream{cs}, Resume: resume}
+	_, sink, gaps, stop := startGapCollector(t, ls, &lineProto{url: ls.url(), candles: true}, cfg)
+	defer stop()
+	ls.broadcast(candleFrame(t0+300, false))
+	waitFor(t, "the restart gap, once the stored end is read again", func() bool { return len(gaps.snapshot()) == 1 })
+	// The closed candles of t0+300 and t0+360 never come.
+	ls.broadcast(candleFrame(t0+420, true))
+	waitFor(t, "2 candles", func() bool { return records(sink) == 2 })
+	checkGaps(t, gaps.snapshot(),
+		market.Gap{Stream: cs, From: at(t0), To: at(t0 + 300), Reason: market.GapRestart},
+		market.Gap{Stream: cs, From: at(t0 + 240), To: at(t0 + 420), Reason: market.GapCandleMissing})
+}
