@@ -150,6 +150,11 @@ type position struct {
 	run, session uint64
 	// resumed is true once storage answered for the stream.
 	resumed bool
+	// delivered is the number of the last collector run that delivered a
+	// candle of the stream (forming or closed, in order or not): until the
+	// current run has, the trades of its symbol show which of its candles
+	// closed (see silentCandles).
+	delivered uint64
 	// awaiting is true while storage is asked for the stream's end
 	// without an answer yet; first holds the first record delivered
 	// meanwhile (hasFirst), whose continuity with the stored end is
@@ -251,6 +256,7 @@ func (r *router) tradeContinuity(p *position, t *market.Trade, session uint64) (
 func (r *router) candleContinuity(p *position, cd *market.Candle, session uint64) (market.Gap, bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	p.delivered = r.run
 	g, found := market.Gap{}, false
 	if p.known {
 		if !cd.Time.After(p.time) {
@@ -282,6 +288,7 @@ func (r *router) candleContinuity(p *position, cd *market.Candle, session uint64
 func (r *router) formingContinuity(p *position, cd *market.Candle, session uint64) (market.Gap, bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	p.delivered = r.run
 	tf := cd.Timeframe.Duration()
 	if p.awaiting && !p.hasFirst {
 		// settle compares it with the stored end as it would a closed
@@ -335,7 +342,7 @@ func (r *router) closedBefore(p *position, s market.Stream, at time.Time) (marke
 	end := s.Timeframe.Truncate(at)
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if !p.known || p.awaiting || p.run == r.run || !end.After(p.time.Add(tf)) {
+	if !p.known || p.awaiting || p.delivered == r.run || !end.After(p.time.Add(tf)) {
 		return market.Gap{}, false
 	}
 	g := market.Gap{Stream: s, From: p.time, To: end, Reason: market.GapRestart}

@@ -436,3 +436,25 @@ func TestFormingCandleWhileTheStoredEndIsAsked(t *testing.T) {
 		market.Gap{Stream: cs, From: at(t0), To: at(t0 + 300), Reason: market.GapRestart},
 		market.Gap{Stream: cs, From: at(t0 + 240), To: at(t0 + 420), Reason: market.GapCandleMissing})
 }
+
+// A closed candle that arrives after a trade of the next bucket (the
+// candles and the trades come over different connections) is one the
+// trades already counted in the restart gap: it is no new gap, and it
+// shows the candle stream delivering, so the trades stop moving it.
+func TestLateClosedCandleEndsTheTradesGaps(t *testing.T) {
+	cs := market.Stream{Exchange: market.Coinbase, Symbol: "BTC-USD", Type: market.TypeCandle, Timeframe: market.TF1m}
+	ts := tradeStream("BTC-USD")
+	ls := newLineServer(t)
+	resume := func(context.Context, []market.Stream) (map[market.Stream]Last, error) {
+		return map[market.Stream]Last{ts: {Time: at(t0), TradeID: 40}, cs: {Time: at(t0)}}, nil
+	}
+	cfg := Config{Streams: []market.Stream{ts, cs}, Resume: resume}
+	_, sink, gaps, stop := startGapCollector(t, ls, &lineProto{url: ls.url(), seqIDs: true, candles: true}, cfg)
+	defer stop()
+	ls.broadcast(trade(41, t0+190))         // t0+60 and t0+120 closed unseen
+	ls.broadcast(candleFrame(t0+120, true)) // late, and counted already
+	ls.broadcast(trade(42, t0+250))         // t0+180 is the candle stream's own to deliver
+	ls.broadcast(candleFrame(t0+180, true))
+	waitFor(t, "4 records", func() bool { return records(sink) == 4 })
+	checkGaps(t, gaps.snapshot(), market.Gap{Stream: cs, From: at(t0), To: at(t0 + 180), Reason: market.GapRestart})
+}
