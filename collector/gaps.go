@@ -150,6 +150,11 @@ type position struct {
 	run, session uint64
 	// resumed is true once storage answered for the stream.
 	resumed bool
+	// delivered is the number of the last collector run that delivered a
+	// candle of the stream (forming or closed, in order or not): until the
+	// current run has, the trades of its symbol show which of its candles
+	// closed (see silentCandles).
+	delivered uint64
 	// awaiting is true while storage is asked for the stream's end
 	// without an answer yet; first holds the first record delivered
 	// meanwhile (hasFirst), whose continuity with the stored end is
@@ -192,7 +197,7 @@ func (r *router) continuity(p *position, rec market.Record, session uint64) (mar
 		return r.tradeContinuity(p, v, session)
 	case *market.Candle:
 		if !v.Closed {
-			return market.Gap{}, false
+			return r.formingContinuity(p, v, session)
 		}
 		return r.candleContinuity(p, v, session)
 	}
@@ -251,6 +256,7 @@ func (r *router) tradeContinuity(p *position, t *market.Trade, session uint64) (
 func (r *router) candleContinuity(p *position, cd *market.Candle, session uint64) (market.Gap, bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	p.delivered = r.run
 	g, found := market.Gap{}, false
 	if p.known {
 		if !cd.Time.After(p.time) {
@@ -267,6 +273,81 @@ func (r *router) candleContinuity(p *position, cd *market.Candle, session uint64
 	}
 	p.known, p.time, p.id, p.sid, p.run, p.session = true, cd.Time, 0, "", r.run, session
 	return g, found
+}
+
+// formingContinuity takes a forming candle of p's stream, read by session.
+// A candle opening at t shows that every bucket before t has closed on the
+// exchange, so the first candle a run or a session delivers, forming or
+// closed, tells whether candles were missed while the stream was not
+// collected (the collector was stopped, or moved to another instance, or
+// the connection was down): the hole is a gap at once, rather than when
+// the first closed candle arrives, up to a whole timeframe later, or never
+// when the collector stops again first. The position then stands at the
+// bucket before t, which the gap covers. Later forming candles of the
+// session change nothing: its closed candles carry continuity.
+func (r *router) formingContinuity(p *position, cd *market.Candle, session uint64) (market.Gap, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.delivered = r.run
+	tf := cd.Timeframe.Duration()
+	if p.awaiting && !p.hasFirst {
+		// settle compares it with the stored end as it would a closed
+		// candle: the buckets before it are missing when it opens more
+		// than a timeframe after the stored one.
+		p.hasFirst, p.first = true, firstRecord{time: cd.Time, tf: cd.Timeframe}
+	}
+	if !p.known {
+		// Nothing known before it (or settle will compare it with the
+		// stored end): continuity goes on from the bucket before it.
+		p.known, p.time, p.id, p.sid, p.run, p.session = true, cd.Time.Add(-tf), 0, "", r.run, session
+		return market.Gap{}, false
+	}
+	if p.run == r.run && p.session == session {
+		return market.Gap{}, false
+	}
+	g, found := market.Gap{}, false
+	if cd.Time.After(p.time.Add(tf)) {
+		g = market.Gap{Stream: cd.Stream(), From: p.time, To: cd.Time, Reason: p.reason(r.run, session, market.GapCandleMissing)}
+		found = true
+		p.time = cd.Time.Add(-tf)
+	}
+	p.run, p.session = r.run, session
+	return g, found
+}
+
+// silentCandles takes a trade just handed on. A trade at t shows that every
+// bucket before the one holding t has closed on the exchange: for each
+// received (not built) candle stream of the trade's symbol that has
+// delivered no candle since the collector started, the buckets from its
+// last known candle up to that one are recorded as a gap, and its position
+// moves on to the last of them. Without it, a candle stream whose
+// connection delivers nothing while the trades flow (still dialling when
+// the exchange goes quiet, or subscribed but silent) would leave the
+// candles since the collector took over neither stored nor in a gap.
+func (r *router) silentCandles(t *market.Trade) {
+	for _, cs := range r.current().candles[t.Symbol] {
+		if g, found := r.closedBefore(cs.pos, cs.stream, t.Time); found {
+			r.recordGap(g)
+		}
+	}
+}
+
+// closedBefore returns the gap of candle stream s from its position up to
+// the bucket holding at, when s has delivered no candle in this run and
+// that leaves buckets out, and moves the position to the bucket before
+// at's. A stream whose stored end is being asked for is left alone: its
+// first record settles it.
+func (r *router) closedBefore(p *position, s market.Stream, at time.Time) (market.Gap, bool) {
+	tf := s.Timeframe.Duration()
+	end := s.Timeframe.Truncate(at)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !p.known || p.awaiting || p.delivered == r.run || !end.After(p.time.Add(tf)) {
+		return market.Gap{}, false
+	}
+	g := market.Gap{Stream: s, From: p.time, To: end, Reason: market.GapRestart}
+	p.time = end.Add(-tf)
+	return g, true
 }
 
 // recordGap counts, logs and passes on a gap found in a stream.

@@ -342,3 +342,119 @@ func TestBuiltCandleGaps(t *testing.T) {
 		t.Errorf("a hole inside one bucket gave candle gaps %v", got)
 	}
 }
+
+// A collector that took a stream over (its positions come from storage)
+// and receives trades but no candle yet: each trade shows the buckets
+// before its own closed on the exchange, so the candle stream's restart
+// gap is recorded from the trades, growing with them, and not only when
+// (or if) a closed candle arrives. Once the candle stream delivers, the
+// trades no longer move it.
+func TestSilentCandleStreamGapFromTrades(t *testing.T) {
+	cs := market.Stream{Exchange: market.Coinbase, Symbol: "BTC-USD", Type: market.TypeCandle, Timeframe: market.TF1m}
+	ts := tradeStream("BTC-USD")
+	ls := newLineServer(t)
+	resume := func(context.Context, []market.Stream) (map[market.Stream]Last, error) {
+		return map[market.Stream]Last{ts: {Time: at(t0), TradeID: 40}, cs: {Time: at(t0)}}, nil
+	}
+	cfg := Config{Streams: []market.Stream{ts, cs}, Resume: resume}
+	_, sink, gaps, stop := startGapCollector(t, ls, &lineProto{url: ls.url(), seqIDs: true, candles: true}, cfg)
+	defer stop()
+	ls.broadcast(trade(41, t0+70))  // in the bucket after the stored candle's: nothing missing yet
+	ls.broadcast(trade(42, t0+130)) // the bucket t0+60 has closed unseen
+	ls.broadcast(trade(43, t0+250)) // so have t0+120 and t0+180
+	waitFor(t, "3 trades", func() bool { return records(sink) == 3 })
+	restart := []market.Gap{
+		{Stream: cs, From: at(t0), To: at(t0 + 120), Reason: market.GapRestart},
+		{Stream: cs, From: at(t0 + 60), To: at(t0 + 240), Reason: market.GapRestart},
+	}
+	checkGaps(t, gaps.snapshot(), restart...)
+
+	// The candle stream delivers: its forming candle is where the gaps
+	// end, and later trades leave it to its own candles.
+	ls.broadcast(candleFrame(t0+240, false))
+	ls.broadcast(trade(44, t0+310))
+	ls.broadcast(candleFrame(t0+240, true))
+	ls.broadcast(candleFrame(t0+300, true))
+	waitFor(t, "7 records", func() bool { return records(sink) == 7 })
+	checkGaps(t, gaps.snapshot(), restart...)
+}
+
+// The first candle a collector that took a stream over delivers may be a
+// forming one: it shows every bucket before it closed, so the restart gap
+// is recorded at once, not when the first closed candle arrives (up to a
+// timeframe later, or never when the collector stops first). Its closed
+// version then follows the gap without another.
+func TestFirstFormingCandleRecordsTheRestartGap(t *testing.T) {
+	cs := market.Stream{Exchange: market.Coinbase, Symbol: "BTC-USD", Type: market.TypeCandle, Timeframe: market.TF1m}
+	ls := newLineServer(t)
+	resume := func(context.Context, []market.Stream) (map[market.Stream]Last, error) {
+		return map[market.Stream]Last{cs: {Time: at(t0)}}, nil
+	}
+	cfg := Config{Streams: []market.Stream{cs}, Resume: resume}
+	_, sink, gaps, stop := startGapCollector(t, ls, &lineProto{url: ls.url(), candles: true}, cfg)
+	defer stop()
+	ls.broadcast(candleFrame(t0+300, false))
+	waitFor(t, "a candle", func() bool { return records(sink) == 1 })
+	restart := market.Gap{Stream: cs, From: at(t0), To: at(t0 + 300), Reason: market.GapRestart}
+	checkGaps(t, gaps.snapshot(), restart)
+
+	ls.broadcast(candleFrame(t0+300, true))
+	ls.broadcast(candleFrame(t0+360, false))
+	ls.broadcast(candleFrame(t0+360, true))
+	waitFor(t, "4 candles", func() bool { return records(sink) == 4 })
+	checkGaps(t, gaps.snapshot(), restart)
+}
+
+// When the stored end is not known yet (reading it failed; it is retried),
+// a first candle that is forming is kept aside like a closed one: the
+// restart gap up to it is recorded once the stored end is known, and the
+// candles after it are checked from it on, so that its own closed version
+// going missing is a gap too.
+func TestFormingCandleWhileTheStoredEndIsAsked(t *testing.T) {
+	cs := market.Stream{Exchange: market.Coinbase, Symbol: "BTC-USD", Type: market.TypeCandle, Timeframe: market.TF1m}
+	ls := newLineServer(t)
+	var mu sync.Mutex
+	calls := 0
+	resume := func(context.Context, []market.Stream) (map[market.Stream]Last, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		calls++
+		if calls == 1 {
+			return nil, fmt.Errorf("database down")
+		}
+		return map[market.Stream]Last{cs: {Time: at(t0)}}, nil
+	}
+	cfg := Config{Streams: []market.Stream{cs}, Resume: resume}
+	_, sink, gaps, stop := startGapCollector(t, ls, &lineProto{url: ls.url(), candles: true}, cfg)
+	defer stop()
+	ls.broadcast(candleFrame(t0+300, false))
+	waitFor(t, "the restart gap, once the stored end is read again", func() bool { return len(gaps.snapshot()) == 1 })
+	// The closed candles of t0+300 and t0+360 never come.
+	ls.broadcast(candleFrame(t0+420, true))
+	waitFor(t, "2 candles", func() bool { return records(sink) == 2 })
+	checkGaps(t, gaps.snapshot(),
+		market.Gap{Stream: cs, From: at(t0), To: at(t0 + 300), Reason: market.GapRestart},
+		market.Gap{Stream: cs, From: at(t0 + 240), To: at(t0 + 420), Reason: market.GapCandleMissing})
+}
+
+// A closed candle that arrives after a trade of the next bucket (the
+// candles and the trades come over different connections) is one the
+// trades already counted in the restart gap: it is no new gap, and it
+// shows the candle stream delivering, so the trades stop moving it.
+func TestLateClosedCandleEndsTheTradesGaps(t *testing.T) {
+	cs := market.Stream{Exchange: market.Coinbase, Symbol: "BTC-USD", Type: market.TypeCandle, Timeframe: market.TF1m}
+	ts := tradeStream("BTC-USD")
+	ls := newLineServer(t)
+	resume := func(context.Context, []market.Stream) (map[market.Stream]Last, error) {
+		return map[market.Stream]Last{ts: {Time: at(t0), TradeID: 40}, cs: {Time: at(t0)}}, nil
+	}
+	cfg := Config{Streams: []market.Stream{ts, cs}, Resume: resume}
+	_, sink, gaps, stop := startGapCollector(t, ls, &lineProto{url: ls.url(), seqIDs: true, candles: true}, cfg)
+	defer stop()
+	ls.broadcast(trade(41, t0+190))         // t0+60 and t0+120 closed unseen
+	ls.broadcast(candleFrame(t0+120, true)) // late, and counted already
+	ls.broadcast(trade(42, t0+250))         // t0+180 is the candle stream's own to deliver
+	ls.broadcast(candleFrame(t0+180, true))
+	waitFor(t, "4 records", func() bool { return records(sink) == 4 })
+	checkGaps(t, gaps.snapshot(), market.Gap{Stream: cs, From: at(t0), To: at(t0 + 180), Reason: market.GapRestart})
+}

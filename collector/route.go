@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -71,7 +72,7 @@ func (r *router) setRoutes(wanted map[string]market.Stream, tracked map[market.S
 	r.wanted = wanted
 	r.tracked = tracked
 	r.agg = r.agg.replace(agg)
-	r.routes.Store(&routes{tracked: tracked, agg: r.agg})
+	r.routes.Store(&routes{tracked: tracked, agg: r.agg, candles: receivedCandles(tracked, r.agg)})
 }
 
 // routes are the wanted streams' gap detection positions (a stream is
@@ -80,6 +81,28 @@ func (r *router) setRoutes(wanted map[string]market.Stream, tracked map[market.S
 type routes struct {
 	tracked map[market.Stream]*position
 	agg     *aggregators
+	// candles are, by symbol, the wanted candle streams received from the
+	// exchange (not built from trades), with their positions.
+	candles map[market.Symbol][]candleRoute
+}
+
+// candleRoute is a wanted candle stream and its gap detection position.
+type candleRoute struct {
+	stream market.Stream
+	pos    *position
+}
+
+// receivedCandles returns, by symbol, the candle streams of tracked that
+// agg does not build from trades.
+func receivedCandles(tracked map[market.Stream]*position, agg *aggregators) map[market.Symbol][]candleRoute {
+	out := map[market.Symbol][]candleRoute{}
+	for s, p := range tracked {
+		if s.Type != market.TypeCandle || slices.Contains(agg.timeframes(s.Symbol), s.Timeframe) {
+			continue
+		}
+		out[s.Symbol] = append(out[s.Symbol], candleRoute{stream: s, pos: p})
+	}
+	return out
 }
 
 // current returns the routes set last (empty before the first).
@@ -226,8 +249,13 @@ func (r *router) deliver(ctx context.Context, rec market.Record, received time.T
 	if g, found := r.continuity(pos, rec, session); found {
 		r.recordGap(g)
 	}
-	if cd, isCandle := rec.(*market.Candle); isCandle && cd.Closed {
-		r.enqueueReconcile(cd)
+	switch v := rec.(type) {
+	case *market.Candle:
+		if v.Closed {
+			r.enqueueReconcile(v)
+		}
+	case *market.Trade:
+		r.silentCandles(v)
 	}
 	return nil
 }
