@@ -384,6 +384,61 @@ func TestCandleGapFilledExactly(t *testing.T) {
 
 func norm(s string) string { return decimal.RequireFromString(s).String() }
 
+// TestFreshCandleTailIsWaitedFor: a candle gap ending at a bucket that has
+// just closed, whose last candles the exchange does not serve yet, stays
+// open and is retried, not marked filled without them; once the exchange
+// serves them they are stored. A tail still missing a minute after it
+// closed is taken as buckets without trades.
+func TestFreshCandleTailIsWaitedFor(t *testing.T) {
+	r := newRig(t, 660) // 10 closed 1m candles, the 11th forming
+	var now time.Time
+	f := r.filler(func(c *backfill.Config) { c.Now = func() time.Time { return now } })
+	gaps := map[market.Exchange]market.Gap{}
+	for _, ex := range market.Exchanges() {
+		sym := r.sim.Symbols(ex)[0]
+		truth := r.sim.ClosedCandles(ex, sym, market.TF1m)
+		st := market.Stream{Exchange: ex, Symbol: sym, Type: market.TypeCandle, Timeframe: market.TF1m}
+		// Buckets 6..12, of which the exchange has not closed the last.
+		g := market.Gap{Stream: st, From: truth[5].Time, To: truth[9].Time.Add(4 * time.Minute), Reason: market.GapRestart}
+		gaps[ex] = g
+		now = g.To.Add(5 * time.Second)
+		res, err := f.Fill(t.Context(), g)
+		if err == nil || !strings.Contains(err.Error(), "serves no candle") || res.Status != store.GapOpen {
+			t.Errorf("%s: result %+v, %v: want the gap left open, the missing tail as its error", ex, res, err)
+		}
+	}
+	if err := r.sim.Step(t.Context(), 4*60); err != nil {
+		t.Fatal(err)
+	}
+	for _, ex := range market.Exchanges() {
+		g := gaps[ex]
+		now = g.To.Add(5 * time.Second)
+		res, err := f.Fill(t.Context(), g)
+		if err != nil || res.Status != store.GapFilled || res.Rows != 7 {
+			t.Errorf("%s: result %+v, %v: want filled with 7 candles", ex, res, err)
+		}
+		eventually(t, "candles stored", func() (bool, string) {
+			n := r.count(`SELECT count(*) FROM candles WHERE exchange = $1 AND symbol = $2 AND timeframe = '1m' AND closed AND ts > $3 AND ts < $4`,
+				string(ex), string(g.Stream.Symbol), g.From, g.To)
+			return n == 7 && r.writer.Stats().QueueDepth == 0, fmt.Sprintf("%s: %d of 7", ex, n)
+		})
+
+		// A minute after the tail closed, buckets not served are taken as
+		// buckets without trades: the gap is filled with what was served
+		// (the candle of the last closed bucket; Coinbase's answer, which
+		// marks no candle as forming, also holds the forming one, stored
+		// as closed since the host's clock is past its end, and corrected
+		// by the candle checks).
+		truth := r.sim.ClosedCandles(ex, g.Stream.Symbol, market.TF1m)
+		last := truth[len(truth)-1].Time
+		quiet := market.Gap{Stream: g.Stream, From: last.Add(-time.Minute), To: last.Add(3 * time.Minute), Reason: market.GapRestart}
+		now = quiet.To.Add(time.Minute)
+		if res, err := f.Fill(t.Context(), quiet); err != nil || res.Status != store.GapFilled || res.Rows < 1 {
+			t.Errorf("%s: result %+v, %v: want filled with the candles served", ex, res, err)
+		}
+	}
+}
+
 // TestGapOlderThanHistoryHorizon: the exchange no longer serves the older
 // part of a gap: the served part is filled, the rest is recorded
 // unfillable with its reason.

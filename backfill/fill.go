@@ -23,6 +23,14 @@ const candlePageBuckets = 100
 // tradePage is the page size asked of Trades (capped by each exchange).
 const tradePage = 1000
 
+// candleTailSettle is how long after a candle gap's last bucket closed a
+// missing tail is waited for rather than taken as buckets without trades:
+// an exchange's REST history may not serve a candle the moment its bucket
+// closes, and an adapter leaves out buckets not yet ended by the host's
+// clock, which may be behind the exchange's. Gaps found from a forming
+// candle or a trade end at the bucket that has just closed.
+const candleTailSettle = time.Minute
+
 // attempt is one attempt at filling one gap.
 type attempt struct {
 	f   *Filler
@@ -395,6 +403,8 @@ func (a *attempt) candles(ctx context.Context) error {
 		start = cut
 	}
 	seen := false
+	// served is the end of the last bucket served.
+	served := start
 	for cur := start; cur.Before(end); {
 		var page []market.Candle
 		err := a.call(ctx, func() error {
@@ -435,9 +445,18 @@ func (a *attempt) candles(ctx context.Context) error {
 			if last := page[len(page)-1].Time.Add(d); last.After(next) {
 				next = last
 			}
+			if last := page[len(page)-1].Time.Add(d); last.After(served) {
+				served = last
+			}
 		}
 		a.progress(minTime(next, end))
 		cur = next
+	}
+	if now := a.f.cfg.Now(); served.Before(end) && now.Before(end.Add(candleTailSettle)) {
+		// Retried with the backoff: the candles served so far are stored
+		// again, harmlessly.
+		return fmt.Errorf("fill %s: the exchange serves no candle from %s to %s yet; they closed %s ago, less than the %s a missing tail is waited for",
+			g.Stream, served.UTC().Format(time.RFC3339), end.UTC().Format(time.RFC3339), now.Sub(end).Round(time.Second), candleTailSettle)
 	}
 	if !seen {
 		a.final = &Part{Gap: g, Reason: ReasonHistoryUnavailable, Detail: "the exchange served no candle in the window"}
