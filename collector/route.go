@@ -1,6 +1,7 @@
 package collector
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -300,11 +301,13 @@ func (r *router) enqueueReconcile(cd *market.Candle) {
 }
 
 // reject counts, logs once per reason and keeps a frame that could not be
-// decoded.
+// decoded. raw may be the reader's buffer, reused for the next frame: the
+// reject keeps a copy.
 func (r *router) reject(ctx context.Context, derr error, raw []byte, received time.Time) {
 	if r.held != nil {
 		raw = nil // a private frame is never kept raw
 	}
+	raw = bytes.Clone(raw)
 	rej := market.Reject{Received: received, Exchange: r.exchange, Reason: "decode_error", Detail: derr.Error(), Raw: raw}
 	var de *DecodeError
 	if errors.As(derr, &de) {
