@@ -397,9 +397,11 @@ func (c *Collector) setStreams(streams []market.Stream) error {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	// The tracker lists the streams first: the routes keep their status
+	// entries.
+	c.st.setStreams(list)
 	c.route.setRoutes(wanted, tracked, agg)
 	c.plans = byKey
-	c.st.setStreams(list)
 	c.st.setBuiltFrom(aggregated)
 	return nil
 }

@@ -16,39 +16,74 @@ const dedupWindow = 4096
 // database is idempotent anyway; this keeps the live feed to one message
 // per record.
 type dedup struct {
-	mu     sync.Mutex // guards the maps
-	trades map[market.Stream]*idRing
-	closed map[market.Stream]time.Time
+	mu sync.Mutex // guards streams and every dedupStream's fields
+	// streams holds what each stream handed on; the router keeps a
+	// wanted stream's entry (see stream), so that a record finds it
+	// without a look-up.
+	streams map[market.Stream]*dedupStream
+}
+
+// dedupStream is what one stream handed on.
+type dedupStream struct {
+	// ids holds a trade stream's recent trade ids; nil until its first trade.
+	ids *idRing
+	// closed is the time of the last closed candle handed on, when hasClosed.
+	closed    time.Time
+	hasClosed bool
 }
 
 func newDedup() *dedup {
-	return &dedup{trades: map[market.Stream]*idRing{}, closed: map[market.Stream]time.Time{}}
+	return &dedup{streams: map[market.Stream]*dedupStream{}}
+}
+
+// stream returns the entry of s, made on first use; it stays s's for the
+// dedup's life.
+func (d *dedup) stream(s market.Stream) *dedupStream {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.streamLocked(s)
+}
+
+func (d *dedup) streamLocked(s market.Stream) *dedupStream {
+	ds := d.streams[s]
+	if ds == nil {
+		ds = &dedupStream{}
+		d.streams[s] = ds
+	}
+	return ds
 }
 
 // seen reports whether rec, of stream s, was already handed on, and
-// remembers it if not. The maps are keyed by the stream itself: no key is
-// built per record.
-func (d *dedup) seen(s market.Stream, rec market.Record) bool {
+// remembers it if not.
+func (d *dedup) seen(s market.Stream, rec market.Record) bool { return d.seenIn(nil, s, rec) }
+
+// seenIn is seen with s's entry as stream returned it, or nil to look it
+// up.
+func (d *dedup) seenIn(ds *dedupStream, s market.Stream, rec market.Record) bool {
 	switch r := rec.(type) {
 	case *market.Trade:
 		d.mu.Lock()
 		defer d.mu.Unlock()
-		ring := d.trades[s]
-		if ring == nil {
-			ring = &idRing{}
-			d.trades[s] = ring
+		if ds == nil {
+			ds = d.streamLocked(s)
 		}
-		return !ring.add(r.TradeID)
+		if ds.ids == nil {
+			ds.ids = &idRing{}
+		}
+		return !ds.ids.add(r.TradeID)
 	case *market.Candle:
 		if !r.Closed {
 			return false
 		}
 		d.mu.Lock()
 		defer d.mu.Unlock()
-		if last, ok := d.closed[s]; ok && !r.Time.After(last) {
+		if ds == nil {
+			ds = d.streamLocked(s)
+		}
+		if ds.hasClosed && !r.Time.After(ds.closed) {
 			return true
 		}
-		d.closed[s] = r.Time
+		ds.closed, ds.hasClosed = r.Time, true
 	}
 	return false
 }

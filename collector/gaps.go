@@ -207,23 +207,37 @@ func (r *router) continuity(p *position, rec market.Record, session uint64) (mar
 func (r *router) tradeContinuity(p *position, t *market.Trade, session uint64) (market.Gap, bool) {
 	var id int64
 	var sid string
-	if r.seqIDs && market.DecimalTradeID(t.TradeID) {
-		id, _ = t.NumericID() // 0 for an id beyond 18 digits
-		sid = t.TradeID
+	if r.seqIDs {
+		var ok bool
+		if id, ok = t.NumericID(); ok || market.DecimalTradeID(t.TradeID) {
+			sid = t.TradeID // id is 0 for one beyond 18 digits
+		}
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	g, found := market.Gap{}, false
 	switch {
 	case p.known && sid != "" && p.sid != "":
-		if market.CompareTradeIDs(sid, p.sid) <= 0 {
+		// Ids that both fit int64 are compared as numbers; others as
+		// decimal text of any length, with the same outcome.
+		var after bool
+		var dist uint64
+		if id > 0 && p.id > 0 {
+			after, dist = id > p.id, uint64(id-p.id)
+		} else {
+			after = market.CompareTradeIDs(sid, p.sid) > 0
+			if after {
+				dist = market.TradeIDDistance(p.sid, sid)
+			}
+		}
+		if !after {
 			// Out of order or resent beyond the dedup window: no hole, and
 			// the position stays at the greatest id.
 			r.st.outOfOrder(t.Stream())
 			return market.Gap{}, false
 		}
 		n := uint64(max(t.Aggregates, 1))
-		if market.TradeIDDistance(p.sid, sid) > n {
+		if dist > n {
 			g = market.Gap{From: p.time, To: t.Time, Reason: p.reason(r.run, session, market.GapTradeIDJump)}
 			if id > 0 && p.id > 0 {
 				// Bounded by ids too when both fit the gaps table's bigint.

@@ -290,6 +290,39 @@ func TestResumeErrorIsRetriedAtNextRun(t *testing.T) {
 	}
 }
 
+// TestTradeIDOrderWithoutDedup: the position's own comparison of ids (for
+// a trade resent beyond the deduplication window), for ids that fit int64
+// and for longer ones alike: the same id again and a lower one are out of
+// order and move nothing; the next id follows; a jump is a gap between the
+// ids.
+func TestTradeIDOrderWithoutDedup(t *testing.T) {
+	for _, base := range []string{"", "1234567890123456789012"} {
+		t.Run("ids "+base+"N", func(t *testing.T) {
+			r := &router{st: newTracker("t", market.Coinbase, time.Now), run: 1, seqIDs: true}
+			r.st.setStreams([]market.Stream{tradeStream("BTC-USD")})
+			p := &position{}
+			tr := func(id int, sec int64) *market.Trade {
+				return &market.Trade{Meta: market.Meta{Exchange: market.Coinbase, Symbol: "BTC-USD", Time: at(sec)}, TradeID: base + fmt.Sprint(id)}
+			}
+			var found []string
+			for i, x := range []*market.Trade{tr(10, t0), tr(10, t0+1), tr(9, t0+2), tr(11, t0+3), tr(15, t0+4)} {
+				if g, ok := r.continuity(p, x, 1); ok {
+					found = append(found, fmt.Sprintf("%d: %s..%s", i, g.From.Format("05"), g.To.Format("05")))
+				}
+			}
+			if want := []string{"4: 03..04"}; !slices.Equal(found, want) {
+				t.Errorf("gaps %v, want %v", found, want)
+			}
+			if n := r.st.snapshot().Streams["coinbase:trade:BTC-USD"].OutOfOrder; n != 2 {
+				t.Errorf("out of order %d, want 2 (the same id, then a lower one)", n)
+			}
+			if p.sid != base+"15" {
+				t.Errorf("position at id %s, want %s15", p.sid, base)
+			}
+		})
+	}
+}
+
 // The hot path allocates nothing for records that follow their stream.
 func TestContinuityAllocatesNothing(t *testing.T) {
 	c := &router{st: newTracker("t", market.Coinbase, time.Now), run: 1, seqIDs: true}
@@ -457,4 +490,28 @@ func TestLateClosedCandleEndsTheTradesGaps(t *testing.T) {
 	ls.broadcast(candleFrame(t0+180, true))
 	waitFor(t, "4 records", func() bool { return records(sink) == 4 })
 	checkGaps(t, gaps.snapshot(), market.Gap{Stream: cs, From: at(t0), To: at(t0 + 180), Reason: market.GapRestart})
+}
+
+// BenchmarkTradeContinuity checks trades of Binance-sized ids (ten digits),
+// each following the last, against their stream's position.
+func BenchmarkTradeContinuity(b *testing.B) {
+	r := &router{st: newTracker("t", market.Binance, time.Now), run: 1, seqIDs: true}
+	const n = 1 << 12
+	trades := make([]market.Trade, n)
+	for i := range trades {
+		trades[i] = market.Trade{Meta: market.Meta{Exchange: market.Binance, Symbol: "BTC-USDT", Time: at(t0 + int64(i))},
+			TradeID: fmt.Sprint(3_000_000_000 + i)}
+	}
+	b.ReportAllocs()
+	i := 0
+	p := &position{}
+	for b.Loop() {
+		if i%n == 0 {
+			p = &position{}
+		}
+		if _, found := r.continuity(p, &trades[i%n], 1); found {
+			b.Fatal("gap")
+		}
+		i++
+	}
 }

@@ -41,7 +41,10 @@ type Protocol interface {
 	// Decode parses one text frame read at received (UTC) into ev, which the
 	// caller has Reset. Records are appended to ev.Records. A frame that is
 	// not understood returns a *DecodeError; ev may still hold records
-	// decoded before the fault. Decode never panics on any input.
+	// decoded before the fault. Decode never panics on any input. frame
+	// is the reader's buffer, overwritten by the next frame: nothing Decode
+	// leaves in ev or returns may refer to its bytes (strings and decimals
+	// made from them are copies; adaptertest.AliasProblem checks it).
 	Decode(frame []byte, received time.Time, ev *Event) error
 
 	// KeepAlive says how this exchange's connections are kept alive.

@@ -1,6 +1,7 @@
 package collector
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -72,14 +73,17 @@ func (r *router) setRoutes(wanted map[string]market.Stream, tracked map[market.S
 	r.wanted = wanted
 	r.tracked = tracked
 	r.agg = r.agg.replace(agg)
-	r.routes.Store(&routes{tracked: tracked, agg: r.agg, candles: receivedCandles(tracked, r.agg)})
+	streams := make(map[market.Stream]*streamRoute, len(tracked))
+	for s, p := range tracked {
+		streams[s] = &streamRoute{pos: p, stat: r.st.stat(s), dup: r.dedup.stream(s)}
+	}
+	r.routes.Store(&routes{streams: streams, agg: r.agg, candles: receivedCandles(tracked, r.agg)})
 }
 
-// routes are the wanted streams' gap detection positions (a stream is
-// wanted when it has one) and the candle aggregators, as set last; never
-// modified once stored.
+// routes are the wanted streams (a stream is wanted when it has an entry)
+// and the candle aggregators, as set last; never modified once stored.
 type routes struct {
-	tracked map[market.Stream]*position
+	streams map[market.Stream]*streamRoute
 	agg     *aggregators
 	// candles are, by symbol, the wanted candle streams received from the
 	// exchange (not built from trades), with their positions.
@@ -105,6 +109,18 @@ func receivedCandles(tracked map[market.Stream]*position, agg *aggregators) map[
 	return out
 }
 
+// streamRoute is what the record path uses of one wanted stream, found
+// with one look-up per record.
+type streamRoute struct {
+	// pos is the stream's gap detection position.
+	pos *position
+	// stat is the stream's status entry in the tracker; nil when the
+	// tracker did not list the stream when the routes were set.
+	stat *StreamStatus
+	// dup is what the stream handed on, for deduplication.
+	dup *dedupStream
+}
+
 // current returns the routes set last (empty before the first).
 func (r *router) current() *routes {
 	if rt := r.routes.Load(); rt != nil {
@@ -126,15 +142,13 @@ func (r *router) streams() []market.Stream {
 }
 
 func (r *router) isWanted(s market.Stream) bool {
-	_, ok := r.current().tracked[s]
+	_, ok := r.current().streams[s]
 	return ok
 }
 
-// wantedPosition returns the gap detection position of s and whether s is
-// wanted.
-func (r *router) wantedPosition(s market.Stream) (*position, bool) {
-	p, ok := r.current().tracked[s]
-	return p, ok
+// wantedRoute returns the route of s, nil when s is not wanted.
+func (r *router) wantedRoute(s market.Stream) *streamRoute {
+	return r.current().streams[s]
 }
 
 func (r *router) aggregators() *aggregators { return r.current().agg }
@@ -179,20 +193,31 @@ func (r *router) route(ctx context.Context, key string, ev *Event, received time
 // candle aggregators; records of streams that are not wanted are dropped;
 // the others are checked for gaps once handed on.
 func (r *router) handle(ctx context.Context, rec market.Record, received time.Time, session uint64) error {
-	if r.dedup.seen(rec.Stream(), rec) {
+	rt := r.current()
+	s := routeStream(rec)
+	sr := rt.streams[s]
+	// Deduplication goes by the wanted stream's entry, or else by the
+	// record's own stream (which differs from s only for a balance, which
+	// it leaves alone).
+	var dup *dedupStream
+	ds := s
+	if sr != nil {
+		dup = sr.dup
+	} else {
+		ds = rec.Stream()
+	}
+	if r.dedup.seenIn(dup, ds, rec) {
 		r.st.duplicate()
 		return nil
 	}
-	if t, ok := rec.(*market.Trade); ok {
-		if agg := r.aggregators(); agg != nil {
-			for _, cd := range agg.add(t) {
-				if err := r.emitBuilt(ctx, cd, received); err != nil {
-					return err
-				}
+	if t, ok := rec.(*market.Trade); ok && rt.agg != nil {
+		for _, cd := range rt.agg.add(t) {
+			if err := r.emitBuilt(ctx, cd, received); err != nil {
+				return err
 			}
 		}
 	}
-	return r.deliver(ctx, rec, received, session)
+	return r.deliverTo(ctx, sr, s, rec, received, session)
 }
 
 // emitBuilt delivers a candle built here from trades unless it is a
@@ -219,10 +244,16 @@ func (r *router) emitBuilt(ctx context.Context, rec market.Record, received time
 // records made here (session 0: built candles, corrections) are not.
 func (r *router) deliver(ctx context.Context, rec market.Record, received time.Time, session uint64) error {
 	s := routeStream(rec)
-	pos, ok := r.wantedPosition(s)
-	if !ok {
+	return r.deliverTo(ctx, r.wantedRoute(s), s, rec, received, session)
+}
+
+// deliverTo is deliver with rec's route stream s and its route sr (nil:
+// not wanted).
+func (r *router) deliverTo(ctx context.Context, sr *streamRoute, s market.Stream, rec market.Record, received time.Time, session uint64) error {
+	if sr == nil {
 		return nil
 	}
+	pos := sr.pos
 	if t, isTrade := rec.(*market.Trade); isTrade && session != 0 {
 		r.skew.Observe(r.exchange, t.Time, received)
 	}
@@ -239,7 +270,7 @@ func (r *router) deliver(ctx context.Context, rec market.Record, received time.T
 		r.st.recordError(fmt.Errorf("hand on %s: %w", s, err), received)
 		return nil
 	}
-	r.st.record(s, received)
+	r.st.record(sr.stat, s, received)
 	if b, isBalance := rec.(*market.Balance); isBalance && r.held != nil {
 		r.held.set(b)
 	}
@@ -266,7 +297,7 @@ func (r *router) deliver(ctx context.Context, rec market.Record, received time.T
 // new arrived from the exchange. It returns only ctx's error.
 func (r *router) deliverQuiet(ctx context.Context, rec market.Record) error {
 	s := routeStream(rec)
-	if _, ok := r.wantedPosition(s); !ok {
+	if r.wantedRoute(s) == nil {
 		return nil
 	}
 	if err := r.sink.Accept(ctx, rec); err != nil {
@@ -328,11 +359,13 @@ func (r *router) enqueueReconcile(cd *market.Candle) {
 }
 
 // reject counts, logs once per reason and keeps a frame that could not be
-// decoded.
+// decoded. raw may be the reader's buffer, reused for the next frame: the
+// reject keeps a copy.
 func (r *router) reject(ctx context.Context, derr error, raw []byte, received time.Time) {
 	if r.held != nil {
 		raw = nil // a private frame is never kept raw
 	}
+	raw = bytes.Clone(raw)
 	rej := market.Reject{Received: received, Exchange: r.exchange, Reason: "decode_error", Detail: derr.Error(), Raw: raw}
 	var de *DecodeError
 	if errors.As(derr, &de) {

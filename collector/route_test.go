@@ -42,8 +42,10 @@ func newRouterRig(t *testing.T, wanted []market.Stream, aggregated []market.Stre
 	for _, s := range append(slices.Clone(wanted), aggregated...) {
 		w[s.String()], tracked[s] = s, ps.get(s)
 	}
-	rig.r.setRoutes(w, tracked, agg)
+	// As the collector does: the tracker lists the streams first, so that
+	// the routes keep their status entries.
 	rig.r.st.setStreams(append(slices.Clone(wanted), aggregated...))
+	rig.r.setRoutes(w, tracked, agg)
 	return rig
 }
 
@@ -94,6 +96,35 @@ func TestRouterDeliversWantedInOrderWithoutDuplicates(t *testing.T) {
 	}
 	if g := rig.gaps.snapshot(); len(g) != 0 {
 		t.Errorf("gaps %v for trades that follow each other", g)
+	}
+}
+
+// TestRouterKeepsStreamStateAcrossNewRoutes: a stream kept when the
+// routes are replaced keeps what it handed on (a trade resent afterwards is
+// still a duplicate) and its status counters; a stream added is counted
+// from its first record.
+func TestRouterKeepsStreamStateAcrossNewRoutes(t *testing.T) {
+	btc, eth := tradeStream("BTC-USD"), tradeStream("ETH-USD")
+	rig := newRouterRig(t, []market.Stream{btc}, nil)
+	rig.route(t, 1, Event{Records: []market.Record{tradeRec("BTC-USD", 1, t0), tradeRec("BTC-USD", 2, t0+1)}})
+
+	ps := NewPositions()
+	streams := []market.Stream{btc, eth}
+	w, tracked := map[string]market.Stream{}, map[market.Stream]*position{}
+	for _, s := range streams {
+		w[s.String()], tracked[s] = s, ps.get(s)
+	}
+	rig.r.st.setStreams(streams)
+	rig.r.setRoutes(w, tracked, nil)
+	rig.route(t, 1, Event{Records: []market.Record{tradeRec("BTC-USD", 2, t0+1), tradeRec("BTC-USD", 3, t0+2), tradeRec("ETH-USD", 1, t0+2)}})
+
+	recs, _ := rig.sink.snapshot()
+	if got, want := ids(recs), []string{"BTC-USD/1", "BTC-USD/2", "BTC-USD/3", "ETH-USD/1"}; !slices.Equal(got, want) {
+		t.Errorf("delivered %v, want %v", got, want)
+	}
+	st := rig.r.st.snapshot()
+	if rig.r.st.duplicates != 1 || st.Records != 4 || st.Streams[btc.String()].Records != 3 || st.Streams[eth.String()].Records != 1 {
+		t.Errorf("duplicates %d records %d streams %+v; want 1, 4, BTC 3 and ETH 1", rig.r.st.duplicates, st.Records, st.Streams)
 	}
 }
 

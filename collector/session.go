@@ -66,7 +66,7 @@ func (c *Collector) session(ctx context.Context, key string, plan ConnPlan, upda
 	lastRead.Store(c.cfg.Now().UnixNano())
 	// touch notes a frame read at now. It runs on the reader goroutine
 	// only (the read loop and the ping and pong handlers, which run inside
-	// ReadMessage), which owns deadlineFrom. The read deadline is moved at
+	// the reader's NextReader and Read), which owns deadlineFrom. The read deadline is moved at
 	// most every readTimeout/16: moving it costs a clock reading and a
 	// timer update, on every frame otherwise; a frame therefore extends it
 	// to between 15/16 of readTimeout and all of it.
@@ -164,11 +164,14 @@ func (c *Collector) session(ctx context.Context, key string, plan ConnPlan, upda
 // delivering until a replacement does (or until the exchange closes it).
 func (c *Collector) read(ctx context.Context, key string, plan ConnPlan, session uint64, inHand *frameInHand, conn *websocket.Conn, touch func(time.Time), ready chan<- struct{}, rollover chan<- struct{}, resync chan<- market.Stream, ps *privSession) error {
 	var ev Event
+	// frames holds the frame being read; data is valid until the next
+	// frame is read (see frameBuffer).
+	var frames frameBuffer
 	readySent := false
 	announced := false
 	for {
 		inHand.none()
-		mt, data, err := conn.ReadMessage()
+		mt, data, err := frames.next(conn)
 		inHand.stamping()
 		if err != nil {
 			if ctx.Err() != nil {

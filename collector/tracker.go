@@ -14,8 +14,14 @@ import (
 type tracker struct {
 	now func() time.Time
 
-	mu sync.Mutex // guards st, conns and logged
+	mu sync.Mutex // guards st, streams, conns and logged
+	// st is the status but for its Streams, which snapshot builds from
+	// streams.
 	st Status
+	// streams holds each stream's status by Stream.String(); the router
+	// keeps a pointer to a wanted stream's (stat), so that a record finds
+	// it without a look-up.
+	streams map[string]*StreamStatus
 	// conns holds each planned connection's state by key.
 	conns map[string]State
 	// logged records the reject reasons already logged at warn level.
@@ -30,10 +36,11 @@ type tracker struct {
 
 func newTracker(name string, ex market.Exchange, now func() time.Time) *tracker {
 	return &tracker{
-		now:    now,
-		st:     Status{Name: name, Exchange: ex, State: StateStarting, Since: now(), Streams: map[string]StreamStatus{}},
-		conns:  map[string]State{},
-		logged: map[string]bool{},
+		now:     now,
+		st:      Status{Name: name, Exchange: ex, State: StateStarting, Since: now()},
+		streams: map[string]*StreamStatus{},
+		conns:   map[string]State{},
+		logged:  map[string]bool{},
 	}
 }
 
@@ -41,9 +48,9 @@ func (t *tracker) snapshot() Status {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	s := t.st
-	s.Streams = make(map[string]StreamStatus, len(t.st.Streams))
-	for k, v := range t.st.Streams {
-		s.Streams[k] = v
+	s.Streams = make(map[string]StreamStatus, len(t.streams))
+	for k, v := range t.streams {
+		s.Streams[k] = *v
 	}
 	if t.st.Anomalies != nil {
 		s.Anomalies = make(map[string]uint64, len(t.st.Anomalies))
@@ -64,16 +71,25 @@ func (t *tracker) snapshot() Status {
 func (t *tracker) setStreams(streams []market.Stream) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	next := make(map[string]StreamStatus, len(streams))
+	next := make(map[string]*StreamStatus, len(streams))
 	for _, s := range streams {
 		k := s.String()
-		if old, ok := t.st.Streams[k]; ok {
+		if old, ok := t.streams[k]; ok {
 			next[k] = old
 			continue
 		}
-		next[k] = StreamStatus{Stream: s}
+		next[k] = &StreamStatus{Stream: s}
 	}
-	t.st.Streams = next
+	t.streams = next
+}
+
+// stat returns the status entry of s, nil when s is not in the list. The
+// entry stays s's until setStreams drops s; it is read and written under
+// the tracker's mutex only.
+func (t *tracker) stat(s market.Stream) *StreamStatus {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.streams[s.String()]
 }
 
 func (t *tracker) setState(s State) {
@@ -161,20 +177,23 @@ func (t *tracker) processed() {
 	t.mu.Unlock()
 }
 
-func (t *tracker) record(s market.Stream, at time.Time) {
+// record counts a record of s handed on at at. ss is s's entry as stat
+// returned it, or nil when the caller has none.
+func (t *tracker) record(ss *StreamStatus, s market.Stream, at time.Time) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.st.Records++
 	t.st.LastData = at
-	k := s.String()
-	ss, ok := t.st.Streams[k]
-	if !ok {
-		ss.Stream = s
+	if ss == nil {
+		k := s.String()
+		if ss = t.streams[k]; ss == nil {
+			ss = &StreamStatus{Stream: s}
+			t.streams[k] = ss
+		}
 	}
 	ss.Subscribed = true
 	ss.LastData = at
 	ss.Records++
-	t.st.Streams[k] = ss
 }
 
 // recordQuiet counts a record of s that restates earlier data (a quiet
@@ -183,9 +202,8 @@ func (t *tracker) recordQuiet(s market.Stream) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.st.Records++
-	if ss, ok := t.st.Streams[s.String()]; ok {
+	if ss, ok := t.streams[s.String()]; ok {
 		ss.Records++
-		t.st.Streams[s.String()] = ss
 	}
 }
 
@@ -199,11 +217,10 @@ func (t *tracker) subscribed(streams []market.Stream) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	mark := func(k string) {
-		if ss, ok := t.st.Streams[k]; ok {
+		if ss, ok := t.streams[k]; ok {
 			ss.Subscribed = true
 			ss.LastError = ""
 			ss.Refused, ss.RefusedCode, ss.RefusedMessage = false, "", ""
-			t.st.Streams[k] = ss
 		}
 	}
 	for _, s := range streams {
@@ -221,9 +238,8 @@ func (t *tracker) unsubscribed(streams []market.Stream) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	unmark := func(k string) {
-		if ss, ok := t.st.Streams[k]; ok && ss.Subscribed {
+		if ss, ok := t.streams[k]; ok && ss.Subscribed {
 			ss.Subscribed = false
-			t.st.Streams[k] = ss
 		}
 	}
 	for _, s := range streams {
@@ -288,10 +304,9 @@ func (t *tracker) exchangeError(ee *ExchangeError, at time.Time) {
 		return
 	}
 	k := ee.Stream.String()
-	if ss, ok := t.st.Streams[k]; ok {
+	if ss, ok := t.streams[k]; ok {
 		ss.LastError = ee.Error()
 		ss.Subscribed = false
-		t.st.Streams[k] = ss
 	}
 }
 
@@ -309,9 +324,8 @@ func (t *tracker) gap(s market.Stream) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.st.Gaps++
-	if ss, ok := t.st.Streams[s.String()]; ok {
+	if ss, ok := t.streams[s.String()]; ok {
 		ss.Gaps++
-		t.st.Streams[s.String()] = ss
 	}
 }
 
@@ -319,9 +333,8 @@ func (t *tracker) gap(s market.Stream) {
 func (t *tracker) outOfOrder(s market.Stream) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if ss, ok := t.st.Streams[s.String()]; ok {
+	if ss, ok := t.streams[s.String()]; ok {
 		ss.OutOfOrder++
-		t.st.Streams[s.String()] = ss
 	}
 }
 
@@ -335,8 +348,8 @@ func (t *tracker) reconnect() {
 func (t *tracker) streamKeys() []string {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	out := make([]string, 0, len(t.st.Streams))
-	for k := range t.st.Streams {
+	out := make([]string, 0, len(t.streams))
+	for k := range t.streams {
 		out = append(out, k)
 	}
 	sort.Strings(out)
@@ -361,12 +374,11 @@ func (t *tracker) anomaly(kind string) bool {
 func (t *tracker) refused(ee *ExchangeError) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	for k, ss := range t.st.Streams {
+	for _, ss := range t.streams {
 		if (ee.Stream.Symbol != "" && ss.Stream.Symbol != ee.Stream.Symbol) || (ee.Stream.Type != "" && ss.Stream.Type != ee.Stream.Type) {
 			continue
 		}
 		ss.Refused, ss.RefusedCode, ss.RefusedMessage, ss.Subscribed = true, ee.Code, ee.Message, false
-		t.st.Streams[k] = ss
 	}
 }
 
@@ -388,7 +400,7 @@ func (t *tracker) balanceCorrections(n uint64) {
 func (t *tracker) anySubscribed() bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	for _, ss := range t.st.Streams {
+	for _, ss := range t.streams {
 		if ss.Subscribed {
 			return true
 		}

@@ -302,3 +302,14 @@ func BenchmarkWriterLatency(b *testing.B) {
 	b.ReportMetric(float64(lat[len(lat)/2])/1e6, "p50-ms")
 	b.ReportMetric(float64(lat[len(lat)*99/100])/1e6, "p99-ms")
 }
+
+// BenchmarkNumericWide encodes an 18-decimal size of 19 significant digits
+// (as ETH-USDT sizes are sent), which still fits int64.
+func BenchmarkNumericWide(b *testing.B) {
+	d := dec("1.234567890123456789")
+	b.ReportAllocs()
+	buf := make([]byte, 0, 64)
+	for b.Loop() {
+		buf = appendNumeric(buf[:0], d)
+	}
+}

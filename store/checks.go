@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"fmt"
-	"strconv"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -159,20 +158,9 @@ func (a *checkArrays) literals() [5]string {
 // out as zeros), without math/big for coefficients of up to 18 digits.
 func appendDecimalText(buf []byte, d decimal.Decimal) []byte {
 	var scratch [48]byte
-	var ds []byte // decimal digits of |coefficient|
-	if d.NumDigits() <= 18 {
-		c := d.CoefficientInt64()
-		if c < 0 {
-			buf = append(buf, '-')
-			c = -c
-		}
-		ds = strconv.AppendInt(scratch[:0], c, 10)
-	} else {
-		ds = d.Coefficient().Append(scratch[:0], 10)
-		if ds[0] == '-' {
-			buf = append(buf, '-')
-			ds = ds[1:]
-		}
+	ds, neg := appendCoefficient(scratch[:0], d) // decimal digits of |coefficient|
+	if neg {
+		buf = append(buf, '-')
 	}
 	exp := int(d.Exponent())
 	if exp >= 0 {

@@ -2,7 +2,6 @@ package store
 
 import (
 	"encoding/binary"
-	"strconv"
 	"strings"
 	"time"
 
@@ -136,26 +135,12 @@ const (
 // number of base-10000 digits, the weight of the first one, the sign, the
 // display scale, then the digits. The display scale is the number of digits
 // after the decimal point of d as written (-exponent), so 0.10 stays 0.10.
-// Coefficients of up to 18 digits are converted without math/big and
-// without allocating.
+// Coefficients that fit int64 are converted without math/big and without
+// allocating (appendCoefficient).
 func appendNumeric(buf []byte, d decimal.Decimal) []byte {
 	var scratch [48]byte
-	var ds []byte // decimal digits of |coefficient|, most significant first
-	neg := false
-	if d.NumDigits() <= 18 {
-		c := d.CoefficientInt64()
-		if c < 0 {
-			neg, c = true, -c
-		}
-		ds = strconv.AppendInt(scratch[:0], c, 10)
-	} else {
-		c := d.Coefficient()
-		neg = c.Sign() < 0
-		ds = c.Append(scratch[:0], 10)
-		if neg {
-			ds = ds[1:]
-		}
-	}
+	// The decimal digits of |coefficient|, most significant first.
+	ds, neg := appendCoefficient(scratch[:0], d)
 	exp := int(d.Exponent())
 	dscale := max(0, -exp)
 	if len(ds) == 1 && ds[0] == '0' {

@@ -2,6 +2,7 @@ package store
 
 import (
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/shopspring/decimal"
@@ -41,4 +42,33 @@ func checkTime(field string, t time.Time) error {
 		return fmt.Errorf("%s: year %d is outside 1..9999", field, y)
 	}
 	return nil
+}
+
+// appendCoefficient appends the decimal digits of the absolute value of
+// d's coefficient to buf (the coefficient's sign is neg). A coefficient
+// that fits int64 (every one of up to 18 digits, and a 19-digit one up to
+// 9223372036854775807: an 18-decimal size such as 1.234567890123456789)
+// is converted without math/big and without allocating; a longer one
+// through big.Int.Append.
+func appendCoefficient(buf []byte, d decimal.Decimal) (digits []byte, neg bool) {
+	if n := d.NumDigits(); n <= 19 {
+		c := d.CoefficientInt64()
+		// A 19-digit coefficient beyond int64 is not read by
+		// CoefficientInt64: the sign tells.
+		if n <= 18 || (c < 0) == (d.Sign() < 0) {
+			u := uint64(c)
+			if c < 0 {
+				u = -u // also right for the most negative int64
+			}
+			return strconv.AppendUint(buf, u, 10), c < 0
+		}
+	}
+	c := d.Coefficient()
+	neg = c.Sign() < 0
+	start := len(buf)
+	buf = c.Append(buf, 10)
+	if neg {
+		buf = append(buf[:start], buf[start+1:]...)
+	}
+	return buf, neg
 }

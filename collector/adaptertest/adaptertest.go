@@ -10,12 +10,14 @@
 package adaptertest
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -105,6 +107,47 @@ func DecodeProblem(ex market.Exchange, received time.Time, ev *collector.Event, 
 		}
 	}
 	return ""
+}
+
+// AliasProblem decodes a copy of frame with decode, then overwrites that
+// copy, as the collector's reader overwrites its buffer with the next
+// frame, and says which part of the outcome changed with it, or "": a
+// record, book message, acknowledgement, exchange error or decode error
+// that still refers to the frame's bytes (through unsafe, or a kept
+// slice) instead of a copy of them.
+func AliasProblem(decode func(frame []byte, ev *collector.Event) error, frame []byte) string {
+	buf := bytes.Clone(frame)
+	var ev collector.Event
+	err := decode(buf, &ev)
+	before := renderOutcome(&ev, err)
+	for i := range buf {
+		buf[i] = '#'
+	}
+	if after := renderOutcome(&ev, err); after != before {
+		return fmt.Sprintf("the decoded event changed with the frame's buffer:\n before %s\n after  %s", before, after)
+	}
+	return ""
+}
+
+// renderOutcome writes everything Decode returned, decimals and strings
+// included.
+func renderOutcome(ev *collector.Event, err error) string {
+	var b strings.Builder
+	for _, r := range ev.Records {
+		fmt.Fprintf(&b, "%+v;", r)
+	}
+	fmt.Fprintf(&b, " books %+v acked %+v ack %d hb %v %v %+v", ev.Books, ev.Acked, ev.AckID, ev.Heartbeat, ev.HeartbeatTime, ev.HeartbeatStream)
+	if ev.Err != nil {
+		fmt.Fprintf(&b, " exchange error %+v", *ev.Err)
+	}
+	if err != nil {
+		fmt.Fprintf(&b, " error %v", err)
+		var de *collector.DecodeError
+		if errors.As(err, &de) {
+			fmt.Fprintf(&b, " %+v", *de)
+		}
+	}
+	return b.String()
 }
 
 // Exact writes d with the digits it was read with: 0.10 stays 0.10, so

@@ -20,6 +20,10 @@ func FuzzDecode(f *testing.F) {
 		if p := adaptertest.DecodeProblem(market.Binance, received, &ev, err); p != "" {
 			t.Fatalf("%s (frame %q)", p, frame)
 		}
+		decode := func(b []byte, ev *collector.Event) error { return a.Decode(b, received, ev) }
+		if p := adaptertest.AliasProblem(decode, frame); p != "" {
+			t.Fatalf("%s (frame %q)", p, frame)
+		}
 		for _, r := range ev.Records {
 			if problem := recordProblem(r); problem != "" {
 				t.Fatalf("record %s: %s (frame %q)", render(r), problem, frame)

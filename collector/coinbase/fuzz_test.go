@@ -23,6 +23,10 @@ func FuzzDecode(f *testing.F) {
 		if p := adaptertest.DecodeProblem(market.Coinbase, received, &ev, err); p != "" {
 			t.Fatalf("%s (frame %q)", p, frame)
 		}
+		decode := func(b []byte, ev *collector.Event) error { return a.Decode(b, received, ev) }
+		if p := adaptertest.AliasProblem(decode, frame); p != "" {
+			t.Fatalf("%s (frame %q)", p, frame)
+		}
 		if err != nil {
 			return
 		}

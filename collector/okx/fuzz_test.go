@@ -25,6 +25,10 @@ func FuzzDecode(f *testing.F) {
 		if p := adaptertest.DecodeProblem(market.OKX, received, &ev, err); p != "" {
 			t.Fatalf("%s (frame %q)", p, frame)
 		}
+		decode := func(b []byte, ev *collector.Event) error { return a.Decode(b, received, ev) }
+		if p := adaptertest.AliasProblem(decode, frame); p != "" {
+			t.Fatalf("%s (frame %q)", p, frame)
+		}
 		for _, r := range ev.Records {
 			if shapeErr := checkShape(r); shapeErr != nil {
 				t.Fatalf("record %s: %v", render(r), shapeErr)

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"math/big"
+	"math/bits"
 
 	"github.com/shopspring/decimal"
 )
@@ -14,8 +16,9 @@ var ErrNotDecimal = errors.New("want a plain decimal such as 0.10")
 // ErrNotCount is wrapped by ParseCount's errors.
 var ErrNotCount = errors.New("want a non-negative integer")
 
-// maxFastDigits is the most digits that always fit an int64.
-const maxFastDigits = 18
+// maxWideDigits is the most significant digits read without going through
+// text: 38 digits always fit 128 bits.
+const maxWideDigits = 38
 
 // ParseDecimal reads a price, size or amount by the kit's one decimal
 // rule, the same for every exchange: the text inside the JSON string is
@@ -31,8 +34,11 @@ const maxFastDigits = 18
 // zeros ("007"), a bare or trailing point (".5", "5."), white space,
 // thousands separators, "NaN" and "Infinity". OKX, Binance and Coinbase
 // document and send only this form (see the kit's README); an exchange
-// that writes "" for "no value" checks for it before calling. Up to 18
-// digits are read without going through text conversion.
+// that writes "" for "no value" checks for it before calling. A scale
+// beyond decimal.MaxDecodeExponent is refused, as NewFromString refuses
+// it. Up to 38 significant digits (an 18-decimal size such as
+// 1.234567890123456789 has 19) are read without going through text
+// conversion, into the decimal's coefficient and nothing else.
 func ParseDecimal(b []byte) (decimal.Decimal, error) {
 	i := 0
 	neg := len(b) > 0 && b[0] == '-'
@@ -42,18 +48,32 @@ func ParseDecimal(b []byte) (decimal.Decimal, error) {
 	if len(b) > i+1 && b[i] == '0' && b[i+1] != '.' {
 		return decimal.Decimal{}, fmt.Errorf("%q: %w", b, ErrNotDecimal)
 	}
-	var coef int64
-	digits, scale := 0, 0
+	// The coefficient is hi×2⁶⁴ + lo; sig counts its digits from the
+	// first that is not zero.
+	var hi, lo uint64
+	digits, sig, scale := 0, 0, 0
 	dot := false
 	for start := i; i < len(b); i++ {
 		switch c := b[i]; {
 		case c >= '0' && c <= '9':
-			if digits < maxFastDigits {
-				coef = coef*10 + int64(c-'0')
-			}
 			digits++
 			if dot {
 				scale++
+			}
+			d := uint64(c - '0')
+			switch {
+			case sig == 0 && d == 0:
+			case hi == 0 && lo <= (math.MaxUint64-9)/10:
+				lo = lo*10 + d
+				sig++
+			default:
+				sig++
+				if sig <= maxWideDigits {
+					h, l := bits.Mul64(lo, 10)
+					var carry uint64
+					lo, carry = bits.Add64(l, d, 0)
+					hi = hi*10 + h + carry
+				}
 			}
 		case c == '.' && !dot && i > start:
 			dot = true
@@ -64,19 +84,40 @@ func ParseDecimal(b []byte) (decimal.Decimal, error) {
 	if digits == 0 || dot && scale == 0 {
 		return decimal.Decimal{}, fmt.Errorf("%q: %w", b, ErrNotDecimal)
 	}
-	if digits > maxFastDigits {
-		// Too long for int64 arithmetic; the syntax is checked, so the
-		// library reads the same number.
+	if scale > decimal.MaxDecodeExponent {
+		return decimal.Decimal{}, fmt.Errorf("%q: %d digits after the point, more than %d: %w", b, scale, decimal.MaxDecodeExponent, ErrNotDecimal)
+	}
+	if sig > maxWideDigits {
+		// Too long for 128 bits; the syntax is checked, so the library
+		// reads the same number.
 		d, err := decimal.NewFromString(string(b))
 		if err != nil {
 			return decimal.Decimal{}, fmt.Errorf("%q: %w", b, err)
 		}
 		return d, nil
 	}
-	if neg {
-		coef = -coef
+	if hi == 0 && lo <= math.MaxInt64 {
+		c := int64(lo)
+		if neg {
+			c = -c
+		}
+		return decimal.New(c, int32(-scale)), nil
 	}
-	return decimal.New(coef, int32(-scale)), nil
+	// The coefficient's words, least significant first; NewFromBigInt
+	// copies them.
+	var w [4]big.Word
+	n := 4
+	if bits.UintSize == 64 {
+		w[0], w[1], n = big.Word(lo), big.Word(hi), 2
+	} else {
+		w[0], w[1], w[2], w[3] = big.Word(lo), big.Word(lo>>32), big.Word(hi), big.Word(hi>>32)
+	}
+	var coef big.Int
+	coef.SetBits(w[:n])
+	if neg {
+		coef.Neg(&coef)
+	}
+	return decimal.NewFromBigInt(&coef, int32(-scale)), nil
 }
 
 // ParseNumber reads a price, size or volume that the exchange writes as a

@@ -66,6 +66,17 @@ func TestParseDecimal(t *testing.T) {
 		{"19 digits", "1234567890.123456789", "1234567890123456789e-9"},
 		{"max int64 digits", "9223372036854775807", "9223372036854775807e0"},
 		{"beyond int64", "99999999999999999999.99999999", "9999999999999999999999999999e-8"},
+		{"18-decimal size", "1.234567890123456789", "1234567890123456789e-18"},
+		{"18-decimal size, leading zeros", "0.000000000000001234", "1234e-18"},
+		{"min int64", "-9223372036854775808", "-9223372036854775808e0"},
+		{"max uint64", "18446744073709551615", "18446744073709551615e0"},
+		{"beyond uint64", "18446744073709551616", "18446744073709551616e0"},
+		{"negative beyond int64", "-12345678901234567890.123", "-12345678901234567890123e-3"},
+		{"38 digits", "9999999999999999999.9999999999999999999", "99999999999999999999999999999999999999e-19"},
+		{"39 digits", "-100000000000000000000000000000000000000", "-100000000000000000000000000000000000000e0"},
+		{"39 digits, leading zeros", "0.000123456789012345678901234567890123456789", "123456789012345678901234567890123456789e-42"},
+		{"scale at the library's limit", "0." + strings.Repeat("0", 9999) + "1", "1e-10000"},
+		{"scale just beyond the library's limit", "0." + strings.Repeat("0", 10000) + "1", ""},
 		{"empty", "", ""},
 		{"sign only", "-", ""},
 		{"dot only", ".", ""},
@@ -116,7 +127,8 @@ func TestParseDecimal(t *testing.T) {
 }
 
 func FuzzParseDecimal(f *testing.F) {
-	for _, s := range []string{"0.0010", "-12.5", "99999999999999999999.9", "1e5", ".5"} {
+	for _, s := range []string{"0.0010", "-12.5", "99999999999999999999.9", "1e5", ".5", "1.234567890123456789",
+		"-18446744073709551616.5", "9999999999999999999.9999999999999999999", "0.00000000000000000000001"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) { checkDecimal(t, s) })
@@ -204,6 +216,23 @@ func TestParseNumber(t *testing.T) {
 			}
 			if s := fmt.Sprintf("%se%d", got.Coefficient(), got.Exponent()); s != tt.want {
 				t.Errorf("ParseNumber(%q) = %s, want %s", tt.in, s, tt.want)
+			}
+		})
+	}
+}
+
+// BenchmarkParseDecimal reads the decimals of the benchmark's frames: an
+// 8-decimal price, an 18-decimal size (19 significant digits) and a
+// longer one.
+func BenchmarkParseDecimal(b *testing.B) {
+	for _, in := range []string{"42219.90000000", "1.234567890123456789", "12345678.123456789012345678"} {
+		b.Run(in, func(b *testing.B) {
+			v := []byte(in)
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := ParseDecimal(v); err != nil {
+					b.Fatal(err)
+				}
 			}
 		})
 	}
