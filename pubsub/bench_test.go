@@ -90,7 +90,6 @@ func BenchmarkPublishCall(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.Cleanup(func() { _ = p.client.Close() })
 	rec := seqTrade(1)
 	b.ReportAllocs()
 	for i := range b.N {

@@ -18,7 +18,7 @@ var latencyBuckets = prometheus.ExponentialBuckets(0.0001, 2, 16)
 
 // Metrics measures the live feed's latency: from a record's receipt
 // (market.Meta.Received) to Redis's reply to its PUBLISH, per published
-// record, by exchange. The sending goroutine observes it after each
+// record, by exchange. The reply reader observes it after each
 // pipeline, with one clock reading per pipeline; Publish, the collectors'
 // side, does nothing more. A nil *Metrics measures nothing.
 type Metrics struct {
