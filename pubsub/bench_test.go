@@ -20,8 +20,8 @@ func BenchmarkPublish(b *testing.B) {
 		name string
 		cfg  Config
 	}{
-		{"pipelined", Config{BatchSize: 500, FlushInterval: 5 * time.Millisecond}},
-		{"pipelined_with_stream", Config{BatchSize: 500, FlushInterval: 5 * time.Millisecond, StreamMaxLen: 1000}},
+		{"pipelined", Config{BatchSize: 500}},
+		{"pipelined_with_stream", Config{BatchSize: 500, StreamMaxLen: 1000}},
 		{"one_by_one", Config{BatchSize: 1}},
 	}
 	metrics, err := NewMetrics(prometheus.NewRegistry())
@@ -31,7 +31,7 @@ func BenchmarkPublish(b *testing.B) {
 	tests = append(tests, struct {
 		name string
 		cfg  Config
-	}{"pipelined_with_latency_metric", Config{BatchSize: 500, FlushInterval: 5 * time.Millisecond, Metrics: metrics}})
+	}{"pipelined_with_latency_metric", Config{BatchSize: 500, Metrics: metrics}})
 	for _, tt := range tests {
 		b.Run(tt.name, func(b *testing.B) { benchmarkPublish(b, tt.cfg) })
 	}
