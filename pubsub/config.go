@@ -53,9 +53,10 @@ type Config struct {
 	// DialTimeout bounds connecting to Redis. Default 2s.
 	DialTimeout time.Duration
 	// IOTimeout bounds writing one pipeline, and the wait for its replies
-	// from when it was written: a reply later than that means the
-	// connection is broken. It also bounds the handshake (AUTH, SELECT,
-	// CLIENT SETNAME). Default 2s.
+	// once they are the next due: replies later than that mean the
+	// connection is broken (its records in flight fail, Redis is down until
+	// a new connection answers). It also bounds the handshake (AUTH,
+	// SELECT, CLIENT SETNAME). Default 2s.
 	IOTimeout time.Duration
 	// RetryMin and RetryMax bound the jittered, doubling wait between
 	// attempts to reach Redis while it is down. Defaults 100ms and 5s.

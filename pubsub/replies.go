@@ -38,7 +38,10 @@ func (s *sender) read(c *conn, inflight <-chan *batch, broken chan<- struct{}) e
 func (s *sender) complete(c *conn, b *batch) error {
 	p := s.p
 	var err error
-	if derr := c.nc.SetReadDeadline(b.sent.Add(p.cfg.IOTimeout)); derr != nil {
+	// The replies are due within IOTimeout of the reader turning to them
+	// (not of the write: a reader held up by the callbacks, or by a
+	// starved machine, would otherwise fail replies already received).
+	if derr := c.nc.SetReadDeadline(time.Now().Add(p.cfg.IOTimeout)); derr != nil {
 		err = fmt.Errorf("read redis replies: %w", derr)
 	}
 	var refusal []byte

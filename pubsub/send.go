@@ -3,7 +3,6 @@ package pubsub
 import (
 	"context"
 	"strconv"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -144,7 +143,6 @@ func (s *sender) write(c *conn, b *batch, inflight chan<- *batch) error {
 		p.sanitised.Add(uint64(sanitised))
 	}
 	p.batches.Add(1)
-	b.sent = time.Now()
 	if err := c.write(s.buf, p.cfg.IOTimeout); err != nil {
 		p.drop(DropError, len(b.recs))
 		if s.streams {

@@ -95,9 +95,6 @@ type batch struct {
 	// latency holds each record's latency histogram (nil without
 	// Config.Metrics).
 	latency []prometheus.Observer
-	// sent is when the pipeline was written: its replies are due within
-	// Config.IOTimeout.
-	sent time.Time
 }
 
 func (b *batch) reset() {
