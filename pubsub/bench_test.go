@@ -133,9 +133,9 @@ func BenchmarkDecode(b *testing.B) {
 }
 
 // BenchmarkLatencyObservation measures what etl_redis_publish_latency_seconds
-// costs the sending goroutine per published record, on a pipeline of 20
-// records from two exchanges (the default flush interval's pipeline at
-// 20,000 records per second): the loop over the replies as send runs it,
+// costs the reply reader per published record, on a pipeline of 20
+// records from two exchanges (a pipeline at 20,000 records per second):
+// the loop over the replies as the reader runs it,
 // without the metric, observing every record, and observing once per
 // pipeline (its oldest record). ns/op is per record.
 func BenchmarkLatencyObservation(b *testing.B) {
