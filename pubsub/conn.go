@@ -68,30 +68,34 @@ func dial(ctx context.Context, opts *redis.Options, name string, dialTimeout, io
 
 // handshake sends AUTH (with the user name when there is one), SELECT
 // (database other than 0) and CLIENT SETNAME, pipelined, and checks that
-// each is answered +OK. Without any of them it sends PING, so that a
+// AUTH and SELECT are answered +OK; a refused CLIENT SETNAME leaves the
+// connection unnamed. Without any of them it sends PING, so that a
 // connection is only used once the server has answered on it.
 func (c *conn) handshake(opts *redis.Options, name string, timeout time.Duration) error {
 	var buf []byte
+	// what names each command sent; optional ones may be refused (a
+	// user without CLIENT permission keeps an unnamed connection).
 	var what []string
+	var optional []bool
 	switch {
 	case opts.Password != "" && opts.Username != "":
 		buf = appendCommand(buf, "AUTH", opts.Username, opts.Password)
-		what = append(what, "authenticate as "+opts.Username)
+		what, optional = append(what, "authenticate as "+opts.Username), append(optional, false)
 	case opts.Password != "":
 		buf = appendCommand(buf, "AUTH", opts.Password)
-		what = append(what, "authenticate")
+		what, optional = append(what, "authenticate"), append(optional, false)
 	}
 	if opts.DB != 0 {
 		buf = appendCommand(buf, "SELECT", strconv.Itoa(opts.DB))
-		what = append(what, "select database "+strconv.Itoa(opts.DB))
+		what, optional = append(what, "select database "+strconv.Itoa(opts.DB)), append(optional, false)
 	}
 	if name != "" {
 		buf = appendCommand(buf, "CLIENT", "SETNAME", name)
-		what = append(what, "name the connection")
+		what, optional = append(what, "name the connection"), append(optional, true)
 	}
 	if len(what) == 0 {
 		buf = appendCommand(buf, "PING")
-		what = append(what, "ping")
+		what, optional = append(what, "ping"), append(optional, false)
 	}
 	deadline := time.Now().Add(timeout)
 	if err := c.nc.SetDeadline(deadline); err != nil {
@@ -101,12 +105,12 @@ func (c *conn) handshake(opts *redis.Options, name string, timeout time.Duration
 		return fmt.Errorf("redis handshake: %w", err)
 	}
 	var refused error
-	for _, w := range what {
+	for i, w := range what {
 		kind, text, err := c.readReply()
 		if err != nil {
 			return fmt.Errorf("redis handshake: %s: %w", w, err)
 		}
-		if kind == '-' && refused == nil {
+		if kind == '-' && !optional[i] && refused == nil {
 			refused = fmt.Errorf("redis handshake: %s: %w", w, &replyError{text: string(text)})
 		}
 	}

@@ -251,3 +251,15 @@ func TestSelectDatabaseWithStreams(t *testing.T) {
 		t.Errorf("database 0 has %s (%d, %v): want it only in database %d", key, got, err, db)
 	}
 }
+
+// TestUserWithoutClientPermission: a user allowed PUBLISH and nothing
+// else (CLIENT SETNAME refused) still publishes, on an unnamed
+// connection.
+func TestUserWithoutClientPermission(t *testing.T) {
+	admin, prefix := testRedis(t)
+	url, _, _ := aclUser(t, admin, 0, "resetchannels", "&"+prefix+":*", "-@all", "+publish")
+	p := start(t, Config{URL: url, ChannelPrefix: prefix})
+	p.Publish(seqTrade(1))
+	await(t, "the record published", func() bool { return p.Status().Published == 1 })
+	checkAccounting(t, p.stop(t), 1)
+}
