@@ -136,7 +136,7 @@ func load(e *env) Config {
 	c.RedisChannelPrefix = e.str("REDIS_CHANNEL_PREFIX", "md", "first part of every channel name: <prefix>:<exchange>:<type>:<symbol>")
 	c.RedisStreamMaxLen = e.integer("REDIS_STREAM_MAXLEN", 0, 0, 1<<30, "when > 0, also XADD each record to <prefix>:stream:<exchange>:<type>:<symbol>, trimmed to about this many entries")
 	c.RedisBatchSize = e.integer("REDIS_BATCH_SIZE", 500, 1, 100_000, "messages per Redis pipeline")
-	c.RedisFlushInterval = e.duration("REDIS_FLUSH_INTERVAL", time.Millisecond, 100*time.Microsecond, "longest a message waits for its pipeline to fill")
+	c.RedisFlushInterval = e.duration("REDIS_FLUSH_INTERVAL", 0, 0, "when > 0, longest a message waits for its pipeline to fill to REDIS_BATCH_SIZE (fewer, bigger writes for more latency); 0: a pipeline goes as soon as the sender is free")
 	c.RedisQueueSize = e.integer("REDIS_QUEUE_SIZE", 100000, 1, 10_000_000, "messages queued for Redis; when full (or Redis is down) messages are dropped and counted")
 
 	c.OKXPublicWS = e.urlVar("OKX_WS_PUBLIC_URL", "wss://ws.okx.com:8443/ws/v5/public", "OKX public WebSocket (full URL)", false, "ws", "wss")

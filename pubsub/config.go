@@ -23,21 +23,22 @@ type Config struct {
 	// URL is the Redis server (REDIS_URL): redis://[user:password@]host:port/db,
 	// rediss:// for TLS, or unix:///path. Default DefaultURL. The password is
 	// never logged nor reported. The URL's query options are accepted, but
-	// the publisher sets the client name, pool size, retries and timeouts
-	// itself.
+	// the publisher uses only the address, user, password, database and TLS
+	// settings: it sets the client name and timeouts itself and keeps one
+	// connection.
 	URL string
 	// ChannelPrefix is the first part of every channel name
 	// (REDIS_CHANNEL_PREFIX). Default "md". Letters, digits, '-', '_', '.'
 	// and inner ':' only.
 	ChannelPrefix string
-	// BatchSize is the most records sent in one pipeline. Default 500.
+	// BatchSize is the most records sent in one pipeline. Default 500. At
+	// most 4 pipelines await their replies at a time.
 	BatchSize int
-	// FlushInterval is the longest a record waits for its batch to fill: a
-	// batch is sent when it holds BatchSize records or when its first record
-	// has waited this long, whichever comes first. Default 1ms: at 20,000
-	// records per second that makes pipelines of about 20 records and keeps
-	// the receipt-to-publish p99 near 2ms; under heavier load batches fill
-	// (BatchSize) first.
+	// FlushInterval, when > 0, is how long the writer waits at most for a
+	// pipeline to fill up to BatchSize before sending it: fewer, bigger
+	// writes for more latency. Default 0: a pipeline is sent as soon as the
+	// writer is free, with what is queued then (pipelines still in flight
+	// make the queue, and so the next pipeline, grow under load).
 	FlushInterval time.Duration
 	// QueueSize is how many records wait for Redis at most; beyond, Publish
 	// drops them (reason queue_full). Default 100000.
@@ -51,7 +52,11 @@ type Config struct {
 	ClientName string
 	// DialTimeout bounds connecting to Redis. Default 2s.
 	DialTimeout time.Duration
-	// IOTimeout bounds sending one batch and reading its replies. Default 2s.
+	// IOTimeout bounds writing one pipeline, and the wait for its replies
+	// once they are the next due: replies later than that mean the
+	// connection is broken (its records in flight fail, Redis is down until
+	// a new connection answers). It also bounds the handshake (AUTH,
+	// SELECT, CLIENT SETNAME). Default 2s.
 	IOTimeout time.Duration
 	// RetryMin and RetryMax bound the jittered, doubling wait between
 	// attempts to reach Redis while it is down. Defaults 100ms and 5s.
@@ -60,16 +65,18 @@ type Config struct {
 	// ShutdownTimeout bounds the final flush of what is queued when Run's
 	// context ends. Default 1s.
 	ShutdownTimeout time.Duration
-	// OnPublish, if set, is called by the sending goroutine after each batch
-	// that published at least one record, with the number published and the
-	// oldest receipt time (market.Meta.Received) among them. It must be
-	// quick: it delays the next batch.
+	// OnPublish, if set, is called by the goroutine that reads Redis's
+	// replies (one call at a time) after each batch that published at least
+	// one record, with the number published and the oldest receipt time
+	// (market.Meta.Received) among them. It must be quick: it delays the
+	// next batch's outcome.
 	OnPublish func(n int, oldestReceived time.Time)
-	// OnPublishReceived, if set, is called by the sending goroutine after
-	// each batch that published at least one record, with the receipt time
-	// (market.Meta.Received) of every record published, for per-record
-	// latency measurements. The slice is reused after the call returns. It
-	// must be quick: it delays the next batch.
+	// OnPublishReceived, if set, is called by the goroutine that reads
+	// Redis's replies (one call at a time) after each batch that published
+	// at least one record, with the receipt time (market.Meta.Received) of
+	// every record published, for per-record latency measurements. The
+	// slice is reused after the call returns. It must be quick: it delays
+	// the next batch's outcome.
 	OnPublishReceived func(received []time.Time)
 	// Metrics, when set, measures each published record's latency from
 	// its receipt to Redis's reply (etl_redis_publish_latency_seconds).
@@ -87,9 +94,6 @@ func (cfg Config) withDefaults() Config {
 	}
 	if cfg.BatchSize == 0 {
 		cfg.BatchSize = 500
-	}
-	if cfg.FlushInterval == 0 {
-		cfg.FlushInterval = time.Millisecond
 	}
 	if cfg.QueueSize == 0 {
 		cfg.QueueSize = 100_000

@@ -4,7 +4,8 @@
 //
 // The feed is at-most-once. A Publisher never slows the collectors or the
 // database path: Publish only puts the record on a bounded queue, and one
-// sending goroutine (Run) pipelines the queue to Redis in batches. When the
+// writer (Run) pipelines the queue to Redis, without waiting for replies,
+// while a reader matches the replies to the records. When the
 // queue is full or Redis is down, records are dropped and counted by
 // reason; the database stays the system of record. Optionally each record is
 // also appended to a capped Redis stream, so that a consumer that reconnects

@@ -41,33 +41,33 @@ func Encode(dst []byte, rec market.Record) []byte {
 	switch r := rec.(type) {
 	case *market.Trade:
 		dst = appendCommon(dst, typeTrade, h)
-		dst = appendStringField(dst, "trade_id", r.TradeID)
-		dst = appendDecimalField(dst, "price", r.Price)
-		dst = appendDecimalField(dst, "size", r.Size)
-		dst = appendStringField(dst, "side", string(r.Side))
+		dst = appendStringField(dst, `,"trade_id":`, r.TradeID)
+		dst = appendDecimalField(dst, `,"price":"`, r.Price)
+		dst = appendDecimalField(dst, `,"size":"`, r.Size)
+		dst = appendStringField(dst, `,"side":`, string(r.Side))
 	case *market.Ticker:
 		dst = appendCommon(dst, typeTicker, h)
-		dst = appendNullDecimalField(dst, "last", r.Last)
-		dst = appendNullDecimalField(dst, "bid", r.Bid)
-		dst = appendNullDecimalField(dst, "bid_size", r.BidSize)
-		dst = appendNullDecimalField(dst, "ask", r.Ask)
-		dst = appendNullDecimalField(dst, "ask_size", r.AskSize)
-		dst = appendNullDecimalField(dst, "open_24h", r.Open24h)
-		dst = appendNullDecimalField(dst, "high_24h", r.High24h)
-		dst = appendNullDecimalField(dst, "low_24h", r.Low24h)
-		dst = appendNullDecimalField(dst, "volume_24h", r.Volume24h)
-		dst = appendNullDecimalField(dst, "quote_volume_24h", r.QuoteVolume24h)
+		dst = appendNullDecimalField(dst, `,"last":"`, r.Last)
+		dst = appendNullDecimalField(dst, `,"bid":"`, r.Bid)
+		dst = appendNullDecimalField(dst, `,"bid_size":"`, r.BidSize)
+		dst = appendNullDecimalField(dst, `,"ask":"`, r.Ask)
+		dst = appendNullDecimalField(dst, `,"ask_size":"`, r.AskSize)
+		dst = appendNullDecimalField(dst, `,"open_24h":"`, r.Open24h)
+		dst = appendNullDecimalField(dst, `,"high_24h":"`, r.High24h)
+		dst = appendNullDecimalField(dst, `,"low_24h":"`, r.Low24h)
+		dst = appendNullDecimalField(dst, `,"volume_24h":"`, r.Volume24h)
+		dst = appendNullDecimalField(dst, `,"quote_volume_24h":"`, r.QuoteVolume24h)
 	case *market.Candle:
 		dst = appendString(dst, typeCandle)
 		dst = appendIdentity(dst, h)
-		dst = appendStringField(dst, "timeframe", string(r.Timeframe))
+		dst = appendStringField(dst, `,"timeframe":`, string(r.Timeframe))
 		dst = appendTimes(dst, h)
-		dst = appendDecimalField(dst, "open", r.Open)
-		dst = appendDecimalField(dst, "high", r.High)
-		dst = appendDecimalField(dst, "low", r.Low)
-		dst = appendDecimalField(dst, "close", r.Close)
-		dst = appendDecimalField(dst, "volume", r.Volume)
-		dst = appendNullDecimalField(dst, "quote_volume", r.QuoteVolume)
+		dst = appendDecimalField(dst, `,"open":"`, r.Open)
+		dst = appendDecimalField(dst, `,"high":"`, r.High)
+		dst = appendDecimalField(dst, `,"low":"`, r.Low)
+		dst = appendDecimalField(dst, `,"close":"`, r.Close)
+		dst = appendDecimalField(dst, `,"volume":"`, r.Volume)
+		dst = appendNullDecimalField(dst, `,"quote_volume":"`, r.QuoteVolume)
 		if r.Trades >= 0 {
 			dst = append(dst, `,"trades":`...)
 			dst = strconv.AppendInt(dst, r.Trades, 10)
@@ -79,8 +79,8 @@ func Encode(dst []byte, rec market.Record) []byte {
 		}
 	case *market.BookSnapshot:
 		dst = appendCommon(dst, typeBook, h)
-		dst = appendLevels(dst, "bids", r.Bids)
-		dst = appendLevels(dst, "asks", r.Asks)
+		dst = appendLevels(dst, `,"bids":[`, r.Bids)
+		dst = appendLevels(dst, `,"asks":[`, r.Asks)
 		if r.Sequence != 0 {
 			dst = append(dst, `,"sequence":`...)
 			dst = strconv.AppendInt(dst, r.Sequence, 10)
@@ -91,9 +91,9 @@ func Encode(dst []byte, rec market.Record) []byte {
 		}
 	case *market.Balance:
 		dst = appendCommon(dst, typeBalance, h)
-		dst = appendStringField(dst, "account", r.Account)
-		dst = appendDecimalField(dst, "free", r.Free)
-		dst = appendDecimalField(dst, "locked", r.Locked)
+		dst = appendStringField(dst, `,"account":`, r.Account)
+		dst = appendDecimalField(dst, `,"free":"`, r.Free)
+		dst = appendDecimalField(dst, `,"locked":"`, r.Locked)
 	default:
 		dst = appendCommon(dst, rec.Stream().Kind(), h)
 	}
@@ -108,8 +108,8 @@ func appendCommon(dst []byte, typ string, h *market.Meta) []byte {
 }
 
 func appendIdentity(dst []byte, h *market.Meta) []byte {
-	dst = appendStringField(dst, "exchange", string(h.Exchange))
-	return appendStringField(dst, "symbol", string(h.Symbol))
+	dst = appendStringField(dst, `,"exchange":`, string(h.Exchange))
+	return appendStringField(dst, `,"symbol":`, string(h.Symbol))
 }
 
 func appendTimes(dst []byte, h *market.Meta) []byte {
@@ -131,7 +131,13 @@ func appendTime(dst []byte, t time.Time) []byte {
 	if year < 0 || year > 9999 {
 		return t.AppendFormat(dst, timeLayout)
 	}
-	hour, minute, sec := t.Clock()
+	// The clock from the seconds of the day: t.Clock would work the date
+	// out a second time.
+	daySec := t.Unix() % 86400
+	if daySec < 0 {
+		daySec += 86400
+	}
+	hour, minute, sec := int(daySec/3600), int(daySec/60%60), int(daySec%60)
 	var b [30]byte // 2006-01-02T15:04:05.000000000Z
 	put2(b[0:], year/100)
 	put2(b[2:], year%100)
@@ -176,35 +182,34 @@ func put2(b []byte, v int) {
 	b[0], b[1] = digitPairs[2*v], digitPairs[2*v+1]
 }
 
-func appendStringField(dst []byte, key, value string) []byte {
-	dst = append(dst, ',', '"')
-	dst = append(dst, key...)
-	dst = append(dst, '"', ':')
+// appendStringField appends field, the literal `,"key":` that starts a
+// field (one copy instead of three), and value as a JSON string.
+func appendStringField(dst []byte, field, value string) []byte {
+	dst = append(dst, field...)
 	return appendString(dst, value)
 }
 
-func appendDecimalField(dst []byte, key string, d decimal.Decimal) []byte {
-	dst = append(dst, ',', '"')
-	dst = append(dst, key...)
-	dst = append(dst, '"', ':', '"')
+// appendDecimalField appends field, the literal `,"key":"`, and d and the
+// closing quote.
+func appendDecimalField(dst []byte, field string, d decimal.Decimal) []byte {
+	dst = append(dst, field...)
 	dst = appendDecimal(dst, d)
 	return append(dst, '"')
 }
 
 // appendNullDecimalField appends the field only when d is valid: absent
 // optional values are omitted.
-func appendNullDecimalField(dst []byte, key string, d decimal.NullDecimal) []byte {
+func appendNullDecimalField(dst []byte, field string, d decimal.NullDecimal) []byte {
 	if !d.Valid {
 		return dst
 	}
-	return appendDecimalField(dst, key, d.Decimal)
+	return appendDecimalField(dst, field, d.Decimal)
 }
 
-// appendLevels appends "key":[["price","size"],...].
-func appendLevels(dst []byte, key string, levels []market.Level) []byte {
-	dst = append(dst, ',', '"')
-	dst = append(dst, key...)
-	dst = append(dst, '"', ':', '[')
+// appendLevels appends field, the literal `,"key":[`, then
+// ["price","size"],... and the closing bracket.
+func appendLevels(dst []byte, field string, levels []market.Level) []byte {
+	dst = append(dst, field...)
 	for i, l := range levels {
 		if i > 0 {
 			dst = append(dst, ',')
@@ -238,26 +243,33 @@ func appendDecimal(dst []byte, d decimal.Decimal) []byte {
 		return append(dst, exactDecimal(d)...)
 	}
 	coef := d.CoefficientInt64()
-	if coef < 0 {
-		dst = append(dst, '-')
+	neg := coef < 0
+	if neg {
 		coef = -coef
 	}
-	var buf [20]byte
-	digits := strconv.AppendUint(buf[:0], uint64(coef), 10)
-	scale := int(-exp)
-	if len(digits) > scale {
-		dst = append(dst, digits[:len(digits)-scale]...)
-		if scale > 0 {
-			dst = append(dst, '.')
-			dst = append(dst, digits[len(digits)-scale:]...)
+	// Written backwards into one buffer, the point at its place, then
+	// appended in one copy: at most maxFastScale+1 digits, the point and
+	// the sign.
+	var b [maxFastScale + 3]byte
+	i, n, scale := len(b), 0, int(-exp)
+	for u := uint64(coef); ; {
+		if n == scale && n > 0 {
+			i--
+			b[i] = '.'
 		}
-		return dst
+		i--
+		b[i] = byte('0' + u%10)
+		u /= 10
+		n++
+		if u == 0 && n > scale {
+			break
+		}
 	}
-	dst = append(dst, '0', '.')
-	for range scale - len(digits) {
-		dst = append(dst, '0')
+	if neg {
+		i--
+		b[i] = '-'
 	}
-	return append(dst, digits...)
+	return append(dst, b[i:]...)
 }
 
 // exactDecimal formats d with its own scale: StringFixed for a negative

@@ -12,13 +12,13 @@ import (
 const LatencyMetric = "etl_redis_publish_latency_seconds"
 
 // latencyBuckets are the histogram's upper bounds: 100 µs doubling to about
-// 3.3 s. The default flush interval (1 ms) puts the median near 1–2 ms; a
-// stalled Redis reaches the I/O timeout (2 s).
+// 3.3 s. Without a flush interval (the default) the median is near the
+// first buckets; a stalled Redis reaches the I/O timeout (2 s).
 var latencyBuckets = prometheus.ExponentialBuckets(0.0001, 2, 16)
 
 // Metrics measures the live feed's latency: from a record's receipt
 // (market.Meta.Received) to Redis's reply to its PUBLISH, per published
-// record, by exchange. The sending goroutine observes it after each
+// record, by exchange. The reply reader observes it after each
 // pipeline, with one clock reading per pipeline; Publish, the collectors'
 // side, does nothing more. A nil *Metrics measures nothing.
 type Metrics struct {

@@ -88,9 +88,10 @@ type Status struct {
 // Publisher publishes accepted records on Redis pub/sub. Publish is safe for
 // concurrent use and never blocks; Run sends.
 type Publisher struct {
-	cfg    Config
-	log    *zap.Logger
-	client *redis.Client
+	cfg Config
+	log *zap.Logger
+	// opts are the connection settings parsed from the URL.
+	opts *redis.Options
 	// secret is the URL's password, scrubbed from error texts.
 	secret string
 	queue  chan market.Record
@@ -146,30 +147,13 @@ func New(cfg Config, log *zap.Logger) (*Publisher, error) {
 	if err != nil {
 		return nil, fmt.Errorf("redis publisher: %w", err)
 	}
-	opts.ClientName = cfg.ClientName
-	// One goroutine sends, on one connection at a time; pipelines use the
-	// main pool rather than a pool of their own. PoolSize is only a cap
-	// (connections are dialled on demand), but it is also how many failed
-	// dials (counted over the client's life) make the client stop dialling
-	// and probe in the background once a second until one succeeds: it is
-	// set high so that our own backoff paces reconnects.
-	opts.PoolSize = 64
-	opts.PipelinePoolSize = -1
-	// No retries inside the client: a pipeline retried after a broken
-	// connection could publish its first messages twice.
-	opts.MaxRetries = -1
-	opts.DialTimeout = cfg.DialTimeout
-	opts.DialerRetries = 1
-	opts.ReadTimeout = cfg.IOTimeout
-	opts.WriteTimeout = cfg.IOTimeout
-	opts.ContextTimeoutEnabled = true
 	if log == nil {
 		log = zap.NewNop()
 	}
 	p := &Publisher{
 		cfg:    cfg,
 		log:    log.With(zap.String("redis", RedactURL(cfg.URL))),
-		client: redis.NewClient(opts),
+		opts:   opts,
 		secret: opts.Password,
 		queue:  make(chan market.Record, cfg.QueueSize),
 		since:  time.Now(),

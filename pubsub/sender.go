@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
 
 	"marketetl/backoff"
@@ -18,299 +17,188 @@ import (
 // XADD <key> MAXLEN ~ N * payload <json>.
 const StreamField = "payload"
 
-// maxCachedNames bounds the sender's cache of channel names; past it the
-// cache starts afresh (only a flood of distinct streams would get there).
-const maxCachedNames = 10_000
+// maxInFlight is how many pipelines may await their replies at once: it
+// bounds the records in flight to maxInFlight × Config.BatchSize. While
+// they are all on the wire, records wait in the queue and make the next
+// pipeline bigger.
+const maxInFlight = 4
 
 // errorLogEvery spaces the warnings about failed commands on a healthy
 // connection, which could otherwise repeat for every batch.
 const errorLogEvery = 10 * time.Second
 
-// Run sends queued records to Redis, pipelined in batches, until ctx ends.
-// It connects at once and, whenever Redis is unreachable, retries with a
-// jittered, doubling delay while records are dropped and counted. When ctx
-// ends it stops taking records, flushes what is queued (bounded by
+// Run sends queued records to Redis until ctx ends. It connects at once
+// and, whenever Redis is unreachable, retries with a jittered, doubling
+// delay while records are dropped and counted. On a connection, one
+// goroutine (Run's own) writes pipelines as soon as records are queued,
+// without waiting for the replies of the previous ones, and a second one
+// reads the replies in order and counts each record's outcome. When ctx
+// ends Run stops taking records, flushes what is queued (bounded by
 // Config.ShutdownTimeout), counts the rest as dropped, closes its
-// connections and returns nil. Redis errors are never returned: they are
-// counted and reported by Status. Run may be called once; it starts no
-// goroutine of its own.
+// connection and returns nil, once its reply reader has returned. Redis
+// errors are never returned: they are counted and reported by Status. Run
+// may be called once.
 func (p *Publisher) Run(ctx context.Context) error {
 	if !p.running.CompareAndSwap(false, true) {
 		return errors.New("redis publisher: Run called twice")
 	}
-	s := &sender{
-		p:     p,
-		timer: time.NewTimer(time.Hour),
-		batch: make([]market.Record, 0, p.cfg.BatchSize),
-		names: make(map[market.Stream]streamNames),
+	s := newSender(p)
+	for ctx.Err() == nil {
+		c := s.connect(ctx)
+		if c == nil {
+			break
+		}
+		s.serve(ctx, c)
 	}
-	s.timer.Stop()
-	s.loop(ctx)
-	s.shutdown(ctx)
+	s.finish()
 	return nil
 }
 
-// sender is Run's state; only Run's goroutine touches it.
+// sender is Run's state. Its writer fields belong to Run's goroutine, its
+// reader fields to the reply reader of the current connection; free is
+// shared.
 type sender struct {
-	p     *Publisher
+	p *Publisher
+	// streams is Config.StreamMaxLen > 0: every record is an XADD, then
+	// its PUBLISH.
+	streams bool
+	// free holds the batches not in flight; a batch is taken by the
+	// writer, handed to the reader once written, and given back by it.
+	free chan *batch
+
+	// Writer (Run's goroutine).
 	timer *time.Timer
-	batch []market.Record
-	// buf holds the payloads of the batch being sent.
-	buf   []byte
-	pubs  []*redis.IntCmd
-	xadds []*redis.StringCmd
-	// cmds are PUBLISH commands kept from batch to batch (their argument
-	// slices are rewritten in place), and queued the batch's commands in
-	// pipeline order: go-redis otherwise builds a command object and its
-	// argument slice for every record.
-	cmds   []*redis.IntCmd
-	queued []redis.Cmder
-	// recv holds the receipt times of the batch's published records, for
-	// Config.OnPublishReceived.
-	recv []time.Time
-	// latency holds the latency histogram of each record of the batch
-	// being sent (nil without Config.Metrics).
-	latency []prometheus.Observer
-	names   map[market.Stream]streamNames
+	// buf is the pipeline being written, in RESP, reused from batch to
+	// batch; payload is one record's payload.
+	buf, payload []byte
+	names        map[market.Stream]streamNames
 	// attempt counts the reconnect delays waited since Redis was last up.
 	attempt int
 	// droppedAtDown is the redis_down count when Redis went down.
 	droppedAtDown uint64
+
+	// Reader.
+	// ok says, for each record of the batch being completed, whether its
+	// PUBLISH was acknowledged.
+	ok []bool
+	// recv holds the receipt times of the batch's published records, for
+	// Config.OnPublishReceived.
+	recv []time.Time
 	// lastErrorLog is when failed commands were last logged.
 	lastErrorLog time.Time
 }
 
-// streamNames are a stream's channel and stream key.
-type streamNames struct {
-	channel, key string
-	// channelArg is channel as a command argument, converted once.
-	channelArg any
-	sanitised  bool
-	// latency is the stream's exchange's latency histogram, nil without
-	// Config.Metrics.
-	latency prometheus.Observer
+// batch is one pipeline: the records written, and what the reader needs
+// to complete them.
+type batch struct {
+	recs []market.Record
+	// latency holds each record's latency histogram (nil without
+	// Config.Metrics).
+	latency []prometheus.Observer
 }
 
-func (s *sender) loop(ctx context.Context) {
-	for ctx.Err() == nil {
-		if s.p.currentState() != StateConnected {
-			if !s.connect(ctx) {
-				return
-			}
-			continue
-		}
-		s.collect(ctx)
-		if len(s.batch) > 0 {
-			// A batch already taken is sent even if ctx has just ended.
-			s.send(context.WithoutCancel(ctx), s.batch)
-			clear(s.batch)
-			s.batch = s.batch[:0]
-		}
-	}
+func (b *batch) reset() {
+	clear(b.recs)
+	clear(b.latency)
+	b.recs, b.latency = b.recs[:0], b.latency[:0]
 }
 
-// collect fills s.batch: it waits for a first record, then for more until
-// the batch is full or the first has waited FlushInterval, or ctx ends.
-func (s *sender) collect(ctx context.Context) {
-	q := s.p.queue
-	select {
-	case <-ctx.Done():
-		return
-	case rec := <-q:
-		s.batch = append(s.batch, rec)
+func newSender(p *Publisher) *sender {
+	s := &sender{
+		p:       p,
+		streams: p.cfg.StreamMaxLen > 0,
+		free:    make(chan *batch, maxInFlight),
+		timer:   time.NewTimer(time.Hour),
+		names:   make(map[market.Stream]streamNames),
 	}
-	s.timer.Reset(s.p.cfg.FlushInterval)
-	defer s.timer.Stop()
-	for {
-		// What is already queued joins the batch whatever the timer says.
-		s.fillNow()
-		if len(s.batch) >= s.p.cfg.BatchSize {
-			return
-		}
-		select {
-		case rec := <-q:
-			s.batch = append(s.batch, rec)
-		case <-s.timer.C:
-			return
-		case <-ctx.Done():
-			return
-		}
+	s.timer.Stop()
+	for range maxInFlight {
+		s.free <- &batch{recs: make([]market.Record, 0, min(p.cfg.BatchSize, 1024))}
 	}
+	return s
 }
 
-// fillNow adds to s.batch what is queued, without waiting, up to BatchSize.
-func (s *sender) fillNow() {
-	for len(s.batch) < s.p.cfg.BatchSize {
-		select {
-		case rec := <-s.p.queue:
-			s.batch = append(s.batch, rec)
-		default:
-			return
-		}
-	}
-}
+// serve publishes on c until ctx ends (then it flushes the queue, within
+// Config.ShutdownTimeout) or the connection breaks (then it marks Redis
+// down). It returns once its reply reader has returned and c is closed.
+func (s *sender) serve(ctx context.Context, c *conn) {
+	inflight := make(chan *batch, maxInFlight)
+	// broken is closed by the reader when the connection failed.
+	broken := make(chan struct{})
+	var readErr error
+	readerDone := make(chan struct{})
+	go func() {
+		defer close(readerDone)
+		readErr = s.read(c, inflight, broken)
+	}()
 
-// send pipelines batch (an XADD per record when streams are on, then its
-// PUBLISH) and counts the outcome; it marks Redis down when the connection
-// failed.
-func (s *sender) send(ctx context.Context, batch []market.Record) {
-	p := s.p
-	ctx, cancel := context.WithTimeout(ctx, p.cfg.IOTimeout)
+	werr := s.send(ctx, c, inflight, broken)
+	flushing := werr == nil && ctx.Err() != nil && !isClosed(broken)
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.p.cfg.ShutdownTimeout)
 	defer cancel()
-	pipe := p.client.Pipeline()
-	s.buf, s.pubs, s.xadds, s.queued, s.latency = s.buf[:0], s.pubs[:0], s.xadds[:0], s.queued[:0], s.latency[:0]
-	for _, rec := range batch {
-		n := s.namesOf(ChannelStream(rec))
-		s.latency = append(s.latency, n.latency)
-		if n.sanitised {
-			p.sanitised.Add(1)
-		}
-		start := len(s.buf)
-		s.buf = Encode(s.buf, rec)
-		// The pipeline keeps payload until Exec: later appends may move
-		// s.buf, never overwrite what payload refers to.
-		payload := s.buf[start:len(s.buf):len(s.buf)]
-		if p.cfg.StreamMaxLen > 0 {
-			x := redis.NewStringCmd(ctx, "xadd", n.key, "maxlen", "~", p.cfg.StreamMaxLen, "*", StreamField, payload)
-			s.xadds = append(s.xadds, x)
-			s.queued = append(s.queued, x)
-		}
-		c := s.publishCmd(len(s.pubs), n.channelArg, payload)
-		s.pubs = append(s.pubs, c)
-		s.queued = append(s.queued, c)
+	if flushing {
+		werr = s.flush(fctx, c, inflight, broken)
 	}
-	_ = pipe.BatchProcess(ctx, s.queued...)
-	_, execErr := pipe.Exec(ctx)
-	// Every reply of the pipeline has arrived: one clock reading dates
-	// them all.
-	replied := time.Now()
-	// A batch that could not even connect was not sent.
-	reason := DropError
-	if isDialError(execErr) {
-		reason = DropRedisDown
-	} else {
-		p.batches.Add(1)
+	if werr != nil {
+		_ = c.close() // the reader fails what is in flight
 	}
-	var published int
-	var oldest time.Time
-	var cmdErr error
-	for i, c := range s.pubs {
-		if err := c.Err(); err != nil {
-			p.drop(reason, 1)
-			cmdErr = err
-			continue
-		}
-		published++
-		r := batch[i].Header().Received
-		if oldest.IsZero() || r.Before(oldest) {
-			oldest = r
-		}
-		if o := s.latency[i]; o != nil && !r.IsZero() {
-			o.Observe(replied.Sub(r).Seconds())
-		}
-		if p.cfg.OnPublishReceived != nil {
-			s.recv = append(s.recv, r)
+	close(inflight)
+	timedOut := false
+	if flushing && werr == nil {
+		select {
+		case <-readerDone:
+		case <-fctx.Done():
+			// Replies still missing when the flush's time is up: their
+			// records are counted as failed (error).
+			timedOut = true
+			_ = c.close()
 		}
 	}
-	for _, c := range s.xadds {
-		if err := c.Err(); err != nil {
-			p.streamErrors.Add(1)
-			cmdErr = err
-			continue
-		}
-		p.streamed.Add(1)
+	<-readerDone
+	if err := c.close(); err != nil && !isClosedConn(err) {
+		s.p.log.Debug("close redis connection", zap.Error(err))
 	}
-	clear(s.pubs)
-	clear(s.xadds)
-	clear(s.latency)
-	clear(s.queued)
-	for _, c := range s.cmds[:min(len(batch), len(s.cmds))] {
-		c.Args()[2] = nil // the payload: s.buf is reused
+	err := werr
+	if err == nil {
+		err = readErr
 	}
-	p.published.Add(uint64(published))
-	if published > 0 && p.cfg.OnPublish != nil {
-		p.cfg.OnPublish(published, oldest)
-	}
-	if published > 0 && p.cfg.OnPublishReceived != nil {
-		p.cfg.OnPublishReceived(s.recv)
-	}
-	s.recv = s.recv[:0]
-	if execErr != nil && !isRedisReply(execErr) {
-		s.markDown(execErr)
-		return
-	}
-	if cmdErr != nil {
-		text := p.noteError(cmdErr)
-		if now := time.Now(); now.Sub(s.lastErrorLog) >= errorLogEvery {
-			s.lastErrorLog = now
-			p.log.Warn("redis refused commands", zap.String("error", text),
-				zap.Int("batch", len(batch)), zap.Int("published", published))
-		}
+	if err != nil && !timedOut {
+		s.markDown(err)
 	}
 }
 
-// publishCmd returns the i-th PUBLISH command of the batch, reset, with
-// channel and payload as its arguments. (A command's context is not used
-// by a pipeline, which runs under the context given to Exec.)
-func (s *sender) publishCmd(i int, channel any, payload []byte) *redis.IntCmd {
-	if i == len(s.cmds) {
-		s.cmds = append(s.cmds, redis.NewIntCmd(context.Background(), "publish", nil, nil))
+// isClosedConn reports whether err says the connection was already closed.
+func isClosedConn(err error) bool { return errors.Is(err, net.ErrClosed) }
+
+// isClosed reports whether ch is closed.
+func isClosed(ch <-chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
 	}
-	c := s.cmds[i]
-	args := c.Args()
-	args[1], args[2] = channel, payload
-	c.SetErr(nil)
-	c.SetVal(0)
-	return c
 }
 
-// isRedisReply reports whether err is an error reply from the server (the
-// connection is fine) rather than a failure to talk to it.
-func isRedisReply(err error) bool {
-	var rerr redis.Error
-	return errors.As(err, &rerr)
-}
-
-// isDialError reports whether err is a failure to connect, before anything
-// was sent.
-func isDialError(err error) bool {
-	var oerr *net.OpError
-	return errors.As(err, &oerr) && oerr.Op == "dial"
-}
-
-// namesOf returns the channel and stream key of stream st, from the cache.
-func (s *sender) namesOf(st market.Stream) streamNames {
-	if n, ok := s.names[st]; ok {
-		return n
-	}
-	if len(s.names) >= maxCachedNames {
-		clear(s.names)
-	}
-	ch, sanitised := channelName(s.p.cfg.ChannelPrefix, st)
-	n := streamNames{channel: ch, channelArg: ch, key: StreamKey(s.p.cfg.ChannelPrefix, st), sanitised: sanitised,
-		latency: s.p.cfg.Metrics.observer(st.Exchange)}
-	s.names[st] = n
-	return n
-}
-
-// connect pings Redis until it answers (true) or ctx ends (false). While
-// Redis is down every record is dropped (redis_down).
-func (s *sender) connect(ctx context.Context) bool {
+// connect dials Redis until it answers (the connection) or ctx ends (nil).
+// While Redis is down every record is dropped (redis_down).
+func (s *sender) connect(ctx context.Context) *conn {
 	p := s.p
 	for {
-		pctx, cancel := context.WithTimeout(ctx, p.cfg.DialTimeout+p.cfg.IOTimeout)
-		err := p.client.Ping(pctx).Err()
-		cancel()
+		c, err := dial(ctx, p.opts, p.cfg.ClientName, p.cfg.DialTimeout, p.cfg.IOTimeout)
 		if ctx.Err() != nil {
-			return false
+			if c != nil {
+				_ = c.close()
+			}
+			return nil
 		}
 		if err == nil {
 			s.markUp()
-			return true
+			return c
 		}
 		s.markDown(err)
 		if !s.wait(ctx, s.nextDelay()) {
-			return false
+			return nil
 		}
 	}
 }
@@ -380,36 +268,20 @@ func (s *sender) markUp() {
 	}
 }
 
-// shutdown stops the intake, flushes what is queued within ShutdownTimeout
-// (if Redis is up), counts the rest as dropped and closes the client.
-func (s *sender) shutdown(ctx context.Context) {
+// finish stops the intake and counts what is still queued as dropped:
+// shutdown when the flush ran out of time, redis_down when Redis was not
+// reachable.
+func (s *sender) finish() {
 	p := s.p
 	p.intake.Lock()
 	p.stopped = true
 	p.intake.Unlock()
-
-	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.cfg.ShutdownTimeout)
-	defer cancel()
-	for {
-		s.batch = s.batch[:0]
-		s.fillNow()
-		if len(s.batch) == 0 {
-			break
-		}
-		switch {
-		case p.currentState() != StateConnected:
-			p.drop(DropRedisDown, len(s.batch))
-		case fctx.Err() != nil:
-			p.drop(DropShutdown, len(s.batch))
-		default:
-			s.send(fctx, s.batch)
-		}
+	reason := DropShutdown
+	if p.currentState() != StateConnected {
+		reason = DropRedisDown
 	}
-	clear(s.batch[:cap(s.batch)])
+	s.dropQueued(reason)
 	p.setState(StateStopped)
-	if err := p.client.Close(); err != nil {
-		p.log.Debug("close redis client", zap.Error(err))
-	}
 	st := p.Status()
 	p.log.Info("redis publisher stopped", zap.Uint64("published", st.Published),
 		zap.Uint64("dropped", st.Offered-st.Published), zap.Uint64("batches", st.Batches))
