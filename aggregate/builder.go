@@ -16,7 +16,8 @@ type Builder struct {
 	symbol   market.Symbol
 	every    time.Duration // 0: every trade
 	skew     time.Duration
-	frames   []frame // shortest timeframe first
+	offset   func(market.Exchange) (time.Duration, bool) // nil: skew alone
+	frames   []frame                                     // shortest timeframe first
 	late     uint64
 	skipped  uint64
 	// seenFrom is the exchange time since which the stream has been seen
@@ -152,10 +153,29 @@ func (b *Builder) usable(t *market.Trade) bool {
 		return false
 	case t.Time.Before(earliest):
 		return false
-	case t.Time.After(t.Received.Add(b.skew)): // also when Received is not set
+	case t.Time.After(t.Received.Add(b.allowance())): // also when Received is not set
 		return false
 	}
 	return true
+}
+
+// allowance is how far ahead of its receipt time a trade's exchange time
+// may be: Config.ClockSkew, plus how far the local clock was measured to
+// run behind the exchange's (capped at MaxClockCorrection), or plus
+// MaxClockCorrection while that is not measured yet; the same allowance as
+// package validate's, so that a trade validation accepts is folded in.
+func (b *Builder) allowance() time.Duration {
+	if b.offset == nil {
+		return b.skew
+	}
+	off, ok := b.offset(b.exchange)
+	switch {
+	case !ok:
+		return b.skew + MaxClockCorrection
+	case off >= 0:
+		return b.skew
+	}
+	return b.skew + min(-off, MaxClockCorrection)
 }
 
 // start begins the candle of bucket start with trade t.

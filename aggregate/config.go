@@ -28,7 +28,21 @@ type Config struct {
 	// receipt time; a trade further ahead is skipped. Zero means
 	// DefaultClockSkew (5s, as in package validate); negative is an error.
 	ClockSkew time.Duration
+	// ClockOffset, when set, returns the measured offset of the local
+	// clock from the exchange's clock (negative when the local clock is
+	// behind) and whether it is known, as validate.Config.ClockOffset
+	// does (collector.ClockSkew.Offset). When the local clock is behind,
+	// a trade may be that much further ahead of its receipt time, up to
+	// MaxClockCorrection; while the offset is not known, up to
+	// MaxClockCorrection more. Nil: ClockSkew alone. It is called once per
+	// trade and must not block.
+	ClockOffset func(market.Exchange) (time.Duration, bool)
 }
+
+// MaxClockCorrection caps the correction a measured clock offset adds to
+// ClockSkew, as in package validate: a trade validation would refuse for
+// its time is not folded into a candle either.
+const MaxClockCorrection = 5 * time.Minute
 
 // New checks its arguments and returns a Builder of the candles of the
 // timeframes tfs (duplicates are ignored) for exchange and sym.
@@ -54,7 +68,7 @@ func New(exchange market.Exchange, sym market.Symbol, tfs []market.Timeframe, cf
 	if cfg.ClockSkew == 0 {
 		cfg.ClockSkew = DefaultClockSkew
 	}
-	b := &Builder{exchange: exchange, symbol: sym, every: cfg.FormingEvery, skew: cfg.ClockSkew}
+	b := &Builder{exchange: exchange, symbol: sym, every: cfg.FormingEvery, skew: cfg.ClockSkew, offset: cfg.ClockOffset}
 	for _, tf := range tfs {
 		if !tf.Known() {
 			return nil, fmt.Errorf("new candle builder for %s: timeframe %q is unknown: use one of %v", sym, string(tf), market.Timeframes())

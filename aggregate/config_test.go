@@ -65,9 +65,13 @@ func equalTimeframes(a, b []market.Timeframe) bool {
 }
 
 func TestClockSkew(t *testing.T) {
+	behind := func(d time.Duration) func(market.Exchange) (time.Duration, bool) {
+		return func(market.Exchange) (time.Duration, bool) { return -d, true }
+	}
 	tests := []struct {
 		name    string
 		skew    time.Duration
+		offset  func(market.Exchange) (time.Duration, bool)
 		ahead   time.Duration
 		skipped uint64
 	}{
@@ -75,10 +79,15 @@ func TestClockSkew(t *testing.T) {
 		{name: "default: 6s ahead is skipped", ahead: 6 * time.Second, skipped: 1},
 		{name: "wider: 30s ahead is folded", skew: 30 * time.Second, ahead: 30 * time.Second},
 		{name: "narrower: 2s ahead is skipped", skew: time.Second, ahead: 2 * time.Second, skipped: 1},
+		{name: "host 10s behind: 14s ahead is folded", offset: behind(10 * time.Second), ahead: 14 * time.Second},
+		{name: "host 10s behind: 16s ahead is skipped", offset: behind(10 * time.Second), ahead: 16 * time.Second, skipped: 1},
+		{name: "host ahead: 6s ahead is skipped", offset: behind(-10 * time.Second), ahead: 6 * time.Second, skipped: 1},
+		{name: "host far behind: the correction is capped", offset: behind(time.Hour), ahead: 5*time.Second + MaxClockCorrection + time.Second, skipped: 1},
+		{name: "offset not measured yet: up to the cap", offset: func(market.Exchange) (time.Duration, bool) { return 0, false }, ahead: 5*time.Second + MaxClockCorrection},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			b, err := New(market.Coinbase, "BTC-USD", []market.Timeframe{market.TF1m}, Config{ClockSkew: tc.skew})
+			b, err := New(market.Coinbase, "BTC-USD", []market.Timeframe{market.TF1m}, Config{ClockSkew: tc.skew, ClockOffset: tc.offset})
 			if err != nil {
 				t.Fatal(err)
 			}

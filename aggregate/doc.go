@@ -38,9 +38,11 @@
 //   - A trade the candle cannot use is skipped and counted (Skipped): one of
 //     another exchange or symbol, with a price or size that is not > 0, with
 //     no exchange time or one before 2009, or stamped further ahead of its
-//     receipt time than Config.ClockSkew. Package validate refuses these
-//     trades for the same fields, so a candle holds no trade that validation
-//     refused for its time, price or size; a far-future time in particular
+//     receipt time than Config.ClockSkew (plus, with Config.ClockOffset,
+//     how far the local clock runs behind the exchange's, as package
+//     validate allows). Package validate refuses these trades for the same
+//     fields, so a candle holds no trade that validation refused for its
+//     time, price or size; a far-future time in particular
 //     would otherwise close the current candles early and make every
 //     following trade late.
 //

@@ -27,8 +27,10 @@ type aggregators struct {
 
 // newAggregators returns nil when no stream is aggregated. provisional is
 // given every provisional candle built, before it is returned; seqIDs says
-// whether the exchange numbers trades one by one.
-func newAggregators(streams []market.Stream, seqIDs bool, provisional func(*market.Candle)) (*aggregators, error) {
+// whether the exchange numbers trades one by one; clocks (may be nil) is
+// the measured clock skew, so that the builders fold in the trades of a
+// host whose clock is behind the exchange's, as validation accepts them.
+func newAggregators(streams []market.Stream, seqIDs bool, clocks *ClockSkew, provisional func(*market.Candle)) (*aggregators, error) {
 	if len(streams) == 0 {
 		return nil, nil
 	}
@@ -41,7 +43,11 @@ func newAggregators(streams []market.Stream, seqIDs bool, provisional func(*mark
 		a.tfs[s.Symbol] = append(a.tfs[s.Symbol], s.Timeframe)
 	}
 	for sym, tfs := range a.tfs {
-		b, err := aggregate.New(streams[0].Exchange, sym, tfs, aggregate.Config{})
+		var cfg aggregate.Config
+		if clocks != nil {
+			cfg.ClockOffset = clocks.Offset
+		}
+		b, err := aggregate.New(streams[0].Exchange, sym, tfs, cfg)
 		if err != nil {
 			return nil, fmt.Errorf("candle builder for %s: %w", sym, err)
 		}

@@ -56,7 +56,7 @@ func TestAggregatorsMarkCandlesMissingTrades(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			var hooked []string
-			a, err := newAggregators([]market.Stream{cs}, tc.seqIDs, func(c *market.Candle) {
+			a, err := newAggregators([]market.Stream{cs}, tc.seqIDs, nil, func(c *market.Candle) {
 				hooked = append(hooked, fmt.Sprint(c.Time.Sub(at(t0))/time.Minute))
 			})
 			if err != nil {

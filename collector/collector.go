@@ -387,7 +387,7 @@ func (c *Collector) setStreams(streams []market.Stream) error {
 		aggregated = append(aggregated, p.Aggregated...)
 	}
 	byKey = splitConns(byKey, c.pace.limits.StreamsPerConn)
-	agg, err := newAggregators(aggregated, c.route.seqIDs, c.enqueueReconcile)
+	agg, err := newAggregators(aggregated, c.route.seqIDs, c.cfg.ClockSkew, c.enqueueReconcile)
 	if err != nil {
 		return err
 	}

@@ -33,7 +33,7 @@ func newRouterRig(t *testing.T, wanted []market.Stream, aggregated []market.Stre
 		log: zap.NewNop(), now: time.Now, gaps: rig.gaps, run: ps.next(), seqIDs: true,
 		reconcile: func(cd *market.Candle) { rig.reconcile = append(rig.reconcile, cd) },
 	}
-	agg, err := newAggregators(aggregated, true, rig.r.reconcile)
+	agg, err := newAggregators(aggregated, true, nil, rig.r.reconcile)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -94,6 +94,12 @@ type StreamStatus struct {
 	// connection's acknowledgement. A candle stream built from trades
 	// follows its trade stream.
 	Subscribed bool
+	// FirstSubscribed is when the exchange first confirmed the stream's
+	// subscription in this run (zero until then); it is not reset by a
+	// reconnect. The supervisor judges the silence of a stream without
+	// data from it, not from the run's start, so that the time taken to
+	// connect and subscribe is not counted as silence.
+	FirstSubscribed time.Time
 	// LastData is when a record of this stream last arrived (zero if never).
 	LastData time.Time
 	// Records counts the stream's records handed to the sink.

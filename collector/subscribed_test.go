@@ -9,7 +9,8 @@ import (
 // TestSubscribedClearedOnDropAndSetByTheNewAck: a stream is subscribed
 // once acknowledged; when its connection drops it is not, also after the
 // new connection sent its subscribe frame, until that one is acknowledged.
-// A candle stream built from the trades follows the trade stream.
+// A candle stream built from the trades follows the trade stream. The time
+// of the first acknowledgement is kept across the reconnect.
 func TestSubscribedClearedOnDropAndSetByTheNewAck(t *testing.T) {
 	ls := newLineServer(t)
 	trades := tradeStream("BTC-USD")
@@ -21,6 +22,10 @@ func TestSubscribedClearedOnDropAndSetByTheNewAck(t *testing.T) {
 		return st.Streams[trades.String()].Subscribed, st.Streams[candles.String()].Subscribed
 	}
 	waitFor(t, "the first acknowledgement", func() bool { tr, cd := subscribed(); return tr && cd })
+	first := c.Status().Streams[trades.String()].FirstSubscribed
+	if first.IsZero() || !c.Status().Streams[candles.String()].FirstSubscribed.Equal(first) {
+		t.Fatalf("first subscribed: trades %v, candles %v; want the first acknowledgement's time for both", first, c.Status().Streams[candles.String()].FirstSubscribed)
+	}
 	ls.mu.Lock()
 	ls.noAck = true
 	ls.mu.Unlock()
@@ -31,6 +36,9 @@ func TestSubscribedClearedOnDropAndSetByTheNewAck(t *testing.T) {
 	}
 	ls.broadcast("ack " + trades.String())
 	waitFor(t, "the new acknowledgement", func() bool { tr, cd := subscribed(); return tr && cd })
+	if got := c.Status().Streams[trades.String()].FirstSubscribed; !got.Equal(first) {
+		t.Errorf("first subscribed %v after the new acknowledgement, want %v: a reconnect must not reset it", got, first)
+	}
 }
 
 // TestURLSubscribedStreamsAreSubscribedWhenTheConnectionDelivers: a

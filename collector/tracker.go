@@ -214,11 +214,15 @@ func (t *tracker) duplicate() {
 }
 
 func (t *tracker) subscribed(streams []market.Stream) {
+	now := t.now()
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	mark := func(k string) {
 		if ss, ok := t.streams[k]; ok {
 			ss.Subscribed = true
+			if ss.FirstSubscribed.IsZero() {
+				ss.FirstSubscribed = now
+			}
 			ss.LastError = ""
 			ss.Refused, ss.RefusedCode, ss.RefusedMessage = false, "", ""
 		}

@@ -129,13 +129,23 @@ func TestSubscriptionRefusedForOneSymbol(t *testing.T) {
 		"KRAKEN_WS_URL="+ep.KrakenWS, "KRAKEN_REST_URL="+ep.KrakenREST,
 	)
 	p := startETL(t, bin, env)
+	// The exchange trades in each market from its subscription on (in the
+	// refused ones throughout): the supervisor judges a stream's silence
+	// from the collector's start, so a stream left without trades until
+	// every other is subscribed would be stale after MAX_SILENCE_DURATION,
+	// on a loaded machine as soon as the four collectors take longer than
+	// that to subscribe.
+	var refusedStreams []market.Stream
+	for ex, sym := range refused {
+		refusedStreams = append(refusedStreams, market.Stream{Exchange: ex, Symbol: sym, Type: market.TypeTrade})
+	}
+	stop := r.subscribedStepper(10*time.Millisecond, r.streams, refusedStreams...)
 	r.waitSubscribed()
 	connects := map[market.Exchange]int64{}
 	for _, ex := range exs {
 		connects[ex] = sm.Counts(ex).Connects
 	}
 	start := time.Now()
-	stop := r.stepper(10 * time.Millisecond) // the exchange trades on throughout: no stream is silent but the refused ones
 
 	// Each refused stream is marked in the status, with the exchange's
 	// code and message, and each collector runs three maximum silences

@@ -420,6 +420,44 @@ func (r *rig) stepper(interval time.Duration) (stop func()) {
 	}
 }
 
+// subscribedStepper is stepper trading, at each tick, only in the markets
+// whose stream of streams the exchange sees subscribed, and in the markets
+// of always: a market of streams trades from its subscription on, so that
+// no trade is published before it can be received and no subscribed stream
+// stays silent while the others are still being subscribed. Meant for
+// scenarios that never unsubscribe.
+func (r *rig) subscribedStepper(interval time.Duration, streams []market.Stream, always ...market.Stream) (stop func()) {
+	ctx, cancel := context.WithCancel(r.ctx)
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		tk := time.NewTicker(interval)
+		defer tk.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tk.C:
+				markets := map[market.Exchange][]market.Symbol{}
+				for _, st := range always {
+					markets[st.Exchange] = append(markets[st.Exchange], st.Symbol)
+				}
+				for _, st := range streams {
+					if r.sim.Subscribed(st) {
+						markets[st.Exchange] = append(markets[st.Exchange], st.Symbol)
+					}
+				}
+				if r.sim.StepMarkets(ctx, 1, markets) != nil {
+					return
+				}
+			}
+		}
+	})
+	return func() {
+		cancel()
+		wg.Wait()
+	}
+}
+
 // counts are the truth and the database side by side.
 type counts struct {
 	published, rejected, wantStored, stored, duplicates int

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 
@@ -327,8 +328,28 @@ func (s *Sim) Step(ctx context.Context, n int) error {
 	return nil
 }
 
+// StepMarkets is Step trading only in markets (exchange → symbols): the
+// others do not trade in these ticks. A scenario that trades in a market
+// only once its stream is subscribed keeps an exact truth while no stream
+// waits silent for the subscriptions of the others.
+func (s *Sim) StepMarkets(ctx context.Context, n int, markets map[market.Exchange][]market.Symbol) error {
+	for range n {
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("step simulated exchange: %w", err)
+		}
+		s.mu.Lock()
+		s.tickWhere(func(in *instrument) bool { return slices.Contains(markets[in.ex], in.sym) })
+		s.mu.Unlock()
+	}
+	return nil
+}
+
 // tick advances the clock and trades once in every market. s.mu is held.
-func (s *Sim) tick() {
+func (s *Sim) tick() { s.tickWhere(nil) }
+
+// tickWhere advances the clock and trades once in every market trades
+// accepts (nil: every market). s.mu is held.
+func (s *Sim) tickWhere(trades func(*instrument) bool) {
 	prev := s.clock
 	next := prev.Add(s.cfg.Step)
 	if wall := s.cfg.Now().UTC().Truncate(time.Millisecond); next.After(wall) {
@@ -340,7 +361,9 @@ func (s *Sim) tick() {
 	s.clock = next
 	for _, ex := range market.Exchanges() {
 		for _, in := range s.instruments[ex] {
-			s.trade(in, next)
+			if trades == nil || trades(in) {
+				s.trade(in, next)
+			}
 		}
 	}
 	if next.Unix() != prev.Unix() {

@@ -104,7 +104,8 @@ func checkInterval(cfg *Config, spec *spec.Collector) time.Duration {
 
 // assess judges a running collector's health from its status at now. Its
 // run started at started: a fresh run is given the full heartbeat timeout
-// and maximum silence before it is judged. errorsPerMinute is the error
+// before it is judged, and each stream the full maximum silence from its
+// first confirmed subscription (or the run's start, if later). errorsPerMinute is the error
 // rate since the previous check (negative when unknown). Issues are sorted
 // by kind and then by stream.
 func assess(st *collector.Status, started, now time.Time, l *limits, errorsPerMinute float64) []Issue {
@@ -142,7 +143,11 @@ func assess(st *collector.Status, started, now time.Time, l *limits, errorsPerMi
 			continue
 		}
 		max := l.silence(ss.Stream.Type)
-		if age := now.Sub(later(ss.LastData, started)); age > max {
+		// A stream's silence runs from its last data, or from its first
+		// confirmed subscription in this run, or from the run's start:
+		// the time taken to connect and subscribe is judged by the
+		// heartbeat and connection checks above, not as silence.
+		if age := now.Sub(later(ss.LastData, later(ss.FirstSubscribed, started))); age > max {
 			text := fmt.Sprintf("no data on %s for %s for %s", streamNoun(ss.Stream), ss.Stream.Symbol, seconds(age))
 			if ss.LastError != "" {
 				text += " (exchange: " + ss.LastError + ")"

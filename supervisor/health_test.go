@@ -71,6 +71,32 @@ func TestAssess(t *testing.T) {
 			want: []string{"no data on trades for BTC-USDT for 312s"}, restart: IssueStaleData,
 		},
 		{
+			name: "a stream without data is judged from its first subscription, not the run's start", started: t0,
+			st: status(func(st *collector.Status) {
+				ss := st.Streams[trades.String()]
+				ss.LastData, ss.Subscribed, ss.FirstSubscribed = time.Time{}, true, now.Add(-200*time.Second)
+				st.Streams[trades.String()] = ss
+			}),
+		},
+		{
+			name: "a stream without data since its first subscription goes stale", started: t0,
+			st: status(func(st *collector.Status) {
+				ss := st.Streams[trades.String()]
+				ss.LastData, ss.Subscribed, ss.FirstSubscribed = time.Time{}, true, now.Add(-312*time.Second)
+				st.Streams[trades.String()] = ss
+			}),
+			want: []string{"no data on trades for BTC-USDT for 312s"}, restart: IssueStaleData,
+		},
+		{
+			name: "a stream never subscribed is judged from the run's start", started: now.Add(-301 * time.Second),
+			st: status(func(st *collector.Status) {
+				ss := st.Streams[trades.String()]
+				ss.LastData = time.Time{}
+				st.Streams[trades.String()] = ss
+			}),
+			want: []string{"no data on trades for BTC-USDT for 301s"}, restart: IssueStaleData,
+		},
+		{
 			name: "tickers have a longer silence", st: status(setData(tickers, now.Add(-312*time.Second))), started: t0,
 		},
 		{
