@@ -164,7 +164,7 @@ func load(e *env) Config {
 	c.ManagerName = e.str("MANAGER_NAME", "marketetl", "the manager's name: manager.name in GET /api/status and the manager label of etl_supervisor_info")
 	c.HealthCheckInterval = e.duration("DEFAULT_HEALTH_CHECK_INTERVAL", 30*time.Second, 100*time.Millisecond, "per-collector health check period (a collector's health_check_interval overrides it)")
 	c.GlobalHealthCheckInterval = e.duration("GLOBAL_HEALTH_CHECK_INTERVAL", 60*time.Second, 100*time.Millisecond, "period of the check across all collectors")
-	c.MaxSilence = e.duration("MAX_SILENCE_DURATION", 300*time.Second, time.Second, "a stream with no data for longer is stale (per collector and data type overridable)")
+	c.MaxSilence = e.duration("MAX_SILENCE_DURATION", 300*time.Second, time.Second, "a stream with no data for longer is stale (per collector and data type overridable); a new run's stream is judged from its first confirmed subscription, so connecting and subscribing do not count as silence")
 	c.ReconnectDelay = e.duration("RECONNECT_DELAY", 5*time.Second, 10*time.Millisecond, "first delay of both retry layers: a collector's redials of a lost connection and the supervisor's restarts (doubles, jittered)")
 	c.ReconnectDelayMax = e.duration("RECONNECT_DELAY_MAX", 5*time.Minute, 10*time.Millisecond, "cap of the redial and restart backoff")
 	c.MaxReconnectAttempts = e.integer("MAX_RECONNECT_ATTEMPTS", 5, 1, 1000, "consecutive failed redials of a connection before its collector gives up to the supervisor, and consecutive failed restarts before the supervisor marks it failed")
