@@ -8,7 +8,6 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -176,24 +175,5 @@ func peakRSS() string {
 
 // burstStepper is stepper with n ticks every interval.
 func (r *rig) burstStepper(interval time.Duration, n int) (stop func()) {
-	ctx, cancel := context.WithCancel(r.ctx)
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		tk := time.NewTicker(interval)
-		defer tk.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-tk.C:
-				if r.sim.Step(ctx, n) != nil {
-					return
-				}
-			}
-		}
-	})
-	return func() {
-		cancel()
-		wg.Wait()
-	}
+	return r.every(interval, func(ctx context.Context) error { return r.sim.Step(ctx, n) })
 }

@@ -398,6 +398,12 @@ func (r *rig) step(n int) {
 // stepper ticks the exchange every interval in its own goroutine until the
 // returned stop is called; stop waits for it.
 func (r *rig) stepper(interval time.Duration) (stop func()) {
+	return r.every(interval, func(ctx context.Context) error { return r.sim.Step(ctx, 1) })
+}
+
+// every calls tick every interval in its own goroutine until the returned
+// stop is called or tick fails; stop waits for it.
+func (r *rig) every(interval time.Duration, tick func(ctx context.Context) error) (stop func()) {
 	ctx, cancel := context.WithCancel(r.ctx)
 	var wg sync.WaitGroup
 	wg.Go(func() {
@@ -408,7 +414,7 @@ func (r *rig) stepper(interval time.Duration) (stop func()) {
 			case <-ctx.Done():
 				return
 			case <-tk.C:
-				if r.sim.Step(ctx, 1) != nil {
+				if tick(ctx) != nil {
 					return
 				}
 			}
@@ -427,35 +433,18 @@ func (r *rig) stepper(interval time.Duration) (stop func()) {
 // stays silent while the others are still being subscribed. Meant for
 // scenarios that never unsubscribe.
 func (r *rig) subscribedStepper(interval time.Duration, streams []market.Stream, always ...market.Stream) (stop func()) {
-	ctx, cancel := context.WithCancel(r.ctx)
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		tk := time.NewTicker(interval)
-		defer tk.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-tk.C:
-				markets := map[market.Exchange][]market.Symbol{}
-				for _, st := range always {
-					markets[st.Exchange] = append(markets[st.Exchange], st.Symbol)
-				}
-				for _, st := range streams {
-					if r.sim.Subscribed(st) {
-						markets[st.Exchange] = append(markets[st.Exchange], st.Symbol)
-					}
-				}
-				if r.sim.StepMarkets(ctx, 1, markets) != nil {
-					return
-				}
+	return r.every(interval, func(ctx context.Context) error {
+		markets := map[market.Exchange][]market.Symbol{}
+		for _, st := range always {
+			markets[st.Exchange] = append(markets[st.Exchange], st.Symbol)
+		}
+		for _, st := range streams {
+			if r.sim.Subscribed(st) {
+				markets[st.Exchange] = append(markets[st.Exchange], st.Symbol)
 			}
 		}
+		return r.sim.StepMarkets(ctx, 1, markets)
 	})
-	return func() {
-		cancel()
-		wg.Wait()
-	}
 }
 
 // counts are the truth and the database side by side.
