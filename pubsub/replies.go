@@ -49,39 +49,19 @@ func (s *sender) complete(c *conn, b *batch) error {
 	s.ok = s.ok[:0]
 	for range b.recs {
 		if s.streams {
+			var ok bool
 			if err == nil {
-				var kind byte
-				var text []byte
-				kind, text, err = c.readReply()
-				switch {
-				case err != nil:
-				case kind == '$':
-					streamed++
-				case kind == '-':
-					refusal = append(refusal[:0], text...)
-					streamErrs++
-				default:
-					err = fmt.Errorf("%w: reply of type %q to XADD", errProtocol, kind)
-				}
+				ok, err = expectReply(c, '$', "XADD", &refusal)
 			}
-			if err != nil {
+			if ok {
+				streamed++
+			} else {
 				streamErrs++
 			}
 		}
 		ok := false
 		if err == nil {
-			var kind byte
-			var text []byte
-			kind, text, err = c.readReply()
-			switch {
-			case err != nil:
-			case kind == ':':
-				ok = true
-			case kind == '-':
-				refusal = append(refusal[:0], text...)
-			default:
-				err = fmt.Errorf("%w: reply of type %q to PUBLISH", errProtocol, kind)
-			}
+			ok, err = expectReply(c, ':', "PUBLISH", &refusal)
 		}
 		s.ok = append(s.ok, ok)
 	}
@@ -131,4 +111,22 @@ func (s *sender) complete(c *conn, b *batch) error {
 		}
 	}
 	return err
+}
+
+// expectReply reads the reply to one command of the pipeline: true when it
+// is of kind want; false with no error when Redis refused the command (its
+// text kept in refusal); an error when the connection failed or the reply
+// is of another kind (the stream is out of step).
+func expectReply(c *conn, want byte, command string, refusal *[]byte) (bool, error) {
+	kind, text, err := c.readReply()
+	switch {
+	case err != nil:
+		return false, err
+	case kind == want:
+		return true, nil
+	case kind == '-':
+		*refusal = append((*refusal)[:0], text...)
+		return false, nil
+	}
+	return false, fmt.Errorf("%w: reply of type %q to %s", errProtocol, kind, command)
 }
