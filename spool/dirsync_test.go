@@ -71,3 +71,34 @@ func TestDirectoryFsyncedOnSegmentCreateAndRemove(t *testing.T) {
 		})
 	}
 }
+
+// TestRemoveSyncsTheDirectoryUnlocked: removing a replayed segment fsyncs
+// the directory without holding the lock appends take, so a replay
+// during spooling does not hold up the collectors.
+func TestRemoveSyncsTheDirectoryUnlocked(t *testing.T) {
+	fs := frameSize(t)
+	sp := openSpool(t, Config{Dir: t.TempDir(), SegmentBytes: 2 * fs})
+	for i := range 3 { // the third append seals segment 1
+		if err := sp.Append(trade(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	locked, syncs := false, 0
+	sp.mu.Lock()
+	sp.dirSync = func(dir string) error {
+		syncs++
+		if sp.mu.TryLock() {
+			sp.mu.Unlock()
+		} else {
+			locked = true
+		}
+		return syncDir(dir)
+	}
+	sp.mu.Unlock()
+	if err := sp.remove(1); err != nil {
+		t.Fatal(err)
+	}
+	if syncs != 1 || locked {
+		t.Fatalf("%d directory syncs (want 1), lock held during it: %v", syncs, locked)
+	}
+}

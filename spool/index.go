@@ -133,7 +133,7 @@ func (s *Spool) writeIndexLocked(no int, x segIndex) error {
 		_ = os.Remove(tmp)
 		return fmt.Errorf("spool: index segment %d: %w", no, err)
 	}
-	return s.syncDirLocked()
+	return s.fsyncDir()
 }
 
 // readIndex returns the index of segment no.
@@ -196,10 +196,11 @@ func (s *Spool) dropIndex(no int, keep bool) error {
 	return nil
 }
 
-// syncDirLocked fsyncs the spool directory (unless the policy is never),
+// fsyncDir fsyncs the spool directory (unless the policy is never),
 // so that a segment or index created, renamed or removed stays so after a
-// power loss.
-func (s *Spool) syncDirLocked() error {
+// power loss. It needs no lock: callers that can let appends go on while
+// the disk works call it without holding mu.
+func (s *Spool) fsyncDir() error {
 	if s.cfg.Fsync == FsyncNever {
 		return nil
 	}

@@ -147,6 +147,19 @@ type Spool struct {
 	cfg Config
 	log *zap.Logger
 
+	// syncMu makes Sync callers wait for each other: a Sync returns only
+	// after an fsync that began after its call covered every record
+	// appended before it. It is taken before mu, never while holding mu.
+	syncMu sync.Mutex
+	// syncing counts the fsyncs Sync runs on the active segment without
+	// holding mu (so that Append does not wait for the disk). Add is
+	// called with mu held; whatever closes the active segment waits for
+	// them first, with mu held (they do not take mu before Done).
+	syncing sync.WaitGroup
+	// syncFailed is set by an fsync run without mu that failed; the next
+	// settleSyncsLocked marks the segment dirty again.
+	syncFailed atomic.Bool
+
 	mu       sync.Mutex    // guards the fields below
 	sealed   []segment     // sealed segments, oldest first
 	active   SegmentFile   // nil until the first Append after a seal
@@ -314,7 +327,7 @@ func (s *Spool) Append(rec market.Record) error {
 		if err != nil {
 			return fmt.Errorf("spool: create segment %d: %w", s.activeNo, err)
 		}
-		if err := s.syncDirLocked(); err != nil { // the new file's name survives a power loss
+		if err := s.fsyncDir(); err != nil { // the new file's name survives a power loss
 			_ = f.Close()
 			_ = os.Remove(s.path(s.activeNo))
 			return err
@@ -387,6 +400,7 @@ func (s *Spool) failLocked(cause error) {
 		s.hasLost.Store(true)
 	}
 	s.bw.Reset(io.Discard) // drops the buffer and its error
+	s.settleSyncsLocked()  // before the segment is closed
 	size := s.activeSz
 	if info, err := s.active.Stat(); err == nil {
 		size = info.Size()
@@ -427,6 +441,7 @@ func (s *Spool) Flush() error {
 // syncLocked writes out buffered records and fsyncs the active segment if
 // it has unsynced writes.
 func (s *Spool) syncLocked() error {
+	s.settleSyncsLocked()
 	if err := s.flushLocked(); err != nil {
 		return err
 	}
@@ -441,11 +456,48 @@ func (s *Spool) syncLocked() error {
 }
 
 // Sync forces the active segment to stable storage if it has writes not
-// yet synced (whatever the policy).
+// yet synced (whatever the policy). The fsync itself runs without holding
+// the lock Append takes: appends go on (into the buffer and the page
+// cache) while the disk works, so a periodic sync does not hold up the
+// collectors writing to the spool.
 func (s *Spool) Sync() error {
+	s.syncMu.Lock()
+	defer s.syncMu.Unlock()
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.syncLocked()
+	s.settleSyncsLocked()
+	if err := s.flushLocked(); err != nil {
+		s.mu.Unlock()
+		return err
+	}
+	if s.active == nil || !s.dirty {
+		s.mu.Unlock()
+		return nil
+	}
+	f, no := s.active, s.activeNo
+	s.dirty = false // writes from here on make it dirty again
+	s.syncing.Add(1)
+	s.mu.Unlock()
+
+	err := f.Sync()
+	if err != nil {
+		s.syncFailed.Store(true) // before Done: settleSyncsLocked sees it
+	}
+	s.syncing.Done()
+	if err != nil {
+		return fmt.Errorf("spool: fsync segment %d: %w", no, err)
+	}
+	return nil
+}
+
+// settleSyncsLocked waits for the fsync Sync may be running without the
+// lock, and marks the active segment unsynced again when it failed (it
+// is still the segment that sync was for: nothing closes the active
+// segment without settling first). The caller holds mu.
+func (s *Spool) settleSyncsLocked() {
+	s.syncing.Wait()
+	if s.syncFailed.Swap(false) && s.active != nil {
+		s.dirty = true
+	}
 }
 
 // sealLocked closes the active segment (synced unless the policy is
@@ -454,6 +506,7 @@ func (s *Spool) sealLocked() error {
 	if s.active == nil {
 		return nil
 	}
+	s.settleSyncsLocked()
 	err := s.flushLocked()
 	if s.active == nil {
 		return err // the failed write sealed it
