@@ -42,6 +42,12 @@ type Sink interface {
 	Reject(ctx context.Context, rej market.Reject) error
 }
 
+// ReadBufferBytes is the read buffer of the default Dialer's connections:
+// while frames are queued in the socket (a burst, a busy process), one read
+// system call takes in up to this much (about 300 trade frames) instead of
+// gorilla's default 4 KiB.
+const ReadBufferBytes = 64 << 10
+
 // Config configures a Collector. Zero values take the defaults documented
 // on each field.
 type Config struct {
@@ -127,7 +133,8 @@ type Config struct {
 	// paces its own connections by its Protocol's Limits.Dials.
 	Dials *DialPacer
 	// Dialer dials WebSockets; default a gorilla Dialer with TLS
-	// verification, the proxy from the environment and HandshakeTimeout.
+	// verification, the proxy from the environment, HandshakeTimeout and
+	// a ReadBufferSize of ReadBufferBytes.
 	Dialer *websocket.Dialer
 	// Log receives the collector's logs; default a no-op logger.
 	Log *zap.Logger
@@ -184,6 +191,7 @@ func (cfg *Config) applyDefaults() {
 		cfg.Dialer = &websocket.Dialer{
 			Proxy:            http.ProxyFromEnvironment,
 			HandshakeTimeout: cfg.HandshakeTimeout,
+			ReadBufferSize:   ReadBufferBytes,
 		}
 	}
 	if cfg.Log == nil {
