@@ -337,9 +337,13 @@ func (s *Scanner) NextKey() (key []byte, ok bool, err error) {
 		s.i = i
 		return nil, false, s.fail("want a key")
 	}
-	// A key of plain bytes, the usual case, is read here; one with
-	// escapes or errors goes through str.
-	if j := skipPlain(b, i+1); j < len(b) && b[j] == '"' {
+	// A key of plain bytes, the usual case, is read here (one of a
+	// single byte, as Binance's payloads have, without a search); one
+	// with escapes or errors goes through str.
+	if i+2 < len(b) && b[i+2] == '"' && isPlain(b[i+1]) {
+		key = b[i+1 : i+2]
+		i += 3
+	} else if j := skipPlain(b, i+1); j < len(b) && b[j] == '"' {
 		key = b[i+1 : j]
 		i = j + 1
 	} else {

@@ -355,3 +355,14 @@ func TestSkipPlain(t *testing.T) {
 		}
 	}
 }
+
+// TestScanOneByteKeys checks the single-byte key path against the
+// general one: each byte as a key of one byte, followed by each byte that
+// may follow it.
+func TestScanOneByteKeys(t *testing.T) {
+	for c := range 256 {
+		for _, next := range []string{`"`, `":1}`, `" :1}`, `"x":1}`, `\":1}`, ``} {
+			checkAgainstJSON(t, []byte(`{"`+string([]byte{byte(c)})+next))
+		}
+	}
+}
