@@ -72,7 +72,14 @@ func (m *message) scan(b []byte) error {
 // the nested objects that childLevel names.
 func (m *message) object(s *wire.Scanner, lv level) error {
 	f := &m.f[lv]
-	return s.Object(func(key []byte) error {
+	if err := s.BeginObject(); err != nil {
+		return err
+	}
+	for {
+		key, ok, err := s.NextKey()
+		if !ok || err != nil {
+			return err
+		}
 		child, ok := childLevel(lv, key)
 		if !ok || s.Peek() != '{' {
 			v, err := s.Value()
@@ -80,7 +87,7 @@ func (m *message) object(s *wire.Scanner, lv level) error {
 				return err
 			}
 			f.set(key, v)
-			return nil
+			continue
 		}
 		start := s.Pos()
 		if m.seen[child] {
@@ -91,6 +98,5 @@ func (m *message) object(s *wire.Scanner, lv level) error {
 			return err
 		}
 		f.set(key, wire.Span{Off: int32(start), End: int32(s.Pos()), Kind: wire.KindObject})
-		return nil
-	})
+	}
 }

@@ -41,12 +41,13 @@ func interval(tf market.Timeframe) (string, error) {
 // timeframeOf returns the market timeframe of a Binance kline interval.
 func timeframeOf(i []byte) (market.Timeframe, bool) {
 	// Binance's intervals are the market timeframes' names; only the
-	// intervals without a market timeframe need refusing.
-	tf := market.Timeframe(i)
-	if _, ok := intervals[tf]; !ok {
+	// intervals without a market timeframe need refusing. The map's own
+	// text is returned: a copy of i would allocate.
+	iv, ok := intervals[market.Timeframe(i)]
+	if !ok {
 		return "", false
 	}
-	return tf, true
+	return market.Timeframe(iv), true
 }
 
 // streamName returns the Binance stream name of s: btcusdt@trade,

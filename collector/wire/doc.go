@@ -30,8 +30,9 @@
 // A syntax error is a *SyntaxError, which adapters report as
 // collector.ReasonMalformedJSON. An adapter that must see every key before
 // deciding (Binance's stream name, Coinbase's "type") records Spans in a
-// table of fields while scanning and converts them afterwards; one whose
-// data may come before the key that says what it is (OKX's "data" before
+// table of fields while scanning and converts them afterwards (looping
+// over the keys with BeginObject and NextKey needs no callback per key);
+// one whose data may come before the key that says what it is (OKX's "data" before
 // "arg") notes the Span and reads it again later with Seek. Text returns a
 // string's bytes, unescaped. Nesting is bounded by MaxDepth. FuzzScan
 // checks the scanner against encoding/json on every adapter's golden

@@ -126,6 +126,43 @@ func TestParseDecimal(t *testing.T) {
 	}
 }
 
+// TestParseShortDecimal checks the short path against the general one:
+// it must take the usual forms and read them as parseDecimal does, and
+// leave everything else (too long, or not the rule) to parseDecimal.
+func TestParseShortDecimal(t *testing.T) {
+	for _, tt := range []struct {
+		in    string
+		short bool
+	}{
+		{"0.001", true}, {"100", true}, {"0", true}, {"-0", true}, {"-0.00", true},
+		{"25.35190000", true}, {"-94.99999800", true},
+		{"999999999999999999", true}, {"-999999999999999999", true},
+		{"99999999999999999.9", true}, {"0.00000000000000001", true},
+		{"9999999999999999999", false}, {"9223372036854775808", false},
+		{"999999999999999999.9", false}, {"0.000000000000000001", false},
+		{"", false}, {"-", false}, {".5", false}, {"5.", false}, {"01", false},
+		{"-01", false}, {"00", false}, {"1.2.3", false}, {"1e5", false}, {"+1", false},
+		{"1 ", false}, {"1/", false}, {"1:", false},
+	} {
+		c, scale, ok := parseShortDecimal([]byte(tt.in))
+		if ok != tt.short {
+			t.Errorf("parseShortDecimal(%q) ok %t, want %t", tt.in, ok, tt.short)
+			continue
+		}
+		if !ok {
+			continue
+		}
+		want, err := parseDecimal([]byte(tt.in))
+		if err != nil {
+			t.Errorf("parseShortDecimal(%q) read what parseDecimal refuses: %v", tt.in, err)
+			continue
+		}
+		if got := decimal.New(c, -scale); got.Exponent() != want.Exponent() || got.Coefficient().Cmp(want.Coefficient()) != 0 {
+			t.Errorf("parseShortDecimal(%q) = %de%d, parseDecimal %se%d", tt.in, c, -scale, want.Coefficient(), want.Exponent())
+		}
+	}
+}
+
 func FuzzParseDecimal(f *testing.F) {
 	for _, s := range []string{"0.0010", "-12.5", "99999999999999999999.9", "1e5", ".5", "1.234567890123456789",
 		"-18446744073709551616.5", "9999999999999999999.9999999999999999999", "0.00000000000000000000001"} {
@@ -148,6 +185,10 @@ func TestParseCount(t *testing.T) {
 		{"fraction", "1.5", false},
 		{"exponent", "1e3", false},
 		{"empty", "", false},
+		{"18 digits", "999999999999999999", true},
+		{"19 digits", "1000000000000000000", true},
+		{"byte after the digits", "12:", false},
+		{"byte before the digits", "12/", false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

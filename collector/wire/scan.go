@@ -87,6 +87,8 @@ type Scanner struct {
 	b     []byte
 	i     int
 	depth int
+	// first is set by BeginObject until NextKey reads the first member.
+	first bool
 }
 
 // NewScanner returns a Scanner at the start of b.
@@ -104,7 +106,7 @@ func (s *Scanner) Pos() int { return s.i }
 // Seek moves the scanner to offset i of the same frame, at nesting depth
 // 0, to read again a value found earlier (for example an array whose
 // meaning depends on a key that came after it).
-func (s *Scanner) Seek(i int) { s.i, s.depth = i, 0 }
+func (s *Scanner) Seek(i int) { s.i, s.depth, s.first = i, 0, false }
 
 // fail returns a SyntaxError at the current offset.
 func (s *Scanner) fail(msg string) error { return &SyntaxError{Off: s.i, Msg: msg} }
@@ -272,6 +274,25 @@ func (s *Scanner) skipContainer(k Kind) (Span, error) {
 // allocates; keys are compared by the caller, case-sensitively. A
 // repeated key calls member again. member's error is returned as is.
 func (s *Scanner) Object(member func(key []byte) error) error {
+	if err := s.BeginObject(); err != nil {
+		return err
+	}
+	for {
+		key, ok, err := s.NextKey()
+		if !ok || err != nil {
+			return err
+		}
+		if err := member(key); err != nil {
+			return err
+		}
+	}
+}
+
+// BeginObject reads the opening brace of an object, whose members the
+// caller then reads in a loop without a callback: NextKey, then exactly
+// the key's value (with Value, Object, Array or a nested BeginObject),
+// until NextKey reports the end. Object is that loop with a callback.
+func (s *Scanner) BeginObject() error {
 	if s.Peek() != '{' {
 		return s.fail("want an object")
 	}
@@ -280,69 +301,75 @@ func (s *Scanner) Object(member func(key []byte) error) error {
 	}
 	s.depth++
 	s.i++
-	if s.Peek() == '}' {
-		s.i++
-		s.depth--
-		return nil
-	}
-	for {
-		key, err := s.key()
-		if err != nil {
-			return err
-		}
-		if err := member(key); err != nil {
-			return err
-		}
-		switch s.Peek() {
-		case ',':
-			s.i++
-		case '}':
-			s.i++
-			s.depth--
-			return nil
-		default:
-			return s.fail("want a comma or the end of the object")
-		}
-	}
+	s.first = true
+	return nil
 }
 
-// key reads an object's key and its colon, leaving the scanner at the
-// value. A key of plain bytes, the usual case, is read here with the
-// frame and offset in locals; one with escapes or errors goes through
-// str.
-func (s *Scanner) key() ([]byte, error) {
+// NextKey reads the comma before the next member of the object begun by
+// BeginObject (none before the first), its key and its colon, and returns
+// the key with the scanner at the value, which the caller must read
+// before calling NextKey again. At the closing brace it reads it and
+// returns ok false. Keys are as Object passes them. The frame and the
+// offset are kept in locals, as in str.
+func (s *Scanner) NextKey() (key []byte, ok bool, err error) {
 	b, i := s.b, s.i
-	i = skipSpace(b, i)
+	if i < len(b) && b[i] <= ' ' {
+		i = skipSpace(b, i)
+	}
+	switch {
+	case i < len(b) && b[i] == '}':
+		s.i = i + 1
+		s.depth--
+		s.first = false
+		return nil, false, nil
+	case s.first:
+		s.first = false
+	case i < len(b) && b[i] == ',':
+		i++
+		if i < len(b) && b[i] <= ' ' {
+			i = skipSpace(b, i)
+		}
+	default:
+		s.i = i
+		return nil, false, s.fail("want a comma or the end of the object")
+	}
 	if i >= len(b) || b[i] != '"' {
 		s.i = i
-		return nil, s.fail("want a key")
+		return nil, false, s.fail("want a key")
 	}
-	j := i + 1
-	for j < len(b) && isPlain(b[j]) {
-		j++
-	}
-	var key []byte
-	if j < len(b) && b[j] == '"' {
+	// A key of plain bytes, the usual case, is read here (one of a
+	// single byte, as Binance's payloads have, without a search); one
+	// with escapes or errors goes through str.
+	if i+2 < len(b) && b[i+2] == '"' && isPlain(b[i+1]) {
+		key = b[i+1 : i+2]
+		i += 3
+	} else if j := skipPlain(b, i+1); j < len(b) && b[j] == '"' {
 		key = b[i+1 : j]
 		i = j + 1
 	} else {
 		s.i = i
 		ks, err := s.str()
 		if err != nil {
-			return nil, err
+			return nil, false, err
 		}
 		if key, err = Text(b, ks); err != nil {
-			return nil, err
+			return nil, false, err
 		}
 		i = s.i
 	}
-	i = skipSpace(b, i)
+	if i < len(b) && b[i] <= ' ' {
+		i = skipSpace(b, i)
+	}
 	if i >= len(b) || b[i] != ':' {
 		s.i = i
-		return nil, s.fail("want a colon after the key")
+		return nil, false, s.fail("want a colon after the key")
 	}
-	s.i = skipSpace(b, i+1)
-	return key, nil
+	i++
+	if i < len(b) && b[i] <= ' ' {
+		i = skipSpace(b, i)
+	}
+	s.i = i
+	return key, true, nil
 }
 
 // skipSpace returns the index of the first byte at or after i that is not

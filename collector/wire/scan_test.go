@@ -318,3 +318,51 @@ func BenchmarkValid(b *testing.B) {
 		}
 	}
 }
+
+// TestSkipPlain checks the word-at-a-time skip against a byte-by-byte
+// one: every byte that is not plain, at every position of the first and
+// second word and the tail, after and before bytes that make the word
+// tests borrow (0x00, 0x01, 0x1f, 0x21, 0x23, 0x5b, 0x5d, 0x80, 0xff).
+func TestSkipPlain(t *testing.T) {
+	want := func(b []byte, j int) int {
+		for j < len(b) && isPlain(b[j]) {
+			j++
+		}
+		return j
+	}
+	fills := []byte{'a', 0x00, 0x01, 0x1f, 0x20, 0x21, 0x23, 0x5b, 0x5d, 0x7f, 0x80, 0xff}
+	stops := []byte{'"', '\\', 0x00, 0x01, 0x0a, 0x1f}
+	for n := 0; n <= 20; n++ {
+		for _, fill := range fills {
+			b := bytes.Repeat([]byte{fill}, n)
+			for start := 0; start <= n; start++ {
+				if got, w := skipPlain(b, start), want(b, start); got != w {
+					t.Fatalf("skipPlain(% x, %d) = %d, want %d", b, start, got, w)
+				}
+			}
+			for pos := 0; pos < n; pos++ {
+				for _, stop := range stops {
+					c := bytes.Repeat([]byte{'x'}, n)
+					copy(c[pos+1:], b[pos+1:])
+					c[pos] = stop
+					for start := 0; start <= pos; start++ {
+						if got, w := skipPlain(c, start), want(c, start); got != w {
+							t.Fatalf("skipPlain(% x, %d) = %d, want %d", c, start, got, w)
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+// TestScanOneByteKeys checks the single-byte key path against the
+// general one: each byte as a key of one byte, followed by each byte that
+// may follow it.
+func TestScanOneByteKeys(t *testing.T) {
+	for c := range 256 {
+		for _, next := range []string{`"`, `":1}`, `" :1}`, `"x":1}`, `\":1}`, ``} {
+			checkAgainstJSON(t, []byte(`{"`+string([]byte{byte(c)})+next))
+		}
+	}
+}

@@ -1,6 +1,9 @@
 package wire
 
-import "encoding/binary"
+import (
+	"encoding/binary"
+	"math/bits"
+)
 
 // str reads a string; the scanner must be at its opening quote. The
 // frame and the offset are kept in locals: the compiler would otherwise
@@ -14,18 +17,7 @@ func (s *Scanner) str() (Span, error) {
 	esc := false
 	j := start
 	for {
-		// Keys and most values end within a few bytes: look byte by byte
-		// first, and eight bytes at a time only past the eighth.
-		k := min(j+8, len(b))
-		for j < k && isPlain(b[j]) {
-			j++
-		}
-		if j == k {
-			j = skipPlainWords(b, j)
-			for j < len(b) && isPlain(b[j]) {
-				j++
-			}
-		}
+		j = skipPlain(b, j)
 		if j >= len(b) {
 			s.i = len(b)
 			return Span{}, s.fail("unterminated string")
@@ -71,30 +63,40 @@ func isHex(c byte) bool {
 	return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F'
 }
 
-// Byte-wise constants for skipPlainWords.
+// Byte-wise constants for notPlain.
 const (
 	lowBits  = 0x0101010101010101
 	highBits = 0x8080808080808080
 )
 
-// skipPlainWords returns the index of the first eight-byte word from b[j]
-// on that holds a byte that is not plain, or the start of the last
-// incomplete word. It tests eight bytes at a time with the classic
-// word-at-a-time tests: (x - 0x01…01) &^ x & 0x80…80 is non-zero exactly
-// when a byte of x is zero, and (x - n×0x01…01) &^ x & 0x80…80 exactly when
-// a byte is below n (for n ≤ 0x80); a quote or a backslash is a zero byte of
-// x XOR that byte repeated. Prices, ids and times are strings of 7 to 36
-// plain bytes, which this skips in a few steps.
-func skipPlainWords(b []byte, j int) int {
+// skipPlain returns the index of the first byte at or after b[j] that is
+// not plain, or len(b). Keys, prices, ids and times are strings of 1 to
+// 36 plain bytes: it tests eight bytes at a time while eight are left,
+// and finds the ending byte in the word without a second look.
+func skipPlain(b []byte, j int) int {
 	for j+8 <= len(b) {
-		x := binary.LittleEndian.Uint64(b[j:])
-		quote := x ^ (lowBits * '"')
-		backslash := x ^ (lowBits * '\\')
-		control := (x - lowBits*0x20) &^ x
-		if (control|(quote-lowBits)&^quote|(backslash-lowBits)&^backslash)&highBits != 0 {
-			return j
+		if m := notPlain(binary.LittleEndian.Uint64(b[j:])); m != 0 {
+			return j + bits.TrailingZeros64(m)>>3
 		}
 		j += 8
 	}
+	for j < len(b) && isPlain(b[j]) {
+		j++
+	}
 	return j
+}
+
+// notPlain returns the high bit of each byte of x (read little-endian)
+// that may not be plain; the lowest bit set, if any, marks exactly the
+// first byte that is not. It uses the classic word-at-a-time tests:
+// (x - 0x01…01) &^ x & 0x80…80 flags the zero bytes of x, and
+// (x - n×0x01…01) &^ x & 0x80…80 the bytes below n (for n ≤ 0x80); a
+// quote or a backslash is a zero byte of x XOR that byte repeated. A
+// borrow can flag a plain byte above a flagged one, never one below the
+// first: the bytes below it subtract without borrowing.
+func notPlain(x uint64) uint64 {
+	quote := x ^ (lowBits * '"')
+	backslash := x ^ (lowBits * '\\')
+	control := (x - lowBits*0x20) &^ x
+	return (control | (quote-lowBits)&^quote | (backslash-lowBits)&^backslash) & highBits
 }
