@@ -16,8 +16,18 @@ func (s *Spool) read(no int) ([]byte, error) {
 	return data, nil
 }
 
-// remove deletes sealed segment no.
+// remove deletes sealed segment no. The directory is fsynced after the
+// lock is released: a replay removing segments does not hold up appends.
 func (s *Spool) remove(no int) error {
+	if err := s.forget(no); err != nil {
+		return err
+	}
+	return s.fsyncDir()
+}
+
+// forget deletes sealed segment no and its index, without fsyncing the
+// directory.
+func (s *Spool) forget(no int) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	i := slices.IndexFunc(s.sealed, func(seg segment) bool { return seg.no == no })
@@ -29,10 +39,7 @@ func (s *Spool) remove(no int) error {
 	}
 	s.bytes -= s.sealed[i].size
 	s.sealed = slices.Delete(s.sealed, i, i+1)
-	if err := s.dropIndex(no, false); err != nil {
-		return err
-	}
-	return s.syncDirLocked()
+	return s.dropIndex(no, false)
 }
 
 // setAside takes sealed segment no, which cannot be read, out of the
@@ -54,7 +61,7 @@ func (s *Spool) setAside(no int) error {
 	if err := s.dropIndex(no, true); err != nil {
 		return err
 	}
-	return s.syncDirLocked()
+	return s.fsyncDir()
 }
 
 // empty reports whether the spool holds no segment and no active writes.
