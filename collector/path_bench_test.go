@@ -98,6 +98,9 @@ func processCPU(b *testing.B) time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
+// The pipeline takes the frames' clock readings.
+var _ collector.StampedSink = (*pipeline.Pipeline)(nil)
+
 // nopStore takes every record and counts them.
 type nopStore struct{ written, rejected int }
 

@@ -26,10 +26,14 @@ import (
 type router struct {
 	exchange market.Exchange
 	sink     Sink
-	st       *tracker
-	dedup    *dedup
-	log      *zap.Logger
-	now      func() time.Time
+	// stamped is sink when it is a StampedSink and the collector stamps
+	// frames with the wall clock, else nil: the records read from frames
+	// go to its AcceptAfter with their frame's reading.
+	stamped StampedSink
+	st      *tracker
+	dedup   *dedup
+	log     *zap.Logger
+	now     func() time.Time
 	// gaps receives the gaps found; nil: they are only logged and counted.
 	gaps GapRecorder
 	// run is the collector's number in its Positions, seqIDs whether the
@@ -257,7 +261,14 @@ func (r *router) deliverTo(ctx context.Context, sr *streamRoute, s market.Stream
 	if t, isTrade := rec.(*market.Trade); isTrade && session != 0 {
 		r.skew.Observe(r.exchange, t.Time, received)
 	}
-	if err := r.sink.Accept(ctx, rec); err != nil {
+	var err error
+	if r.stamped != nil && session != 0 {
+		// received is the frame's reading of the wall clock (read).
+		err = r.stamped.AcceptAfter(ctx, rec, received)
+	} else {
+		err = r.sink.Accept(ctx, rec)
+	}
+	if err != nil {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
