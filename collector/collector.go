@@ -48,6 +48,17 @@ type Sink interface {
 // gorilla's default 4 KiB.
 const ReadBufferBytes = 64 << 10
 
+// StampedSink is a Sink that also takes, with a record read from a frame,
+// the wall clock's reading (time.Now) the frame was stamped with, before
+// the call, so that validation need not read the clock again. A collector
+// whose Config.Now is the wall clock hands the records it reads to
+// AcceptAfter, which must answer as Accept would. *pipeline.Pipeline
+// implements it.
+type StampedSink interface {
+	Sink
+	AcceptAfter(ctx context.Context, rec market.Record, earlier time.Time) error
+}
+
 // Config configures a Collector. Zero values take the defaults documented
 // on each field.
 type Config struct {
@@ -304,6 +315,10 @@ func New(cfg Config, proto Protocol, sink Sink) (*Collector, error) {
 	}
 	if c.checks == nil {
 		c.checks = newMemChecks()
+	}
+	if ss, ok := sink.(StampedSink); ok && wallClock {
+		// The frames are stamped by the wall clock (Config.Now unset).
+		c.route.stamped = ss
 	}
 	if r, ok := proto.(TradeIDRule); ok {
 		c.route.seqIDs = r.SequentialTradeIDs()

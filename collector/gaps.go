@@ -352,11 +352,16 @@ func (r *router) silentCandles(t *market.Trade) {
 // at's. A stream whose stored end is being asked for is left alone: its
 // first record settles it.
 func (r *router) closedBefore(p *position, s market.Stream, at time.Time) (market.Gap, bool) {
-	tf := s.Timeframe.Duration()
-	end := s.Timeframe.Truncate(at)
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if !p.known || p.awaiting || p.delivered == r.run || !end.After(p.time.Add(tf)) {
+	// A stream that delivered in this run (the usual case, once per
+	// trade) is settled before its bucket is worked out.
+	if !p.known || p.awaiting || p.delivered == r.run {
+		return market.Gap{}, false
+	}
+	tf := s.Timeframe.Duration()
+	end := s.Timeframe.Truncate(at)
+	if !end.After(p.time.Add(tf)) {
 		return market.Gap{}, false
 	}
 	g := market.Gap{Stream: s, From: p.time, To: end, Reason: market.GapRestart}

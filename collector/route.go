@@ -26,10 +26,14 @@ import (
 type router struct {
 	exchange market.Exchange
 	sink     Sink
-	st       *tracker
-	dedup    *dedup
-	log      *zap.Logger
-	now      func() time.Time
+	// stamped is sink when it is a StampedSink and the collector stamps
+	// frames with the wall clock, else nil: the records read from frames
+	// go to its AcceptAfter with their frame's reading.
+	stamped StampedSink
+	st      *tracker
+	dedup   *dedup
+	log     *zap.Logger
+	now     func() time.Time
 	// gaps receives the gaps found; nil: they are only logged and counted.
 	gaps GapRecorder
 	// run is the collector's number in its Positions, seqIDs whether the
@@ -73,9 +77,9 @@ func (r *router) setRoutes(wanted map[string]market.Stream, tracked map[market.S
 	r.wanted = wanted
 	r.tracked = tracked
 	r.agg = r.agg.replace(agg)
-	streams := make(map[market.Stream]*streamRoute, len(tracked))
+	streams := make(map[market.Symbol][]symbolRoute, len(tracked))
 	for s, p := range tracked {
-		streams[s] = &streamRoute{pos: p, stat: r.st.stat(s), dup: r.dedup.stream(s)}
+		streams[s.Symbol] = append(streams[s.Symbol], symbolRoute{stream: s, route: &streamRoute{pos: p, stat: r.st.stat(s), dup: r.dedup.stream(s)}})
 	}
 	r.routes.Store(&routes{streams: streams, agg: r.agg, candles: receivedCandles(tracked, r.agg)})
 }
@@ -83,7 +87,8 @@ func (r *router) setRoutes(wanted map[string]market.Stream, tracked map[market.S
 // routes are the wanted streams (a stream is wanted when it has an entry)
 // and the candle aggregators, as set last; never modified once stored.
 type routes struct {
-	streams map[market.Stream]*streamRoute
+	// streams holds the wanted streams by symbol (see lookup).
+	streams map[market.Symbol][]symbolRoute
 	agg     *aggregators
 	// candles are, by symbol, the wanted candle streams received from the
 	// exchange (not built from trades), with their positions.
@@ -107,6 +112,25 @@ func receivedCandles(tracked map[market.Stream]*position, agg *aggregators) map[
 		out[s.Symbol] = append(out[s.Symbol], candleRoute{stream: s, pos: p})
 	}
 	return out
+}
+
+// symbolRoute is a wanted stream and its route.
+type symbolRoute struct {
+	stream market.Stream
+	route  *streamRoute
+}
+
+// lookup returns the route of s, nil when s is not wanted. The streams
+// are kept by symbol, a few to each: hashing a symbol and comparing a
+// few short strings costs less than hashing a whole market.Stream, once
+// per record.
+func (rt *routes) lookup(s market.Stream) *streamRoute {
+	for _, e := range rt.streams[s.Symbol] {
+		if e.stream.Type == s.Type && e.stream.Timeframe == s.Timeframe && e.stream.Exchange == s.Exchange {
+			return e.route
+		}
+	}
+	return nil
 }
 
 // streamRoute is what the record path uses of one wanted stream, found
@@ -142,13 +166,12 @@ func (r *router) streams() []market.Stream {
 }
 
 func (r *router) isWanted(s market.Stream) bool {
-	_, ok := r.current().streams[s]
-	return ok
+	return r.current().lookup(s) != nil
 }
 
 // wantedRoute returns the route of s, nil when s is not wanted.
 func (r *router) wantedRoute(s market.Stream) *streamRoute {
-	return r.current().streams[s]
+	return r.current().lookup(s)
 }
 
 func (r *router) aggregators() *aggregators { return r.current().agg }
@@ -195,7 +218,7 @@ func (r *router) route(ctx context.Context, key string, ev *Event, received time
 func (r *router) handle(ctx context.Context, rec market.Record, received time.Time, session uint64) error {
 	rt := r.current()
 	s := routeStream(rec)
-	sr := rt.streams[s]
+	sr := rt.lookup(s)
 	// Deduplication goes by the wanted stream's entry, or else by the
 	// record's own stream (which differs from s only for a balance, which
 	// it leaves alone).
@@ -257,7 +280,14 @@ func (r *router) deliverTo(ctx context.Context, sr *streamRoute, s market.Stream
 	if t, isTrade := rec.(*market.Trade); isTrade && session != 0 {
 		r.skew.Observe(r.exchange, t.Time, received)
 	}
-	if err := r.sink.Accept(ctx, rec); err != nil {
+	var err error
+	if r.stamped != nil && session != 0 {
+		// received is the frame's reading of the wall clock (read).
+		err = r.stamped.AcceptAfter(ctx, rec, received)
+	} else {
+		err = r.sink.Accept(ctx, rec)
+	}
+	if err != nil {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}

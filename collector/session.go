@@ -64,24 +64,7 @@ func (c *Collector) session(ctx context.Context, key string, plan ConnPlan, upda
 	w.requests = c.pace.limits.Requests.limiter()
 	var lastRead atomic.Int64 // unix nanos of the last frame read
 	lastRead.Store(c.cfg.Now().UnixNano())
-	// touch notes a frame read at now. It runs on the reader goroutine
-	// only (the read loop and the ping and pong handlers, which run inside
-	// the reader's NextReader and Read), which owns deadlineFrom. The read deadline is moved at
-	// most every readTimeout/16: moving it costs a clock reading and a
-	// timer update, on every frame otherwise; a frame therefore extends it
-	// to between 15/16 of readTimeout and all of it.
-	var deadlineFrom time.Time
-	touch := func(now time.Time) {
-		lastRead.Store(now.UnixNano())
-		wall := now
-		if !c.wallClock {
-			wall = time.Now()
-		}
-		if wall.Sub(deadlineFrom) >= readTimeout/16 || wall.Before(deadlineFrom) {
-			deadlineFrom = wall
-			_ = conn.SetReadDeadline(wall.Add(readTimeout))
-		}
-	}
+	touch := c.toucher(conn, readTimeout, &lastRead)
 
 	// Closer: closing the connection is what unblocks the reader.
 	g.Go(func() error {
@@ -154,6 +137,28 @@ func (c *Collector) session(ctx context.Context, key string, plan ConnPlan, upda
 		return nil
 	}
 	return err
+}
+
+// toucher returns the function that notes a frame of conn read at now:
+// it stores now in lastRead and extends conn's read deadline. The function
+// runs on the reader goroutine only (the read loop and the ping and pong
+// handlers, which run inside the reader's NextReader and Read). The read
+// deadline is moved at most every readTimeout/16: moving it costs a clock
+// reading and a timer update, on every frame otherwise; a frame therefore
+// extends it to between 15/16 of readTimeout and all of it.
+func (c *Collector) toucher(conn *websocket.Conn, readTimeout time.Duration, lastRead *atomic.Int64) func(now time.Time) {
+	var deadlineFrom time.Time
+	return func(now time.Time) {
+		lastRead.Store(now.UnixNano())
+		wall := now
+		if !c.wallClock {
+			wall = time.Now()
+		}
+		if wall.Sub(deadlineFrom) >= readTimeout/16 || wall.Before(deadlineFrom) {
+			deadlineFrom = wall
+			_ = conn.SetReadDeadline(wall.Add(readTimeout))
+		}
+	}
 }
 
 // read is the session's reader loop: it reads and decodes frames and hands

@@ -25,13 +25,6 @@ const (
 	TF1w  Timeframe = "1w"
 )
 
-var timeframeDurations = map[Timeframe]time.Duration{
-	TF1m: time.Minute, TF3m: 3 * time.Minute, TF5m: 5 * time.Minute,
-	TF15m: 15 * time.Minute, TF30m: 30 * time.Minute, TF1h: time.Hour,
-	TF2h: 2 * time.Hour, TF4h: 4 * time.Hour, TF6h: 6 * time.Hour,
-	TF12h: 12 * time.Hour, TF1d: 24 * time.Hour, TF1w: 7 * 24 * time.Hour,
-}
-
 // Timeframes lists the known timeframes, shortest first.
 func Timeframes() []Timeframe {
 	return []Timeframe{TF1m, TF3m, TF5m, TF15m, TF30m, TF1h, TF2h, TF4h, TF6h, TF12h, TF1d, TF1w}
@@ -47,13 +40,40 @@ func ParseTimeframe(s string) (Timeframe, error) {
 }
 
 // Known reports whether tf is one of Timeframes.
-func (tf Timeframe) Known() bool {
-	_, ok := timeframeDurations[tf]
-	return ok
-}
+func (tf Timeframe) Known() bool { return tf.Duration() != 0 }
 
 // Duration returns the length of one candle, or 0 for an unknown timeframe.
-func (tf Timeframe) Duration() time.Duration { return timeframeDurations[tf] }
+// A switch rather than a map: it runs several times per record on the
+// record path, and comparing short strings costs less than hashing them.
+func (tf Timeframe) Duration() time.Duration {
+	switch tf {
+	case TF1m:
+		return time.Minute
+	case TF3m:
+		return 3 * time.Minute
+	case TF5m:
+		return 5 * time.Minute
+	case TF15m:
+		return 15 * time.Minute
+	case TF30m:
+		return 30 * time.Minute
+	case TF1h:
+		return time.Hour
+	case TF2h:
+		return 2 * time.Hour
+	case TF4h:
+		return 4 * time.Hour
+	case TF6h:
+		return 6 * time.Hour
+	case TF12h:
+		return 12 * time.Hour
+	case TF1d:
+		return 24 * time.Hour
+	case TF1w:
+		return 7 * 24 * time.Hour
+	}
+	return 0
+}
 
 // weekOrigin is a Monday 00:00 UTC: weekly candles open on Mondays.
 var weekOrigin = time.Date(1970, 1, 5, 0, 0, 0, 0, time.UTC)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"marketetl/market"
 	"marketetl/validate"
@@ -16,6 +17,13 @@ import (
 // implements it.
 type Checker interface {
 	Check(rec market.Record) *validate.Rejection
+}
+
+// checkerAfter is a Checker that can take a reading of the wall clock
+// made before the call, and read the clock itself only when it must.
+// *validate.Validator implements it (CheckAfter).
+type checkerAfter interface {
+	CheckAfter(rec market.Record, earlier time.Time) *validate.Rejection
 }
 
 // Store keeps accepted records and rejects. *store.Writer and
@@ -65,7 +73,9 @@ type Config struct {
 // publisher. It is safe for concurrent use and takes no lock shared
 // between collectors on the path of an accepted record.
 type Pipeline struct {
-	cfg      Config
+	cfg Config
+	// after is cfg.Checker when it implements checkerAfter, else nil.
+	after    checkerAfter
 	accepted atomic.Uint64
 	// unstored counts records published on the live feed that the store
 	// then failed to take (see Accept).
@@ -80,7 +90,9 @@ func New(cfg Config) (*Pipeline, error) {
 	if cfg.Checker == nil || cfg.Store == nil {
 		return nil, fmt.Errorf("new pipeline: a checker and a store are required")
 	}
-	return &Pipeline{cfg: cfg, rejected: map[string]uint64{}}, nil
+	p := &Pipeline{cfg: cfg, rejected: map[string]uint64{}}
+	p.after, _ = cfg.Checker.(checkerAfter)
+	return p, nil
 }
 
 // Accept validates rec. An accepted record the store admits (Store.Admit)
@@ -98,7 +110,25 @@ func New(cfg Config) (*Pipeline, error) {
 // those. The in-process subscribers see a record only after the store or
 // the spool took it.
 func (p *Pipeline) Accept(ctx context.Context, rec market.Record) error {
-	if r, bad := Refusal(p.cfg.Checker, p.cfg.Raw, rec); bad {
+	return p.accept(ctx, rec, p.cfg.Checker.Check(rec))
+}
+
+// AcceptAfter is Accept for a caller that read the wall clock (time.Now)
+// at earlier, before the call (a collector, once per frame): a Checker
+// that implements CheckAfter (*validate.Validator) then reads the clock
+// only for a record ahead of that reading, with the same answer (see
+// validate.Validator.CheckAfter); another Checker checks as Accept does.
+func (p *Pipeline) AcceptAfter(ctx context.Context, rec market.Record, earlier time.Time) error {
+	if p.after == nil {
+		return p.Accept(ctx, rec)
+	}
+	return p.accept(ctx, rec, p.after.CheckAfter(rec, earlier))
+}
+
+// accept is Accept with rec's check done: rej is nil when rec is accepted.
+func (p *Pipeline) accept(ctx context.Context, rec market.Record, rej *validate.Rejection) error {
+	if rej != nil {
+		r := refusal(p.cfg.Raw, rec, rej)
 		if err := p.Reject(ctx, r); err != nil {
 			return err
 		}
@@ -132,6 +162,11 @@ func Refusal(c Checker, raw func(market.Record) []byte, rec market.Record) (mark
 	if rej == nil {
 		return market.Reject{}, false
 	}
+	return refusal(raw, rec, rej), true
+}
+
+// refusal returns the reject that keeps rec, refused for rej.
+func refusal(raw func(market.Record) []byte, rec market.Record, rej *validate.Rejection) market.Reject {
 	h := rec.Header()
 	r := market.Reject{
 		Received: h.Received, Exchange: h.Exchange, Symbol: h.Symbol, Type: rec.DataType(),
@@ -140,7 +175,7 @@ func Refusal(c Checker, raw func(market.Record) []byte, rec market.Record) (mark
 	if raw != nil {
 		r.Raw = raw(rec)
 	}
-	return r, true
+	return r
 }
 
 // Reject keeps rej in the store's rejects and counts it by reason.

@@ -1,7 +1,12 @@
 package spool
 
 import (
+	"context"
+	"strconv"
 	"testing"
+	"time"
+
+	"marketetl/market"
 )
 
 // BenchmarkAppend measures spooling one trade (one write to the page
@@ -40,5 +45,50 @@ func BenchmarkReplayDecode(b *testing.B) {
 		if res.Records != 10000 {
 			b.Fatalf("%d records", res.Records)
 		}
+	}
+}
+
+// takingWriter is a Writer whose queue always has room; it stores nothing.
+type takingWriter struct{}
+
+func (takingWriter) Run(context.Context) error     { return nil }
+func (takingWriter) Admit(market.Record) error     { return nil }
+func (takingWriter) TryReject(market.Reject) error { return nil }
+func (takingWriter) Sync(context.Context) error    { return nil }
+func (takingWriter) Write(context.Context, market.Record) error {
+	return nil
+}
+
+func (takingWriter) TryWriteWithin(market.Record, time.Duration) (bool, error) {
+	return true, nil
+}
+
+// BenchmarkBufferWrite measures a Write that the writer's queue takes
+// (the usual case): finding the record's stream and noting its mark,
+// records of 200 streams in turn.
+func BenchmarkBufferWrite(b *testing.B) {
+	sp, err := Open(Config{Dir: b.TempDir()}, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	buf, err := NewBuffer(BufferConfig{}, sp, takingWriter{}, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer func() { _ = sp.Close() }()
+	recs := make([]market.Record, 200)
+	for i := range recs {
+		t := trade(i)
+		t.Symbol = market.Symbol("S" + strconv.Itoa(i) + "-USDT")
+		recs[i] = t
+	}
+	ctx := b.Context()
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		if err := buf.Write(ctx, recs[i%len(recs)]); err != nil {
+			b.Fatal(err)
+		}
+		i++
 	}
 }

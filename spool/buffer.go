@@ -103,8 +103,8 @@ type Buffer struct {
 	mu    sync.Mutex // guards state changes (Write's switch to spooling, the replay's)
 	state State
 
-	// streams holds a *streamMarks per market.Stream.
-	streams sync.Map
+	// streams holds the marks of each stream.
+	streams streamTable
 
 	wake chan struct{} // capacity 1: records were spooled
 	// current mirrors state; Write and Stats read it without a lock.
@@ -264,12 +264,67 @@ func (b *Buffer) startSpooling() {
 }
 
 // marks returns the marks of stream s.
-func (b *Buffer) marks(s market.Stream) *streamMarks {
-	if v, ok := b.streams.Load(s); ok {
-		return v.(*streamMarks)
+func (b *Buffer) marks(s market.Stream) *streamMarks { return b.streams.get(s) }
+
+// streamTable holds the marks of each stream, made on first use. A
+// lookup of a stream in its read map takes no lock; a stream not there
+// yet is found under the mutex, and the read map is rebuilt from all once
+// the lookups that missed it are as many as the streams it lacks or more,
+// so that rebuilding costs O(1) per stream added. (sync.Map hashes its
+// keys through reflection: several times as long for a market.Stream.)
+type streamTable struct {
+	// read is never modified once stored; nil until the first rebuild.
+	read atomic.Pointer[map[market.Stream]*streamMarks]
+
+	mu     sync.Mutex // guards the fields below
+	all    map[market.Stream]*streamMarks
+	misses int
+}
+
+// get returns the marks of s, making them on first use.
+func (t *streamTable) get(s market.Stream) *streamMarks {
+	if m := t.read.Load(); m != nil {
+		if sm, ok := (*m)[s]; ok {
+			return sm
+		}
 	}
-	v, _ := b.streams.LoadOrStore(s, &streamMarks{})
-	return v.(*streamMarks)
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	sm := t.all[s]
+	if sm == nil {
+		if t.all == nil {
+			t.all = map[market.Stream]*streamMarks{}
+		}
+		sm = &streamMarks{}
+		t.all[s] = sm
+	}
+	t.misses++
+	read := 0
+	if m := t.read.Load(); m != nil {
+		read = len(*m)
+	}
+	if t.misses >= len(t.all)-read {
+		m := make(map[market.Stream]*streamMarks, len(t.all))
+		for k, v := range t.all {
+			m[k] = v
+		}
+		t.read.Store(&m)
+		t.misses = 0
+	}
+	return sm
+}
+
+// each calls fn with every stream made so far and its marks.
+func (t *streamTable) each(fn func(market.Stream, *streamMarks)) {
+	t.mu.Lock()
+	all := make(map[market.Stream]*streamMarks, len(t.all))
+	for s, sm := range t.all {
+		all[s] = sm
+	}
+	t.mu.Unlock()
+	for s, sm := range all {
+		fn(s, sm)
+	}
 }
 
 // Reject hands rej to the writer's rejects queue without blocking; when
@@ -406,15 +461,13 @@ func (b *Buffer) Run(ctx context.Context) error {
 	replayErr := b.replay(ctx)
 	wg.Wait()
 
-	b.streams.Range(func(k, v any) bool {
-		sm := v.(*streamMarks)
+	b.streams.each(func(s market.Stream, sm *streamMarks) {
 		sm.mu.Lock()
 		if h := sm.open; h != nil {
 			sm.open = nil
-			b.report(k.(market.Stream), h, mark{})
+			b.report(s, h, mark{})
 		}
 		sm.mu.Unlock()
-		return true
 	})
 	closeErr := b.sp.Close()
 	b.reportLost()

@@ -46,3 +46,21 @@ func BenchmarkCheckTradeLocalClock(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkCheckAfterTradeLocalClock is BenchmarkCheckTradeLocalClock for
+// a caller that read the clock already (a collector, once per frame).
+func BenchmarkCheckAfterTradeLocalClock(b *testing.B) {
+	v, err := New(Config{}, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	tr := goodTrade()
+	read := time.Now()
+	tr.Time = read
+	b.ReportAllocs()
+	for b.Loop() {
+		if v.CheckAfter(tr, read) != nil {
+			b.Fatal("rejected")
+		}
+	}
+}

@@ -46,6 +46,9 @@ type Validator struct {
 	offset    func(market.Exchange) (time.Duration, bool)
 	exchanges []market.Exchange
 	now       func() time.Time
+	// wall is set when now is the wall clock (time.Now): CheckAfter
+	// then trusts its caller's earlier reading.
+	wall bool
 }
 
 // New checks cfg, applies its defaults and returns a Validator that reads
@@ -65,10 +68,11 @@ func New(cfg Config, now func() time.Time) (*Validator, error) {
 			return nil, fmt.Errorf("validate config: exchange %q is unknown: use one of %v", string(e), market.Exchanges())
 		}
 	}
-	if now == nil {
+	wall := now == nil
+	if wall {
 		now = time.Now
 	}
-	return &Validator{skew: cfg.ClockSkew, offset: cfg.ClockOffset, exchanges: slices.Clone(cfg.Exchanges), now: now}, nil
+	return &Validator{skew: cfg.ClockSkew, offset: cfg.ClockOffset, exchanges: slices.Clone(cfg.Exchanges), now: now, wall: wall}, nil
 }
 
 // Rejection says why a record was refused.
@@ -142,11 +146,35 @@ func reject(reason Reason, field, format string, args ...any) *Rejection {
 // Check validates rec and returns nil when it is accepted, or why it is
 // refused. It reads the local clock once per call.
 func (v *Validator) Check(rec market.Record) *Rejection {
+	return v.checkAt(rec, v.now())
+}
+
+// CheckAfter is Check for a caller that read the wall clock (time.Now) at
+// earlier, before the call (a collector stamping the frame rec came in):
+// rec is checked as at earlier, and the clock is read only when rec is
+// refused as ahead of it (TimestampInFuture, ClosedBeforeEnd), to check
+// rec again as Check does. The answer is Check's: a record accepted as at
+// an earlier reading is accepted at any later one; only a wall clock set
+// back between earlier and the call would make a difference. A Validator
+// that reads another clock (New's now set) ignores earlier and checks as
+// Check does.
+func (v *Validator) CheckAfter(rec market.Record, earlier time.Time) *Rejection {
+	if !v.wall {
+		return v.Check(rec)
+	}
+	r := v.checkAt(rec, earlier)
+	if r != nil && (r.Reason == TimestampInFuture || r.Reason == ClosedBeforeEnd) {
+		return v.Check(rec)
+	}
+	return r
+}
+
+// checkAt is Check with the local clock read at now.
+func (v *Validator) checkAt(rec market.Record, now time.Time) *Rejection {
 	h := header(rec)
 	if h == nil {
 		return reject(UnknownType, "", "record %T is nil or of an unknown type", rec)
 	}
-	now := v.now()
 	allow := v.allowance(h.Exchange)
 	if r := v.checkMeta(h, rec.DataType() == market.TypeBalance, now, allow); r != nil {
 		return r
