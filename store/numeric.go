@@ -44,24 +44,36 @@ func checkTime(field string, t time.Time) error {
 	return nil
 }
 
+// smallCoefficient returns the absolute value of d's coefficient and its
+// sign when the coefficient fits int64 (every one of up to 18 digits, and
+// a 19-digit one up to 9223372036854775807: an 18-decimal size such as
+// 1.234567890123456789), read without math/big and without allocating;
+// ok is false for a longer one.
+func smallCoefficient(d decimal.Decimal) (u uint64, neg, ok bool) {
+	n := d.NumDigits()
+	if n > 19 {
+		return 0, false, false
+	}
+	c := d.CoefficientInt64()
+	// A 19-digit coefficient beyond int64 is not read by
+	// CoefficientInt64: the sign tells.
+	if n == 19 && (c < 0) != (d.Sign() < 0) {
+		return 0, false, false
+	}
+	u = uint64(c)
+	if c < 0 {
+		u = -u // also right for the most negative int64
+	}
+	return u, c < 0, true
+}
+
 // appendCoefficient appends the decimal digits of the absolute value of
 // d's coefficient to buf (the coefficient's sign is neg). A coefficient
-// that fits int64 (every one of up to 18 digits, and a 19-digit one up to
-// 9223372036854775807: an 18-decimal size such as 1.234567890123456789)
-// is converted without math/big and without allocating; a longer one
-// through big.Int.Append.
+// that fits int64 is converted without math/big and without allocating
+// (smallCoefficient); a longer one through big.Int.Append.
 func appendCoefficient(buf []byte, d decimal.Decimal) (digits []byte, neg bool) {
-	if n := d.NumDigits(); n <= 19 {
-		c := d.CoefficientInt64()
-		// A 19-digit coefficient beyond int64 is not read by
-		// CoefficientInt64: the sign tells.
-		if n <= 18 || (c < 0) == (d.Sign() < 0) {
-			u := uint64(c)
-			if c < 0 {
-				u = -u // also right for the most negative int64
-			}
-			return strconv.AppendUint(buf, u, 10), c < 0
-		}
+	if u, neg, ok := smallCoefficient(d); ok {
+		return strconv.AppendUint(buf, u, 10), neg
 	}
 	c := d.Coefficient()
 	neg = c.Sign() < 0
