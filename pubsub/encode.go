@@ -244,26 +244,43 @@ func appendDecimal(dst []byte, d decimal.Decimal) []byte {
 	}
 	coef := d.CoefficientInt64()
 	neg := coef < 0
+	u := uint64(coef)
 	if neg {
-		coef = -coef
+		u = -u
 	}
-	// Written backwards into one buffer, the point at its place, then
-	// appended in one copy: at most maxFastScale+1 digits, the point and
-	// the sign.
-	var b [maxFastScale + 3]byte
-	i, n, scale := len(b), 0, int(-exp)
-	for u := uint64(coef); ; {
-		if n == scale && n > 0 {
-			i--
-			b[i] = '.'
-		}
+	// Written backwards into one buffer, two digits at a time, the point
+	// at its place, then appended in one copy: at most maxFastScale+1
+	// digits (19 when the coefficient is longer than the scale), the
+	// point and the sign.
+	var b [maxFastScale + 22]byte
+	i := len(b)
+	scale := int(-exp)
+	k := scale
+	for ; k >= 2; k -= 2 {
+		i -= 2
+		put2(b[i:], int(u%100))
+		u /= 100
+	}
+	if k == 1 {
 		i--
 		b[i] = byte('0' + u%10)
 		u /= 10
-		n++
-		if u == 0 && n > scale {
-			break
-		}
+	}
+	if scale > 0 {
+		i--
+		b[i] = '.'
+	}
+	for u >= 100 {
+		i -= 2
+		put2(b[i:], int(u%100))
+		u /= 100
+	}
+	if u >= 10 {
+		i -= 2
+		put2(b[i:], int(u))
+	} else {
+		i--
+		b[i] = byte('0' + u)
 	}
 	if neg {
 		i--
@@ -283,6 +300,19 @@ func exactDecimal(d decimal.Decimal) string {
 
 const hexDigits = "0123456789abcdef"
 
+// plainJSON holds '1' at the bytes a JSON string holds as they are:
+// printable ASCII but '"' and '\' (one load per byte instead of four
+// comparisons). Rows of 32 bytes, from 0x00 to 0xff.
+const plainJSON = "" +
+	"00000000000000000000000000000000" +
+	"11011111111111111111111111111111" +
+	"11111111111111111111111111110111" +
+	"11111111111111111111111111111111" +
+	"00000000000000000000000000000000" +
+	"00000000000000000000000000000000" +
+	"00000000000000000000000000000000" +
+	"00000000000000000000000000000000"
+
 // appendString appends s as a JSON string. The output is the same as
 // encoding/json's with HTML escaping off: '"' and '\' are escaped, control
 // characters become \b, \f, \n, \r, \t or \u00XX, U+2028 and U+2029 are
@@ -293,7 +323,7 @@ func appendString(dst []byte, s string) []byte {
 	done := 0 // s[:done] is already in dst
 	for i := 0; i < len(s); {
 		c := s[i]
-		if c >= 0x20 && c < utf8.RuneSelf && c != '"' && c != '\\' {
+		if plainJSON[c] == '1' {
 			i++
 			continue
 		}

@@ -183,6 +183,16 @@ func TestAppendStringMatchesEncodingJSON(t *testing.T) {
 	}
 }
 
+// TestAppendStringEveryByte: each byte alone, and between plain text,
+// is written as encoding/json writes it (the table of plain bytes is
+// right for all 256).
+func TestAppendStringEveryByte(t *testing.T) {
+	for c := range 256 {
+		checkAppendString(t, string([]byte{byte(c)}))
+		checkAppendString(t, "ab"+string([]byte{byte(c)})+"cd")
+	}
+}
+
 func FuzzAppendString(f *testing.F) {
 	for _, s := range []string{"", "BTC-USDT", "\"\\\x00\n", "é\u2028\xff"} {
 		f.Add(s)
