@@ -123,6 +123,28 @@ func (s *sender) linger(ctx context.Context, b *batch, broken <-chan struct{}) {
 // failed write fails b's records (error).
 func (s *sender) write(c *conn, b *batch, inflight chan<- *batch) error {
 	p := s.p
+	s.encode(b)
+	p.batches.Add(1)
+	if err := c.write(s.buf, p.cfg.IOTimeout); err != nil {
+		p.drop(DropError, len(b.recs))
+		if s.streams {
+			p.streamErrors.Add(uint64(len(b.recs)))
+		}
+		b.reset()
+		s.free <- b
+		return err
+	}
+	if cap(s.buf) > 4<<20 {
+		s.buf = nil // one huge pipeline is not kept for ever
+	}
+	// Never blocks: there are as many places as batches.
+	inflight <- b
+	return nil
+}
+
+// encode writes b's commands into s.buf and notes each record's latency
+// histogram in b.
+func (s *sender) encode(b *batch) {
 	s.buf = s.buf[:0]
 	sanitised := 0
 	for _, rec := range b.recs {
@@ -140,24 +162,8 @@ func (s *sender) write(c *conn, b *batch, inflight chan<- *batch) error {
 		s.buf = appendBulk(s.buf, s.payload)
 	}
 	if sanitised > 0 {
-		p.sanitised.Add(uint64(sanitised))
+		s.p.sanitised.Add(uint64(sanitised))
 	}
-	p.batches.Add(1)
-	if err := c.write(s.buf, p.cfg.IOTimeout); err != nil {
-		p.drop(DropError, len(b.recs))
-		if s.streams {
-			p.streamErrors.Add(uint64(len(b.recs)))
-		}
-		b.reset()
-		s.free <- b
-		return err
-	}
-	if cap(s.buf) > 4<<20 {
-		s.buf = nil // one huge pipeline is not kept for ever
-	}
-	// Never blocks: there are as many places as batches.
-	inflight <- b
-	return nil
 }
 
 // namesOf returns the commands' beginnings for stream st, from the cache.
