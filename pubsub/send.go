@@ -167,8 +167,14 @@ func (s *sender) encode(b *batch) {
 }
 
 // namesOf returns the commands' beginnings for stream st, from the cache.
+// The last stream's are kept aside: consecutive records mostly share
+// their stream, and comparing it costs less than hashing it.
 func (s *sender) namesOf(st market.Stream) streamNames {
+	if s.last.publish != nil && st == s.lastStream {
+		return s.last
+	}
 	if n, ok := s.names[st]; ok {
+		s.lastStream, s.last = st, n
 		return n
 	}
 	if len(s.names) >= maxCachedNames {
@@ -186,5 +192,6 @@ func (s *sender) namesOf(st market.Stream) streamNames {
 		}
 	}
 	s.names[st] = n
+	s.lastStream, s.last = st, n
 	return n
 }
