@@ -196,3 +196,37 @@ func BenchmarkLatencyObservation(b *testing.B) {
 		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*batch), "ns/record")
 	})
 }
+
+// BenchmarkEncodeBatch measures the writer's CPU per record without the
+// network: the PUBLISH commands (and XADD, with streams) of a batch of
+// trades of a few symbols, in RESP.
+func BenchmarkEncodeBatch(b *testing.B) {
+	for _, tt := range []struct {
+		name string
+		cfg  Config
+	}{
+		{"publish", Config{}},
+		{"with_stream", Config{StreamMaxLen: 1000}},
+	} {
+		b.Run(tt.name, func(b *testing.B) {
+			tt.cfg.URL = dbtest.RedisURL()
+			p, err := New(tt.cfg, nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			s := newSender(p)
+			bt := &batch{}
+			for i := range 500 {
+				tr := seqTrade(i)
+				tr.Symbol = []market.Symbol{"BTC-USDT", "ETH-USDT", "SOL-USDT"}[i/50%3]
+				bt.recs = append(bt.recs, tr)
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				bt.latency = bt.latency[:0]
+				s.encode(bt)
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(bt.recs)), "ns/record")
+		})
+	}
+}

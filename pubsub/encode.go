@@ -37,16 +37,15 @@ const timeLayout = "2006-01-02T15:04:05.000000000Z07:00"
 // Encode writes only the common fields.
 func Encode(dst []byte, rec market.Record) []byte {
 	h := rec.Header()
-	dst = append(dst, `{"v":1,"type":`...)
 	switch r := rec.(type) {
 	case *market.Trade:
-		dst = appendCommon(dst, typeTrade, h)
+		dst = appendCommon(dst, head+`"`+typeTrade+`"`, h)
 		dst = appendStringField(dst, `,"trade_id":`, r.TradeID)
 		dst = appendDecimalField(dst, `,"price":"`, r.Price)
 		dst = appendDecimalField(dst, `,"size":"`, r.Size)
 		dst = appendStringField(dst, `,"side":`, string(r.Side))
 	case *market.Ticker:
-		dst = appendCommon(dst, typeTicker, h)
+		dst = appendCommon(dst, head+`"`+typeTicker+`"`, h)
 		dst = appendNullDecimalField(dst, `,"last":"`, r.Last)
 		dst = appendNullDecimalField(dst, `,"bid":"`, r.Bid)
 		dst = appendNullDecimalField(dst, `,"bid_size":"`, r.BidSize)
@@ -58,7 +57,7 @@ func Encode(dst []byte, rec market.Record) []byte {
 		dst = appendNullDecimalField(dst, `,"volume_24h":"`, r.Volume24h)
 		dst = appendNullDecimalField(dst, `,"quote_volume_24h":"`, r.QuoteVolume24h)
 	case *market.Candle:
-		dst = appendString(dst, typeCandle)
+		dst = append(dst, head+`"`+typeCandle+`"`...)
 		dst = appendIdentity(dst, h)
 		dst = appendStringField(dst, `,"timeframe":`, string(r.Timeframe))
 		dst = appendTimes(dst, h)
@@ -78,7 +77,7 @@ func Encode(dst []byte, rec market.Record) []byte {
 			dst = append(dst, `,"provisional":true`...)
 		}
 	case *market.BookSnapshot:
-		dst = appendCommon(dst, typeBook, h)
+		dst = appendCommon(dst, head+`"`+typeBook+`"`, h)
 		dst = appendLevels(dst, `,"bids":[`, r.Bids)
 		dst = appendLevels(dst, `,"asks":[`, r.Asks)
 		if r.Sequence != 0 {
@@ -90,19 +89,27 @@ func Encode(dst []byte, rec market.Record) []byte {
 			dst = strconv.AppendInt(dst, r.Checksum, 10)
 		}
 	case *market.Balance:
-		dst = appendCommon(dst, typeBalance, h)
+		dst = appendCommon(dst, head+`"`+typeBalance+`"`, h)
 		dst = appendStringField(dst, `,"account":`, r.Account)
 		dst = appendDecimalField(dst, `,"free":"`, r.Free)
 		dst = appendDecimalField(dst, `,"locked":"`, r.Locked)
 	default:
-		dst = appendCommon(dst, rec.Stream().Kind(), h)
+		dst = append(dst, head...)
+		dst = appendString(dst, rec.Stream().Kind())
+		dst = appendIdentity(dst, h)
+		dst = appendTimes(dst, h)
 	}
 	return append(dst, '}')
 }
 
-// appendCommon appends the type value and the fields every payload has.
-func appendCommon(dst []byte, typ string, h *market.Meta) []byte {
-	dst = appendString(dst, typ)
+// head starts every payload, up to its type value.
+const head = `{"v":1,"type":`
+
+// appendCommon appends start, the payload's beginning up to its type
+// value included (a constant: the type needs no escaping), and the fields
+// every payload has.
+func appendCommon(dst []byte, start string, h *market.Meta) []byte {
+	dst = append(dst, start...)
 	dst = appendIdentity(dst, h)
 	return appendTimes(dst, h)
 }
@@ -114,10 +121,40 @@ func appendIdentity(dst []byte, h *market.Meta) []byte {
 
 func appendTimes(dst []byte, h *market.Meta) []byte {
 	dst = append(dst, `,"ts":"`...)
+	ts := len(dst)
 	dst = appendTime(dst, h.Time)
 	dst = append(dst, `","received_at":"`...)
-	dst = appendTime(dst, h.Received)
+	if fastYear(h.Time) && unixDay(h.Time) == unixDay(h.Received) {
+		// The same day: its date, "2006-01-02T", is already written.
+		dst = append(dst, dst[ts:ts+11]...)
+		dst = appendClock(dst, h.Received)
+	} else {
+		dst = appendTime(dst, h.Received)
+	}
 	return append(dst, '"')
+}
+
+// The first and last second of the years 0 to 9999, which appendTime
+// writes itself, in seconds since the Unix epoch.
+const (
+	firstFastSecond = -62167219200 // 0000-01-01T00:00:00Z
+	lastFastSecond  = 253402300799 // 9999-12-31T23:59:59Z
+)
+
+// fastYear reports whether t's UTC year is within 0–9999.
+func fastYear(t time.Time) bool {
+	s := t.Unix()
+	return s >= firstFastSecond && s <= lastFastSecond
+}
+
+// unixDay is the number of t's UTC day since 1970-01-01.
+func unixDay(t time.Time) int64 {
+	s := t.Unix()
+	d := s / 86400
+	if s%86400 < 0 {
+		d--
+	}
+	return d
 }
 
 // appendTime appends t in UTC as RFC 3339 with nine fractional digits, the
@@ -131,14 +168,7 @@ func appendTime(dst []byte, t time.Time) []byte {
 	if year < 0 || year > 9999 {
 		return t.AppendFormat(dst, timeLayout)
 	}
-	// The clock from the seconds of the day: t.Clock would work the date
-	// out a second time.
-	daySec := t.Unix() % 86400
-	if daySec < 0 {
-		daySec += 86400
-	}
-	hour, minute, sec := int(daySec/3600), int(daySec/60%60), int(daySec%60)
-	var b [30]byte // 2006-01-02T15:04:05.000000000Z
+	var b [11]byte // 2006-01-02T
 	put2(b[0:], year/100)
 	put2(b[2:], year%100)
 	b[4] = '-'
@@ -146,22 +176,36 @@ func appendTime(dst []byte, t time.Time) []byte {
 	b[7] = '-'
 	put2(b[8:], day)
 	b[10] = 'T'
-	put2(b[11:], hour)
-	b[13] = ':'
-	put2(b[14:], minute)
-	b[16] = ':'
-	put2(b[17:], sec)
-	b[19] = '.'
+	dst = append(dst, b[:]...)
+	return appendClock(dst, t)
+}
+
+// appendClock appends the time of day of t in UTC, 15:04:05.000000000Z.
+func appendClock(dst []byte, t time.Time) []byte {
+	// The clock from the seconds of the day: t.Clock would work the date
+	// out a second time.
+	daySec := t.Unix() % 86400
+	if daySec < 0 {
+		daySec += 86400
+	}
+	hour, minute, sec := int(daySec/3600), int(daySec/60%60), int(daySec%60)
+	var b [19]byte // 15:04:05.000000000Z
+	put2(b[0:], hour)
+	b[2] = ':'
+	put2(b[3:], minute)
+	b[5] = ':'
+	put2(b[6:], sec)
+	b[8] = '.'
 	ns := t.Nanosecond()
-	b[28] = byte('0' + ns%10)
+	b[17] = byte('0' + ns%10)
 	ns /= 10
-	put2(b[26:], ns%100)
+	put2(b[15:], ns%100)
 	ns /= 100
-	put2(b[24:], ns%100)
+	put2(b[13:], ns%100)
 	ns /= 100
-	put2(b[22:], ns%100)
-	put2(b[20:], ns/100)
-	b[29] = 'Z'
+	put2(b[11:], ns%100)
+	put2(b[9:], ns/100)
+	b[18] = 'Z'
 	return append(dst, b[:]...)
 }
 
@@ -244,26 +288,43 @@ func appendDecimal(dst []byte, d decimal.Decimal) []byte {
 	}
 	coef := d.CoefficientInt64()
 	neg := coef < 0
+	u := uint64(coef)
 	if neg {
-		coef = -coef
+		u = -u
 	}
-	// Written backwards into one buffer, the point at its place, then
-	// appended in one copy: at most maxFastScale+1 digits, the point and
-	// the sign.
-	var b [maxFastScale + 3]byte
-	i, n, scale := len(b), 0, int(-exp)
-	for u := uint64(coef); ; {
-		if n == scale && n > 0 {
-			i--
-			b[i] = '.'
-		}
+	// Written backwards into one buffer, two digits at a time, the point
+	// at its place, then appended in one copy: at most maxFastScale+1
+	// digits (19 when the coefficient is longer than the scale), the
+	// point and the sign.
+	var b [maxFastScale + 22]byte
+	i := len(b)
+	scale := int(-exp)
+	k := scale
+	for ; k >= 2; k -= 2 {
+		i -= 2
+		put2(b[i:], int(u%100))
+		u /= 100
+	}
+	if k == 1 {
 		i--
 		b[i] = byte('0' + u%10)
 		u /= 10
-		n++
-		if u == 0 && n > scale {
-			break
-		}
+	}
+	if scale > 0 {
+		i--
+		b[i] = '.'
+	}
+	for u >= 100 {
+		i -= 2
+		put2(b[i:], int(u%100))
+		u /= 100
+	}
+	if u >= 10 {
+		i -= 2
+		put2(b[i:], int(u))
+	} else {
+		i--
+		b[i] = byte('0' + u)
 	}
 	if neg {
 		i--
@@ -283,6 +344,19 @@ func exactDecimal(d decimal.Decimal) string {
 
 const hexDigits = "0123456789abcdef"
 
+// plainJSON holds '1' at the bytes a JSON string holds as they are:
+// printable ASCII but '"' and '\' (one load per byte instead of four
+// comparisons). Rows of 32 bytes, from 0x00 to 0xff.
+const plainJSON = "" +
+	"00000000000000000000000000000000" +
+	"11011111111111111111111111111111" +
+	"11111111111111111111111111110111" +
+	"11111111111111111111111111111111" +
+	"00000000000000000000000000000000" +
+	"00000000000000000000000000000000" +
+	"00000000000000000000000000000000" +
+	"00000000000000000000000000000000"
+
 // appendString appends s as a JSON string. The output is the same as
 // encoding/json's with HTML escaping off: '"' and '\' are escaped, control
 // characters become \b, \f, \n, \r, \t or \u00XX, U+2028 and U+2029 are
@@ -292,8 +366,14 @@ func appendString(dst []byte, s string) []byte {
 	dst = append(dst, '"')
 	done := 0 // s[:done] is already in dst
 	for i := 0; i < len(s); {
+		for i+8 <= len(s) && plainWord(load64(s, i)) {
+			i += 8
+		}
+		if i == len(s) {
+			break
+		}
 		c := s[i]
-		if c >= 0x20 && c < utf8.RuneSelf && c != '"' && c != '\\' {
+		if plainJSON[c] == '1' {
 			i++
 			continue
 		}
@@ -321,6 +401,34 @@ func appendString(dst []byte, s string) []byte {
 	}
 	dst = append(dst, s[done:]...)
 	return append(dst, '"')
+}
+
+// load64 reads s[i:i+8] as one little-endian word (the compiler makes it
+// one load).
+func load64(s string, i int) uint64 {
+	_ = s[i+7]
+	return uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
+		uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
+}
+
+// Every byte of a word set to 0x01, and to 0x80.
+const (
+	ones  = 0x0101010101010101
+	highs = 0x8080808080808080
+)
+
+// plainWord reports whether the eight bytes of x are all plain (see
+// plainJSON): none has its high bit set, none is below 0x20, none is '"'
+// or '\'. (v - ones) &^ v & highs is not zero exactly when a byte of v is
+// zero, (x - n*ones) &^ x & highs exactly when a byte of x is below n.
+func plainWord(x uint64) bool {
+	quote := x ^ ('"' * ones)
+	backslash := x ^ ('\\' * ones)
+	bad := x&highs |
+		(x-0x20*ones)&^x&highs |
+		(quote-ones)&^quote&highs |
+		(backslash-ones)&^backslash&highs
+	return bad == 0
 }
 
 // appendEscapedByte appends the escape of an ASCII byte that cannot appear

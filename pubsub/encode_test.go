@@ -183,6 +183,22 @@ func TestAppendStringMatchesEncodingJSON(t *testing.T) {
 	}
 }
 
+// TestAppendStringEveryByte: each byte alone, and between plain text,
+// is written as encoding/json writes it (the table of plain bytes is
+// right for all 256).
+func TestAppendStringEveryByte(t *testing.T) {
+	for c := range 256 {
+		checkAppendString(t, string([]byte{byte(c)}))
+		checkAppendString(t, "ab"+string([]byte{byte(c)})+"cd")
+		// At each place of the words read eight bytes at a time.
+		for at := range 17 {
+			b := []byte("BTC-USDT.ETH-USDT")
+			b[at] = byte(c)
+			checkAppendString(t, string(b))
+		}
+	}
+}
+
 func FuzzAppendString(f *testing.F) {
 	for _, s := range []string{"", "BTC-USDT", "\"\\\x00\n", "é\u2028\xff"} {
 		f.Add(s)
@@ -275,6 +291,34 @@ func TestAppendTimeMatchesFormat(t *testing.T) {
 		at := time.Unix(lo+rng.Int64N(hi-lo), rng.Int64N(1e9))
 		if got, want := string(appendTime(nil, at)), at.UTC().Format(timeLayout); got != want {
 			t.Fatalf("appendTime = %s, want %s", got, want)
+		}
+	}
+}
+
+// TestAppendTimesPairs: the received time, written after the event time
+// and sharing its date when on the same UTC day, is written as Format
+// writes it, for pairs on the same day, across midnight and the edges of
+// years 0 and 9999, in any zone.
+func TestAppendTimesPairs(t *testing.T) {
+	east := time.FixedZone("east", 14*3600)
+	var times []time.Time
+	for _, at := range []time.Time{
+		time.Date(2026, 11, 24, 0, 0, 0, 0, time.UTC), time.Date(1969, 12, 31, 0, 0, 0, 0, time.UTC),
+		time.Date(0, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(9999, 12, 31, 0, 0, 0, 0, time.UTC),
+		time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(-1, 12, 31, 0, 0, 0, 0, time.UTC),
+	} {
+		for _, d := range []time.Duration{-time.Nanosecond, 0, time.Nanosecond, 12 * time.Hour, 24*time.Hour - time.Nanosecond, 24 * time.Hour} {
+			times = append(times, at.Add(d), at.Add(d).In(east))
+		}
+	}
+	times = append(times, time.Time{}, time.Now())
+	for _, a := range times {
+		for _, b := range times {
+			h := &market.Meta{Time: a, Received: b}
+			want := `,"ts":"` + a.UTC().Format(timeLayout) + `","received_at":"` + b.UTC().Format(timeLayout) + `"`
+			if got := string(appendTimes(nil, h)); got != want {
+				t.Fatalf("appendTimes(%s, %s) = %s, want %s", a, b, got, want)
+			}
 		}
 	}
 }

@@ -123,25 +123,7 @@ func (s *sender) linger(ctx context.Context, b *batch, broken <-chan struct{}) {
 // failed write fails b's records (error).
 func (s *sender) write(c *conn, b *batch, inflight chan<- *batch) error {
 	p := s.p
-	s.buf = s.buf[:0]
-	sanitised := 0
-	for _, rec := range b.recs {
-		n := s.namesOf(ChannelStream(rec))
-		b.latency = append(b.latency, n.latency)
-		if n.sanitised {
-			sanitised++
-		}
-		s.payload = Encode(s.payload[:0], rec)
-		if s.streams {
-			s.buf = append(s.buf, n.xadd...)
-			s.buf = appendBulk(s.buf, s.payload)
-		}
-		s.buf = append(s.buf, n.publish...)
-		s.buf = appendBulk(s.buf, s.payload)
-	}
-	if sanitised > 0 {
-		p.sanitised.Add(uint64(sanitised))
-	}
+	s.encode(b)
 	p.batches.Add(1)
 	if err := c.write(s.buf, p.cfg.IOTimeout); err != nil {
 		p.drop(DropError, len(b.recs))
@@ -160,9 +142,39 @@ func (s *sender) write(c *conn, b *batch, inflight chan<- *batch) error {
 	return nil
 }
 
+// encode writes b's commands into s.buf and notes each record's latency
+// histogram in b.
+func (s *sender) encode(b *batch) {
+	s.buf = s.buf[:0]
+	sanitised := 0
+	for _, rec := range b.recs {
+		n := s.namesOf(ChannelStream(rec))
+		b.latency = append(b.latency, n.latency)
+		if n.sanitised {
+			sanitised++
+		}
+		s.payload = Encode(s.payload[:0], rec)
+		if s.streams {
+			s.buf = append(s.buf, n.xadd...)
+			s.buf = appendBulk(s.buf, s.payload)
+		}
+		s.buf = append(s.buf, n.publish...)
+		s.buf = appendBulk(s.buf, s.payload)
+	}
+	if sanitised > 0 {
+		s.p.sanitised.Add(uint64(sanitised))
+	}
+}
+
 // namesOf returns the commands' beginnings for stream st, from the cache.
+// The last stream's are kept aside: consecutive records mostly share
+// their stream, and comparing it costs less than hashing it.
 func (s *sender) namesOf(st market.Stream) streamNames {
+	if s.last.publish != nil && st == s.lastStream {
+		return s.last
+	}
 	if n, ok := s.names[st]; ok {
+		s.lastStream, s.last = st, n
 		return n
 	}
 	if len(s.names) >= maxCachedNames {
@@ -180,5 +192,6 @@ func (s *sender) namesOf(st market.Stream) streamNames {
 		}
 	}
 	s.names[st] = n
+	s.lastStream, s.last = st, n
 	return n
 }

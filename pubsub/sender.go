@@ -72,6 +72,9 @@ type sender struct {
 	// batch; payload is one record's payload.
 	buf, payload []byte
 	names        map[market.Stream]streamNames
+	// last is names[lastStream] (its publish is nil until the first).
+	lastStream market.Stream
+	last       streamNames
 	// attempt counts the reconnect delays waited since Redis was last up.
 	attempt int
 	// droppedAtDown is the redis_down count when Redis went down.

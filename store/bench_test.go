@@ -313,3 +313,21 @@ func BenchmarkNumericWide(b *testing.B) {
 		buf = appendNumeric(buf[:0], d)
 	}
 }
+
+// BenchmarkAdmit measures the storability checks of one record, which the
+// pipeline runs before publishing and Write runs again before queueing.
+func BenchmarkAdmit(b *testing.B) {
+	w := &Writer{}
+	tk := &market.Ticker{Meta: meta("BTC-USDT", t0), Last: nullDec("64123.45"), Bid: nullDec("64123.44"),
+		Ask: nullDec("64123.46"), BidSize: nullDec("0.5"), AskSize: nullDec("1.25")}
+	for _, rec := range []market.Record{benchTrades("")(1, 1), tk, benchCandle(1, 1)} {
+		b.Run(string(rec.DataType()), func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := w.Admit(rec); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

@@ -40,5 +40,8 @@ ON CONFLICT (exchange, symbol, ts, sequence, side, price, received_at) DO NOTHIN
 }
 
 func checkBookUpdate(u *market.BookUpdate) error {
+	if storableMeta(&u.Meta) && storableNumeric(u.Price) && storableNumeric(u.Size) {
+		return nil
+	}
 	return errors.Join(checkMeta(&u.Meta), checkNumeric("price", u.Price), checkNumeric("size", u.Size))
 }

@@ -2,12 +2,13 @@ package store
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/shopspring/decimal"
 
 	"marketetl/market"
 )
@@ -42,25 +43,40 @@ func NewCandleChecks(pool *pgxpool.Pool) *CandleChecks { return &CandleChecks{po
 // The checks are sent as arrays, one INSERT ... SELECT FROM unnest per
 // round of distinct candles (one round unless checks names a candle more
 // than once: the k-th check of a candle goes in round k, so that they apply
-// in order), all in one implicit transaction: all are recorded or none.
+// in order), all in one implicit transaction (one pipeline, one Sync): all
+// are recorded or none.
 func (s *CandleChecks) Add(ctx context.Context, checks []market.CandleCheck) error {
 	if len(checks) == 0 {
 		return nil
 	}
-	b := &pgx.Batch{}
-	for _, round := range checkRounds(checks) {
-		a := newCheckArrays(len(round))
-		for _, c := range round {
-			a.add(c)
-		}
-		num := a.literals()
-		b.Queue(addChecksSQL, a.exchange, a.symbol, a.timeframe, a.ts, a.reason, a.due,
-			num[0], num[1], num[2], num[3], num[4])
-	}
-	if err := s.pool.SendBatch(ctx, b).Close(); err != nil {
+	if err := s.add(ctx, checks); err != nil {
 		return fmt.Errorf("record %d candle checks: %w", len(checks), err)
 	}
 	return nil
+}
+
+// addChecksStatement names addChecksSQL prepared on a connection.
+const addChecksStatement = "etl_add_candle_checks"
+
+// add sends the rounds of checks to the statement prepared on one of the
+// pool's connections, its parameters already in PostgreSQL's binary format
+// (checkParams): pgx's generic array encoding boxes every element.
+func (s *CandleChecks) add(ctx context.Context, checks []market.CandleCheck) error {
+	c, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return err
+	}
+	defer c.Release()
+	sd, err := c.Conn().Prepare(ctx, addChecksStatement, addChecksSQL)
+	if err != nil {
+		return err
+	}
+	binary := [11]int16{1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1} // every parameter
+	b := &pgconn.Batch{}
+	for _, round := range checkRounds(checks) {
+		b.ExecPrepared(sd.Name, checkParams(round), binary[:], nil)
+	}
+	return c.Conn().PgConn().ExecBatch(ctx, b).Close()
 }
 
 // addChecksSQL records the checks of its arrays, one per distinct candle
@@ -108,82 +124,55 @@ func checkRounds(checks []market.CandleCheck) [][]market.CandleCheck {
 	return rounds
 }
 
-// checkArrays are the columns of checks, as unnest's arrays. The numerics
-// are PostgreSQL array literals of their exact decimal text: pgx's binary
-// numeric encoding goes through math/big for every value (a dozen
-// allocations each), the database parses the text at once.
-type checkArrays struct {
-	exchange, symbol, timeframe, reason []string
-	ts, due                             []time.Time
-	num                                 [5][]byte // open, high, low, close, volume
-}
+// Element types of the parameter arrays.
+const (
+	textOID        = 25
+	timestamptzOID = 1184
+	numericOID     = 1700
+)
 
-func newCheckArrays(n int) *checkArrays {
-	a := &checkArrays{
-		exchange: make([]string, 0, n), symbol: make([]string, 0, n), timeframe: make([]string, 0, n), reason: make([]string, 0, n),
-		ts: make([]time.Time, 0, n), due: make([]time.Time, 0, n),
-	}
-	for i := range a.num {
-		a.num[i] = append(make([]byte, 0, 2+12*n), '{')
-	}
-	return a
-}
-
-func (a *checkArrays) add(c market.CandleCheck) {
-	a.exchange = append(a.exchange, string(c.Stream.Exchange))
-	a.symbol = append(a.symbol, string(c.Stream.Symbol))
-	a.timeframe = append(a.timeframe, string(c.Stream.Timeframe))
-	a.reason = append(a.reason, string(c.Reason))
-	a.ts = append(a.ts, c.Time)
-	a.due = append(a.due, c.Due)
-	for i, d := range [5]decimal.Decimal{c.Open, c.High, c.Low, c.Close, c.Volume} {
-		if len(a.num[i]) > 1 {
-			a.num[i] = append(a.num[i], ',')
+// checkParams returns addChecksSQL's parameters for checks: the columns as
+// one-dimensional arrays in PostgreSQL's binary format (array_recv), in
+// one buffer. Numerics keep their exact digits and scale (appendNumeric),
+// times are microseconds as pgx sends them (copyEncoder.timestamptz).
+func checkParams(checks []market.CandleCheck) [][]byte {
+	n := len(checks)
+	// Per check: 4 short texts, 2 times, 5 numerics of a few base-10000
+	// digits, each with its length.
+	e := copyEncoder{buf: make([]byte, 0, 11*20+n*(4*16+2*12+5*20))}
+	var ends [11]int
+	col := 0
+	array := func(elem uint32, add func(c *market.CandleCheck)) {
+		// ndim 1, no NULLs, element type, length, lower bound 1.
+		e.buf = binary.BigEndian.AppendUint32(e.buf, 1)
+		e.buf = binary.BigEndian.AppendUint32(e.buf, 0)
+		e.buf = binary.BigEndian.AppendUint32(e.buf, elem)
+		e.buf = binary.BigEndian.AppendUint32(e.buf, uint32(n))
+		e.buf = binary.BigEndian.AppendUint32(e.buf, 1)
+		for i := range checks {
+			add(&checks[i])
 		}
-		a.num[i] = appendDecimalText(a.num[i], d)
+		ends[col] = len(e.buf)
+		col++
 	}
-}
-
-// literals returns the numeric columns' array literals.
-func (a *checkArrays) literals() [5]string {
-	var out [5]string
-	for i, b := range a.num {
-		out[i] = string(append(b, '}'))
+	array(textOID, func(c *market.CandleCheck) { e.text(string(c.Stream.Exchange)) })
+	array(textOID, func(c *market.CandleCheck) { e.text(string(c.Stream.Symbol)) })
+	array(textOID, func(c *market.CandleCheck) { e.text(string(c.Stream.Timeframe)) })
+	array(timestamptzOID, func(c *market.CandleCheck) { e.timestamptz(c.Time) })
+	array(textOID, func(c *market.CandleCheck) { e.text(string(c.Reason)) })
+	array(timestamptzOID, func(c *market.CandleCheck) { e.timestamptz(c.Due) })
+	array(numericOID, func(c *market.CandleCheck) { e.numeric(c.Open) })
+	array(numericOID, func(c *market.CandleCheck) { e.numeric(c.High) })
+	array(numericOID, func(c *market.CandleCheck) { e.numeric(c.Low) })
+	array(numericOID, func(c *market.CandleCheck) { e.numeric(c.Close) })
+	array(numericOID, func(c *market.CandleCheck) { e.numeric(c.Volume) })
+	params := make([][]byte, len(ends))
+	start := 0
+	for i, end := range ends {
+		params[i] = e.buf[start:end:end]
+		start = end
 	}
-	return out
-}
-
-// appendDecimalText appends d as PostgreSQL numeric input text, exact and
-// with d's scale (42219.90 stays 42219.90; a positive exponent is written
-// out as zeros), without math/big for coefficients of up to 18 digits.
-func appendDecimalText(buf []byte, d decimal.Decimal) []byte {
-	var scratch [48]byte
-	ds, neg := appendCoefficient(scratch[:0], d) // decimal digits of |coefficient|
-	if neg {
-		buf = append(buf, '-')
-	}
-	exp := int(d.Exponent())
-	if exp >= 0 {
-		buf = append(buf, ds...)
-		if len(ds) == 1 && ds[0] == '0' {
-			return buf
-		}
-		for range exp {
-			buf = append(buf, '0')
-		}
-		return buf
-	}
-	scale := -exp
-	if len(ds) > scale {
-		buf = append(buf, ds[:len(ds)-scale]...)
-		buf = append(buf, '.')
-		return append(buf, ds[len(ds)-scale:]...)
-	}
-	buf = append(buf, '0', '.')
-	for range scale - len(ds) {
-		buf = append(buf, '0')
-	}
-	return append(buf, ds...)
+	return params
 }
 
 // Pending returns up to limit pending checks of streams, earliest due

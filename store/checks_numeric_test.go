@@ -41,19 +41,35 @@ func TestCandleCheckValuesAreExact(t *testing.T) {
 	}
 }
 
-// appendDecimalText writes every decimal as its exact text with its
-// scale: compared with the library's own fixed-point text.
-func TestAppendDecimalText(t *testing.T) {
-	for _, s := range []string{"0", "-0", "0.00", "1", "-1", "42219.90", "0.000000000000000001", "-0.5", "100", "1e3", "-2.5e2",
-		"123456789012345678", "1234567890123456789", "-1.234567890123456789", "9999999999999999999", "-9223372036854775808", "-9223372036854775809", "-123456789012345678901234.5", "0.1234567890123456789012", "9.999e-30", "7e20"} {
-		d := decimal.RequireFromString(s)
-		want := d.String()
-		if d.Exponent() < 0 {
-			want = d.StringFixed(-d.Exponent())
-		}
-		if got := string(appendDecimalText(nil, d)); got != want {
-			t.Errorf("%s: got %s, want %s", s, got, want)
-		}
+// A candle check's key and times are stored as given: the texts, and the
+// times to the microsecond (truncated, as pgx sends them), whatever their
+// zone.
+func TestCandleCheckKeyAndTimes(t *testing.T) {
+	_, pool := migratedDB(t)
+	checks := NewCandleChecks(pool)
+	at := time.Date(2026, 1, 2, 3, 4, 5, 123456789, time.FixedZone("east", 5*3600+30*60))
+	due := time.Date(1999, 12, 31, 23, 59, 59, 999999999, time.UTC)
+	c := market.CandleCheck{
+		Stream: market.Stream{Exchange: market.Binance, Symbol: `ÉTH-"USDT\`, Type: market.TypeCandle, Timeframe: market.TF1h},
+		Time:   at, Due: due, Reason: market.CheckClosed, Open: dec("1"), High: dec("2"), Low: dec("0.5"), Close: dec("1.5"), Volume: dec("3"),
+	}
+	if err := checks.Add(t.Context(), []market.CandleCheck{c}); err != nil {
+		t.Fatal(err)
+	}
+	var ex, sym, tf, reason string
+	var ts, dueAt time.Time
+	if err := pool.QueryRow(t.Context(), `SELECT exchange, symbol, timeframe, reason, ts, due_at FROM candle_checks`).
+		Scan(&ex, &sym, &tf, &reason, &ts, &dueAt); err != nil {
+		t.Fatal(err)
+	}
+	if ex != string(c.Stream.Exchange) || sym != string(c.Stream.Symbol) || tf != string(c.Stream.Timeframe) || reason != string(c.Reason) {
+		t.Errorf("stored %q %q %q %q, want %q %q %q %q", ex, sym, tf, reason, c.Stream.Exchange, c.Stream.Symbol, c.Stream.Timeframe, c.Reason)
+	}
+	if want := at.Truncate(time.Microsecond); !ts.Equal(want) {
+		t.Errorf("ts stored as %s, want %s", ts, want)
+	}
+	if want := due.Truncate(time.Microsecond); !dueAt.Equal(want) {
+		t.Errorf("due_at stored as %s, want %s", dueAt, want)
 	}
 }
 

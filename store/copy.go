@@ -135,14 +135,18 @@ const (
 // number of base-10000 digits, the weight of the first one, the sign, the
 // display scale, then the digits. The display scale is the number of digits
 // after the decimal point of d as written (-exponent), so 0.10 stays 0.10.
-// Coefficients that fit int64 are converted without math/big and without
-// allocating (appendCoefficient).
+// A coefficient that fits int64 is split into base-10000 digits by integer
+// division (appendNumericSmall), without math/big and without allocating;
+// a longer one goes through its decimal digits.
 func appendNumeric(buf []byte, d decimal.Decimal) []byte {
+	exp := int(d.Exponent())
+	dscale := max(0, -exp)
+	if u, neg, ok := smallCoefficient(d); ok {
+		return appendNumericSmall(buf, u, neg, exp, dscale)
+	}
 	var scratch [48]byte
 	// The decimal digits of |coefficient|, most significant first.
 	ds, neg := appendCoefficient(scratch[:0], d)
-	exp := int(d.Exponent())
-	dscale := max(0, -exp)
 	if len(ds) == 1 && ds[0] == '0' {
 		return appendNumericHeader(buf, 0, 0, numericPosSign, dscale)
 	}
@@ -170,6 +174,51 @@ func appendNumeric(buf []byte, d decimal.Decimal) []byte {
 			}
 		}
 		buf = binary.BigEndian.AppendUint16(buf, uint16(v))
+	}
+	return buf
+}
+
+// appendNumericSmall is appendNumeric for the value u×10^exp, negative if
+// neg. The base-10000 digits are taken from the least significant end:
+// the lowest one holds the coefficient's last 4-shift decimal digits
+// times 10^shift, where shift aligns exp on a multiple of four.
+func appendNumericSmall(buf []byte, u uint64, neg bool, exp, dscale int) []byte {
+	if u == 0 {
+		return appendNumericHeader(buf, 0, 0, numericPosSign, dscale)
+	}
+	// Trailing zeros of the coefficient only move the last digit's power.
+	for u%10 == 0 {
+		u /= 10
+		exp++
+	}
+	low := floorDiv4(exp)
+	shift := exp - 4*low // 0..3
+	// At most 20 decimal digits, of which the lowest group takes at least
+	// one: at most 6 groups.
+	var groups [6]uint16
+	// Constant divisors: the compiler multiplies instead of dividing.
+	switch shift {
+	case 0:
+		groups[0], u = uint16(u%10000), u/10000
+	case 1:
+		groups[0], u = uint16(u%1000*10), u/1000
+	case 2:
+		groups[0], u = uint16(u%100*100), u/100
+	default:
+		groups[0], u = uint16(u%10*1000), u/10
+	}
+	n := 1
+	for ; u > 0; n++ {
+		groups[n] = uint16(u % 10000)
+		u /= 10000
+	}
+	sign := numericPosSign
+	if neg {
+		sign = numericNegSign
+	}
+	buf = appendNumericHeader(buf, n, low+n-1, sign, dscale)
+	for i := n - 1; i >= 0; i-- {
+		buf = binary.BigEndian.AppendUint16(buf, groups[i])
 	}
 	return buf
 }

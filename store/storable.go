@@ -10,17 +10,33 @@ import (
 // The check functions report why a record holds a value its column cannot
 // represent, or nil. They do not repeat validation: a negative price is
 // storable (and refused by the table's CHECK constraint, then kept in
-// rejects with its SQLSTATE).
+// rejects with its SQLSTATE). Each first asks the storable predicates,
+// which build no error; only a record that fails one has its errors
+// worked out, field by field. They run twice per record (Admit, then
+// Write), so the common case is kept to comparisons.
+
+func storableMeta(m *market.Meta) bool { return storableTime(m.Time) && storableTime(m.Received) }
 
 func checkMeta(m *market.Meta) error {
 	return errors.Join(checkTime("time", m.Time), checkTime("received", m.Received))
 }
 
 func checkTrade(t *market.Trade) error {
+	if storableMeta(&t.Meta) && storableNumeric(t.Price) && storableNumeric(t.Size) {
+		return nil
+	}
 	return errors.Join(checkMeta(&t.Meta), checkNumeric("price", t.Price), checkNumeric("size", t.Size))
 }
 
 func checkTicker(t *market.Ticker) error {
+	if storableMeta(&t.Meta) &&
+		storableNullNumeric(t.Last) && storableNullNumeric(t.Bid) && storableNullNumeric(t.Ask) &&
+		storableNullNumeric(t.BidSize) && storableNullNumeric(t.AskSize) &&
+		storableNullNumeric(t.Open24h) && storableNullNumeric(t.High24h) &&
+		storableNullNumeric(t.Low24h) && storableNullNumeric(t.Volume24h) &&
+		storableNullNumeric(t.QuoteVolume24h) {
+		return nil
+	}
 	return errors.Join(checkMeta(&t.Meta),
 		checkNullNumeric("last", t.Last), checkNullNumeric("bid", t.Bid), checkNullNumeric("ask", t.Ask),
 		checkNullNumeric("bid_size", t.BidSize), checkNullNumeric("ask_size", t.AskSize),
@@ -30,13 +46,31 @@ func checkTicker(t *market.Ticker) error {
 }
 
 func checkCandle(c *market.Candle) error {
+	if storableMeta(&c.Meta) &&
+		storableNumeric(c.Open) && storableNumeric(c.High) && storableNumeric(c.Low) &&
+		storableNumeric(c.Close) && storableNumeric(c.Volume) && storableNullNumeric(c.QuoteVolume) {
+		return nil
+	}
 	return errors.Join(checkMeta(&c.Meta),
 		checkNumeric("open", c.Open), checkNumeric("high", c.High), checkNumeric("low", c.Low),
 		checkNumeric("close", c.Close), checkNumeric("volume", c.Volume),
 		checkNullNumeric("quote_volume", c.QuoteVolume))
 }
 
+// storableLevels reports whether every price and size of levels fits.
+func storableLevels(levels []market.Level) bool {
+	for _, l := range levels {
+		if !storableNumeric(l.Price) || !storableNumeric(l.Size) {
+			return false
+		}
+	}
+	return true
+}
+
 func checkBook(b *market.BookSnapshot) error {
+	if storableMeta(&b.Meta) && storableLevels(b.Bids) && storableLevels(b.Asks) {
+		return nil
+	}
 	errs := []error{checkMeta(&b.Meta)}
 	for _, side := range [][]market.Level{b.Bids, b.Asks} {
 		for _, l := range side {
@@ -47,6 +81,9 @@ func checkBook(b *market.BookSnapshot) error {
 }
 
 func checkBalance(b *market.Balance) error {
+	if storableMeta(&b.Meta) && storableNumeric(b.Free) && storableNumeric(b.Locked) {
+		return nil
+	}
 	return errors.Join(checkMeta(&b.Meta), checkNumeric("free", b.Free), checkNumeric("locked", b.Locked))
 }
 
