@@ -96,7 +96,7 @@ func TestFailedResumeIsRetriedAndTheRestartGapRecorded(t *testing.T) {
 				if d := time.Since(start); d != 3500*time.Millisecond {
 					t.Errorf("resumed after %s, want 3.5s", d)
 				}
-				checkGaps(t, gaps.snapshot(), tc.want...)
+				checkGapLog(t, gaps, tc.want...)
 				// No more calls once storage answered.
 				time.Sleep(time.Hour)
 				synctest.Wait()
