@@ -32,7 +32,11 @@ type lane[T any] struct {
 	mergeNext atomic.Int32
 	// recv holds the batch's receipt times for OnFlush; owned by run.
 	recv []time.Time
-	c    counters
+	// flushingSince is when the flush in progress began (Unix ns), 0
+	// between flushes: TryWriteWithin does not wait for room behind a
+	// flush that has already taken longer than its wait.
+	flushingSince atomic.Int64
+	c             counters
 	// statementTimeout sets Config.FlushTimeout as the merge
 	// transaction's statement_timeout.
 	statementTimeout string
@@ -155,6 +159,8 @@ func (l *lane[T]) flush(ctx context.Context, trigger FlushTrigger) {
 		return
 	}
 	start := time.Now()
+	l.flushingSince.Store(start.UnixNano())
+	defer l.flushingSince.Store(0)
 	res := FlushResult{Table: l.tab.name, Trigger: trigger, Rows: len(rows)}
 	if err := l.store(ctx, rows, &res); err != nil {
 		// Which rows were stored is not known row by row (parts of a

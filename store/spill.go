@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -32,6 +33,10 @@ func (w *Writer) TryWrite(rec market.Record) (queued bool, err error) {
 
 // TryWriteWithin is TryWrite that waits up to wait for room in the
 // record's table queue (a queue is briefly full while its table flushes).
+// The wait ends when the table's flush in progress has lasted wait: a
+// record that finds the queue full behind a flush already stuck that long
+// (a stalled database) does not wait at all, so that the caller (the
+// spool, which then takes the record) is not held up by the database.
 func (w *Writer) TryWriteWithin(rec market.Record, wait time.Duration) (queued bool, err error) {
 	switch r := rec.(type) {
 	case *market.Trade:
@@ -56,7 +61,7 @@ func (w *Writer) TryReject(r market.Reject) error {
 	if !w.allowReject(r.Reason) {
 		return nil
 	}
-	queued, err := trySend(w, w.rejects.in, newRejectRow(r, "", w.cfg.RawLimit, time.Now()), 0)
+	queued, err := trySend(w, w.rejects.in, newRejectRow(r, "", w.cfg.RawLimit, time.Now()), 0, nil)
 	if err == nil && !queued {
 		w.countDroppedReject(r.Reason)
 	}
@@ -72,15 +77,27 @@ func tryQueue[T market.Record](w *Writer, l *lane[T], rec T, check func(T) error
 	}
 	// Counted before it is sent, taken back if it is not (see Sync).
 	l.c.sent.Add(1)
-	queued, err := trySend(w, l.in, rec, wait)
+	queued, err := trySend(w, l.in, rec, wait, &l.flushingSince)
 	if !queued {
 		l.c.sent.Add(^uint64(0))
 	}
 	return queued, err
 }
 
-// trySend queues v on ch unless ch stays full for wait.
-func trySend[T any](w *Writer, ch chan<- T, v T, wait time.Duration) (bool, error) {
+// waitBehind is how long a record that finds its queue full waits for
+// room, given wait and when the table's flush in progress began (Unix ns,
+// 0: none): wait, less what the flush has already taken of it.
+func waitBehind(flushingSince int64, now time.Time, wait time.Duration) time.Duration {
+	if flushingSince == 0 || wait <= 0 {
+		return wait
+	}
+	return min(wait, wait-now.Sub(time.Unix(0, flushingSince)))
+}
+
+// trySend queues v on ch unless ch stays full for wait, or for what is
+// left of it behind the flush in progress since *flushingSince (nil: no
+// such flush to consider; see waitBehind).
+func trySend[T any](w *Writer, ch chan<- T, v T, wait time.Duration, flushingSince *atomic.Int64) (bool, error) {
 	w.sendMu.RLock()
 	defer w.sendMu.RUnlock()
 	if w.closed {
@@ -90,6 +107,9 @@ func trySend[T any](w *Writer, ch chan<- T, v T, wait time.Duration) (bool, erro
 	case ch <- v:
 		return true, nil
 	default:
+	}
+	if flushingSince != nil {
+		wait = waitBehind(flushingSince.Load(), time.Now(), wait)
 	}
 	if wait <= 0 {
 		return false, nil
