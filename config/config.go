@@ -128,7 +128,7 @@ func load(e *env) Config {
 	c.SpoolDir = e.str("SPOOL_DIR", ".spool", "directory of the on-disk spool that keeps records while the database cannot take them (empty: no spool; producers then block when the store's queue is full)")
 	c.SpoolMaxBytes = e.integer("SPOOL_MAX_BYTES", 1<<30, 1<<20, 1<<50, "size cap of the spool; beyond it records are dropped, counted and recorded as gaps")
 	c.SpoolFsync = e.choice("SPOOL_FSYNC", "interval", "when spooled records are forced to disk: interval (every SPOOL_FSYNC_INTERVAL), always (every record) or never (left to the OS)", "interval", "always", "never")
-	c.SpoolAfter = e.duration("SPOOL_AFTER", 100*time.Millisecond, 0, "how long a record waits for room in the store's full queue before records go to the spool (a flush frees room; a database that stalls longer is spooled); no wait behind a flush that has already lasted this long, nor while the spool is being replayed; 0: at once")
+	c.SpoolAfter = e.duration("SPOOL_AFTER", 100*time.Millisecond, 0, "how long a record waits for room in the store's full queue before records go to the spool (a flush frees room; a database that stalls longer is spooled); none behind a flush in progress for a second or more (a stalled database); 0: at once")
 	c.SpoolFsyncInterval = e.duration("SPOOL_FSYNC_INTERVAL", 100*time.Millisecond, time.Millisecond, "period of SPOOL_FSYNC=interval: an OS crash or power loss loses at most this much of the spool")
 
 	c.RedisEnabled = e.boolean("REDIS_ENABLED", true, "publish every accepted record on Redis")

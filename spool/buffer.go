@@ -77,10 +77,10 @@ type BufferConfig struct {
 	// queue before it (and the records after it) go to the spool: a queue
 	// is full for a moment while its table flushes, and a database that
 	// is slower than the feed for a while only slows the reading; one that
-	// stalls longer is spooled. 0 spools at once. The wait ends early
-	// when the writer's flush in progress has lasted SpoolAfter already
-	// (store.Writer.TryWriteWithin), and there is none while a replay is
-	// filling the queue: then the record joins the spool at once.
+	// stalls longer is spooled. 0 spools at once. There is no wait
+	// behind a writer's flush that has been in progress for
+	// store.StalledFlush (store.Writer.TryWriteWithin): the database is
+	// stalled, and the record joins the spool at once.
 	SpoolAfter time.Duration
 }
 
@@ -226,12 +226,8 @@ func (b *Buffer) Write(_ context.Context, rec market.Record) error {
 	sm := b.marks(rec.Stream())
 	sm.mu.Lock()
 	defer sm.mu.Unlock()
-	if st := b.current.Load().(State); st != StateSpooling {
-		wait := b.cfg.SpoolAfter
-		if st == StateReplaying {
-			wait = 0 // the replay fills the queue: waiting would hold up the feed
-		}
-		queued, err := b.w.TryWriteWithin(rec, wait)
+	if b.current.Load().(State) != StateSpooling {
+		queued, err := b.w.TryWriteWithin(rec, b.cfg.SpoolAfter)
 		if err != nil {
 			return err
 		}

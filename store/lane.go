@@ -34,7 +34,7 @@ type lane[T any] struct {
 	recv []time.Time
 	// flushingSince is when the flush in progress began (Unix ns), 0
 	// between flushes: TryWriteWithin does not wait for room behind a
-	// flush that has already taken longer than its wait.
+	// flush in progress for StalledFlush.
 	flushingSince atomic.Int64
 	c             counters
 	// statementTimeout sets Config.FlushTimeout as the merge

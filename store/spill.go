@@ -33,10 +33,10 @@ func (w *Writer) TryWrite(rec market.Record) (queued bool, err error) {
 
 // TryWriteWithin is TryWrite that waits up to wait for room in the
 // record's table queue (a queue is briefly full while its table flushes).
-// The wait ends when the table's flush in progress has lasted wait: a
-// record that finds the queue full behind a flush already stuck that long
-// (a stalled database) does not wait at all, so that the caller (the
-// spool, which then takes the record) is not held up by the database.
+// A record that finds the queue full behind a flush in progress for
+// StalledFlush or longer (a stalled database) does not wait at all, so
+// that the caller (the spool, which then takes the record) is not held up
+// by the database.
 func (w *Writer) TryWriteWithin(rec market.Record, wait time.Duration) (queued bool, err error) {
 	switch r := rec.(type) {
 	case *market.Trade:
@@ -84,14 +84,20 @@ func tryQueue[T market.Record](w *Writer, l *lane[T], rec T, check func(T) error
 	return queued, err
 }
 
+// StalledFlush is how long a flush must have been in progress for its
+// database to count as stalled: a record that finds its table's queue full
+// behind such a flush does not wait for room at all (TryWriteWithin).
+const StalledFlush = time.Second
+
 // waitBehind is how long a record that finds its queue full waits for
 // room, given wait and when the table's flush in progress began (Unix ns,
-// 0: none): wait, less what the flush has already taken of it.
+// 0: none): wait, or nothing behind a flush in progress for StalledFlush
+// or longer.
 func waitBehind(flushingSince int64, now time.Time, wait time.Duration) time.Duration {
-	if flushingSince == 0 || wait <= 0 {
-		return wait
+	if flushingSince != 0 && now.Sub(time.Unix(0, flushingSince)) >= StalledFlush {
+		return 0
 	}
-	return min(wait, wait-now.Sub(time.Unix(0, flushingSince)))
+	return wait
 }
 
 // trySend queues v on ch unless ch stays full for wait, or for what is
