@@ -126,7 +126,7 @@ type symbolRoute struct {
 // per record.
 func (rt *routes) lookup(s market.Stream) *streamRoute {
 	for _, e := range rt.streams[s.Symbol] {
-		if e.stream.Type == s.Type && e.stream.Timeframe == s.Timeframe && e.stream.Exchange == s.Exchange {
+		if e.stream == s {
 			return e.route
 		}
 	}
