@@ -385,6 +385,21 @@ func TestBuiltCandleGaps(t *testing.T) {
 	}
 }
 
+// startTakenOverCandles starts a collector of BTC-USD trades and 1m
+// candles whose stored data ends at t0 (trade 40 and the candle of t0), as
+// after a takeover, and returns the candle stream.
+func startTakenOverCandles(t *testing.T, ls *lineServer) (market.Stream, *recSink, *gapLog, func()) {
+	t.Helper()
+	cs := market.Stream{Exchange: market.Coinbase, Symbol: "BTC-USD", Type: market.TypeCandle, Timeframe: market.TF1m}
+	ts := tradeStream("BTC-USD")
+	resume := func(context.Context, []market.Stream) (map[market.Stream]Last, error) {
+		return map[market.Stream]Last{ts: {Time: at(t0), TradeID: 40}, cs: {Time: at(t0)}}, nil
+	}
+	cfg := Config{Streams: []market.Stream{ts, cs}, Resume: resume}
+	_, sink, gaps, stop := startGapCollector(t, ls, &lineProto{url: ls.url(), seqIDs: true, candles: true}, cfg)
+	return cs, sink, gaps, stop
+}
+
 // A collector that took a stream over (its positions come from storage)
 // and receives trades but no candle yet: each trade shows the buckets
 // before its own closed on the exchange, so the candle stream's restart
@@ -392,14 +407,8 @@ func TestBuiltCandleGaps(t *testing.T) {
 // (or if) a closed candle arrives. Once the candle stream delivers, the
 // trades no longer move it.
 func TestSilentCandleStreamGapFromTrades(t *testing.T) {
-	cs := market.Stream{Exchange: market.Coinbase, Symbol: "BTC-USD", Type: market.TypeCandle, Timeframe: market.TF1m}
-	ts := tradeStream("BTC-USD")
 	ls := newLineServer(t)
-	resume := func(context.Context, []market.Stream) (map[market.Stream]Last, error) {
-		return map[market.Stream]Last{ts: {Time: at(t0), TradeID: 40}, cs: {Time: at(t0)}}, nil
-	}
-	cfg := Config{Streams: []market.Stream{ts, cs}, Resume: resume}
-	_, sink, gaps, stop := startGapCollector(t, ls, &lineProto{url: ls.url(), seqIDs: true, candles: true}, cfg)
+	cs, sink, gaps, stop := startTakenOverCandles(t, ls)
 	defer stop()
 	ls.broadcast(trade(41, t0+70))  // in the bucket after the stored candle's: nothing missing yet
 	ls.broadcast(trade(42, t0+130)) // the bucket t0+60 has closed unseen
@@ -484,14 +493,8 @@ func TestFormingCandleWhileTheStoredEndIsAsked(t *testing.T) {
 // trades already counted in the restart gap: it is no new gap, and it
 // shows the candle stream delivering, so the trades stop moving it.
 func TestLateClosedCandleEndsTheTradesGaps(t *testing.T) {
-	cs := market.Stream{Exchange: market.Coinbase, Symbol: "BTC-USD", Type: market.TypeCandle, Timeframe: market.TF1m}
-	ts := tradeStream("BTC-USD")
 	ls := newLineServer(t)
-	resume := func(context.Context, []market.Stream) (map[market.Stream]Last, error) {
-		return map[market.Stream]Last{ts: {Time: at(t0), TradeID: 40}, cs: {Time: at(t0)}}, nil
-	}
-	cfg := Config{Streams: []market.Stream{ts, cs}, Resume: resume}
-	_, sink, gaps, stop := startGapCollector(t, ls, &lineProto{url: ls.url(), seqIDs: true, candles: true}, cfg)
+	cs, sink, gaps, stop := startTakenOverCandles(t, ls)
 	defer stop()
 	ls.broadcast(trade(41, t0+190))         // t0+60 and t0+120 closed unseen
 	ls.broadcast(candleFrame(t0+120, true)) // late, and counted already
