@@ -35,6 +35,7 @@ Configuration is read from the environment; see env.template and README.md.
 `
 
 func main() {
+	applyGCPercent(os.LookupEnv)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()

@@ -57,7 +57,8 @@ func cmdRun(ctx context.Context, args []string, stderr io.Writer) error {
 	if _, err := m.Reconcile(ctx, specs); err != nil {
 		return fmt.Errorf("seed collectors from %s: %w", cfg.CollectorsConfigPath, err)
 	}
-	log.Info("marketetl starting", zap.Int("collectors", len(specs)), zap.String("admin_addr", cfg.AdminAddr))
+	log.Info("marketetl starting", zap.Int("collectors", len(specs)), zap.String("admin_addr", cfg.AdminAddr),
+		zap.String("gc_percent", gcTarget(os.LookupEnv)))
 	err = svc.RunWith(ctx, func(ctx context.Context) error {
 		return reloadOnHUP(ctx, cfg.CollectorsConfigPath, m, log)
 	})
