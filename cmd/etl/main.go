@@ -13,6 +13,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/KimMachineGun/automemlimit/memlimit"
 )
 
 const usage = `etl — marketetl: crypto market data into PostgreSQL/TimescaleDB and Redis
@@ -35,7 +37,7 @@ Configuration is read from the environment; see env.template and README.md.
 `
 
 func main() {
-	applyGCPercent(os.LookupEnv)
+	tuneGC(os.LookupEnv, memlimit.FromCgroup)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()

@@ -57,8 +57,9 @@ func cmdRun(ctx context.Context, args []string, stderr io.Writer) error {
 	if _, err := m.Reconcile(ctx, specs); err != nil {
 		return fmt.Errorf("seed collectors from %s: %w", cfg.CollectorsConfigPath, err)
 	}
+	gogc, memLimit := gcSettings()
 	log.Info("marketetl starting", zap.Int("collectors", len(specs)), zap.String("admin_addr", cfg.AdminAddr),
-		zap.String("gc_percent", gcTarget(os.LookupEnv)))
+		zap.Int64("gogc", gogc), zap.Int64("gomemlimit_bytes", memLimit))
 	err = svc.RunWith(ctx, func(ctx context.Context) error {
 		return reloadOnHUP(ctx, cfg.CollectorsConfigPath, m, log)
 	})
