@@ -189,7 +189,8 @@ func New(cfg Config) (*Filler, error) {
 
 // RecordGap queues g to be recorded and filled. It never blocks: when the
 // queue is full, g is merged with a queued gap of the same stream (their
-// union is filled); when there is none, g is logged and kept aside until
+// union is filled) unless either stands alone (Gap.Alone: a book resync
+// is one row each); when there is none, g is logged and kept aside until
 // the queue drains.
 func (f *Filler) RecordGap(g market.Gap) {
 	if g.To.Before(g.From) {
@@ -206,7 +207,7 @@ func (f *Filler) RecordGap(g market.Gap) {
 	default:
 		merged := false
 		for i := range f.queue {
-			if f.queue[i].Stream == g.Stream {
+			if f.queue[i].Stream == g.Stream && !g.Alone() && !f.queue[i].Alone() {
 				f.queue[i] = f.queue[i].Union(g)
 				merged = true
 				break

@@ -630,6 +630,31 @@ func TestRecordGapMergesWhenQueueFull(t *testing.T) {
 	sameLines(t, "BTC gaps", r.gapRows(st("BTC-USDT")), []string{"open ids 10..40 rows 0 attempts 0 "})
 }
 
+// TestRecordGapKeepsBookResyncsApartWhenQueueFull: with the queue full,
+// a book_resync gap is neither merged into a queued gap of its book nor
+// merged into by one: each resync stays its own row.
+func TestRecordGapKeepsBookResyncsApartWhenQueueFull(t *testing.T) {
+	r := newRig(t, 0)
+	f := r.filler(func(c *backfill.Config) { c.QueueSize = 1; c.Histories = nil })
+	at := r.start
+	book := market.Stream{Exchange: market.Binance, Symbol: "BTCUSDT", Type: market.TypeOrderBook}
+	f.RecordGap(market.Gap{Stream: book, From: at, To: at.Add(time.Minute), Reason: market.GapBookResync})
+	f.RecordGap(market.Gap{Stream: book, From: at.Add(30 * time.Second), To: at.Add(2 * time.Minute), Reason: market.GapBookResync})
+	f.RecordGap(market.Gap{Stream: book, From: at.Add(90 * time.Second), To: at.Add(3 * time.Minute), Reason: market.GapSpoolFull})
+	s := f.Stats()
+	if s.Received != 3 || s.Queued != 3 || s.MergedInQueue != 0 || s.Overflowed != 2 {
+		t.Fatalf("stats %+v, want 3 received, 3 queued (1 in the queue, 2 aside), 0 merged, 2 overflowed", s)
+	}
+	r.run(f)
+	eventually(t, "gaps recorded", func() (bool, string) {
+		n := r.count(`SELECT count(*) FROM gaps`)
+		return n == 3 && f.Stats().Queued == 0, fmt.Sprintf("%d rows", n)
+	})
+	if n := r.count(`SELECT count(*) FROM gaps WHERE reason = 'book_resync'`); n != 2 {
+		t.Errorf("%d book_resync rows, want 2", n)
+	}
+}
+
 // TestGapsQueuedAtShutdownAreRecorded: gaps still queued when the filler
 // stops are recorded before Run returns (the next start would not find
 // them again), even though Run's context has ended.

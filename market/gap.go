@@ -85,6 +85,15 @@ type Gap struct {
 // HasIDs reports whether the gap is bounded by trade ids.
 func (g Gap) HasIDs() bool { return g.AfterID > 0 && g.BeforeID > 0 }
 
+// Alone reports whether the gap is a record of its own that is never
+// merged with another gap of its stream: a book_resync gap records one
+// resync and is never filled (no exchange serves a book's history), so
+// merging would only lose the count. Two resyncs of one book often
+// overlap in time: a Binance or Coinbase snapshot carries no exchange
+// time, so its gap ends at the host time it was received, which can be
+// after the exchange time of the next update applied.
+func (g Gap) Alone() bool { return g.Reason == GapBookResync }
+
 // String describes the gap for logs and errors.
 func (g Gap) String() string {
 	s := fmt.Sprintf("%s %s..%s (%s)", g.Stream, g.From.UTC().Format(time.RFC3339Nano), g.To.UTC().Format(time.RFC3339Nano), g.Reason)

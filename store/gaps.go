@@ -91,8 +91,8 @@ func nullID(id int64) *int64 {
 // it into one row, which keeps the oldest row's id and reason; Record
 // returns that row. Gaps being filled are never merged into: an overlap
 // with one is filled twice, which the idempotent writer makes harmless.
-// A book_resync gap is never merged, either way: each resync is its own
-// row (see mergeable).
+// A gap that stands alone (Gap.Alone: book_resync) is never merged,
+// either way: each resync is its own row (see mergeable).
 func (s *Gaps) Record(ctx context.Context, g market.Gap) (GapRow, error) {
 	if g.To.Before(g.From) {
 		return GapRow{}, fmt.Errorf("record gap %s: to is before from", g)
@@ -163,15 +163,11 @@ func (s *Gaps) Record(ctx context.Context, g market.Gap) (GapRow, error) {
 // ids, their id ranges overlap or touch; a gap with ids never merges with
 // one without, whose bounds are not comparable.
 //
-// A book_resync gap never merges. It is not filled (no exchange serves a
-// book's history), so merging saves no work; it records one resync, and
-// two resyncs of one book often overlap in time (a Binance or Coinbase
-// snapshot carries no exchange time, so the gap ends at the host time it
-// was received, which can be after the exchange time of the next update
-// applied): merged, they would be one row or two depending only on
+// A gap that stands alone (Gap.Alone: book_resync) never merges: merged,
+// two overlapping resyncs would be one row or two depending only on
 // whether the filler had already marked the first unfillable.
 func mergeable(a, b market.Gap) bool {
-	if a.Reason == market.GapBookResync || b.Reason == market.GapBookResync {
+	if a.Alone() || b.Alone() {
 		return false
 	}
 	if a.HasIDs() != b.HasIDs() {
