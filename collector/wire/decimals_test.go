@@ -16,10 +16,12 @@ import (
 // holds a big.Int as ParseDecimal's does, not a nil one).
 func sameDecimal(t *testing.T, in string, got, want decimal.Decimal) {
 	t.Helper()
-	if got.Exponent() != want.Exponent() || got.Coefficient().Cmp(want.Coefficient()) != 0 || got.String() != want.String() ||
-		!reflect.DeepEqual(got, want) {
+	if got.Exponent() != want.Exponent() || got.Coefficient().Cmp(want.Coefficient()) != 0 || got.String() != want.String() {
 		t.Fatalf("Parse(%q) = %s×10^%d (%s), ParseDecimal %s×10^%d (%s)", in,
 			got.Coefficient(), got.Exponent(), got, want.Coefficient(), want.Exponent(), want)
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("Parse(%q) = %#v, ParseDecimal %#v: the same value held differently", in, got, want)
 	}
 }
 
@@ -159,6 +161,26 @@ func TestDecimalsSharedValue(t *testing.T) {
 	for _, d := range []decimal.Decimal{a, b, c} {
 		if d.String() != "2.5" || d.Exponent() != -2 || d.Coefficient().Int64() != 250 {
 			t.Fatalf("a shared decimal changed: %s×10^%d", d.Coefficient(), d.Exponent())
+		}
+	}
+}
+
+// TestDecimalsPoolDistinct: a Decimals that was taken and not given back
+// is not handed out again.
+func TestDecimalsPoolDistinct(t *testing.T) {
+	var p DecimalsPool
+	out := map[*Decimals]bool{}
+	for range 3 {
+		for range 8 {
+			m := p.Get()
+			if out[m] {
+				t.Fatal("Get returned a Decimals that is still in use")
+			}
+			out[m] = true
+		}
+		for m := range out {
+			p.Put(m)
+			delete(out, m)
 		}
 	}
 }
