@@ -2,6 +2,7 @@ package wire
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"reflect"
 	"strconv"
 	"strings"
@@ -263,4 +264,87 @@ func BenchmarkDecimals(b *testing.B) {
 			}
 		}
 	})
+}
+
+// stream is a synthetic sequence of decimal strings as an exchange writes
+// them (Binance pads prices and sizes to 8 places), for measuring how
+// often a Decimals finds them. It is not market data: the hit rate on a
+// real stream depends on how often its values repeat within the table's
+// reach, which these models only bracket.
+type stream struct {
+	name string
+	// symbols random walks of the price, moving by up to walk ticks of
+	// 0.01 per trade, interleaved; each trade is a price and a size.
+	symbols, walk int
+	// roundLots is the share of sizes drawn from a few round lots; the
+	// others are drawn from 1..randomUnits × 10⁻⁵.
+	roundLots   float64
+	randomUnits int64
+}
+
+var streams = []stream{
+	{"one symbol, random sizes", 1, 5, 0, 100_000},
+	{"one symbol, half round lots", 1, 5, 0.5, 100_000},
+	{"eight symbols, half round lots", 8, 5, 0.5, 100_000},
+	{"eight symbols, fast walk, random sizes", 8, 50, 0, 100_000},
+}
+
+// values returns n values of s: price, size, price, size...
+func (s stream) values(n int) [][]byte {
+	rng := rand.New(rand.NewPCG(1, 2))
+	lots := []int64{100, 200, 500, 1_000, 2_000, 5_000, 10_000, 20_000, 50_000, 100_000} // × 10⁻⁵
+	prices := make([]int64, s.symbols)                                                   // in ticks of 0.01
+	for i := range prices {
+		prices[i] = int64(100+i*997) * 100 * int64(i+1)
+	}
+	out := make([][]byte, 0, n)
+	for i := 0; len(out) < n; i++ {
+		p := &prices[i%s.symbols]
+		*p += int64(rng.IntN(2*s.walk+1) - s.walk)
+		*p = max(*p, 1)
+		units := rng.Int64N(s.randomUnits) + 1
+		if rng.Float64() < s.roundLots {
+			units = lots[rng.IntN(len(lots))]
+		}
+		out = append(out, fmt.Appendf(nil, "%d.%02d000000", *p/100, *p%100), fmt.Appendf(nil, "%d.%05d000", units/100_000, units%100_000))
+	}
+	return out
+}
+
+// hitRate is the share of vs that a Decimals, fed vs in order, finds.
+func hitRate(vs [][]byte) float64 {
+	m := new(Decimals)
+	hits := 0
+	for _, v := range vs {
+		if c, scale, ok := parseShortDecimal(v); ok {
+			if e := m.t[decimalsSlot(c, scale)]; e.used && e.c == c && e.scale == scale {
+				hits++
+			}
+		}
+		if _, err := m.Parse(v); err != nil {
+			panic(err)
+		}
+	}
+	return float64(hits) / float64(len(vs))
+}
+
+// BenchmarkDecimalsStream reads the synthetic streams with a Decimals and
+// reports the share found ("hits"); compare its allocs/op and ns/op with
+// BenchmarkParseDecimal's two allocations per value.
+func BenchmarkDecimalsStream(b *testing.B) {
+	for _, s := range streams {
+		b.Run(s.name, func(b *testing.B) {
+			vs := s.values(1 << 16)
+			m := new(Decimals)
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				if _, err := m.Parse(vs[i&(len(vs)-1)]); err != nil {
+					b.Fatal(err)
+				}
+				i++
+			}
+			b.ReportMetric(hitRate(vs), "hits")
+		})
+	}
 }
