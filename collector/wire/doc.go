@@ -51,9 +51,8 @@
 // the decimals read recently, which it returns again without allocating
 // (decimal.Decimal is immutable, so they may share their coefficient);
 // DecimalsPool lends tables to a Decode that runs on several goroutines.
-// Integers (ids, counts, Unix times) are
-// read with ParseCount; SkipNumber is the JSON number grammar the scanner
-// uses.
+// Integers (ids, counts, Unix times) are read with ParseCount; SkipNumber
+// is the JSON number grammar the scanner uses.
 //
 // # REST client
 //
