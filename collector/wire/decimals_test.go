@@ -328,23 +328,31 @@ func hitRate(vs [][]byte) float64 {
 	return float64(hits) / float64(len(vs))
 }
 
-// BenchmarkDecimalsStream reads the synthetic streams with a Decimals and
-// reports the share found ("hits"); compare its allocs/op and ns/op with
-// BenchmarkParseDecimal's two allocations per value.
+// BenchmarkDecimalsStream reads the synthetic streams with a Decimals
+// ("table", reporting the share found as "hits") and without one ("none",
+// which is ParseDecimal).
 func BenchmarkDecimalsStream(b *testing.B) {
 	for _, s := range streams {
-		b.Run(s.name, func(b *testing.B) {
-			vs := s.values(1 << 16)
-			m := new(Decimals)
-			b.ReportAllocs()
-			i := 0
-			for b.Loop() {
-				if _, err := m.Parse(vs[i&(len(vs)-1)]); err != nil {
-					b.Fatal(err)
-				}
-				i++
+		vs := s.values(1 << 16)
+		for _, table := range []bool{true, false} {
+			name := s.name + "/none"
+			var m *Decimals
+			if table {
+				name, m = s.name+"/table", new(Decimals)
 			}
-			b.ReportMetric(hitRate(vs), "hits")
-		})
+			b.Run(name, func(b *testing.B) {
+				b.ReportAllocs()
+				i := 0
+				for b.Loop() {
+					if _, err := m.Parse(vs[i&(len(vs)-1)]); err != nil {
+						b.Fatal(err)
+					}
+					i++
+				}
+				if table {
+					b.ReportMetric(hitRate(vs), "hits")
+				}
+			})
+		}
 	}
 }
