@@ -115,6 +115,9 @@ type Adapter struct {
 	// symbols maps Binance's spellings of the symbols ever planned back to
 	// normalised symbols; see symbols.go.
 	symbols symbolTable
+	// decimals lends each Decode call a table of recently read decimals
+	// (Decode runs on every connection's reader at once).
+	decimals wire.DecimalsPool
 }
 
 // New checks cfg, applies its defaults and returns an Adapter.

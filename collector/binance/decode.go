@@ -124,8 +124,15 @@ var (
 // among the symbols planned.
 func (a *Adapter) Decode(frame []byte, received time.Time, ev *collector.Event) error {
 	d := decoder{a: a, b: frame, received: received, st: market.Stream{Exchange: market.Binance}}
+	err := d.decode(ev)
+	a.decimals.Put(d.dec)
+	return err
+}
+
+// decode is Decode's work on d's frame.
+func (d *decoder) decode(ev *collector.Event) error {
 	var m message
-	if err := m.scan(frame); err != nil {
+	if err := m.scan(d.b); err != nil {
 		return d.fail(collector.ReasonMalformedJSON, "", err)
 	}
 	top := &m.f[levelTop]
@@ -149,6 +156,9 @@ type decoder struct {
 	received time.Time
 	// st is what is known so far of the frame's stream, for errors.
 	st market.Stream
+	// dec reads the frame's decimals: taken from the adapter's pool at
+	// the first decimal, nil before, given back when Decode returns.
+	dec *wire.Decimals
 }
 
 func (d *decoder) fail(reason, field string, err error) error {

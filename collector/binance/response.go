@@ -120,7 +120,10 @@ func (d *decoder) decimal(s wire.Span, field string) (decimal.Decimal, error) {
 	if err != nil {
 		return decimal.Decimal{}, err
 	}
-	v, err := wire.ParseDecimal(t)
+	if d.dec == nil {
+		d.dec = d.a.decimals.Get()
+	}
+	v, err := d.dec.Parse(t)
 	if err != nil {
 		return decimal.Decimal{}, d.fail(collector.ReasonBadNumber, field, err)
 	}

@@ -101,6 +101,9 @@ type Adapter struct {
 	cfg Config
 	// rest is the REST client.
 	rest *wire.REST
+	// decimals lends each Decode call a table of recently read decimals
+	// (Decode runs on every connection's reader at once).
+	decimals wire.DecimalsPool
 }
 
 // New checks cfg, applies its defaults and returns an Adapter.

@@ -49,7 +49,15 @@ var (
 //
 // Anything malformed returns a *collector.DecodeError.
 func (a *Adapter) Decode(frame []byte, received time.Time, ev *collector.Event) error {
-	d := decoder{b: frame, st: market.Stream{Exchange: market.Coinbase}}
+	d := decoder{b: frame, st: market.Stream{Exchange: market.Coinbase}, pool: &a.decimals}
+	err := d.decode(received, ev)
+	a.decimals.Put(d.dec)
+	return err
+}
+
+// decode is Decode's work on d's frame.
+func (d *decoder) decode(received time.Time, ev *collector.Event) error {
+	frame := d.b
 	var f fields
 	if err := scanObject(frame, &f); err != nil {
 		return d.fail(collector.ReasonMalformedJSON, "", err)
@@ -104,6 +112,11 @@ type decoder struct {
 	// its symbol, made a string only for an error.
 	st  market.Stream
 	sym []byte
+	// dec reads the frame's decimals: taken from pool (the adapter's) at
+	// the first decimal, given back when Decode returns. Without a pool
+	// (ParseHeartbeat) decimals are read without remembering.
+	pool *wire.DecimalsPool
+	dec  *wire.Decimals
 }
 
 func (d *decoder) fail(reason, field string, err error) error {
@@ -269,7 +282,10 @@ func (d *decoder) decimal(v wire.Span, field string) (decimal.Decimal, error) {
 	if err != nil {
 		return decimal.Decimal{}, err
 	}
-	n, err := wire.ParseDecimal(t)
+	if d.dec == nil && d.pool != nil {
+		d.dec = d.pool.Get()
+	}
+	n, err := d.dec.Parse(t)
 	if err != nil {
 		return decimal.Decimal{}, d.fail(collector.ReasonBadNumber, field, err)
 	}

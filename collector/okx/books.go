@@ -36,9 +36,9 @@ func (d *decoder) book(s *wire.Scanner) error {
 		var err error
 		switch string(key) {
 		case "asks":
-			err = readLevels(s, "asks", market.Ask, &m)
+			err = readLevels(s, d.decimals(), "asks", market.Ask, &m)
 		case "bids":
-			err = readLevels(s, "bids", market.Bid, &m)
+			err = readLevels(s, d.decimals(), "bids", market.Bid, &m)
 		case "ts":
 			m.Time, err = readTime(s, "ts")
 			seen.ts = true
@@ -84,8 +84,8 @@ func (d *decoder) book(s *wire.Scanner) error {
 }
 
 // readLevels reads a side's array of [price, size, "0", orders] as
-// changes; only price and size are kept.
-func readLevels(s *wire.Scanner, field string, side market.BookSide, m *collector.BookMessage) error {
+// changes; only price and size are kept, read with dec.
+func readLevels(s *wire.Scanner, dec *wire.Decimals, field string, side market.BookSide, m *collector.BookMessage) error {
 	if s.Peek() != '[' {
 		sp, err := s.Value()
 		if err != nil {
@@ -107,9 +107,9 @@ func readLevels(s *wire.Scanner, field string, side market.BookSide, m *collecto
 			var err error
 			switch col {
 			case 0:
-				c.Price, err = readDecimal(s, field+".price")
+				c.Price, err = readDecimal(s, dec, field+".price")
 			case 1:
-				c.Size, err = readDecimal(s, field+".size")
+				c.Size, err = readDecimal(s, dec, field+".size")
 			default:
 				_, err = s.Value()
 			}

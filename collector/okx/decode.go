@@ -42,10 +42,11 @@ func (a *Adapter) Decode(frame []byte, received time.Time, ev *collector.Event) 
 		ev.Pong = true
 		return nil
 	}
-	d := decoder{s: wire.NewScanner(frame), received: received, ev: ev, base: len(ev.Records), syms: &a.syms}
+	d := decoder{s: wire.NewScanner(frame), received: received, ev: ev, base: len(ev.Records), syms: &a.syms, pool: &a.decimals}
 	d.stream.Exchange = market.OKX
 	books := len(ev.Books)
 	err := d.frame()
+	a.decimals.Put(d.dec)
 	if err != nil {
 		var de *collector.DecodeError
 		if errors.As(err, &de) && de.Reason == collector.ReasonMalformedJSON {
@@ -71,6 +72,18 @@ type decoder struct {
 	stream market.Stream
 	// syms interns instrument ids (the adapter's).
 	syms *symbols
+	// dec reads the frame's decimals: taken from pool (the adapter's) by
+	// decimals at the first record, given back when Decode returns.
+	pool *wire.DecimalsPool
+	dec  *wire.Decimals
+}
+
+// decimals returns the frame's table of recently read decimals.
+func (d *decoder) decimals() *wire.Decimals {
+	if d.dec == nil {
+		d.dec = d.pool.Get()
+	}
+	return d.dec
 }
 
 // argument is an "arg" object: the channel and instrument of a
@@ -318,7 +331,7 @@ func (d *decoder) decodeData(s *wire.Scanner) error {
 // (order-book-trading-market-data-ws-trades-channel).
 func (d *decoder) trade(s *wire.Scanner) error {
 	rec := new(market.Trade)
-	if err := readTrade(s, d.stream.Symbol, rec); err != nil {
+	if err := readTrade(s, d.decimals(), d.stream.Symbol, rec); err != nil {
 		return d.elementError(err)
 	}
 	rec.Exchange, rec.Symbol, rec.Received = market.OKX, d.stream.Symbol, d.received
@@ -331,7 +344,7 @@ func (d *decoder) trade(s *wire.Scanner) error {
 // value it does not have (no best bid, say): that field is left invalid.
 func (d *decoder) ticker(s *wire.Scanner) error {
 	rec := new(market.Ticker)
-	if err := readTicker(s, d.stream.Symbol, rec); err != nil {
+	if err := readTicker(s, d.decimals(), d.stream.Symbol, rec); err != nil {
 		return d.elementError(err)
 	}
 	rec.Exchange, rec.Symbol, rec.Received = market.OKX, d.stream.Symbol, d.received
@@ -344,7 +357,7 @@ func (d *decoder) ticker(s *wire.Scanner) error {
 // the confirm column is taken as still forming.
 func (d *decoder) candle(s *wire.Scanner) error {
 	rec := new(market.Candle)
-	confirmed, err := readCandle(s, rec)
+	confirmed, err := readCandle(s, d.decimals(), rec)
 	if err != nil {
 		return d.elementError(err)
 	}

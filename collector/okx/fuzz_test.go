@@ -52,12 +52,12 @@ func FuzzRESTBody(f *testing.F) {
 		_, _, _ = envelope(body)
 		_ = readData(body, func(s *wire.Scanner) error {
 			var c market.Candle
-			_, err := readCandle(s, &c)
+			_, err := readCandle(s, nil, &c)
 			return err
 		})
 		_ = readData(body, func(s *wire.Scanner) error {
 			var tr market.Trade
-			return readTrade(s, "BTC-USDT", &tr)
+			return readTrade(s, nil, "BTC-USDT", &tr)
 		})
 	})
 }

@@ -94,7 +94,7 @@ func (a *Adapter) Candles(ctx context.Context, sym market.Symbol, tf market.Time
 	out := make([]market.Candle, 0, CandlesPerRequest)
 	err = readData(body, func(s *wire.Scanner) error {
 		var c market.Candle
-		confirm, err := readCandle(s, &c)
+		confirm, err := readCandle(s, nil, &c)
 		if err != nil {
 			return err
 		}
@@ -212,7 +212,7 @@ func (a *Adapter) tradesPage(ctx context.Context, sym market.Symbol, afterID, up
 	var got []numberedTrade
 	err = readData(body, func(s *wire.Scanner) error {
 		var t market.Trade
-		if err := readTrade(s, sym, &t); err != nil {
+		if err := readTrade(s, nil, sym, &t); err != nil {
 			return err
 		}
 		id, err := strconv.ParseInt(t.TradeID, 10, 64)

@@ -97,6 +97,9 @@ type Adapter struct {
 	rest *wire.REST
 	// syms interns the instruments of decoded frames.
 	syms symbols
+	// decimals lends each Decode call a table of recently read decimals
+	// (Decode runs on every connection's reader at once).
+	decimals wire.DecimalsPool
 }
 
 // New checks cfg, applies its defaults and returns an Adapter.

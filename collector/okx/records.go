@@ -14,7 +14,9 @@ import (
 // The readers below decode one trade object, ticker object or candle row,
 // as pushed on the WebSocket and as returned by REST, which share the
 // format. They fill the record's market fields and leave Exchange,
-// Received and (for candles) Timeframe and Closed to the caller.
+// Received and (for candles) Timeframe and Closed to the caller. They read
+// decimals with a *wire.Decimals: the WebSocket decoder's table, or nil
+// (REST pages), which reads them without remembering.
 
 // fieldError is a fault in one field of a record; the caller turns it into
 // a DecodeError or a REST error.
@@ -42,7 +44,7 @@ const maxTradeIDLen = 64
 
 // readTrade reads a trade object: instId (when present it must be sym),
 // tradeId, px, sz, side (the taker's) and ts.
-func readTrade(s *wire.Scanner, sym market.Symbol, t *market.Trade) error {
+func readTrade(s *wire.Scanner, dec *wire.Decimals, sym market.Symbol, t *market.Trade) error {
 	if err := wantObject(s, "data"); err != nil {
 		return err
 	}
@@ -73,10 +75,10 @@ func readTrade(s *wire.Scanner, sym market.Symbol, t *market.Trade) error {
 			}
 		case "px":
 			bit = hasPx
-			t.Price, err = readDecimal(s, "px")
+			t.Price, err = readDecimal(s, dec, "px")
 		case "sz":
 			bit = hasSz
-			t.Size, err = readDecimal(s, "sz")
+			t.Size, err = readDecimal(s, dec, "sz")
 		case "side":
 			bit = hasSide
 			t.Side, err = readSide(s)
@@ -152,7 +154,7 @@ func checkTradeID(id []byte) error {
 
 // readTicker reads a ticker object. Values OKX leaves empty ("") or null
 // stay invalid; ts is required.
-func readTicker(s *wire.Scanner, sym market.Symbol, t *market.Ticker) error {
+func readTicker(s *wire.Scanner, dec *wire.Decimals, sym market.Symbol, t *market.Ticker) error {
 	if err := wantObject(s, "data"); err != nil {
 		return err
 	}
@@ -197,7 +199,7 @@ func readTicker(s *wire.Scanner, sym market.Symbol, t *market.Ticker) error {
 			_, err := s.Value()
 			return err
 		}
-		v, err := readOptionalDecimal(s, name)
+		v, err := readOptionalDecimal(s, dec, name)
 		*dst = v
 		return err
 	})
@@ -257,7 +259,7 @@ const minCandleColumns = 6
 // be missing at the end of the row; columns after confirm are ignored.
 // QuoteVolume is volCcyQuote, else volCcy (both in the quote currency for
 // SPOT), else invalid. Trades is -1: OKX does not count them.
-func readCandle(s *wire.Scanner, c *market.Candle) (confirmState, error) {
+func readCandle(s *wire.Scanner, dec *wire.Decimals, c *market.Candle) (confirmState, error) {
 	if s.Peek() != '[' {
 		sp, err := s.Value()
 		if err != nil {
@@ -282,19 +284,19 @@ func readCandle(s *wire.Scanner, c *market.Candle) (confirmState, error) {
 		case 0:
 			c.Time, err = readTime(s, name)
 		case 1:
-			c.Open, err = readDecimal(s, name)
+			c.Open, err = readDecimal(s, dec, name)
 		case 2:
-			c.High, err = readDecimal(s, name)
+			c.High, err = readDecimal(s, dec, name)
 		case 3:
-			c.Low, err = readDecimal(s, name)
+			c.Low, err = readDecimal(s, dec, name)
 		case 4:
-			c.Close, err = readDecimal(s, name)
+			c.Close, err = readDecimal(s, dec, name)
 		case 5:
-			c.Volume, err = readDecimal(s, name)
+			c.Volume, err = readDecimal(s, dec, name)
 		case 6:
-			volCcy, err = readOptionalDecimal(s, name)
+			volCcy, err = readOptionalDecimal(s, dec, name)
 		case 7:
-			volCcyQuote, err = readOptionalDecimal(s, name)
+			volCcyQuote, err = readOptionalDecimal(s, dec, name)
 		case 8:
 			var v []byte
 			if v, err = readString(s, name); err == nil {
@@ -352,22 +354,22 @@ func readString(s *wire.Scanner, field string) ([]byte, error) {
 	return v, nil
 }
 
-// readDecimal reads a required decimal written as a string.
-func readDecimal(s *wire.Scanner, field string) (decimal.Decimal, error) {
+// readDecimal reads a required decimal written as a string, with dec.
+func readDecimal(s *wire.Scanner, dec *wire.Decimals, field string) (decimal.Decimal, error) {
 	v, err := readString(s, field)
 	if err != nil {
 		return decimal.Decimal{}, err
 	}
-	d, err := wire.ParseDecimal(v)
+	d, err := dec.Parse(v)
 	if err != nil {
 		return decimal.Decimal{}, &fieldError{reason: collector.ReasonBadNumber, field: field, err: err}
 	}
 	return d, nil
 }
 
-// readOptionalDecimal reads a decimal written as a string; "" and null give
-// an invalid NullDecimal.
-func readOptionalDecimal(s *wire.Scanner, field string) (decimal.NullDecimal, error) {
+// readOptionalDecimal reads a decimal written as a string, with dec; ""
+// and null give an invalid NullDecimal.
+func readOptionalDecimal(s *wire.Scanner, dec *wire.Decimals, field string) (decimal.NullDecimal, error) {
 	sp, err := s.Value()
 	if err != nil {
 		return decimal.NullDecimal{}, err
@@ -385,7 +387,7 @@ func readOptionalDecimal(s *wire.Scanner, field string) (decimal.NullDecimal, er
 	if len(v) == 0 {
 		return decimal.NullDecimal{}, nil
 	}
-	d, err := wire.ParseDecimal(v)
+	d, err := dec.Parse(v)
 	if err != nil {
 		return decimal.NullDecimal{}, &fieldError{reason: collector.ReasonBadNumber, field: field, err: err}
 	}

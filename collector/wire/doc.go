@@ -47,9 +47,12 @@
 // places); "-0" reads as zero. OKX, Binance and Coinbase document and send
 // only this form. A value that breaks the rule is refused with
 // ErrNotDecimal and the adapter reports collector.ReasonBadNumber; money
-// never passes through float64. Integers (ids, counts, Unix times) are
-// read with ParseCount; SkipNumber is the JSON number grammar the scanner
-// uses.
+// never passes through float64. Decimals is ParseDecimal with a table of
+// the decimals read recently, which it returns again without allocating
+// (decimal.Decimal is immutable, so they may share their coefficient);
+// DecimalsPool lends tables to a Decode that runs on several goroutines.
+// Integers (ids, counts, Unix times) are read with ParseCount; SkipNumber
+// is the JSON number grammar the scanner uses.
 //
 // # REST client
 //
