@@ -17,7 +17,9 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -127,6 +129,58 @@ func AliasProblem(decode func(frame []byte, ev *collector.Event) error, frame []
 		return fmt.Sprintf("the decoded event changed with the frame's buffer:\n before %s\n after  %s", before, after)
 	}
 	return ""
+}
+
+// SameWhenShared decodes every frame of paths with one decoder from four
+// goroutines at once, as the collector's connection readers call an
+// adapter's Decode, three times each (so that whatever the decoder
+// remembers between calls, such as the decimals its pool's tables hold,
+// is used), and fails t for every outcome that differs from the frame's
+// first decoding by a fresh decoder: the same records, book messages and
+// error, decimals with the same coefficients and exponents. Run with
+// -race it also finds state that two calls share unguarded. fresh makes a
+// new decoder (an adapter's Decode with its received time).
+func SameWhenShared(t *testing.T, paths []string, fresh func() func(frame []byte, ev *collector.Event) error) {
+	t.Helper()
+	if len(paths) == 0 {
+		t.Fatal("no frames to decode")
+	}
+	type outcome struct {
+		ev  collector.Event
+		err error
+	}
+	frames := make([][]byte, len(paths))
+	want := make([]outcome, len(paths))
+	for i, p := range paths {
+		var err error
+		if frames[i], err = os.ReadFile(p); err != nil {
+			t.Fatal(err)
+		}
+		want[i].err = fresh()(frames[i], &want[i].ev)
+	}
+	decode := fresh()
+	var wg sync.WaitGroup
+	errs := make(chan string, 4)
+	for g := range 4 {
+		wg.Go(func() {
+			for r := range 3 {
+				for j := range frames {
+					i := (j + 7*g + r) % len(frames)
+					var got outcome
+					got.err = decode(frames[i], &got.ev)
+					if !reflect.DeepEqual(got, want[i]) {
+						errs <- fmt.Sprintf("%s, round %d: decoded %+v, %v; first %+v, %v", paths[i], r, got.ev, got.err, want[i].ev, want[i].err)
+						return
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for e := range errs {
+		t.Error(e)
+	}
 }
 
 // renderOutcome writes everything Decode returned, decimals and strings

@@ -1,62 +1,24 @@
 package binance
 
 import (
-	"fmt"
-	"os"
 	"path/filepath"
-	"reflect"
-	"sync"
 	"testing"
 
 	"marketetl/collector"
+	"marketetl/collector/adaptertest"
 )
 
-// TestDecodeSharedDecimals decodes every golden frame on one Adapter from
-// four goroutines at once, as the collector's connection readers call
-// Decode, three times each, so that the frames' decimals are found in the
-// tables the adapter's pool lends, and checks every outcome against the
-// frame's first decoding by a fresh Adapter (which the golden tests check
-// digit by digit): the same records and book messages, decimals with the
-// same coefficients and exponents, the same error. Run with -race it also
-// checks that no two calls share a table.
+// TestDecodeSharedDecimals: every golden frame decoded on one Adapter from
+// four goroutines at once, three times each, so that the frames' decimals
+// are found in the tables the adapter's pool lends, comes out as a fresh
+// Adapter's first decoding of it (adaptertest.SameWhenShared).
 func TestDecodeSharedDecimals(t *testing.T) {
 	paths, err := filepath.Glob(filepath.Join("testdata", "*.json"))
-	if err != nil || len(paths) == 0 {
-		t.Fatalf("golden frames: %v (%d)", err, len(paths))
+	if err != nil {
+		t.Fatal(err)
 	}
-	type outcome struct {
-		ev  collector.Event
-		err error
-	}
-	frames := make([][]byte, len(paths))
-	want := make([]outcome, len(paths))
-	for i, p := range paths {
-		if frames[i], err = os.ReadFile(p); err != nil {
-			t.Fatal(err)
-		}
-		want[i].err = newTestAdapter(t).Decode(frames[i], received, &want[i].ev)
-	}
-	a := newTestAdapter(t)
-	var wg sync.WaitGroup
-	errs := make(chan string, 4)
-	for g := range 4 {
-		wg.Go(func() {
-			for r := range 3 {
-				for j := range frames {
-					i := (j + 7*g + r) % len(frames)
-					var got outcome
-					got.err = a.Decode(frames[i], received, &got.ev)
-					if !reflect.DeepEqual(got, want[i]) {
-						errs <- fmt.Sprintf("%s, round %d: decoded %+v, %v; first %+v, %v", paths[i], r, got.ev, got.err, want[i].ev, want[i].err)
-						return
-					}
-				}
-			}
-		})
-	}
-	wg.Wait()
-	close(errs)
-	for e := range errs {
-		t.Error(e)
-	}
+	adaptertest.SameWhenShared(t, paths, func() func([]byte, *collector.Event) error {
+		a := newTestAdapter(t)
+		return func(frame []byte, ev *collector.Event) error { return a.Decode(frame, received, ev) }
+	})
 }
