@@ -59,14 +59,32 @@ func NewMigrator(ctx context.Context, databaseURL string, log *zap.Logger) (*Mig
 	if err != nil {
 		return nil, err
 	}
+	mg := &Migrator{versions: versions, url: u.String(), log: log}
+	if mg.m, err = mg.open(); err != nil {
+		return nil, err
+	}
+	return mg, nil
+}
+
+// open connects golang-migrate to the database with the embedded
+// migrations.
+func (m *Migrator) open() (*migrate.Migrate, error) {
+	u, err := parseDatabaseURL(m.url)
+	if err != nil {
+		return nil, err
+	}
+	src, err := iofs.New(migrations.FS(), ".")
+	if err != nil {
+		return nil, fmt.Errorf("read embedded migrations: %w", err)
+	}
 	driverURL := *u
 	driverURL.Scheme = "pgx5"
-	m, err := migrate.NewWithSourceInstance("iofs", src, driverURL.String())
+	mg, err := migrate.NewWithSourceInstance("iofs", src, driverURL.String())
 	if err != nil {
 		return nil, fmt.Errorf("connect to database %s for migrations: %w", u.Redacted(), err)
 	}
-	m.Log = migrateLogger{log}
-	return &Migrator{m: m, versions: versions, url: u.String(), log: log}, nil
+	mg.Log = migrateLogger{m.log}
+	return mg, nil
 }
 
 // sourceVersions lists the versions of the migrations in src, ascending.
@@ -132,7 +150,9 @@ func (m *Migrator) Up(ctx context.Context) error {
 // Down reverts every migration, dropping everything the schema created
 // (and the timescaledb extension if migration 1 created it). Stop the
 // service first: with TimescaleDB, sessions that had the extension loaded
-// fail once it is dropped.
+// fail once it is dropped. The Migrator's own session is one of them, so
+// Down ends by connecting again: Up works after it (with the old session,
+// TimescaleDB 2.28 refused the continuous aggregates of migration 5).
 func (m *Migrator) Down(ctx context.Context) error {
 	reverted := 0
 	for {
@@ -146,6 +166,18 @@ func (m *Migrator) Down(ctx context.Context) error {
 		reverted++
 	}
 	m.log.Info("schema removed", zap.Int("reverted", reverted))
+	if reverted == 0 {
+		return nil
+	}
+	fresh, err := m.open()
+	if err != nil {
+		return fmt.Errorf("migrate down: connect again after the schema was removed: %w", err)
+	}
+	old := m.m
+	m.m = fresh
+	if srcErr, dbErr := old.Close(); srcErr != nil || dbErr != nil {
+		return fmt.Errorf("migrate down: close the session that removed the schema: %w", errors.Join(srcErr, dbErr))
+	}
 	return nil
 }
 
