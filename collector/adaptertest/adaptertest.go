@@ -131,6 +131,30 @@ func AliasProblem(decode func(frame []byte, ev *collector.Event) error, frame []
 	return ""
 }
 
+// AllocsPerDecode reads the frame in dir/file and returns the average
+// allocations of decoding it with decode, after a first decoding that
+// fills whatever the decoder remembers (the decimals its pool's tables
+// hold), failing t if the file cannot be read or a decoding fails. Run it
+// without the race detector, which changes allocation counts and drops
+// what is put in a sync.Pool at random.
+func AllocsPerDecode(t *testing.T, decode func(frame []byte, ev *collector.Event) error, dir, file string) float64 {
+	t.Helper()
+	frame, err := os.ReadFile(filepath.Join(dir, file))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ev collector.Event
+	if err := decode(frame, &ev); err != nil {
+		t.Fatalf("decode %s: %v", file, err)
+	}
+	return testing.AllocsPerRun(100, func() {
+		ev.Reset()
+		if err := decode(frame, &ev); err != nil {
+			t.Fatalf("decode %s: %v", file, err)
+		}
+	})
+}
+
 // SameWhenShared decodes every frame of paths with one decoder from four
 // goroutines at once, as the collector's connection readers call an
 // adapter's Decode, three times each (so that whatever the decoder

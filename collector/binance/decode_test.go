@@ -316,32 +316,3 @@ func benchmarkDecode(b *testing.B, file string) {
 func BenchmarkDecodeTrade(b *testing.B)  { benchmarkDecode(b, "trade_combined.json") }
 func BenchmarkDecodeTicker(b *testing.B) { benchmarkDecode(b, "ticker_combined.json") }
 func BenchmarkDecodeCandle(b *testing.B) { benchmarkDecode(b, "kline_combined_closed.json") }
-
-// TestDecodeAllocs bounds the allocations of decoding a trade and a
-// kline: the record, the trade id's text and two per decimal (shopspring's
-// coefficient), nothing for the scan, the symbol or the interval.
-func TestDecodeAllocs(t *testing.T) {
-	a := newTestAdapter(t)
-	for _, tt := range []struct {
-		file string
-		want float64
-	}{
-		{"trade_combined.json", 1 + 1 + 2*2},
-		{"kline_combined_closed.json", 1 + 6*2},
-	} {
-		frame, err := os.ReadFile(filepath.Join("testdata", tt.file))
-		if err != nil {
-			t.Fatal(err)
-		}
-		var ev collector.Event
-		got := testing.AllocsPerRun(100, func() {
-			ev.Reset()
-			if err := a.Decode(frame, received, &ev); err != nil {
-				t.Fatal(err)
-			}
-		})
-		if got > tt.want {
-			t.Errorf("%s: %v allocations per Decode, want %v", tt.file, got, tt.want)
-		}
-	}
-}

@@ -3,11 +3,10 @@
 package coinbase
 
 import (
-	"os"
-	"path/filepath"
 	"testing"
 
 	"marketetl/collector"
+	"marketetl/collector/adaptertest"
 )
 
 // TestDecodeAllocations guards the hot path's allocations (the race
@@ -19,31 +18,18 @@ import (
 // and cost nothing (a decimal not found costs two allocations, the
 // big.Int and its digits: 6 for a trade, 20 for a ticker).
 func TestDecodeAllocations(t *testing.T) {
-	tests := []struct {
+	a := newTestAdapter(t)
+	decode := func(frame []byte, ev *collector.Event) error { return a.Decode(frame, received, ev) }
+	for _, tc := range []struct {
 		file string
 		max  float64
 	}{
 		{"match.json", 2},
 		{"ticker.json", 2},
 		{"heartbeat.json", 1},
-	}
-	a := newTestAdapter(t)
-	for _, tc := range tests {
-		t.Run(tc.file, func(t *testing.T) {
-			frame, err := os.ReadFile(filepath.Join("testdata", tc.file))
-			if err != nil {
-				t.Fatal(err)
-			}
-			var ev collector.Event
-			n := testing.AllocsPerRun(200, func() {
-				ev.Reset()
-				if err := a.Decode(frame, received, &ev); err != nil {
-					t.Fatal(err)
-				}
-			})
-			if n > tc.max {
-				t.Errorf("Decode(%s) allocates %.0f times, want at most %.0f", tc.file, n, tc.max)
-			}
-		})
+	} {
+		if n := adaptertest.AllocsPerDecode(t, decode, "testdata", tc.file); n > tc.max {
+			t.Errorf("Decode(%s) allocates %.0f times, want at most %.0f", tc.file, n, tc.max)
+		}
 	}
 }
